@@ -1,0 +1,120 @@
+#pragma once
+/// \file Plain configuration structs. They hold values only: names, defaults, ranges and help
+/// text live in the single field table (`attnrec/config/fields.hpp`), which is also what fills
+/// these structs from JSON. Modules never see these structs directly; a factory turns them into
+/// LibTorch-style `XxxOptions`.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attnrec {
+
+/// Input files and how they are read (section `data`).
+struct DataConfig {
+  std::string train;
+  std::string valid;
+  std::string test;
+  std::vector<std::string> columns;  ///< Column roles in file order: label, user, item, history, ignore.
+  std::string header;                ///< auto | yes | no
+  std::string history_separator;
+  std::int64_t max_history = 0;
+  std::int64_t min_count = 0;
+  std::int64_t max_vocab = 0;
+  std::string on_bad_line;  ///< error | skip
+  bool shuffle = false;
+  std::int64_t prefetch_batches = 0;
+};
+
+struct EmbeddingConfig {
+  std::int64_t dim = 0;
+  bool user = false;
+  bool share_candidate = false;
+};
+
+struct EncoderConfig {
+  std::string type;  ///< lstm | gru | none
+  std::int64_t hidden = 0;
+  std::int64_t layers = 0;
+  bool bidirectional = false;
+  double dropout = 0.0;
+};
+
+struct AttentionConfig {
+  std::string type;   ///< see the attention registry
+  std::string query;  ///< target | self
+  std::int64_t heads = 0;
+  std::int64_t hidden = 0;
+  std::string positional;  ///< none | sinusoidal | learned
+};
+
+struct HeadConfig {
+  std::vector<std::int64_t> hidden;
+  std::string activation;
+  double dropout = 0.0;
+};
+
+/// The network (section `model`).
+struct ModelConfig {
+  EmbeddingConfig embedding;
+  EncoderConfig encoder;
+  AttentionConfig attention;
+  HeadConfig head;
+};
+
+struct EarlyStoppingConfig {
+  std::string metric;  ///< auc | gauc | logloss
+  std::int64_t patience = 0;
+};
+
+/// The optimisation loop (section `train`).
+struct TrainConfig {
+  std::int64_t epochs = 0;
+  std::int64_t batch_size = 0;
+  double lr = 0.0;
+  double beta1 = 0.0;
+  double beta2 = 0.0;
+  double eps = 0.0;
+  double weight_decay = 0.0;
+  std::string schedule;  ///< constant | warmup_linear
+  std::int64_t warmup_steps = 0;
+  double grad_clip = 0.0;
+  std::int64_t seed = 0;
+  std::string device;  ///< auto | cpu | cuda | cuda:N
+  std::int64_t threads = 0;
+  std::int64_t validate_every_steps = 0;
+  std::int64_t log_every_steps = 0;
+  EarlyStoppingConfig early_stopping;
+};
+
+/// Evaluation settings shared by validation and `attnrec evaluate` (section `eval`).
+struct EvalConfig {
+  std::int64_t batch_size = 0;
+  double threshold = 0.0;
+};
+
+/// Checkpoint policy (section `checkpoint`).
+struct CheckpointConfig {
+  std::int64_t every_steps = 0;
+  bool every_epoch = false;
+  std::int64_t keep_last = 0;
+};
+
+/// A whole run.
+struct Config {
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+  EvalConfig eval;
+  CheckpointConfig checkpoint;
+};
+
+/// Size of the vectors the encoder hands to attention (hidden size, doubled when bidirectional;
+/// the embedding size when there is no encoder). Several validation rules and the model factory
+/// need it.
+std::int64_t encoder_output_size(const ModelConfig& model);
+
+/// True when `columns` contains `role`.
+bool has_column(const DataConfig& data, const std::string& role);
+
+}  // namespace attnrec

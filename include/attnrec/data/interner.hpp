@@ -1,0 +1,43 @@
+#pragma once
+/// \file String interning: every distinct id string is stored once, in an arena, and referred
+/// to by a dense int32 index. Readers never keep per-line std::string copies.
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace attnrec {
+
+/// Maps strings to dense indices 0, 1, 2, ... in order of first appearance.
+class StringInterner {
+ public:
+  StringInterner() = default;
+  StringInterner(const StringInterner&) = delete;
+  StringInterner& operator=(const StringInterner&) = delete;
+  StringInterner(StringInterner&&) = default;
+  StringInterner& operator=(StringInterner&&) = default;
+
+  /// The index of `s`, adding it when new.
+  std::int32_t intern(std::string_view s);
+  /// The index of `s`, or -1 when it was never interned.
+  std::int32_t find(std::string_view s) const;
+  /// The string with index `i`; valid as long as the interner lives.
+  std::string_view token(std::int32_t i) const { return tokens_[static_cast<std::size_t>(i)]; }
+  std::int64_t size() const { return static_cast<std::int64_t>(tokens_.size()); }
+  /// Bytes held by the arena (for memory reports).
+  std::int64_t arena_bytes() const { return arena_bytes_; }
+
+ private:
+  std::string_view store(std::string_view s);
+
+  std::unordered_map<std::string_view, std::int32_t> index_;
+  std::vector<std::string_view> tokens_;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  std::size_t block_used_ = 0;
+  std::size_t block_capacity_ = 0;
+  std::int64_t arena_bytes_ = 0;
+};
+
+}  // namespace attnrec

@@ -1,0 +1,46 @@
+// `attnrec generate`: the synthetic data set with a known answer (see data/README.md).
+
+#include <memory>
+#include <spdlog/spdlog.h>
+
+#include "attnrec/data/synthetic.hpp"
+#include "commands.hpp"
+
+namespace attnrec::cli {
+
+void add_generate_command(CLI::App& app, Commands& commands) {
+  struct Args {
+    std::string out;
+    SyntheticOptions options;
+  };
+  auto args = std::make_shared<Args>();
+  auto& o = args->options;
+  auto* cmd = app.add_subcommand(
+      "generate", "Write synthetic train/valid/test files and oracle.json with a known answer");
+  cmd->add_option("--out,-o", args->out, "Output directory")->required();
+  cmd->add_option("--users", o.users, "Number of users")->capture_default_str();
+  cmd->add_option("--items", o.items, "Number of items")->capture_default_str();
+  cmd->add_option("--categories", o.categories, "Latent item categories")->capture_default_str();
+  cmd->add_option("--train", o.train, "Training samples")->capture_default_str();
+  cmd->add_option("--valid", o.valid, "Validation samples")->capture_default_str();
+  cmd->add_option("--test", o.test, "Test samples")->capture_default_str();
+  cmd->add_option("--min-history", o.min_history, "Shortest history")->capture_default_str();
+  cmd->add_option("--max-history", o.max_history, "Longest history")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
+  cmd->add_option("--noise", o.noise, "Item deviation from its category direction")
+      ->capture_default_str();
+  cmd->add_option("--slope", o.slope, "Weight of the best history match in the click logit")
+      ->capture_default_str();
+  commands.push_back({cmd, [args]() {
+                        const auto oracle = generate_synthetic(args->out, args->options);
+                        spdlog::info("wrote {}/{{train,valid,test}}.tsv and oracle.json", args->out);
+                        spdlog::info("oracle (Bayes-optimal) test AUC {:.4f}, logloss {:.4f}, "
+                                     "positive rate {:.3f}",
+                                     oracle["test"]["auc"].get<double>(),
+                                     oracle["test"]["logloss"].get<double>(),
+                                     oracle["test"]["positive_rate"].get<double>());
+                        return 0;
+                      }});
+}
+
+}  // namespace attnrec::cli

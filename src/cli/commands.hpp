@@ -1,0 +1,28 @@
+#pragma once
+// Subcommand registration. Each cmd_*.cpp adds one subcommand and the function that runs it;
+// main() parses, then runs the one that was chosen.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace attnrec::cli {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+using Commands = std::vector<Command>;
+
+/// `--config FILE` and repeatable `--set KEY=VALUE`, shared by every command that takes a config.
+struct ConfigArgs {
+  std::string path;
+  std::vector<std::string> overrides;
+};
+void add_config_options(CLI::App* app, ConfigArgs& args, bool config_required);
+
+void add_config_command(CLI::App& app, Commands& commands);
+void add_generate_command(CLI::App& app, Commands& commands);
+
+}  // namespace attnrec::cli

@@ -1,0 +1,52 @@
+// attnrec command-line entry point: parse, run one subcommand, map errors to exit codes.
+// Exit codes: 0 ok; 1 runtime failure (I/O, numerical, internal); 2 bad usage, config, data or
+// checkpoint; 130/143 interrupted by SIGINT/SIGTERM.
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/logging.hpp"
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  using attnrec::ExitCode;
+  CLI::App app{"attnrec: train, evaluate and serve attention-based click-prediction models",
+               "attnrec"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(ATTNREC_VERSION));
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return fmt::format("error: {}\nRun with --help for more information.\n", e.what());
+  });
+
+  attnrec::cli::Commands commands;
+  attnrec::cli::add_config_command(app, commands);
+  attnrec::cli::add_generate_command(app, commands);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, version or the error
+    return code == 0 ? 0 : static_cast<int>(ExitCode::bad_input);
+  }
+  try {
+    attnrec::init_logging(log_level);
+    for (const auto& command : commands) {
+      if (command.app->parsed()) return command.run();
+    }
+    return static_cast<int>(ExitCode::bad_input);
+  } catch (const attnrec::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return static_cast<int>(e.exit_code());
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what_without_backtrace());
+    return static_cast<int>(ExitCode::runtime_failure);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: internal error: {}\n", e.what());
+    return static_cast<int>(ExitCode::runtime_failure);
+  }
+}

@@ -1,0 +1,618 @@
+#include "attnrec/config/fields.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "attnrec/model/registry.hpp"
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/strings.hpp"
+
+namespace attnrec {
+namespace {
+
+using nlohmann::json;
+
+/// Chainable declaration of one option; keeps the table below readable.
+class Decl {
+ public:
+  Decl(std::string name, std::function<FieldRef(Config&)> ref) {
+    spec_.name = std::move(name);
+    spec_.ref = std::move(ref);
+  }
+  Decl& def(json v) { spec_.default_value = std::move(v); return *this; }
+  Decl& help(std::string h) { spec_.help = std::move(h); return *this; }
+  Decl& min(double v, bool exclusive = false) {
+    spec_.min = v;
+    spec_.min_exclusive = exclusive;
+    return *this;
+  }
+  Decl& max(double v, bool exclusive = false) {
+    spec_.max = v;
+    spec_.max_exclusive = exclusive;
+    return *this;
+  }
+  Decl& choices(std::vector<std::string> c) { spec_.choices = std::move(c); return *this; }
+  Decl& variants(const std::vector<VariantInfo>& variants) {
+    spec_.choices = variant_names(variants);
+    spec_.help += "\n" + variant_docs(variants);
+    return *this;
+  }
+  Decl& check(std::function<std::optional<std::string>(const json&)> f, std::string doc) {
+    spec_.check = std::move(f);
+    spec_.check_doc = std::move(doc);
+    return *this;
+  }
+  operator FieldSpec() const { return spec_; }  // NOLINT: implicit by design, for the table
+
+ private:
+  FieldSpec spec_;
+};
+
+// The option name is the member path in Config, so one token gives both.
+#define ATTNREC_FIELD(path) Decl(#path, [](Config& c) -> FieldRef { return &c.path; })
+
+std::optional<std::string> check_device(const json& v) {
+  static const std::regex pattern("auto|cpu|cuda|cuda:[0-9]+");
+  if (std::regex_match(v.get<std::string>(), pattern)) return std::nullopt;
+  return "expected auto, cpu, cuda or cuda:N, got " + v.dump();
+}
+
+std::optional<std::string> check_single_char(const json& v) {
+  const auto s = v.get<std::string>();
+  if (s.size() == 1 && s != "\t" && s != "\n" && s != "\r") return std::nullopt;
+  return "expected a single character other than tab or newline, got " + v.dump();
+}
+
+std::vector<FieldSpec> build_table() {
+  return {
+      // ---- data
+      ATTNREC_FIELD(data.train).def("").help(
+          "Training samples (TSV, see data/README.md). The vocabulary is built from this file "
+          "only. Relative paths are relative to the working directory."),
+      ATTNREC_FIELD(data.valid).def("").help(
+          "Validation samples, scored after every epoch (empty: no validation)."),
+      ATTNREC_FIELD(data.test).def("").help("Test samples, scored at the end of training "
+                                            "(empty: no test evaluation)."),
+      ATTNREC_FIELD(data.columns)
+          .def({"label", "user", "item", "history"})
+          .choices({"label", "user", "item", "history", "ignore"})
+          .help("Role of each tab-separated column, in file order. `history` is required; "
+                "`label`, `user` and `item` at most once; `ignore` skips a column."),
+      ATTNREC_FIELD(data.header).def("auto").choices({"auto", "yes", "no"}).help(
+          "Whether the first line names the columns. `auto`: it does when every field is a "
+          "column role name; a header whose order differs from `data.columns` is an error."),
+      ATTNREC_FIELD(data.history_separator)
+          .def(",")
+          .check(check_single_char, "a single character")
+          .help("Separator between the item ids of a history."),
+      ATTNREC_FIELD(data.max_history).def(50).min(1).max(100000).help(
+          "Longest history kept; longer ones keep their most recent items."),
+      ATTNREC_FIELD(data.min_count).def(1).min(1).help(
+          "Item and user ids seen fewer times in the training file map to out-of-vocabulary."),
+      ATTNREC_FIELD(data.max_vocab).def(0).min(0).help(
+          "Keep at most this many of the most frequent ids per vocabulary (0: no cap); the "
+          "rest map to out-of-vocabulary."),
+      ATTNREC_FIELD(data.on_bad_line).def("error").choices({"error", "skip"}).help(
+          "What a malformed line does: `error` stops with file, line and problem; `skip` "
+          "drops it and counts it in the log and the run summary."),
+      ATTNREC_FIELD(data.shuffle).def(true).help(
+          "Shuffle the training samples every epoch (deterministic from `train.seed`)."),
+      ATTNREC_FIELD(data.prefetch_batches).def(2).min(0).max(64).help(
+          "Batches prepared ahead on a background thread (0: prepare in the training thread)."),
+
+      // ---- model
+      ATTNREC_FIELD(model.embedding.dim).def(64).min(1).max(4096).help(
+          "Size of the item (and user) embeddings."),
+      ATTNREC_FIELD(model.embedding.user).def(false).help(
+          "Add a user embedding to the dense head's input (needs a `user` column)."),
+      ATTNREC_FIELD(model.embedding.share_candidate).def(true).help(
+          "The candidate item uses the history's embedding table (false: a separate table)."),
+      ATTNREC_FIELD(model.encoder.type).def("lstm").variants(encoder_variants()).help(
+          "Sequence encoder over the history."),
+      ATTNREC_FIELD(model.encoder.hidden).def(64).min(1).max(4096).help(
+          "Hidden size of the LSTM/GRU (per direction)."),
+      ATTNREC_FIELD(model.encoder.layers).def(1).min(1).max(8).help("Stacked encoder layers."),
+      ATTNREC_FIELD(model.encoder.bidirectional).def(false).help(
+          "Run the encoder in both directions and concatenate the outputs."),
+      ATTNREC_FIELD(model.encoder.dropout).def(0.0).min(0.0).max(1.0, true).help(
+          "Dropout between stacked encoder layers (needs `layers` > 1)."),
+      ATTNREC_FIELD(model.attention.type).def("additive").variants(attention_variants()).help(
+          "Attention scoring function over the encoder outputs (softmax over valid positions "
+          "only; an all-padding history gets a zero context vector)."),
+      ATTNREC_FIELD(model.attention.query).def("target").variants(query_variants()).help(
+          "What the attention query is."),
+      ATTNREC_FIELD(model.attention.heads).def(4).min(1).max(64).help(
+          "Heads of `multi_head` attention; must divide the encoder output size."),
+      ATTNREC_FIELD(model.attention.hidden).def(64).min(1).max(4096).help(
+          "Hidden size of the `additive` attention MLP."),
+      ATTNREC_FIELD(model.attention.positional).def("none").variants(positional_variants()).help(
+          "Positional encoding added before attention."),
+      ATTNREC_FIELD(model.head.hidden).def(json::array({64, 32})).min(1).max(65536).help(
+          "Hidden layer sizes of the dense head's MLP (empty: a single linear layer)."),
+      ATTNREC_FIELD(model.head.activation).def("relu").variants(activation_variants()).help(
+          "Activation between the head's layers."),
+      ATTNREC_FIELD(model.head.dropout).def(0.0).min(0.0).max(1.0, true).help(
+          "Dropout after each hidden layer of the head."),
+
+      // ---- train
+      ATTNREC_FIELD(train.epochs).def(3).min(1).max(100000).help("Passes over the training data."),
+      ATTNREC_FIELD(train.batch_size).def(256).min(1).max(1 << 20).help("Samples per step."),
+      ATTNREC_FIELD(train.lr).def(1e-3).min(0.0, true).max(10.0).help("Adam learning rate."),
+      ATTNREC_FIELD(train.beta1).def(0.9).min(0.0).max(1.0, true).help("Adam beta1."),
+      ATTNREC_FIELD(train.beta2).def(0.999).min(0.0).max(1.0, true).help("Adam beta2."),
+      ATTNREC_FIELD(train.eps).def(1e-8).min(0.0, true).max(1.0).help("Adam epsilon."),
+      ATTNREC_FIELD(train.weight_decay).def(0.0).min(0.0).max(1.0).help(
+          "L2 penalty added to the gradients (Adam's `weight_decay`)."),
+      ATTNREC_FIELD(train.schedule).def("constant").choices({"constant", "warmup_linear"}).help(
+          "Learning-rate schedule: `constant`, or `warmup_linear` (linear warm-up over "
+          "`warmup_steps`, then linear decay to 0 at the last step)."),
+      ATTNREC_FIELD(train.warmup_steps).def(0).min(0).help(
+          "Warm-up steps of the `warmup_linear` schedule."),
+      ATTNREC_FIELD(train.grad_clip).def(0.0).min(0.0).help(
+          "Clip the global gradient norm to this value (0: no clipping)."),
+      ATTNREC_FIELD(train.seed).def(42).min(0).help(
+          "Seed of every random choice: initialisation, shuffling, dropout."),
+      ATTNREC_FIELD(train.device).def("auto").check(check_device, "auto, cpu, cuda or cuda:N")
+          .help("Where to train: `auto` picks CUDA when available."),
+      ATTNREC_FIELD(train.threads).def(0).min(0).max(1024).help(
+          "Intra-op CPU threads (0: the number of physical cores). Use fewer when other "
+          "processes compete for the cores."),
+      ATTNREC_FIELD(train.validate_every_steps).def(0).min(0).help(
+          "Also validate every N steps (0: only at the end of each epoch)."),
+      ATTNREC_FIELD(train.log_every_steps).def(100).min(1).help(
+          "Steps between progress log lines when stdout is not a terminal."),
+      ATTNREC_FIELD(train.early_stopping.metric).def("auc").choices({"auc", "gauc", "logloss"})
+          .help("Validation metric that selects the best model and drives early stopping."),
+      ATTNREC_FIELD(train.early_stopping.patience).def(0).min(0).help(
+          "Stop after this many validations without improvement (0: never stop early)."),
+
+      // ---- eval
+      ATTNREC_FIELD(eval.batch_size).def(1024).min(1).max(1 << 22).help(
+          "Samples per batch when scoring (validation, evaluate, predict)."),
+      ATTNREC_FIELD(eval.threshold).def(0.5).min(0.0, true).max(1.0, true).help(
+          "Probability threshold for accuracy, precision, recall and F1."),
+
+      // ---- checkpoint
+      ATTNREC_FIELD(checkpoint.every_steps).def(0).min(0).help(
+          "Write a checkpoint every N steps (0: off)."),
+      ATTNREC_FIELD(checkpoint.every_epoch).def(true).help(
+          "Write a checkpoint at the end of every epoch."),
+      ATTNREC_FIELD(checkpoint.keep_last).def(3).min(1).max(1000).help(
+          "Periodic checkpoints kept (the best one is kept separately)."),
+  };
+}
+
+#undef ATTNREC_FIELD
+
+std::string number_text(double v) {
+  if (std::floor(v) == v && std::fabs(v) < 1e15) return fmt::format("{}", static_cast<long long>(v));
+  return fmt::format("{}", v);
+}
+
+std::string range_text(const FieldSpec& f) {
+  if (f.min && f.max) {
+    return fmt::format("{}{}, {}{}", f.min_exclusive ? "(" : "[", number_text(*f.min),
+                       number_text(*f.max), f.max_exclusive ? ")" : "]");
+  }
+  if (f.min) return fmt::format("{} {}", f.min_exclusive ? ">" : ">=", number_text(*f.min));
+  if (f.max) return fmt::format("{} {}", f.max_exclusive ? "<" : "<=", number_text(*f.max));
+  return "";
+}
+
+std::string describe(const json& v) {
+  switch (v.type()) {
+    case json::value_t::string: return "the string " + v.dump();
+    case json::value_t::boolean: return "the boolean " + v.dump();
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    case json::value_t::null: return "null";
+    default: return "the number " + v.dump();
+  }
+}
+
+std::optional<std::string> check_number(const FieldSpec& f, double v) {
+  const bool low = f.min && (f.min_exclusive ? v <= *f.min : v < *f.min);
+  const bool high = f.max && (f.max_exclusive ? v >= *f.max : v > *f.max);
+  if (!std::isfinite(v) || low || high) {
+    return fmt::format("out of range: expected {}, got {}", range_text(f), number_text(v));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_choice(const FieldSpec& f, const std::string& v) {
+  if (f.choices.empty() ||
+      std::find(f.choices.begin(), f.choices.end(), v) != f.choices.end()) {
+    return std::nullopt;
+  }
+  std::string msg = "unknown value \"" + v + "\"";
+  if (auto hint = closest_match(v, f.choices)) msg += "; did you mean \"" + *hint + "\"?";
+  return msg + " (allowed: " + join(f.choices, ", ") + ")";
+}
+
+std::optional<std::int64_t> as_integer(const json& v) {
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  return std::nullopt;
+}
+
+/// Converts `v` to the field's type and stores it; returns the problem otherwise.
+std::optional<std::string> assign(const FieldSpec& f, Config& config, const json& v) {
+  const FieldRef ref = f.ref(config);
+  const std::string expected = "expected " + f.type_name() + ", got " + describe(v);
+  std::optional<std::string> problem;
+  if (auto p = std::get_if<std::int64_t*>(&ref)) {
+    auto i = as_integer(v);
+    if (!i) return expected;
+    if ((problem = check_number(f, static_cast<double>(*i)))) return problem;
+    **p = *i;
+  } else if (auto p = std::get_if<double*>(&ref)) {
+    if (!v.is_number()) return expected;
+    if ((problem = check_number(f, v.get<double>()))) return problem;
+    **p = v.get<double>();
+  } else if (auto p = std::get_if<bool*>(&ref)) {
+    if (!v.is_boolean()) return expected;
+    **p = v.get<bool>();
+  } else if (auto p = std::get_if<std::string*>(&ref)) {
+    if (!v.is_string()) return expected;
+    if ((problem = check_choice(f, v.get<std::string>()))) return problem;
+    **p = v.get<std::string>();
+  } else if (auto p = std::get_if<std::vector<std::int64_t>*>(&ref)) {
+    if (!v.is_array()) return expected;
+    std::vector<std::int64_t> out;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      auto i = as_integer(v[k]);
+      if (!i) return fmt::format("element {}: expected an integer, got {}", k, describe(v[k]));
+      if ((problem = check_number(f, static_cast<double>(*i)))) {
+        return fmt::format("element {}: {}", k, *problem);
+      }
+      out.push_back(*i);
+    }
+    **p = std::move(out);
+  } else if (auto p = std::get_if<std::vector<std::string>*>(&ref)) {
+    if (!v.is_array()) return expected;
+    std::vector<std::string> out;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      if (!v[k].is_string()) {
+        return fmt::format("element {}: expected a string, got {}", k, describe(v[k]));
+      }
+      if ((problem = check_choice(f, v[k].get<std::string>()))) {
+        return fmt::format("element {}: {}", k, *problem);
+      }
+      out.push_back(v[k].get<std::string>());
+    }
+    **p = std::move(out);
+  }
+  if (f.check) return f.check(v);
+  return std::nullopt;
+}
+
+json field_value(const FieldSpec& f, Config& config) {
+  return std::visit([](auto* p) { return json(*p); }, f.ref(config));
+}
+
+std::string to_pointer(const std::string& dotted) {
+  std::string p = "/" + dotted;
+  std::replace(p.begin(), p.end(), '.', '/');
+  return p;
+}
+
+/// Names of the direct children (fields or sections) of the section `prefix` ("" = top level).
+std::vector<std::string> children_of(const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& f : config_fields()) {
+    if (f.name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = f.name.substr(prefix.size());
+    const std::string child = rest.substr(0, rest.find('.'));
+    if (std::find(out.begin(), out.end(), child) == out.end()) out.push_back(child);
+  }
+  return out;
+}
+
+bool is_section(const std::string& dotted) {
+  const std::string prefix = dotted + ".";
+  for (const auto& f : config_fields()) {
+    if (f.name.compare(0, prefix.size(), prefix) == 0) return true;
+  }
+  return false;
+}
+
+std::string unknown_key_message(const std::string& prefix, const std::string& key) {
+  const auto siblings = children_of(prefix);
+  if (auto hint = closest_match(key, siblings)) {
+    return "unknown key; did you mean \"" + *hint + "\"?";
+  }
+  // The key may exist in another section ("hidden" under "model" instead of "model.encoder").
+  std::vector<std::string> elsewhere;
+  for (const auto& f : config_fields()) {
+    const auto dot = f.name.rfind('.');
+    if (f.name.substr(dot + 1) == key) elsewhere.push_back(to_pointer(f.name));
+  }
+  if (!elsewhere.empty()) return "unknown key here; did you mean " + join(elsewhere, " or ") + "?";
+  return "unknown key; valid keys here: " + join(siblings, ", ");
+}
+
+void apply_object(Config& config, const json& j, const std::string& prefix,
+                  const std::string& source, std::vector<std::string>& errors) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string dotted = prefix + it.key();
+    const std::string where = source + ": " + to_pointer(dotted);
+    if (const FieldSpec* f = find_field(dotted)) {
+      if (auto problem = assign(*f, config, it.value())) errors.push_back(where + ": " + *problem);
+    } else if (is_section(dotted)) {
+      if (!it.value().is_object()) {
+        errors.push_back(where + ": expected an object with keys " +
+                         join(children_of(dotted + "."), ", ") + ", got " +
+                         describe(it.value()));
+      } else {
+        apply_object(config, it.value(), dotted + ".", source, errors);
+      }
+    } else {
+      errors.push_back(where + ": " + unknown_key_message(prefix, it.key()));
+    }
+  }
+}
+
+void throw_if_any(const std::vector<std::string>& errors) {
+  if (!errors.empty()) throw ConfigError(join(errors, "\n"));
+}
+
+}  // namespace
+
+std::string FieldSpec::type_name() const {
+  Config scratch;
+  return std::visit(
+      [this](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::int64_t>) return "an integer";
+        if constexpr (std::is_same_v<T, double>) return "a number";
+        if constexpr (std::is_same_v<T, bool>) return "a boolean";
+        if constexpr (std::is_same_v<T, std::string>) return "a string";
+        if constexpr (std::is_same_v<T, std::vector<std::int64_t>>) return "a list of integers";
+        if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
+        (void)this;
+        return "";
+      },
+      ref(scratch));
+}
+
+std::string FieldSpec::pointer() const { return to_pointer(name); }
+
+const std::vector<FieldSpec>& config_fields() {
+  static const std::vector<FieldSpec> table = build_table();
+  return table;
+}
+
+const FieldSpec* find_field(const std::string& name) {
+  for (const auto& f : config_fields()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+Config default_config() {
+  Config config;
+  std::vector<std::string> errors;
+  for (const auto& f : config_fields()) {
+    if (auto problem = assign(f, config, f.default_value)) {
+      errors.push_back("internal: default of " + f.name + ": " + *problem);
+    }
+  }
+  throw_if_any(errors);
+  return config;
+}
+
+void apply_json(Config& config, const json& j, const std::string& source) {
+  if (!j.is_object()) {
+    throw ConfigError(source + ": expected a JSON object at the top level, got " + describe(j));
+  }
+  std::vector<std::string> errors;
+  apply_object(config, j, "", source, errors);
+  throw_if_any(errors);
+}
+
+json parse_json_text(const std::string& text, const std::string& source) {
+  // Duplicate keys are legal JSON but almost always a mistake in a config; nlohmann keeps the
+  // last silently, so they are detected during parsing.
+  std::vector<std::set<std::string>> seen;
+  std::vector<std::string> duplicates;
+  auto callback = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      seen.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      seen.pop_back();
+    } else if (event == json::parse_event_t::key && !seen.empty()) {
+      if (!seen.back().insert(parsed.get<std::string>()).second) {
+        duplicates.push_back(parsed.get<std::string>());
+      }
+    }
+    return true;
+  };
+  try {
+    json j = json::parse(text, callback, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+    if (!duplicates.empty()) {
+      throw ConfigError(source + ": duplicate key \"" + duplicates.front() +
+                        "\" (JSON objects must not repeat a key)");
+    }
+    return j;
+  } catch (const json::parse_error& e) {
+    // e.byte is the 1-based offset of the offending character; turn it into line:column.
+    const std::size_t end = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    std::string what = e.what();
+    // Drop nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 2: ".
+    const auto col = what.find("column ");
+    const auto colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
+    if (colon != std::string::npos) what = what.substr(colon + 2);
+    throw ConfigError(fmt::format("{}:{}:{}: invalid JSON: {}", source, line, column, what));
+  }
+}
+
+void apply_overrides(Config& config, const std::vector<std::string>& assignments) {
+  std::vector<std::string> errors;
+  for (const auto& a : assignments) {
+    const auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      errors.push_back("--set " + a + ": expected KEY=VALUE, e.g. model.encoder.hidden=128");
+      continue;
+    }
+    const std::string key = a.substr(0, eq);
+    const std::string text = a.substr(eq + 1);
+    const FieldSpec* f = find_field(key);
+    if (!f) {
+      const auto dot = key.rfind('.');
+      const std::string prefix = dot == std::string::npos ? "" : key.substr(0, dot + 1);
+      const std::string leaf = dot == std::string::npos ? key : key.substr(dot + 1);
+      std::string msg = is_section(key)
+                            ? "is a section; set one of its keys: " + join(children_of(key + "."), ", ")
+                            : unknown_key_message(prefix, leaf);
+      errors.push_back("--set: " + to_pointer(key) + ": " + msg);
+      continue;
+    }
+    json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) value = text;  // unquoted strings: --set train.device=cpu
+    if (auto problem = assign(*f, config, value)) {
+      errors.push_back("--set: " + f->pointer() + ": " + *problem);
+    }
+  }
+  throw_if_any(errors);
+}
+
+void validate_config(const Config& c) {
+  std::vector<std::string> errors;
+  auto count = [&](const std::string& role) {
+    return std::count(c.data.columns.begin(), c.data.columns.end(), role);
+  };
+  const std::string columns = json(c.data.columns).dump();
+  if (count("history") != 1) {
+    errors.push_back("/data/columns: needs exactly one \"history\" column, got " + columns);
+  }
+  for (const char* role : {"label", "user", "item"}) {
+    if (count(role) > 1) {
+      errors.push_back(fmt::format("/data/columns: \"{}\" appears more than once in {}", role,
+                                   columns));
+    }
+  }
+  if (count("label") == 0) {
+    errors.push_back("/data/columns: needs a \"label\" column (0/1 clicks), got " + columns);
+  }
+  if (c.model.attention.query == "target" && count("item") == 0) {
+    errors.push_back("/model/attention/query: \"target\" attention needs a candidate item, but "
+                     "/data/columns has no \"item\" column (" + columns +
+                     "); add one or use \"self\"");
+  }
+  if (c.model.embedding.user && count("user") == 0) {
+    errors.push_back("/model/embedding/user: true needs a \"user\" column, but /data/columns is " +
+                     columns);
+  }
+  if (c.model.encoder.type == "none" && c.model.encoder.bidirectional) {
+    errors.push_back("/model/encoder/bidirectional: true has no effect with encoder type "
+                     "\"none\"; set it to false or choose \"lstm\"/\"gru\"");
+  }
+  if (c.model.encoder.dropout > 0 && c.model.encoder.layers < 2) {
+    errors.push_back(fmt::format(
+        "/model/encoder/dropout: {} applies between stacked layers, but /model/encoder/layers "
+        "is {}; set layers >= 2 or dropout to 0",
+        c.model.encoder.dropout, c.model.encoder.layers));
+  }
+  const std::int64_t d = encoder_output_size(c.model);
+  if (c.model.attention.type == "multi_head" && d % c.model.attention.heads != 0) {
+    errors.push_back(fmt::format(
+        "/model/attention/heads: {} heads must divide the encoder output size {} (hidden {}{})",
+        c.model.attention.heads, d, c.model.encoder.hidden,
+        c.model.encoder.bidirectional ? " x 2 directions" : ""));
+  }
+  if (c.train.schedule == "constant" && c.train.warmup_steps > 0) {
+    errors.push_back("/train/warmup_steps: only used by the \"warmup_linear\" schedule, but "
+                     "/train/schedule is \"constant\"");
+  }
+  if (c.train.early_stopping.patience > 0 && c.data.valid.empty()) {
+    errors.push_back("/train/early_stopping/patience: early stopping needs validation data, but "
+                     "/data/valid is empty");
+  }
+  if (c.train.validate_every_steps > 0 && c.data.valid.empty()) {
+    errors.push_back("/train/validate_every_steps: needs validation data, but /data/valid is "
+                     "empty");
+  }
+  if (!errors.empty()) {
+    for (auto& e : errors) e = "config: " + e;
+    throw ConfigError(join(errors, "\n"));
+  }
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Config config = default_config();
+  if (!path.empty()) {
+    std::string text;
+    try {
+      text = read_file(path);
+    } catch (const IoError& e) {
+      throw ConfigError(e.what());  // an unreadable config is the user's to fix: exit code 2
+    }
+    apply_json(config, parse_json_text(text, path), path);
+  }
+  apply_overrides(config, overrides);
+  validate_config(config);
+  return config;
+}
+
+json config_to_json(const Config& config) {
+  Config copy = config;
+  json out = json::object();
+  for (const auto& f : config_fields()) {
+    out[json::json_pointer(f.pointer())] = field_value(f, copy);
+  }
+  return out;
+}
+
+Config config_from_json(const json& j, const std::string& source) {
+  Config config = default_config();
+  apply_json(config, j, source);
+  validate_config(config);
+  return config;
+}
+
+std::string config_reference_markdown() {
+  std::string out =
+      "# Configuration reference\n\n"
+      "<!-- Generated by `attnrec config --doc` from the option table in "
+      "src/config/fields.cpp. Do not edit by hand; a test checks it is up to date. -->\n\n"
+      "A run is described by one JSON file (comments allowed) with the sections below. Values "
+      "are resolved as **defaults < config file < `--set KEY=VALUE`** (repeatable; VALUE is "
+      "JSON, or a plain string). `attnrec config --dump --config FILE` prints the resolved "
+      "config. Unknown keys, wrong types, out-of-range values and conflicting options are "
+      "errors (exit code 2) reported before any data is read.\n";
+  std::string section;
+  Config defaults = default_config();
+  for (const auto& f : config_fields()) {
+    const std::string top = f.name.substr(0, f.name.find('.'));
+    if (top != section) {
+      section = top;
+      out += "\n## `" + section + "`\n\n";
+    }
+    out += "### `" + f.name + "`\n\n";
+    out += "- type: " + f.type_name() + "; default: `" + field_value(f, defaults).dump() + "`\n";
+    std::vector<std::string> allowed;
+    if (!f.choices.empty()) allowed.push_back("one of " + join(f.choices, ", "));
+    if (f.min || f.max) allowed.push_back(range_text(f));
+    if (!f.check_doc.empty()) allowed.push_back(f.check_doc);
+    if (!allowed.empty()) out += "- allowed: " + join(allowed, "; ") + "\n";
+    const auto newline = f.help.find('\n');
+    out += "\n" + f.help.substr(0, newline) + "\n";
+    if (newline != std::string::npos) out += "\n" + f.help.substr(newline + 1);
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace attnrec

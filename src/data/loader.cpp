@@ -1,0 +1,89 @@
+#include "attnrec/data/loader.hpp"
+
+#include <algorithm>
+
+#include "attnrec/util/error.hpp"
+
+namespace attnrec {
+
+DataLoader::DataLoader(const SampleSet& set, LoaderOptions options)
+    : set_(set), options_(options) {
+  if (options_.batch_size < 1) throw UsageError("batch size must be >= 1");
+}
+
+DataLoader::~DataLoader() { stop(); }
+
+std::int64_t DataLoader::batches_per_epoch() const {
+  return (set_.size() + options_.batch_size - 1) / options_.batch_size;
+}
+
+Batch DataLoader::build(std::int64_t batch_number) const {
+  const std::int64_t begin = batch_number * options_.batch_size;
+  const std::int64_t n = std::min(options_.batch_size, set_.size() - begin);
+  return make_batch(set_, order_.data() + begin, n, options_.pin_memory);
+}
+
+void DataLoader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  not_full_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  queue_.clear();
+  stopping_ = false;
+  error_ = nullptr;
+}
+
+void DataLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
+  stop();
+  order_ = epoch_order(set_.size(), options_.shuffle, options_.seed, epoch);
+  next_batch_ = std::clamp<std::int64_t>(first_batch, 0, batches_per_epoch());
+  if (options_.prefetch > 0) worker_ = std::thread([this, first = next_batch_] { produce(first); });
+}
+
+void DataLoader::produce(std::int64_t first_batch) {
+  try {
+    for (std::int64_t k = first_batch; k < batches_per_epoch(); ++k) {
+      Batch batch = build(k);
+      std::unique_lock<std::mutex> lock(mutex_);
+      not_full_.wait(lock, [&] {
+        return stopping_ || static_cast<std::int64_t>(queue_.size()) < options_.prefetch;
+      });
+      if (stopping_) return;
+      queue_.emplace_back(std::move(batch));
+      not_empty_.notify_one();
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    error_ = std::current_exception();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  queue_.emplace_back(std::nullopt);
+  not_empty_.notify_one();
+}
+
+std::optional<Batch> DataLoader::next() {
+  if (options_.prefetch == 0) {
+    if (next_batch_ >= batches_per_epoch()) return std::nullopt;
+    return build(next_batch_++);
+  }
+  if (!worker_.joinable()) return std::nullopt;  // start_epoch() was not called
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mutex_);
+  not_empty_.wait(lock, [&] { return !queue_.empty(); });
+  wait_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!queue_.front()) {
+    // End of epoch: the marker stays queued so further calls keep returning nullopt.
+    if (error_) std::rethrow_exception(error_);
+    return std::nullopt;
+  }
+  std::optional<Batch> item = std::move(queue_.front());
+  queue_.pop_front();
+  ++next_batch_;
+  not_full_.notify_one();
+  return item;
+}
+
+}  // namespace attnrec

@@ -1,0 +1,77 @@
+#pragma once
+// Test helpers: temporary directories, small files, and running the real attnrec binary.
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_paths.hpp"
+
+namespace attnrec::test {
+
+/// A fresh directory removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "attnrec-test-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline std::string source_path(const std::string& relative) {
+  return std::string(ATTNREC_TEST_SOURCE_DIR) + "/" + relative;
+}
+
+/// The attnrec binary, built next to the test executable.
+inline std::string binary_path() {
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "attnrec").string();
+}
+
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `attnrec ARGS` through the shell (ARGS is shell syntax) and captures both streams.
+inline CliResult run_cli(const std::string& args) {
+  TempDir dir;
+  const std::string out = dir.file("stdout"), err = dir.file("stderr");
+  const std::string command = "'" + binary_path() + "' " + args + " >'" + out + "' 2>'" + err + "'";
+  const int status = std::system(command.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_text(out);
+  r.err = read_text(err);
+  return r;
+}
+
+}  // namespace attnrec::test

@@ -1,0 +1,198 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "attnrec/config/fields.hpp"
+#include "attnrec/util/error.hpp"
+#include "support.hpp"
+
+using namespace attnrec;
+using attnrec::test::TempDir;
+using attnrec::test::write_text;
+using Catch::Matchers::Contains;
+
+namespace {
+std::string config_error(const std::string& json_text, const std::vector<std::string>& sets = {}) {
+  TempDir dir;
+  const auto path = write_text(dir.file("c.json"), json_text);
+  try {
+    load_config(path, sets);
+  } catch (const ConfigError& e) {
+    std::string msg = e.what();
+    // Replace the temporary path so messages can be compared exactly.
+    for (auto pos = msg.find(path); pos != std::string::npos; pos = msg.find(path)) {
+      msg.replace(pos, path.size(), "c.json");
+    }
+    return msg;
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("defaults come from the field table", "[config]") {
+  const Config c = default_config();
+  CHECK(c.model.embedding.dim == 64);
+  CHECK(c.model.encoder.type == "lstm");
+  CHECK(c.model.attention.type == "additive");
+  CHECK(c.model.attention.query == "target");
+  CHECK(c.model.head.hidden == std::vector<std::int64_t>{64, 32});
+  CHECK(c.train.lr == Approx(1e-3));
+  CHECK(c.train.batch_size == 256);
+  CHECK(c.data.columns == std::vector<std::string>{"label", "user", "item", "history"});
+  CHECK(c.data.history_separator == ",");
+  CHECK(c.eval.threshold == 0.5);
+  // Every default passes its own validation and the cross-field rules.
+  CHECK_NOTHROW(validate_config(c));
+  for (const auto& f : config_fields()) {
+    CHECK_FALSE(f.help.empty());
+    CHECK(f.default_value != nlohmann::json());
+  }
+}
+
+TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[config]") {
+  CHECK(config_error(R"({"model": {"attention": {"tpye": "dot"}}})") ==
+        "c.json: /model/attention/tpye: unknown key; did you mean \"type\"?");
+  CHECK(config_error(R"({"modle": {}})") == "c.json: /modle: unknown key; did you mean \"model\"?");
+  CHECK(config_error(R"({"model": {"hidden": 3}})") ==
+        "c.json: /model/hidden: unknown key here; did you mean /model/encoder/hidden or "
+        "/model/attention/hidden or /model/head/hidden?");
+  CHECK(config_error(R"({"train": {"zzzzzzzz": 3}})") ==
+        std::string("c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
+                    "lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, grad_clip, "
+                    "seed, device, threads, validate_every_steps, log_every_steps, "
+                    "early_stopping"));
+}
+
+TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
+  CHECK(config_error(R"({"model": {"encoder": {"hidden": "x"}}})") ==
+        "c.json: /model/encoder/hidden: expected an integer, got the string \"x\"");
+  CHECK(config_error(R"({"model": {"encoder": {"hidden": 3.5}}})") ==
+        "c.json: /model/encoder/hidden: expected an integer, got the number 3.5");
+  CHECK(config_error(R"({"train": {"lr": 0}})") ==
+        "c.json: /train/lr: out of range: expected (0, 10], got 0");
+  CHECK(config_error(R"({"train": {"epochs": 0}})") ==
+        "c.json: /train/epochs: out of range: expected [1, 100000], got 0");
+  CHECK(config_error(R"({"model": {"attention": {"type": "adtitive"}}})") ==
+        "c.json: /model/attention/type: unknown value \"adtitive\"; did you mean \"additive\"? "
+        "(allowed: dot, scaled_dot, additive, cosine, multi_head, none)");
+  CHECK(config_error(R"({"data": {"shuffle": 1}})") ==
+        "c.json: /data/shuffle: expected a boolean, got the number 1");
+  CHECK(config_error(R"({"model": {"head": {"hidden": [64, 0]}}})") ==
+        "c.json: /model/head/hidden: element 1: out of range: expected [1, 65536], got 0");
+  CHECK(config_error(R"({"data": {"columns": ["label", "histroy"]}})") ==
+        "c.json: /data/columns: element 1: unknown value \"histroy\"; did you mean \"history\"? "
+        "(allowed: label, user, item, history, ignore)");
+  CHECK(config_error(R"({"train": {"device": "gpu"}})") ==
+        "c.json: /train/device: expected auto, cpu, cuda or cuda:N, got \"gpu\"");
+  CHECK(config_error(R"({"model": 5})") ==
+        "c.json: /model: expected an object with keys embedding, encoder, attention, head, got "
+        "the number 5");
+  CHECK(config_error("[1, 2]") == "c.json: expected a JSON object at the top level, got an array");
+}
+
+TEST_CASE("all problems are reported at once", "[config]") {
+  const auto msg = config_error(R"({"train": {"lr": -1, "epochs": "3"}})");
+  CHECK_THAT(msg, Contains("/train/lr: out of range"));
+  CHECK_THAT(msg, Contains("/train/epochs: expected an integer"));
+}
+
+TEST_CASE("invalid JSON reports line and column; comments are allowed", "[config]") {
+  CHECK(config_error("{\n  \"model\": {\n    \"x\": 1,\n  }\n}") ==
+        "c.json:4:3: invalid JSON: syntax error while parsing object key - unexpected '}'; "
+        "expected string literal");
+  CHECK(config_error("// a comment\n{\"train\": {\"epochs\": 2 /* two */}}") == "no error");
+  CHECK(config_error(R"({"train": {"lr": 0.1, "lr": 0.2}})") ==
+        "c.json: duplicate key \"lr\" (JSON objects must not repeat a key)");
+}
+
+TEST_CASE("unreadable config file is a ConfigError naming the path", "[config]") {
+  try {
+    load_config("/nonexistent/dir/c.json");
+    FAIL("expected an error");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Contains("/nonexistent/dir/c.json: cannot open for reading"));
+    CHECK(e.exit_code() == ExitCode::bad_input);
+  }
+}
+
+TEST_CASE("cross-field rules are checked before data is read", "[config]") {
+  CHECK(config_error(R"({"data": {"columns": ["label", "user", "history"]}})") ==
+        "config: /model/attention/query: \"target\" attention needs a candidate item, but "
+        "/data/columns has no \"item\" column ([\"label\",\"user\",\"history\"]); add one or use "
+        "\"self\"");
+  CHECK(config_error(R"({"data": {"columns": ["label", "item", "history"]},
+                         "model": {"embedding": {"user": true}}})") ==
+        "config: /model/embedding/user: true needs a \"user\" column, but /data/columns is "
+        "[\"label\",\"item\",\"history\"]");
+  CHECK(config_error(R"({"model": {"attention": {"type": "multi_head", "heads": 3}}})") ==
+        "config: /model/attention/heads: 3 heads must divide the encoder output size 64 (hidden "
+        "64)");
+  CHECK(config_error(R"({"model": {"encoder": {"dropout": 0.2}}})") ==
+        "config: /model/encoder/dropout: 0.2 applies between stacked layers, but "
+        "/model/encoder/layers is 1; set layers >= 2 or dropout to 0");
+  CHECK(config_error(R"({"train": {"early_stopping": {"patience": 2}}})") ==
+        "config: /train/early_stopping/patience: early stopping needs validation data, but "
+        "/data/valid is empty");
+  CHECK(config_error(R"({"data": {"columns": ["label", "item"]}})") ==
+        "config: /data/columns: needs exactly one \"history\" column, got [\"label\",\"item\"]");
+  // Sequence-only data with a learned query is valid.
+  CHECK(config_error(R"({"data": {"columns": ["label", "history"]},
+                         "model": {"attention": {"query": "self"}}})") == "no error");
+}
+
+TEST_CASE("set overrides: precedence defaults < file < --set", "[config]") {
+  TempDir dir;
+  const auto path = write_text(dir.file("c.json"),
+                               R"({"model": {"encoder": {"hidden": 32}}, "train": {"lr": 0.01}})");
+  const Config from_file = load_config(path);
+  CHECK(from_file.model.encoder.hidden == 32);
+  CHECK(from_file.model.embedding.dim == 64);  // default kept
+  const Config overridden = load_config(
+      path, {"model.encoder.hidden=128", "train.device=cpu", "model.head.hidden=[16]",
+             "train.device=\"cuda:1\""});
+  CHECK(overridden.model.encoder.hidden == 128);
+  CHECK(overridden.train.lr == Approx(0.01));
+  CHECK(overridden.train.device == "cuda:1");  // the last --set wins
+  CHECK(overridden.model.head.hidden == std::vector<std::int64_t>{16});
+
+  CHECK(config_error("{}", {"model.encoder.hiden=3"}) ==
+        "--set: /model/encoder/hiden: unknown key; did you mean \"hidden\"?");
+  CHECK(config_error("{}", {"model.encoder.hidden=abc"}) ==
+        "--set: /model/encoder/hidden: expected an integer, got the string \"abc\"");
+  CHECK(config_error("{}", {"model.encoder"}) ==
+        "--set model.encoder: expected KEY=VALUE, e.g. model.encoder.hidden=128");
+  CHECK(config_error("{}", {"model.encoder=3"}) ==
+        "--set: /model/encoder: is a section; set one of its keys: type, hidden, layers, "
+        "bidirectional, dropout");
+}
+
+TEST_CASE("dumped config re-parses to the same config", "[config]") {
+  Config c = default_config();
+  apply_overrides(c, {"model.attention.type=multi_head", "train.epochs=7", "data.columns=[\"label\",\"item\",\"history\"]",
+                      "model.embedding.user=false"});
+  const auto dumped = config_to_json(c);
+  const Config back = config_from_json(nlohmann::json::parse(dumped.dump()), "dump");
+  CHECK(config_to_json(back) == dumped);
+  CHECK(back.model.attention.type == "multi_head");
+  CHECK(back.train.epochs == 7);
+  // Every field appears in the dump.
+  for (const auto& f : config_fields()) {
+    CHECK(dumped.contains(nlohmann::json::json_pointer(f.pointer())));
+  }
+}
+
+TEST_CASE("docs/config.md is generated from the table and up to date", "[config]") {
+  const auto committed = attnrec::test::read_text(attnrec::test::source_path("docs/config.md"));
+  CHECK(committed == config_reference_markdown());  // regenerate: attnrec config --doc > docs/config.md
+}
+
+TEST_CASE("every shipped config validates", "[config]") {
+  int count = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(attnrec::test::source_path("configs"))) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    CHECK_NOTHROW(load_config(entry.path().string()));
+    ++count;
+  }
+  CHECK(count >= 1);
+}
