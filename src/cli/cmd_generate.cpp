@@ -31,6 +31,18 @@ void add_generate_command(CLI::App& app, Commands& commands) {
       ->capture_default_str();
   cmd->add_option("--slope", o.slope, "Weight of the best history match in the click logit")
       ->capture_default_str();
+  cmd->add_option("--min-interests", o.min_interests, "Fewest interests (categories) per user")
+      ->capture_default_str();
+  cmd->add_option("--max-interests", o.max_interests, "Most interests per user")
+      ->capture_default_str();
+  cmd->add_option("--in-interest", o.in_interest,
+                  "Chance that a candidate comes from the user's interests")
+      ->capture_default_str();
+  cmd->add_option("--bias", o.bias, "Bias of the click logit")->capture_default_str();
+  cmd->add_option("--zipf", o.zipf, "Popularity exponent")->capture_default_str();
+  cmd->add_option("--popularity-weight", o.popularity_weight,
+                  "Weight of the candidate's log-popularity in the click logit")
+      ->capture_default_str();
   commands.push_back({cmd, [args]() {
                         const auto oracle = generate_synthetic(args->out, args->options);
                         spdlog::info("wrote {}/{{train,valid,test}}.tsv and oracle.json", args->out);

@@ -24,5 +24,8 @@ void add_config_options(CLI::App* app, ConfigArgs& args, bool config_required);
 
 void add_config_command(CLI::App& app, Commands& commands);
 void add_generate_command(CLI::App& app, Commands& commands);
+void add_train_command(CLI::App& app, Commands& commands);
+void add_evaluate_command(CLI::App& app, Commands& commands);
+void add_predict_command(CLI::App& app, Commands& commands);
 
 }  // namespace attnrec::cli

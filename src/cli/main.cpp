@@ -3,6 +3,7 @@
 // checkpoint; 130/143 interrupted by SIGINT/SIGTERM.
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 
@@ -12,6 +13,10 @@
 
 int main(int argc, char** argv) {
   using attnrec::ExitCode;
+  // OpenMP's default active spin-wait made training collapse 5-12x when another process
+  // competed for a core; passive waiting avoids that. Must be set before OpenMP starts, and a
+  // value the user exported wins.
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   CLI::App app{"attnrec: train, evaluate and serve attention-based click-prediction models",
                "attnrec"};
   app.require_subcommand(1);
@@ -26,6 +31,9 @@ int main(int argc, char** argv) {
   attnrec::cli::Commands commands;
   attnrec::cli::add_config_command(app, commands);
   attnrec::cli::add_generate_command(app, commands);
+  attnrec::cli::add_train_command(app, commands);
+  attnrec::cli::add_evaluate_command(app, commands);
+  attnrec::cli::add_predict_command(app, commands);
 
   try {
     app.parse(argc, argv);

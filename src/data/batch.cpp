@@ -16,7 +16,8 @@ torch::Tensor maybe_to(const torch::Tensor& t, const torch::Device& device) {
 
 Batch Batch::to(const torch::Device& device) const {
   if (history.device() == device) return *this;
-  return Batch{maybe_to(history, device), maybe_to(mask, device), maybe_to(lengths, device),
+  // lengths stay on the host: only sequence packing reads them, and it needs them there.
+  return Batch{maybe_to(history, device), maybe_to(mask, device), lengths,
                maybe_to(item, device),    maybe_to(user, device), maybe_to(label, device),
                maybe_to(index, device)};
 }

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <fmt/format.h>
 #include <fstream>
+#include <sstream>
 #include <numeric>
 
 #include "attnrec/util/error.hpp"
@@ -53,7 +54,7 @@ std::string_view Vocab::token(std::int32_t id) const {
   return tokens_[static_cast<std::size_t>(id - kReserved)];
 }
 
-void Vocab::save(const std::string& path) const {
+std::string Vocab::to_text() const {
   std::string out;
   for (std::int32_t id = 0; id < size(); ++id) {
     out += token(id);
@@ -61,12 +62,23 @@ void Vocab::save(const std::string& path) const {
     out += std::to_string(count(id));
     out += '\n';
   }
-  write_file_atomic(path, out);
+  return out;
 }
 
+void Vocab::save(const std::string& path) const { write_file_atomic(path, to_text()); }
+
 Vocab Vocab::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw CheckpointError(path + ": cannot open vocabulary file");
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const IoError&) {
+    throw CheckpointError(path + ": cannot open vocabulary file");
+  }
+  return from_text(text, path);
+}
+
+Vocab Vocab::from_text(const std::string& text, const std::string& path) {
+  std::istringstream in(text);
   Vocab vocab;
   std::string line;
   std::int64_t line_number = 0;

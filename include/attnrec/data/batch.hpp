@@ -15,14 +15,14 @@ namespace attnrec {
 struct Batch {
   torch::Tensor history;  ///< [B, T] int64
   torch::Tensor mask;     ///< [B, T] bool
-  torch::Tensor lengths;  ///< [B] int64
+  torch::Tensor lengths;  ///< [B] int64, always on the host
   torch::Tensor item;     ///< [B] int64 (undefined when the data has no item column)
   torch::Tensor user;     ///< [B] int64 (undefined when the data has no user column)
   torch::Tensor label;    ///< [B] float (undefined when the data has no label column)
   torch::Tensor index;    ///< [B] int64 sample indices into the SampleSet
 
   std::int64_t size() const { return history.size(0); }
-  /// Copies every tensor to `device` (non-blocking; the host tensors are pinned for CUDA).
+  /// Copies every tensor except `lengths` to `device` (non-blocking; the host tensors are pinned for CUDA).
   Batch to(const torch::Device& device) const;
 };
 

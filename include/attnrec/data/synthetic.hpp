@@ -19,21 +19,21 @@ namespace attnrec {
 /// Generator parameters. Default: the quickstart data set.
 struct SyntheticOptions {
   std::int64_t users = 4000;
-  std::int64_t items = 2000;
+  std::int64_t items = 1000;
   std::int64_t categories = 20;
   std::int64_t train = 80000;  ///< training samples
   std::int64_t valid = 10000;
   std::int64_t test = 10000;
-  std::int64_t min_history = 5;
-  std::int64_t max_history = 40;
-  std::int64_t min_interests = 2;
-  std::int64_t max_interests = 4;
+  std::int64_t min_history = 10;
+  std::int64_t max_history = 50;
+  std::int64_t min_interests = 3;
+  std::int64_t max_interests = 6;
   double zipf = 1.0;               ///< popularity exponent: weight of rank r is r^-zipf
-  double noise = 0.6;              ///< norm of an item's deviation from its category direction
+  double noise = 0.2;              ///< norm of an item's deviation from its category direction
   double slope = 8.0;              ///< weight of the best history match in the click logit
-  double bias = -5.0;
-  double popularity_weight = 0.3;  ///< weight of the candidate's (centred) log-popularity
-  double in_interest = 0.5;        ///< chance that a candidate comes from the user's interests
+  double bias = -6.0;
+  double popularity_weight = 0.0;  ///< weight of the candidate's (centred) log-popularity
+  double in_interest = 0.7;        ///< chance that a candidate comes from the user's interests
   std::uint64_t seed = 7;
 
   /// Throws UsageError naming the offending option when the combination is impossible.

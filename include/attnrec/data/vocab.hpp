@@ -40,6 +40,11 @@ class Vocab {
   /// Training-set frequency of `id` (for OOV: the number of occurrences mapped to OOV).
   std::int64_t count(std::int32_t id) const { return counts_[static_cast<std::size_t>(id)]; }
 
+  /// The file format as a string: "token<TAB>count" lines, line number = id.
+  std::string to_text() const;
+  /// Parses to_text() output; errors name `source` and the line.
+  static Vocab from_text(const std::string& text, const std::string& source);
+
   /// Writes "token<TAB>count" lines, line number = id; lines 0 and 1 are <pad> and <oov>.
   void save(const std::string& path) const;
   /// Reads a file written by save(); errors name the file and line.

@@ -1,0 +1,47 @@
+#pragma once
+/// \file The sequence encoder over history embeddings: LSTM, GRU, or none.
+
+#include <string>
+#include <torch/torch.h>
+
+namespace attnrec {
+
+/// Options of SequenceEncoderImpl.
+struct SequenceEncoderOptions {
+  SequenceEncoderOptions(std::int64_t input_size)  // NOLINT: LibTorch-style implicit options
+      : input_size_(input_size) {}
+  /// Size of the input vectors (the item embedding size).
+  TORCH_ARG(std::int64_t, input_size);
+  /// "lstm", "gru" or "none". Default: "lstm"
+  TORCH_ARG(std::string, type) = "lstm";
+  /// Hidden size per direction. Default: 64
+  TORCH_ARG(std::int64_t, hidden_size) = 64;
+  /// Stacked layers. Default: 1
+  TORCH_ARG(std::int64_t, layers) = 1;
+  /// Run both directions and concatenate. Default: false
+  TORCH_ARG(bool, bidirectional) = false;
+  /// Dropout between stacked layers. Default: 0
+  TORCH_ARG(double, dropout) = 0.0;
+};
+
+/// Encodes right-padded sequences. Padding never influences valid positions: a unidirectional
+/// RNN reads left to right, so with right padding the valid outputs are computed before any pad
+/// is seen; the bidirectional case packs the sequences. Outputs at padded positions are zero.
+class SequenceEncoderImpl : public torch::nn::Module {
+ public:
+  explicit SequenceEncoderImpl(SequenceEncoderOptions options);
+  void reset();
+  /// inputs [B, T, input_size], mask [B, T] bool, lengths [B] int64 -> [B, T, output_size()].
+  torch::Tensor forward(const torch::Tensor& inputs, const torch::Tensor& mask,
+                        const torch::Tensor& lengths);
+  std::int64_t output_size() const;
+
+  SequenceEncoderOptions options;
+
+ private:
+  torch::nn::LSTM lstm_{nullptr};
+  torch::nn::GRU gru_{nullptr};
+};
+TORCH_MODULE(SequenceEncoder);
+
+}  // namespace attnrec

@@ -1,0 +1,75 @@
+#pragma once
+/// \file The click-prediction model: Embedding -> encoder -> attention -> dense head -> logit.
+
+#include <string>
+#include <torch/torch.h>
+#include <vector>
+
+#include "attnrec/data/batch.hpp"
+#include "attnrec/model/attention.hpp"
+#include "attnrec/model/encoder.hpp"
+
+namespace attnrec {
+
+/// Options of RecommenderImpl (built from a Config by make_recommender_options()).
+struct RecommenderOptions {
+  RecommenderOptions(std::int64_t item_vocab, std::int64_t embedding_dim)  // NOLINT
+      : item_vocab_(item_vocab), embedding_dim_(embedding_dim) {}
+  /// Item vocabulary size including padding (0) and OOV (1).
+  TORCH_ARG(std::int64_t, item_vocab);
+  /// Embedding size.
+  TORCH_ARG(std::int64_t, embedding_dim);
+  /// User vocabulary size; 0 disables the user embedding. Default: 0
+  TORCH_ARG(std::int64_t, user_vocab) = 0;
+  /// Whether samples have a candidate item. Default: true
+  TORCH_ARG(bool, has_item) = true;
+  /// Candidate uses the history's table (false: a separate table). Default: true
+  TORCH_ARG(bool, share_candidate) = true;
+  /// "target" (candidate as query) or "self" (learned query). Default: "target"
+  TORCH_ARG(std::string, query) = "target";
+  /// "none", "sinusoidal" or "learned". Default: "none"
+  TORCH_ARG(std::string, positional) = "none";
+  /// Longest history (size of a learned positional table). Default: 50
+  TORCH_ARG(std::int64_t, max_history) = 50;
+  /// Hidden sizes of the head's MLP. Default: {64, 32}
+  TORCH_ARG(std::vector<std::int64_t>, head_hidden) = std::vector<std::int64_t>{64, 32};
+  /// "relu", "gelu", "tanh" or "sigmoid". Default: "relu"
+  TORCH_ARG(std::string, activation) = "relu";
+  /// Dropout after each hidden layer of the head. Default: 0
+  TORCH_ARG(double, head_dropout) = 0.0;
+  /// Encoder options (input_size must equal embedding_dim).
+  TORCH_ARG(SequenceEncoderOptions, encoder) = SequenceEncoderOptions(64);
+  /// Attention options (dim must equal the encoder's output size).
+  TORCH_ARG(AttentionOptions, attention) = AttentionOptions(64);
+};
+
+/// Forward result.
+struct RecommenderOutput {
+  torch::Tensor logits;     ///< [B]; apply sigmoid for probabilities
+  torch::Tensor attention;  ///< [B, T] attention weights over history positions
+};
+
+class RecommenderImpl : public torch::nn::Module {
+ public:
+  explicit RecommenderImpl(RecommenderOptions options);
+  void reset();
+  RecommenderOutput forward(const Batch& batch);
+
+  RecommenderOptions options;
+
+ private:
+  torch::Tensor activation(const torch::Tensor& x) const;
+
+  torch::nn::Embedding item_embedding_{nullptr}, candidate_embedding_{nullptr};
+  torch::nn::Embedding user_embedding_{nullptr}, position_embedding_{nullptr};
+  torch::Tensor sinusoid_;  // buffer [max_history, D] for "sinusoidal"
+  SequenceEncoder encoder_{nullptr};
+  Attention attention_{nullptr};
+  torch::nn::Linear query_proj_{nullptr};
+  torch::Tensor self_query_;
+  torch::nn::ModuleList head_{nullptr};
+  torch::nn::Dropout head_dropout_{nullptr};
+};
+TORCH_MODULE(Recommender);
+
+}  // namespace attnrec

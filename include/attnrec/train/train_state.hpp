@@ -1,0 +1,57 @@
+#pragma once
+/// \file Where training stands (epoch, step, best score, patience), and early stopping.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace attnrec {
+
+/// Tracks the best validation score and the validations since it improved.
+class EarlyStopping {
+ public:
+  EarlyStopping() = default;
+  /// `metric` is auc or gauc (higher is better) or logloss (lower is better); `patience` 0
+  /// never stops.
+  EarlyStopping(std::string metric, std::int64_t patience);
+
+  /// Records a validation score at `step`; returns true when it is a new best.
+  bool update(double value, std::int64_t step);
+  bool should_stop() const { return patience_ > 0 && bad_validations_ >= patience_; }
+  const std::string& metric() const { return metric_; }
+  std::optional<double> best() const { return best_; }
+  std::int64_t best_step() const { return best_step_; }
+  std::int64_t bad_validations() const { return bad_validations_; }
+
+  nlohmann::json to_json() const;
+  static EarlyStopping from_json(const nlohmann::json& j);
+
+ private:
+  std::string metric_ = "auc";
+  std::int64_t patience_ = 0;
+  std::optional<double> best_;
+  std::int64_t best_step_ = -1;
+  std::int64_t bad_validations_ = 0;
+};
+
+/// The position of a training run.
+struct TrainState {
+  std::int64_t epoch = 0;          ///< current epoch (0-based)
+  std::int64_t step_in_epoch = 0;  ///< batches of `epoch` already trained
+  std::int64_t global_step = 0;    ///< optimizer steps so far
+  std::int64_t samples_seen = 0;
+  double train_seconds = 0.0;      ///< wall time spent in training steps
+  bool stopped_early = false;
+  EarlyStopping early_stopping;
+
+  nlohmann::json to_json() const;
+  static TrainState from_json(const nlohmann::json& j);
+};
+
+/// Learning rate at `step` (0-based) of `total_steps` under `schedule` (constant |
+/// warmup_linear: linear warm-up over `warmup_steps`, then linear decay to 0).
+double scheduled_lr(const std::string& schedule, double base_lr, std::int64_t step,
+                    std::int64_t warmup_steps, std::int64_t total_steps);
+
+}  // namespace attnrec

@@ -1,0 +1,31 @@
+#pragma once
+/// \file SHA-256 (OpenSSL's libcrypto) for content hashes of vocabularies, checkpoints and
+/// model weights.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace attnrec {
+
+/// Incremental SHA-256.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const void* data, std::size_t size);
+  void update(std::string_view s) { update(s.data(), s.size()); }
+  /// Lower-case hex digest; the object cannot be updated afterwards.
+  std::string hex();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// SHA-256 of `data` as lower-case hex.
+std::string sha256_hex(std::string_view data);
+
+}  // namespace attnrec

@@ -1,0 +1,31 @@
+#pragma once
+/// \file Training progress: a live bar on a terminal, periodic log lines otherwise.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace attnrec {
+
+class Progress {
+ public:
+  /// `total` steps in this epoch; `first` is the step it starts from (after a resume).
+  /// `log_every` steps between log lines when stdout is not a terminal.
+  Progress(std::string label, std::int64_t total, std::int64_t first, std::int64_t log_every);
+  /// Reports that `step` steps of the epoch are done.
+  void update(std::int64_t step, double loss, double samples_per_second);
+  /// Ends the bar's line.
+  void finish();
+
+ private:
+  std::string label_;
+  std::int64_t total_, first_, log_every_;
+  bool tty_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  bool drawn_ = false;
+};
+
+/// "1:02:03" / "2:03".
+std::string format_duration(double seconds);
+
+}  // namespace attnrec

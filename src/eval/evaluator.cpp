@@ -1,0 +1,131 @@
+#include "attnrec/eval/evaluator.hpp"
+
+#include <fmt/format.h>
+#include <fstream>
+
+#include "attnrec/data/loader.hpp"
+#include "attnrec/eval/metrics.hpp"
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/strings.hpp"
+
+namespace attnrec {
+
+std::vector<double> score(Recommender& model, const SampleSet& set, const EvalOptions& options,
+                          const BatchObserver& observer) {
+  const bool was_training = model->is_training();
+  model->eval();
+  std::vector<torch::Tensor> parts;
+  {
+    c10::InferenceMode guard;
+    DataLoader loader(set, LoaderOptions()
+                               .with_batch_size(options.batch_size)
+                               .with_prefetch(2)
+                               .with_pin_memory(options.device.is_cuda()));
+    loader.start_epoch(0);
+    while (auto batch = loader.next()) {
+      const Batch b = batch->to(options.device);
+      const auto out = model->forward(b);
+      parts.push_back(torch::sigmoid(out.logits).to(torch::kFloat64));
+      if (observer) observer(b, out);
+    }
+  }
+  model->train(was_training);
+  const auto all = torch::cat(parts).to(torch::kCPU).contiguous();
+  const double* p = all.data_ptr<double>();
+  return std::vector<double>(p, p + all.numel());
+}
+
+nlohmann::json compute_metrics(const SampleSet& set, const std::vector<double>& probabilities,
+                               double threshold) {
+  if (!set.has_labels) throw DataError(set.source + ": metrics need a label column");
+  nlohmann::json m;
+  const auto a = auc(probabilities, set.labels);
+  m["auc"] = a ? nlohmann::json(*a) : nlohmann::json();
+  if (set.has_users) {
+    const auto g = gauc(probabilities, set.labels, set.user_groups);
+    m["gauc"] = g.value ? nlohmann::json(*g.value) : nlohmann::json();
+    m["gauc_users"] = g.users_used;
+    m["gauc_users_excluded"] = g.users_excluded;
+  } else {
+    m["gauc"] = nullptr;  // no user column: no groups
+  }
+  m["logloss"] = logloss(probabilities, set.labels);
+  const auto t = threshold_metrics(probabilities, set.labels, threshold);
+  m["accuracy"] = t.accuracy;
+  m["precision"] = t.precision;
+  m["recall"] = t.recall;
+  m["f1"] = t.f1;
+  m["threshold"] = threshold;
+  m["samples"] = set.size();
+  m["positives"] = set.stats.positives;
+  m["oov_rate"] = set.stats.oov_rate();
+  m["skipped_lines"] = set.stats.skipped;
+  return m;
+}
+
+EvalResult evaluate(Recommender& model, const SampleSet& set, const EvalOptions& options) {
+  EvalResult r;
+  r.probabilities = score(model, set, options);
+  r.metrics = compute_metrics(set, r.probabilities, options.threshold);
+  return r;
+}
+
+std::string format_metrics_table(const nlohmann::json& m) {
+  std::string out = fmt::format("{:<22}{:>12}\n", "metric", "value");
+  out += std::string(34, '-') + "\n";
+  for (const char* key : {"auc", "gauc", "logloss", "accuracy", "precision", "recall", "f1",
+                          "oov_rate"}) {
+    if (!m.contains(key)) continue;
+    const auto& v = m[key];
+    out += v.is_number() ? fmt::format("{:<22}{:>12.4f}\n", key, v.get<double>())
+                         : fmt::format("{:<22}{:>12}\n", key, "n/a");
+  }
+  for (const char* key : {"attention_mass_ratio"}) {
+    if (m.contains(key)) out += fmt::format("{:<22}{:>12.4f}\n", key, m[key].get<double>());
+  }
+  for (const char* key : {"samples", "positives", "gauc_users", "gauc_users_excluded",
+                          "skipped_lines"}) {
+    if (m.contains(key) && m[key].is_number()) {
+      out += fmt::format("{:<22}{:>12}\n", key, m[key].get<std::int64_t>());
+    }
+  }
+  return out;
+}
+
+}  // namespace attnrec
+
+namespace attnrec {
+
+void write_predictions(const std::string& path, const SampleSet& set,
+                       const std::vector<std::string>& columns,
+                       const std::vector<double>& probabilities, bool with_labels) {
+  int user_col = -1, item_col = -1;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == "user") user_col = static_cast<int>(i);
+    if (columns[i] == "item") item_col = static_cast<int>(i);
+  }
+  // The encoded set keeps ids as vocabulary indices (unknown ids are all OOV), so the original
+  // strings are read back from the source lines.
+  std::ifstream in(set.source, std::ios::binary);
+  if (!in) throw IoError(set.source + ": cannot reopen to copy ids into predictions");
+  std::string out = with_labels ? "line\tuser\titem\tlabel\tscore\n" : "line\tuser\titem\tscore\n";
+  std::string line;
+  std::vector<std::string_view> fields;
+  std::int64_t line_number = 0;
+  for (std::int64_t i = 0; i < set.size(); ++i) {
+    while (line_number < set.line_numbers[i] && std::getline(in, line)) ++line_number;
+    std::string_view text(line);
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    split(text, '\t', fields);
+    const auto field = [&](int col) {
+      return col >= 0 && static_cast<std::size_t>(col) < fields.size() ? fields[col]
+                                                                       : std::string_view();
+    };
+    out += fmt::format("{}\t{}\t{}\t", line_number, field(user_col), field(item_col));
+    if (with_labels) out += fmt::format("{}\t", set.labels[i]);
+    out += fmt::format("{:.6f}\n", probabilities[i]);
+  }
+  write_file_atomic(path, out);
+}
+
+}  // namespace attnrec

@@ -1,0 +1,102 @@
+#include "attnrec/model/attention.hpp"
+
+#include <cmath>
+
+#include "attnrec/model/registry.hpp"
+#include "attnrec/util/strings.hpp"
+
+namespace attnrec {
+
+torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& mask) {
+  // -inf at padding; rows without any valid position are zeroed before the softmax (giving a
+  // uniform distribution) and multiplied by the mask afterwards (giving zeros), avoiding the
+  // NaN of a softmax over only -inf.
+  const auto any = mask.any(/*dim=*/1, /*keepdim=*/true);
+  auto masked = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  masked = masked.masked_fill(any.logical_not(), 0.0);
+  return torch::softmax(masked, /*dim=*/-1) * mask.to(scores.dtype());
+}
+
+AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
+
+void AttentionImpl::reset() {
+  const auto& t = options.type();
+  if (t == "dot") kind_ = Kind::dot;
+  else if (t == "scaled_dot") kind_ = Kind::scaled_dot;
+  else if (t == "additive") kind_ = Kind::additive;
+  else if (t == "cosine") kind_ = Kind::cosine;
+  else if (t == "multi_head") kind_ = Kind::multi_head;
+  else if (t == "none") kind_ = Kind::none;
+  else {
+    TORCH_CHECK(false, "attention type: expected one of ",
+                join(variant_names(attention_variants()), ", "), ", got \"", t, "\"");
+  }
+  const std::int64_t d = options.dim();
+  TORCH_CHECK(d > 0, "attention dim: expected > 0, got ", d);
+  if (kind_ == Kind::additive) {
+    w_query_ = register_module("w_query", torch::nn::Linear(d, options.hidden()));
+    w_key_ = register_module("w_key",
+                             torch::nn::Linear(torch::nn::LinearOptions(d, options.hidden()).bias(false)));
+    v_ = register_module("v", torch::nn::Linear(torch::nn::LinearOptions(options.hidden(), 1).bias(false)));
+  } else if (kind_ == Kind::multi_head) {
+    TORCH_CHECK(d % options.heads() == 0, "multi_head attention: heads (", options.heads(),
+                ") must divide dim (", d, ")");
+    q_proj_ = register_module("q_proj", torch::nn::Linear(d, d));
+    k_proj_ = register_module("k_proj", torch::nn::Linear(d, d));
+    v_proj_ = register_module("v_proj", torch::nn::Linear(d, d));
+    o_proj_ = register_module("o_proj", torch::nn::Linear(d, d));
+  }
+}
+
+AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
+                                       const torch::Tensor& mask) {
+  TORCH_CHECK(keys.dim() == 3 && keys.size(2) == options.dim(),
+              "attention keys: expected [B, T, ", options.dim(), "], got ", keys.sizes());
+  TORCH_CHECK(mask.sizes() == keys.sizes().slice(0, 2), "attention mask: expected ",
+              keys.sizes().slice(0, 2), ", got ", mask.sizes());
+  if (kind_ != Kind::none) {
+    TORCH_CHECK(query.dim() == 2 && query.size(0) == keys.size(0) && query.size(1) == options.dim(),
+                "attention query: expected [", keys.size(0), ", ", options.dim(), "], got ",
+                query.sizes());
+  }
+  const double d = static_cast<double>(options.dim());
+  torch::Tensor scores;
+  switch (kind_) {
+    case Kind::none:
+      scores = torch::zeros(mask.sizes(), keys.options());  // uniform over valid positions
+      break;
+    case Kind::dot:
+      scores = torch::bmm(keys, query.unsqueeze(2)).squeeze(2);
+      break;
+    case Kind::scaled_dot:
+      scores = torch::bmm(keys, query.unsqueeze(2)).squeeze(2) / std::sqrt(d);
+      break;
+    case Kind::cosine: {
+      // The eps keeps zero vectors (padding, an all-zero query) finite.
+      const auto qn = query / query.norm(2, -1, true).clamp_min(1e-8);
+      const auto kn = keys / keys.norm(2, -1, true).clamp_min(1e-8);
+      scores = torch::bmm(kn, qn.unsqueeze(2)).squeeze(2) / options.temperature();
+      break;
+    }
+    case Kind::additive:
+      scores = v_(torch::tanh(w_key_(keys) + w_query_(query).unsqueeze(1))).squeeze(2);
+      break;
+    case Kind::multi_head: {
+      const std::int64_t b = keys.size(0), t = keys.size(1), h = options.heads();
+      const std::int64_t dh = options.dim() / h;
+      const auto q = q_proj_(query).view({b, h, 1, dh});
+      const auto k = k_proj_(keys).view({b, t, h, dh}).transpose(1, 2);  // [B, H, T, dh]
+      const auto v = v_proj_(keys).view({b, t, h, dh}).transpose(1, 2);
+      const auto s = torch::matmul(q, k.transpose(2, 3)).squeeze(2) / std::sqrt(double(dh));
+      const auto w = masked_softmax(s.reshape({b * h, t}),
+                                    mask.unsqueeze(1).expand({b, h, t}).reshape({b * h, t}))
+                         .view({b, h, 1, t});
+      const auto ctx = torch::matmul(w, v).view({b, options.dim()});  // heads concatenated
+      return {o_proj_(ctx), w.view({b, h, t}).mean(1)};
+    }
+  }
+  const auto weights = masked_softmax(scores, mask);
+  return {torch::bmm(weights.unsqueeze(1), keys).squeeze(1), weights};
+}
+
+}  // namespace attnrec

@@ -1,0 +1,60 @@
+#include "attnrec/model/encoder.hpp"
+
+namespace attnrec {
+
+SequenceEncoderImpl::SequenceEncoderImpl(SequenceEncoderOptions options_)
+    : options(std::move(options_)) {
+  reset();
+}
+
+void SequenceEncoderImpl::reset() {
+  const auto& t = options.type();
+  TORCH_CHECK(t == "lstm" || t == "gru" || t == "none",
+              "encoder type: expected lstm, gru or none, got \"", t, "\"");
+  if (t == "lstm") {
+    lstm_ = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(options.input_size(),
+                                                                           options.hidden_size())
+                                                        .num_layers(options.layers())
+                                                        .bidirectional(options.bidirectional())
+                                                        .dropout(options.dropout())
+                                                        .batch_first(true)));
+  } else if (t == "gru") {
+    gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(options.input_size(),
+                                                                       options.hidden_size())
+                                                     .num_layers(options.layers())
+                                                     .bidirectional(options.bidirectional())
+                                                     .dropout(options.dropout())
+                                                     .batch_first(true)));
+  }
+}
+
+std::int64_t SequenceEncoderImpl::output_size() const {
+  if (options.type() == "none") return options.input_size();
+  return options.hidden_size() * (options.bidirectional() ? 2 : 1);
+}
+
+torch::Tensor SequenceEncoderImpl::forward(const torch::Tensor& inputs, const torch::Tensor& mask,
+                                           const torch::Tensor& lengths) {
+  TORCH_CHECK(inputs.dim() == 3 && inputs.size(2) == options.input_size(),
+              "encoder inputs: expected [B, T, ", options.input_size(), "], got ", inputs.sizes());
+  const auto m = mask.unsqueeze(2).to(inputs.dtype());
+  if (options.type() == "none") return inputs * m;
+  torch::Tensor out;
+  if (options.bidirectional()) {
+    // The backward direction must start at each sequence's last real item, so pack. Packing
+    // rejects length 0; an empty history gets length 1 (a padding step) and is masked below.
+    namespace rnn = torch::nn::utils::rnn;
+    const auto lens = lengths.clamp_min(1).to(torch::kCPU);  // pack needs CPU lengths
+    const auto packed = rnn::pack_padded_sequence(inputs, lens, /*batch_first=*/true,
+                                                  /*enforce_sorted=*/false);
+    const auto result = lstm_ ? std::get<0>(lstm_->forward_with_packed_input(packed))
+                              : std::get<0>(gru_->forward_with_packed_input(packed));
+    out = std::get<0>(rnn::pad_packed_sequence(result, /*batch_first=*/true, 0.0,
+                                               inputs.size(1)));
+  } else {
+    out = lstm_ ? std::get<0>(lstm_->forward(inputs)) : std::get<0>(gru_->forward(inputs));
+  }
+  return out * m;
+}
+
+}  // namespace attnrec

@@ -1,0 +1,36 @@
+#include "attnrec/model/factory.hpp"
+
+namespace attnrec {
+
+RecommenderOptions make_recommender_options(const Config& config, std::int64_t item_vocab,
+                                            std::int64_t user_vocab) {
+  const auto& m = config.model;
+  RecommenderOptions o(item_vocab, m.embedding.dim);
+  o.user_vocab(m.embedding.user ? user_vocab : 0)
+      .has_item(has_column(config.data, "item"))
+      .share_candidate(m.embedding.share_candidate)
+      .query(m.attention.query)
+      .positional(m.attention.positional)
+      .max_history(config.data.max_history)
+      .head_hidden(m.head.hidden)
+      .activation(m.head.activation)
+      .head_dropout(m.head.dropout)
+      .encoder(SequenceEncoderOptions(m.embedding.dim)
+                   .type(m.encoder.type)
+                   .hidden_size(m.encoder.hidden)
+                   .layers(m.encoder.layers)
+                   .bidirectional(m.encoder.bidirectional)
+                   .dropout(m.encoder.dropout))
+      .attention(AttentionOptions(encoder_output_size(m))
+                     .type(m.attention.type)
+                     .heads(m.attention.heads)
+                     .hidden(m.attention.hidden));
+  return o;
+}
+
+Recommender build_recommender(const Config& config, std::int64_t item_vocab,
+                              std::int64_t user_vocab) {
+  return Recommender(make_recommender_options(config, item_vocab, user_vocab));
+}
+
+}  // namespace attnrec

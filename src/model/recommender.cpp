@@ -1,0 +1,127 @@
+#include "attnrec/model/recommender.hpp"
+
+#include <cmath>
+
+namespace attnrec {
+
+RecommenderImpl::RecommenderImpl(RecommenderOptions options_) : options(std::move(options_)) {
+  reset();
+}
+
+void RecommenderImpl::reset() {
+  const std::int64_t e = options.embedding_dim();
+  TORCH_CHECK(options.encoder().input_size() == e, "encoder input size: expected ", e,
+              " (the embedding size), got ", options.encoder().input_size());
+  TORCH_CHECK(options.query() == "target" || options.query() == "self",
+              "attention query: expected target or self, got \"", options.query(), "\"");
+  TORCH_CHECK(options.query() != "target" || options.has_item(),
+              "target attention needs a candidate item");
+  item_embedding_ = register_module(
+      "item_embedding",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), e).padding_idx(0)));
+  if (options.has_item() && !options.share_candidate()) {
+    candidate_embedding_ = register_module(
+        "candidate_embedding",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), e).padding_idx(0)));
+  }
+  if (options.user_vocab() > 0) {
+    user_embedding_ = register_module(
+        "user_embedding",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.user_vocab(), e).padding_idx(0)));
+  }
+  encoder_ = register_module("encoder", SequenceEncoder(options.encoder()));
+  const std::int64_t d = encoder_->output_size();
+  TORCH_CHECK(options.attention().dim() == d, "attention dim: expected ", d,
+              " (the encoder output size), got ", options.attention().dim());
+  attention_ = register_module("attention", Attention(options.attention()));
+
+  if (options.positional() == "learned") {
+    position_embedding_ = register_module(
+        "position_embedding", torch::nn::Embedding(options.max_history(), d));
+  } else if (options.positional() == "sinusoidal") {
+    const auto pos = torch::arange(options.max_history(), torch::kFloat32).unsqueeze(1);
+    const auto i = torch::arange(0, d, 2, torch::kFloat32);
+    const auto angle = pos * torch::exp(-std::log(10000.0) * i / static_cast<double>(d));
+    auto table = torch::zeros({options.max_history(), d});
+    table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, d, 2)}, torch::sin(angle));
+    table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(1, d, 2)},
+                     torch::cos(angle).narrow(1, 0, d / 2));
+    sinusoid_ = register_buffer("sinusoid", table);
+  } else {
+    TORCH_CHECK(options.positional() == "none", "positional: expected none, sinusoidal or "
+                "learned, got \"", options.positional(), "\"");
+  }
+
+  std::int64_t features = d;  // attended context
+  if (options.query() == "target") {
+    query_proj_ = register_module("query_proj", torch::nn::Linear(e, d));
+    features += e + d;  // candidate embedding, query (.) context
+  } else {
+    self_query_ = register_parameter("self_query", torch::randn({d}) / std::sqrt(double(d)));
+    if (options.has_item()) features += e;
+  }
+  if (user_embedding_) features += e;
+  head_ = register_module("head", torch::nn::ModuleList());
+  for (const std::int64_t h : options.head_hidden()) {
+    head_->push_back(torch::nn::Linear(features, h));
+    features = h;
+  }
+  head_->push_back(torch::nn::Linear(features, 1));
+  head_dropout_ = register_module("head_dropout", torch::nn::Dropout(options.head_dropout()));
+}
+
+torch::Tensor RecommenderImpl::activation(const torch::Tensor& x) const {
+  const auto& a = options.activation();
+  if (a == "relu") return torch::relu(x);
+  if (a == "gelu") return torch::gelu(x);
+  if (a == "tanh") return torch::tanh(x);
+  if (a == "sigmoid") return torch::sigmoid(x);
+  TORCH_CHECK(false, "activation: expected relu, gelu, tanh or sigmoid, got \"", a, "\"");
+}
+
+RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
+  const auto history = item_embedding_(batch.history);  // [B, T, E]
+  auto keys = encoder_(history, batch.mask, batch.lengths);
+  const std::int64_t t = keys.size(1);
+  if (position_embedding_ || sinusoid_.defined()) {
+    TORCH_CHECK(t <= options.max_history(), "history length ", t, " exceeds max_history ",
+                options.max_history());
+    const auto pos = position_embedding_
+                         ? position_embedding_->weight.narrow(0, 0, t)
+                         : sinusoid_.narrow(0, 0, t);
+    keys = keys + pos.unsqueeze(0) * batch.mask.unsqueeze(2).to(keys.dtype());
+  }
+  std::vector<torch::Tensor> features;
+  torch::Tensor candidate;
+  if (options.has_item()) {
+    TORCH_CHECK(batch.item.defined(), "the model needs a candidate item column");
+    candidate = candidate_embedding_ ? candidate_embedding_(batch.item) : item_embedding_(batch.item);
+  }
+  torch::Tensor query;
+  if (options.query() == "target") {
+    query = query_proj_(candidate);
+  } else {
+    query = self_query_.unsqueeze(0).expand({keys.size(0), -1});
+  }
+  const auto attended = attention_(query, keys, batch.mask);
+  features.push_back(attended.context);
+  if (options.query() == "target") {
+    features.push_back(candidate);
+    features.push_back(query * attended.context);
+  } else if (options.has_item()) {
+    features.push_back(candidate);
+  }
+  if (user_embedding_) {
+    TORCH_CHECK(batch.user.defined(), "the model needs a user column");
+    features.push_back(user_embedding_(batch.user));
+  }
+  auto x = torch::cat(features, /*dim=*/1);
+  const std::size_t layers = head_->size();
+  for (std::size_t i = 0; i < layers; ++i) {
+    x = head_[i]->as<torch::nn::Linear>()->forward(x);
+    if (i + 1 < layers) x = head_dropout_(activation(x));
+  }
+  return {x.squeeze(1), attended.weights};
+}
+
+}  // namespace attnrec

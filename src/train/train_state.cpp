@@ -1,0 +1,73 @@
+#include "attnrec/train/train_state.hpp"
+
+#include <algorithm>
+
+namespace attnrec {
+
+EarlyStopping::EarlyStopping(std::string metric, std::int64_t patience)
+    : metric_(std::move(metric)), patience_(patience) {}
+
+bool EarlyStopping::update(double value, std::int64_t step) {
+  const bool lower_is_better = metric_ == "logloss";
+  const bool improved =
+      !best_ || (lower_is_better ? value < *best_ : value > *best_);
+  if (improved) {
+    best_ = value;
+    best_step_ = step;
+    bad_validations_ = 0;
+  } else {
+    ++bad_validations_;
+  }
+  return improved;
+}
+
+nlohmann::json EarlyStopping::to_json() const {
+  return {{"metric", metric_},
+          {"patience", patience_},
+          {"best", best_ ? nlohmann::json(*best_) : nlohmann::json()},
+          {"best_step", best_step_},
+          {"bad_validations", bad_validations_}};
+}
+
+EarlyStopping EarlyStopping::from_json(const nlohmann::json& j) {
+  EarlyStopping e(j.at("metric").get<std::string>(), j.at("patience").get<std::int64_t>());
+  if (!j.at("best").is_null()) e.best_ = j.at("best").get<double>();
+  e.best_step_ = j.at("best_step").get<std::int64_t>();
+  e.bad_validations_ = j.at("bad_validations").get<std::int64_t>();
+  return e;
+}
+
+nlohmann::json TrainState::to_json() const {
+  return {{"epoch", epoch},
+          {"step_in_epoch", step_in_epoch},
+          {"global_step", global_step},
+          {"samples_seen", samples_seen},
+          {"train_seconds", train_seconds},
+          {"stopped_early", stopped_early},
+          {"early_stopping", early_stopping.to_json()}};
+}
+
+TrainState TrainState::from_json(const nlohmann::json& j) {
+  TrainState s;
+  s.epoch = j.at("epoch").get<std::int64_t>();
+  s.step_in_epoch = j.at("step_in_epoch").get<std::int64_t>();
+  s.global_step = j.at("global_step").get<std::int64_t>();
+  s.samples_seen = j.at("samples_seen").get<std::int64_t>();
+  s.train_seconds = j.at("train_seconds").get<double>();
+  s.stopped_early = j.at("stopped_early").get<bool>();
+  s.early_stopping = EarlyStopping::from_json(j.at("early_stopping"));
+  return s;
+}
+
+double scheduled_lr(const std::string& schedule, double base_lr, std::int64_t step,
+                    std::int64_t warmup_steps, std::int64_t total_steps) {
+  if (schedule != "warmup_linear") return base_lr;
+  if (step < warmup_steps) {
+    return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  }
+  const double remaining = static_cast<double>(total_steps - step);
+  const double span = static_cast<double>(std::max<std::int64_t>(1, total_steps - warmup_steps));
+  return base_lr * std::clamp(remaining / span, 0.0, 1.0);
+}
+
+}  // namespace attnrec

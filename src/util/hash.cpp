@@ -1,0 +1,45 @@
+#include "attnrec/util/hash.hpp"
+
+#include <openssl/evp.h>
+
+#include "attnrec/util/error.hpp"
+
+namespace attnrec {
+
+struct Sha256::State {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256::Sha256() : state_(std::make_unique<State>()) {
+  state_->ctx = EVP_MD_CTX_new();
+  if (!state_->ctx || EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr) != 1) {
+    throw Error("SHA-256: cannot initialise OpenSSL digest");
+  }
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(state_->ctx); }
+
+void Sha256::update(const void* data, std::size_t size) {
+  if (EVP_DigestUpdate(state_->ctx, data, size) != 1) throw Error("SHA-256: update failed");
+}
+
+std::string Sha256::hex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(state_->ctx, digest, &length) != 1) throw Error("SHA-256: final failed");
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  Sha256 h;
+  h.update(data);
+  return h.hex();
+}
+
+}  // namespace attnrec

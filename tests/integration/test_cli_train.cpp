@@ -1,0 +1,153 @@
+// train / evaluate / predict through the real binary, on a tiny generated data set.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "support.hpp"
+
+using namespace attnrec::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+/// A tiny data set and a trained run, shared by the tests below (built once per process).
+struct TrainedRun {
+  TempDir dir;
+  std::string data = dir.file("data");
+  std::string run = dir.file("run");
+  CliResult train;
+  TrainedRun() {
+    run_cli("generate --out '" + data + "' --users 40 --items 60 --categories 4 --train 600 "
+            "--valid 200 --test 200 --seed 5");
+    write_text(dir.file("c.json"), R"({"data": {"train": ")" + data + R"(/train.tsv",
+        "valid": ")" + data + R"(/valid.tsv", "test": ")" + data + R"(/test.tsv"},
+        "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8}, "head": {"hidden": [8]}},
+        "train": {"epochs": 2, "batch_size": 64, "threads": 1, "device": "cpu"}})");
+    train = run_cli("train --config '" + dir.file("c.json") + "' --run-dir '" + run + "'");
+  }
+};
+
+TrainedRun& trained() {
+  static TrainedRun r;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("cli train writes a complete run directory", "[cli][train]") {
+  auto& r = trained();
+  INFO(r.train.err);
+  REQUIRE(r.train.code == 0);
+  CHECK_THAT(r.train.out, Contains("test metrics"));
+  CHECK_THAT(r.train.out, Contains("auc"));
+  namespace fs = std::filesystem;
+  for (const char* f : {"config.json", "items.vocab", "users.vocab", "metrics.jsonl",
+                        "summary.json", "train.log", "checkpoints/best.pt",
+                        "checkpoints/final.pt"}) {
+    INFO(f);
+    CHECK(fs::exists(r.run + "/" + f));
+  }
+  // metrics.jsonl: one validation row per epoch, then the test row.
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(read_text(r.run + "/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0]["split"] == "valid");
+  CHECK(rows[0]["epoch"] == 0);
+  CHECK(rows[1]["step"] == 20);  // 600 samples / 64 = 10 steps per epoch
+  CHECK(rows[2]["split"] == "test");
+  for (const char* key : {"auc", "gauc", "logloss", "accuracy", "precision", "recall", "f1",
+                          "samples", "positives", "oov_rate"}) {
+    CHECK(rows[2].contains(key));
+  }
+  const auto summary = nlohmann::json::parse(read_text(r.run + "/summary.json"));
+  CHECK(summary["steps"] == 20);
+  CHECK(summary["test"]["samples"] == 200);
+  // A second train into the same directory is refused rather than destroying the run.
+  const auto again = run_cli("train --config '" + r.dir.file("c.json") + "' --run-dir '" + r.run + "'");
+  CHECK(again.code == 2);
+  CHECK_THAT(again.err, Contains("already holds a run; pass --overwrite"));
+}
+
+TEST_CASE("cli evaluate scores a file with the stored config and vocabulary", "[cli][train]") {
+  auto& r = trained();
+  REQUIRE(r.train.code == 0);
+  const auto out = r.dir.file("m.json"), preds = r.dir.file("p.tsv");
+  const auto e = run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.data +
+                         "/test.tsv' --output '" + out + "' --predictions '" + preds +
+                         "' --oracle '" + r.data + "/oracle.json'");
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK_THAT(e.out, Contains("auc"));
+  const auto m = nlohmann::json::parse(read_text(out));
+  // Same numbers as the test row written at the end of training (same code, same model).
+  const auto summary = nlohmann::json::parse(read_text(r.run + "/summary.json"));
+  CHECK(m["auc"].get<double>() == Approx(summary["test"]["auc"].get<double>()));
+  CHECK(m["samples"] == 200);
+  CHECK(m.contains("attention_mass_ratio"));
+  const auto p = read_text(preds);
+  CHECK(std::count(p.begin(), p.end(), '\n') == 201);
+  CHECK(p.rfind("line\tuser\titem\tlabel\tscore\n", 0) == 0);
+}
+
+TEST_CASE("cli predict works without a label column", "[cli][train]") {
+  auto& r = trained();
+  REQUIRE(r.train.code == 0);
+  write_text(r.dir.file("nolabel.tsv"), "u1\ti3\ti4,i5\nu2\tunseen\t\n");
+  const auto out = r.dir.file("scores.tsv");
+  const auto p = run_cli("predict --checkpoint '" + r.run + "/checkpoints/final.pt' --data '" +
+                         r.dir.file("nolabel.tsv") + "' --output '" + out + "'");
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const auto text = read_text(out);
+  CHECK(text.rfind("line\tuser\titem\tscore\n1\tu1\ti3\t", 0) == 0);
+  CHECK_THAT(text, Contains("\n2\tu2\tunseen\t"));
+}
+
+TEST_CASE("cli evaluate: bad inputs are clear errors", "[cli][train]") {
+  auto& r = trained();
+  REQUIRE(r.train.code == 0);
+  // A file with a different column layout.
+  write_text(r.dir.file("swapped.tsv"), "label\titem\tuser\thistory\n1\ti1\tu1\ti2\n0\ti2\tu1\ti1\n");
+  auto e = run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.dir.file("swapped.tsv") + "'");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("the header names the columns [label, item, user, history]"));
+  // A missing checkpoint.
+  e = run_cli("evaluate --checkpoint '" + r.dir.file("nope") + "' --data '" + r.data + "/test.tsv'");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("nope: no such checkpoint or run directory"));
+  // A corrupted checkpoint file.
+  write_text(r.dir.file("junk.pt"), "not a checkpoint");
+  e = run_cli("evaluate --checkpoint '" + r.dir.file("junk.pt") + "' --data '" + r.data + "/test.tsv'");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("not a readable attnrec checkpoint"));
+  // A checkpoint whose vocabulary file is missing.
+  TempDir copy;
+  std::filesystem::copy(r.run, copy.path(), std::filesystem::copy_options::recursive);
+  std::filesystem::remove(copy.file("items.vocab"));
+  e = run_cli("evaluate --checkpoint '" + copy.path().string() + "' --data '" + r.data + "/test.tsv'");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("items.vocab is missing"));
+  // A vocabulary file edited after training.
+  std::filesystem::copy(r.run + "/items.vocab", copy.file("items.vocab"));
+  std::ofstream(copy.file("items.vocab"), std::ios::app) << "extra\t1\n";
+  e = run_cli("evaluate --checkpoint '" + copy.path().string() + "' --data '" + r.data + "/test.tsv'");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("has changed since the checkpoint was written"));
+}
+
+TEST_CASE("cli train: config errors stop before any data is read", "[cli][train]") {
+  TempDir dir;
+  const auto e = run_cli("train --set data.train=/nonexistent.tsv --set model.attention.heads=0 "
+                         "--run-dir '" + dir.file("run") + "'");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("/model/attention/heads: out of range"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("run")));
+  const auto cuda = run_cli("train --set data.train=/nonexistent.tsv --set train.device=cuda "
+                            "--run-dir '" + dir.file("run") + "'");
+  CHECK(cuda.code == 2);
+  CHECK_THAT(cuda.err, Contains("CUDA is not available"));
+  const auto missing = run_cli("train --set data.train=" + dir.file("none.tsv") + " --run-dir '" +
+                               dir.file("run2") + "'");
+  CHECK(missing.code == 2);
+  CHECK_THAT(missing.err, Contains("none.tsv: cannot open sample file"));
+}
