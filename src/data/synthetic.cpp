@@ -24,8 +24,10 @@ void SyntheticOptions::validate() const {
   require(min_history >= 0, "--min-history must be >= 0");
   require(max_history >= min_history, "--max-history must be >= --min-history");
   require(min_interests >= 1 && max_interests >= min_interests,
-          "interests: need 1 <= min_interests <= max_interests");
-  require(max_interests <= categories, "max_interests must be <= --categories");
+          "need 1 <= --min-interests <= --max-interests");
+  require(max_interests <= categories,
+          fmt::format("--max-interests ({}) must be <= --categories ({})", max_interests,
+                      categories));
   require(in_interest >= 0 && in_interest <= 1, "in_interest must be in [0, 1]");
 }
 

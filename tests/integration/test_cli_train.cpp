@@ -16,7 +16,7 @@ struct TrainedRun {
   std::string run = dir.file("run");
   CliResult train;
   TrainedRun() {
-    run_cli("generate --out '" + data + "' --users 40 --items 60 --categories 4 --train 600 "
+    run_cli("generate --out '" + data + "' --users 40 --items 60 --categories 6 --train 600 "
             "--valid 200 --test 200 --seed 5");
     write_text(dir.file("c.json"), R"({"data": {"train": ")" + data + R"(/train.tsv",
         "valid": ")" + data + R"(/valid.tsv", "test": ")" + data + R"(/test.tsv"},
