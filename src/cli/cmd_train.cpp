@@ -8,15 +8,29 @@
 #include "attnrec/config/fields.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/train/run.hpp"
+#include "attnrec/util/error.hpp"
 #include "commands.hpp"
 
 namespace attnrec::cli {
+
+namespace {
+void print_summary(const nlohmann::json& summary) {
+  fmt::print("\nrun directory: {}\n", summary["run_dir"].get<std::string>());
+  if (summary.contains("test")) {
+    fmt::print("test metrics (best checkpoint {}):\n{}",
+               summary["best_checkpoint"].get<std::string>(),
+               format_metrics_table(summary["test"]));
+  }
+}
+}  // namespace
 
 void add_train_command(CLI::App& app, Commands& commands) {
   struct Args {
     ConfigArgs config;
     std::string run_dir;
     bool overwrite = false;
+    std::string resume;
+    std::int64_t stop_after_steps = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a model; writes a run directory");
@@ -24,22 +38,33 @@ void add_train_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--run-dir", args->run_dir,
                   "Run directory (default: runs/<config file name without .json>)");
   cmd->add_flag("--overwrite", args->overwrite, "Replace an existing run in the run directory");
+  cmd->add_option("--resume", args->resume,
+                  "Continue a run: a run directory (its latest checkpoint) or a checkpoint file; "
+                  "the config comes from the checkpoint, --set may change e.g. train.epochs");
+  cmd->add_option("--stop-after-steps", args->stop_after_steps,
+                  "Stop with a checkpoint after this global step (resume later with --resume)");
   commands.push_back({cmd, [args]() {
+    TrainRunOptions options;
+    options.stop_after_steps = args->stop_after_steps;
+    if (!args->resume.empty()) {
+      if (!args->config.path.empty() || !args->run_dir.empty() || args->overwrite) {
+        throw UsageError("--resume takes the config and run directory from the checkpoint; "
+                         "drop --config, --run-dir and --overwrite (use --set for allowed "
+                         "changes such as train.epochs)");
+      }
+      const auto summary = resume_training(args->resume, args->config.overrides, options);
+      print_summary(summary);
+      return 0;
+    }
     // Everything about the config is checked before any data is read.
     const Config config = load_config(args->config.path, args->config.overrides);
-    TrainRunOptions options;
     options.overwrite = args->overwrite;
     options.run_dir = !args->run_dir.empty()
                           ? args->run_dir
                           : "runs/" + (args->config.path.empty()
                                            ? std::string("run")
                                            : std::filesystem::path(args->config.path).stem().string());
-    const auto summary = run_training(config, options);
-    fmt::print("\nrun directory: {}\n", options.run_dir);
-    if (summary.contains("test")) {
-      fmt::print("test metrics (best checkpoint {}):\n{}", summary["best_checkpoint"].get<std::string>(),
-                 format_metrics_table(summary["test"]));
-    }
+    print_summary(run_training(config, options));
     return 0;
   }});
 }

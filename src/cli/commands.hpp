@@ -27,5 +27,6 @@ void add_generate_command(CLI::App& app, Commands& commands);
 void add_train_command(CLI::App& app, Commands& commands);
 void add_evaluate_command(CLI::App& app, Commands& commands);
 void add_predict_command(CLI::App& app, Commands& commands);
+void add_inspect_command(CLI::App& app, Commands& commands);
 
 }  // namespace attnrec::cli

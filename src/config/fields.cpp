@@ -165,6 +165,10 @@ std::vector<FieldSpec> build_table() {
           "Also validate every N steps (0: only at the end of each epoch)."),
       ATTNREC_FIELD(train.log_every_steps).def(100).min(1).help(
           "Steps between progress log lines when stdout is not a terminal."),
+      ATTNREC_FIELD(train.on_nonfinite).def("error").choices({"error", "skip"}).help(
+          "A non-finite loss (or clipped gradient norm): `error` stops naming the step, before "
+          "the optimizer applies it (no checkpoint is written from a diverged model); `skip` "
+          "drops that batch's update and counts it in the summary."),
       ATTNREC_FIELD(train.early_stopping.metric).def("auc").choices({"auc", "gauc", "logloss"})
           .help("Validation metric that selects the best model and drives early stopping."),
       ATTNREC_FIELD(train.early_stopping.patience).def(0).min(0).help(
@@ -178,11 +182,12 @@ std::vector<FieldSpec> build_table() {
 
       // ---- checkpoint
       ATTNREC_FIELD(checkpoint.every_steps).def(0).min(0).help(
-          "Write a checkpoint every N steps (0: off)."),
+          "Write a checkpoint every N optimizer steps (0: off)."),
       ATTNREC_FIELD(checkpoint.every_epoch).def(true).help(
           "Write a checkpoint at the end of every epoch."),
       ATTNREC_FIELD(checkpoint.keep_last).def(3).min(1).max(1000).help(
-          "Periodic checkpoints kept (the best one is kept separately)."),
+          "Periodic checkpoints kept (older ones are deleted; `best.pt` and `final.pt` are kept "
+          "separately)."),
   };
 }
 

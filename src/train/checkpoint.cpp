@@ -1,7 +1,14 @@
 #include "attnrec/train/checkpoint.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <unistd.h>
 
 #include "attnrec/config/fields.hpp"
@@ -15,81 +22,201 @@ namespace attnrec {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr const char* kMetaKey = "attnrec_meta";
-constexpr const char* kFormatKey = "attnrec_format";
 
-torch::serialize::InputArchive open_archive(const std::string& path) {
+constexpr const char* kMagic = "ATTNREC-CHECKPOINT";
+
+/// The parts of a checkpoint file after verification.
+struct RawCheckpoint {
+  nlohmann::json meta;
+  std::string payload;
+};
+
+RawCheckpoint read_raw(const std::string& path, bool with_payload) {
   if (!fs::exists(path)) throw CheckpointError(path + ": checkpoint not found");
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw CheckpointError(path + ": not a readable attnrec checkpoint (truncated or corrupted?): " +
-                          e.what_without_backtrace());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CheckpointError(path + ": cannot open checkpoint");
+  std::string magic_line, sizes_line;
+  std::getline(in, magic_line);
+  std::getline(in, sizes_line);
+  std::istringstream magic(magic_line);
+  std::string word;
+  std::int64_t format = -1;
+  magic >> word >> format;
+  if (word != kMagic) {
+    throw CheckpointError(path + ": not an attnrec checkpoint (no \"" + kMagic + "\" header)");
   }
-  return archive;
+  if (format != kCheckpointFormatVersion) {
+    throw CheckpointError(fmt::format(
+        "{}: checkpoint format {} is {} than this attnrec's format {}; use the attnrec version "
+        "that wrote it{}",
+        path, format, format > kCheckpointFormatVersion ? "newer" : "older",
+        kCheckpointFormatVersion,
+        format > kCheckpointFormatVersion ? " or a newer one" : " (no converter exists yet)"));
+  }
+  std::istringstream sizes(sizes_line);
+  std::int64_t meta_bytes = -1, payload_bytes = -1;
+  std::string checksum;
+  sizes >> meta_bytes >> payload_bytes >> checksum;
+  if (meta_bytes < 0 || payload_bytes < 0 || checksum.size() != 64) {
+    throw CheckpointError(path + ": corrupted checkpoint header (line 2)");
+  }
+  std::string meta_text(static_cast<std::size_t>(meta_bytes), '\0');
+  std::string payload(static_cast<std::size_t>(payload_bytes), '\0');
+  in.read(meta_text.data(), meta_bytes);
+  in.read(payload.data(), payload_bytes);
+  const auto got = in.gcount();
+  if (!in || got != payload_bytes) {
+    throw CheckpointError(fmt::format("{}: truncated checkpoint (expected {} bytes of data after "
+                                      "the header; the file is incomplete)",
+                                      path, meta_bytes + payload_bytes));
+  }
+  Sha256 h;
+  h.update(meta_text);
+  h.update(payload);
+  if (h.hex() != checksum) {
+    throw CheckpointError(path + ": corrupted checkpoint (SHA-256 of its contents does not "
+                          "match the header)");
+  }
+  RawCheckpoint raw;
+  try {
+    raw.meta = nlohmann::json::parse(meta_text);
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(path + ": unreadable checkpoint header: " + e.what());
+  }
+  if (with_payload) raw.payload = std::move(payload);
+  return raw;
 }
+
+void write_all(int fd, const std::string& data, const std::string& path) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(path + ": cannot write checkpoint: " + std::strerror(errno));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
 }  // namespace
 
+std::string weights_sha256(Recommender& model) {
+  std::map<std::string, torch::Tensor> sorted;
+  for (const auto& p : model->named_parameters()) sorted.emplace(p.key(), p.value());
+  Sha256 h;
+  for (const auto& [name, tensor] : sorted) {
+    const auto t = tensor.detach().to(torch::kCPU).contiguous();
+    h.update(name);
+    h.update(std::string(c10::toString(t.scalar_type())));
+    for (const auto s : t.sizes()) h.update(std::to_string(s) + ",");
+    h.update(t.data_ptr(), static_cast<std::size_t>(t.nbytes()));
+  }
+  return h.hex();
+}
+
 void save_checkpoint(const std::string& path, Recommender& model,
-                     torch::optim::Optimizer* optimizer, nlohmann::json meta) {
+                     const CheckpointContents& contents) {
+  nlohmann::json meta = contents.meta;
   meta["format_version"] = kCheckpointFormatVersion;
   meta["attnrec_version"] = ATTNREC_VERSION;
+  meta["weights_sha256"] = weights_sha256(model);
+  nlohmann::json shapes = nlohmann::json::object();
+  std::int64_t parameters = 0;
+  for (const auto& p : model->named_parameters()) {
+    shapes[p.key()] = p.value().sizes().vec();
+    parameters += p.value().numel();
+  }
+  meta["parameter_shapes"] = shapes;
+  meta["parameters"] = parameters;
+
   torch::serialize::OutputArchive archive;
-  archive.write(kFormatKey, c10::IValue(kCheckpointFormatVersion));
-  archive.write(kMetaKey, c10::IValue(meta.dump()));
   torch::serialize::OutputArchive model_archive;
   model->save(model_archive);
   archive.write("model", model_archive);
-  if (optimizer) {
+  if (contents.optimizer) {
     torch::serialize::OutputArchive optimizer_archive;
-    optimizer->save(optimizer_archive);
+    contents.optimizer->save(optimizer_archive);
     archive.write("optimizer", optimizer_archive);
   }
-  // Temporary name in the same directory, then rename: readers see the old file or the new
-  // one, never a partial one.
+  if (contents.rng) {
+    auto cpu = at::detail::getDefaultCPUGenerator();
+    {
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      archive.write("rng_cpu", cpu.get_state());
+    }
+  }
+  std::ostringstream payload_stream;
+  archive.save_to(payload_stream);
+  const std::string payload = payload_stream.str();
+  const std::string meta_text = meta.dump();
+  Sha256 h;
+  h.update(meta_text);
+  h.update(payload);
+  const std::string header = fmt::format("{} {}\n{} {} {}\n", kMagic, kCheckpointFormatVersion,
+                                         meta_text.size(), payload.size(), h.hex());
+
   const fs::path target(path);
   const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp" +
                                                std::to_string(::getpid()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(path + ": cannot create checkpoint: " + std::strerror(errno));
   try {
-    archive.save_to(tmp.string());
-  } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    throw IoError(path + ": cannot write checkpoint: " + e.what_without_backtrace());
+    write_all(fd, header, path);
+    write_all(fd, meta_text, path);
+    write_all(fd, payload, path);
+    if (::fsync(fd) != 0) throw IoError(path + ": cannot flush checkpoint: " + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
   }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(path + ": cannot move checkpoint into place: " + ec.message());
+  ::close(fd);
+  if (std::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    throw IoError(path + ": cannot move checkpoint into place: " + std::strerror(e));
+  }
+  // Make the rename itself durable.
+  const int dir = ::open(target.parent_path().empty() ? "." : target.parent_path().c_str(),
+                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
   }
 }
 
 nlohmann::json read_checkpoint_meta(const std::string& path) {
-  auto archive = open_archive(path);
-  c10::IValue format, meta;
-  if (!archive.try_read(kFormatKey, format) || !archive.try_read(kMetaKey, meta)) {
-    throw CheckpointError(path + ": not an attnrec checkpoint (no attnrec header)");
-  }
-  if (format.toInt() != kCheckpointFormatVersion) {
-    throw CheckpointError(path + ": checkpoint format " + std::to_string(format.toInt()) +
-                          " but this attnrec reads format " +
-                          std::to_string(kCheckpointFormatVersion));
-  }
-  return nlohmann::json::parse(meta.toStringRef());
+  return read_raw(path, /*with_payload=*/false).meta;
 }
 
-void load_checkpoint_weights(const std::string& path, Recommender& model,
-                             torch::optim::Optimizer* optimizer) {
-  auto archive = open_archive(path);
+void load_checkpoint_state(const std::string& path, Recommender& model,
+                           torch::optim::Optimizer* optimizer, bool restore_rng) {
+  const RawCheckpoint raw = read_raw(path, /*with_payload=*/true);
+  torch::serialize::InputArchive archive;
   try {
+    std::istringstream payload(raw.payload);
+    archive.load_from(payload);
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model->load(model_archive);
     if (optimizer) {
       torch::serialize::InputArchive optimizer_archive;
-      archive.read("optimizer", optimizer_archive);
+      if (!archive.try_read("optimizer", optimizer_archive)) {
+        throw CheckpointError(path + ": holds no optimizer state; it cannot be resumed from");
+      }
       optimizer->load(optimizer_archive);
+    }
+    if (restore_rng) {
+      torch::Tensor state;
+      if (!archive.try_read("rng_cpu", state)) {
+        throw CheckpointError(path + ": holds no generator state; it cannot be resumed from");
+      }
+      auto cpu = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      cpu.set_state(state);
     }
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": weights do not match the model built from its config: " +
@@ -103,6 +230,25 @@ nlohmann::json vocab_reference(const std::string& checkpoint_path, const std::st
           {"sha256", sha256_hex(read_file(vocab_path))}};
 }
 
+Vocab load_referenced_vocab(const std::string& checkpoint, const nlohmann::json& meta,
+                            const std::string& which) {
+  const auto& ref = meta.at("vocab").at(which);
+  const auto file = fs::absolute(checkpoint).parent_path() / ref.at("file").get<std::string>();
+  const auto shown = file.lexically_normal().string();
+  const std::string name = which == "items" ? "item" : "user";
+  if (!fs::exists(file)) {
+    throw CheckpointError(checkpoint + ": its " + name + " vocabulary " + shown +
+                          " is missing (a checkpoint needs the vocabulary files of its run "
+                          "directory; copy the whole run directory)");
+  }
+  const auto text = read_file(file.string());
+  if (sha256_hex(text) != ref.at("sha256").get<std::string>()) {
+    throw CheckpointError(checkpoint + ": the " + name + " vocabulary " + shown +
+                          " has changed since the checkpoint was written (SHA-256 differs)");
+  }
+  return Vocab::from_text(text, shown);
+}
+
 std::string resolve_checkpoint_path(const std::string& path) {
   if (!fs::exists(path)) throw CheckpointError(path + ": no such checkpoint or run directory");
   if (!fs::is_directory(path)) return path;
@@ -110,28 +256,14 @@ std::string resolve_checkpoint_path(const std::string& path) {
     const auto candidate = fs::path(path) / name;
     if (fs::exists(candidate)) return candidate.string();
   }
-  throw CheckpointError(path + ": a directory without checkpoints/best.pt or "
-                        "checkpoints/final.pt; pass a run directory or a checkpoint file");
-}
-
-namespace {
-Vocab load_referenced_vocab(const std::string& checkpoint, const nlohmann::json& ref,
-                            const char* which) {
-  const auto file = fs::absolute(checkpoint).parent_path() / ref.at("file").get<std::string>();
-  const auto shown = fs::path(file).lexically_normal().string();
-  if (!fs::exists(file)) {
-    throw CheckpointError(checkpoint + ": its " + std::string(which) + " vocabulary " + shown +
-                          " is missing (a checkpoint needs the vocabulary files of its run "
-                          "directory; copy the whole run directory)");
+  const auto latest = fs::path(path) / "checkpoints" / "latest";
+  if (fs::exists(latest)) {
+    const auto name = read_file(latest.string());
+    return (fs::path(path) / "checkpoints" / name.substr(0, name.find('\n'))).string();
   }
-  const auto text = read_file(file.string());
-  if (sha256_hex(text) != ref.at("sha256").get<std::string>()) {
-    throw CheckpointError(checkpoint + ": the " + std::string(which) + " vocabulary " + shown +
-                          " has changed since the checkpoint was written (SHA-256 differs)");
-  }
-  return Vocab::from_text(text, shown);
+  throw CheckpointError(path + ": a directory without checkpoints (checkpoints/best.pt, "
+                        "final.pt or latest); pass a run directory or a checkpoint file");
 }
-}  // namespace
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   LoadedModel loaded;
@@ -140,13 +272,13 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   loaded.meta = read_checkpoint_meta(ckpt);
   try {
     loaded.config = config_from_json(loaded.meta.at("config"), ckpt + " (stored config)");
-    loaded.items = load_referenced_vocab(ckpt, loaded.meta.at("vocab").at("items"), "item");
-    loaded.users = load_referenced_vocab(ckpt, loaded.meta.at("vocab").at("users"), "user");
+    loaded.items = load_referenced_vocab(ckpt, loaded.meta, "items");
+    loaded.users = load_referenced_vocab(ckpt, loaded.meta, "users");
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(ckpt + ": incomplete checkpoint header: " + e.what());
   }
   loaded.model = build_recommender(loaded.config, loaded.items.size(), loaded.users.size());
-  load_checkpoint_weights(ckpt, loaded.model, nullptr);
+  load_checkpoint_state(ckpt, loaded.model, nullptr, false);
   loaded.model->to(device);
   loaded.model->eval();
   return loaded;

@@ -15,6 +15,7 @@
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/logging.hpp"
+#include "attnrec/util/run_lock.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -78,95 +79,219 @@ SampleSet read_for_model(const std::string& path, const Config& config, const Vo
   return read_sample_file(path, options, items, users);
 }
 
-nlohmann::json run_training(const Config& config, const TrainRunOptions& options) {
+namespace {
+
+/// Everything a run needs besides the model: data, vocabularies, device.
+struct Prepared {
+  RunDir run;
+  torch::Device device = torch::kCPU;
+  int threads = 1;
+  TrainingData train;
+  std::optional<SampleSet> valid, test;
+};
+
+void check_data_files(const Config& config) {
   if (config.data.train.empty()) {
     throw ConfigError("config: /data/train: empty; training needs a training file");
   }
-  const auto started = std::chrono::steady_clock::now();
-  const RunDir run{options.run_dir};
-  const torch::Device device = resolve_device(config.train.device);
   // Fail on a missing file now rather than after the run directory was set up.
   for (const auto* path : {&config.data.train, &config.data.valid, &config.data.test}) {
     if (!path->empty() && !std::ifstream(*path)) {
       throw DataError(*path + ": cannot open sample file");
     }
   }
-  prepare_run_dir(run, options.overwrite);
-  add_log_file(run.log());
-  write_file_atomic(run.config(), config_to_json(config).dump(2) + "\n");
-  const int threads =
-      configure_threads(config.train.threads, config.data.prefetch_batches > 0);
-  seed_everything(static_cast<std::uint64_t>(config.train.seed));
-  spdlog::info("run directory {}; device {}; {} CPU thread(s)", run.root, device.str(), threads);
+}
 
+void read_data(const Config& config, Prepared& p) {
   const ReaderOptions reader = reader_options(config.data);
   VocabOptions vocab_options;
   vocab_options.min_count = config.data.min_count;
   vocab_options.max_size = config.data.max_vocab;
-  const TrainingData train = read_training_file(config.data.train, reader, vocab_options);
-  train.items.save(run.items_vocab());
-  train.users.save(run.users_vocab());
+  p.train = read_training_file(config.data.train, reader, vocab_options);
   spdlog::info("{}: {} samples ({} positive), {} items, {} users in vocabulary",
-               config.data.train, train.samples.size(), train.samples.stats.positives,
-               train.items.size(), train.users.size());
-  std::optional<SampleSet> valid, test;
+               config.data.train, p.train.samples.size(), p.train.samples.stats.positives,
+               p.train.items.size(), p.train.users.size());
   if (!config.data.valid.empty()) {
-    valid = read_sample_file(config.data.valid, reader, train.items, train.users);
-    spdlog::info("{}: {} samples, OOV rate {:.4f}", config.data.valid, valid->size(),
-                 valid->stats.oov_rate());
+    p.valid = read_sample_file(config.data.valid, reader, p.train.items, p.train.users);
+    spdlog::info("{}: {} samples, OOV rate {:.4f}", config.data.valid, p.valid->size(),
+                 p.valid->stats.oov_rate());
   }
   if (!config.data.test.empty()) {
-    test = read_sample_file(config.data.test, reader, train.items, train.users);
-    spdlog::info("{}: {} samples, OOV rate {:.4f}", config.data.test, test->size(),
-                 test->stats.oov_rate());
+    p.test = read_sample_file(config.data.test, reader, p.train.items, p.train.users);
+    spdlog::info("{}: {} samples, OOV rate {:.4f}", config.data.test, p.test->size(),
+                 p.test->stats.oov_rate());
   }
+}
 
-  Recommender model = build_recommender(config, train.items.size(), train.users.size());
+/// Trains (fresh or resumed) and writes the test row and summary.
+nlohmann::json train_and_finish(const Config& config, Prepared& p, const FitOptions& fit,
+                                const std::chrono::steady_clock::time_point& started) {
+  Recommender model = build_recommender(config, p.train.items.size(), p.train.users.size());
   std::int64_t parameters = 0;
-  for (const auto& p : model->parameters()) parameters += p.numel();
+  for (const auto& param : model->parameters()) parameters += param.numel();
   spdlog::info("model: {} encoder, {} attention ({} query), {} parameters",
                config.model.encoder.type, config.model.attention.type,
                config.model.attention.query, parameters);
-
-  Trainer trainer(config, train, valid ? &*valid : nullptr, run, device);
-  const TrainState state = trainer.fit(model);
+  Trainer trainer(config, p.train, p.valid ? &*p.valid : nullptr, p.run, p.device);
+  const TrainState state = trainer.fit(model, fit);
+  const bool finished = state.epoch >= config.train.epochs || state.stopped_early;
 
   nlohmann::json summary = {
-      {"run_dir", run.root},
-      {"device", device.str()},
-      {"threads", threads},
+      {"run_dir", p.run.root},
+      {"finished", finished},
+      {"device", p.device.str()},
+      {"threads", p.threads},
       {"parameters", parameters},
       {"epochs_completed", state.epoch},
       {"steps", state.global_step},
       {"stopped_early", state.stopped_early},
+      {"skipped_nonfinite_batches", state.skipped_nonfinite},
       {"train_seconds", state.train_seconds},
       {"train_samples_per_second",
        state.train_seconds > 0 ? static_cast<double>(state.samples_seen) / state.train_seconds
                                : 0.0},
       {"early_stopping", state.early_stopping.to_json()},
-      {"data", {{"train", data_stats(train.samples)}}},
+      {"data", {{"train", data_stats(p.train.samples)}}},
   };
-  if (valid) summary["data"]["valid"] = data_stats(*valid);
-  summary["best_checkpoint"] = resolve_checkpoint_path(run.root);
-  if (test) {
-    summary["data"]["test"] = data_stats(*test);
-    // The same loading path as `attnrec evaluate RUN_DIR`: the best model from its checkpoint.
-    auto best = load_model(run.root, device);
-    const auto result = evaluate(best.model, *test, EvalOptions()
-                                                      .with_batch_size(config.eval.batch_size)
-                                                      .with_threshold(config.eval.threshold)
-                                                      .with_device(device));
-    nlohmann::json row = result.metrics;
-    row["split"] = "test";
-    row["checkpoint"] = best.checkpoint_path;
-    row["step"] = best.meta["train_state"]["global_step"];
-    MetricsLog(run.metrics()).append(row);
-    summary["test"] = result.metrics;
+  if (p.valid) summary["data"]["valid"] = data_stats(*p.valid);
+  if (finished) {
+    summary["best_checkpoint"] = resolve_checkpoint_path(p.run.root);
+    if (p.test) {
+      summary["data"]["test"] = data_stats(*p.test);
+      // The same loading path as `attnrec evaluate RUN_DIR`: the best model from its checkpoint.
+      auto best = load_model(p.run.root, p.device);
+      const auto result = evaluate(best.model, *p.test, EvalOptions()
+                                                          .with_batch_size(config.eval.batch_size)
+                                                          .with_threshold(config.eval.threshold)
+                                                          .with_device(p.device));
+      nlohmann::json row = result.metrics;
+      row["split"] = "test";
+      row["checkpoint"] = best.checkpoint_path;
+      row["step"] = best.meta["train_state"]["global_step"];
+      MetricsLog(p.run.metrics()).append(row);
+      summary["test"] = result.metrics;
+    }
   }
   summary["wall_seconds"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  write_file_atomic(run.summary(), summary.dump(2) + "\n");
+  write_file_atomic(p.run.summary(), summary.dump(2) + "\n");
   return summary;
+}
+
+/// Removes temporary files left by a process killed while writing a checkpoint.
+void remove_stale_temporaries(const RunDir& run) {
+  if (!fs::exists(run.checkpoints())) return;
+  for (const auto& entry : fs::directory_iterator(run.checkpoints())) {
+    const auto name = entry.path().filename().string();
+    if (!name.empty() && name[0] == '.' && name.find(".tmp") != std::string::npos) {
+      fs::remove(entry.path());
+    }
+  }
+}
+
+}  // namespace
+
+nlohmann::json run_training(const Config& config, const TrainRunOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  Prepared p;
+  p.run = RunDir{options.run_dir};
+  p.device = resolve_device(config.train.device);
+  check_data_files(config);
+  if (options.overwrite && fs::exists(p.run.config())) {
+    RunLock probe(p.run.root);  // never delete a run another process is still training
+  }
+  prepare_run_dir(p.run, options.overwrite);
+  RunLock lock(p.run.root);
+  add_log_file(p.run.log());
+  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
+  p.threads = configure_threads(config.train.threads, config.data.prefetch_batches > 0);
+  seed_everything(static_cast<std::uint64_t>(config.train.seed));
+  spdlog::info("run directory {}; device {}; {} CPU thread(s)", p.run.root, p.device.str(),
+               p.threads);
+  read_data(config, p);
+  p.train.items.save(p.run.items_vocab());
+  p.train.users.save(p.run.users_vocab());
+  FitOptions fit;
+  fit.stop_after_steps = options.stop_after_steps;
+  return train_and_finish(config, p, fit, started);
+}
+
+const std::vector<std::string>& resumable_overrides() {
+  static const std::vector<std::string> keys = {
+      "train.epochs",          "train.threads",       "train.device",
+      "train.log_every_steps", "train.validate_every_steps", "train.on_nonfinite",
+      "train.early_stopping.patience", "eval.batch_size", "eval.threshold",
+      "checkpoint.every_steps", "checkpoint.every_epoch", "checkpoint.keep_last",
+      "data.prefetch_batches", "data.valid", "data.test"};
+  return keys;
+}
+
+nlohmann::json resume_training(const std::string& path, const std::vector<std::string>& overrides,
+                               const TrainRunOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (!fs::exists(path)) throw CheckpointError(path + ": no such run directory or checkpoint");
+  std::string checkpoint;
+  fs::path root;
+  if (fs::is_directory(path)) {
+    root = path;
+    checkpoint = RunDir{path}.latest();
+    if (checkpoint.empty() || !fs::exists(checkpoint)) {
+      throw CheckpointError(path + ": no checkpoint to resume from (checkpoints/latest is "
+                            "missing: the run stopped before its first checkpoint; start it "
+                            "again with --overwrite)");
+    }
+  } else {
+    checkpoint = path;
+    root = fs::absolute(path).parent_path().parent_path();  // RUN/checkpoints/x.pt -> RUN
+  }
+  const auto meta = read_checkpoint_meta(checkpoint);
+  if (!meta.contains("train_state") || meta.value("kind", "") == "") {
+    throw CheckpointError(checkpoint + ": holds no train state; it cannot be resumed from");
+  }
+  const Config stored = config_from_json(meta.at("config"), checkpoint + " (stored config)");
+  Config config = stored;
+  apply_overrides(config, overrides);
+  validate_config(config);
+  // Architecture, data and optimisation changes would make the continuation a different run.
+  std::vector<std::string> refused, allowed;
+  Config a = stored, b = config;
+  for (const auto& f : config_fields()) {
+    const auto va = std::visit([](auto* p) { return nlohmann::json(*p); }, f.ref(a));
+    const auto vb = std::visit([](auto* p) { return nlohmann::json(*p); }, f.ref(b));
+    if (va == vb) continue;
+    const auto& ok = resumable_overrides();
+    const std::string line = fmt::format("{} ({} -> {})", f.pointer(), va.dump(), vb.dump());
+    (std::find(ok.begin(), ok.end(), f.name) != ok.end() ? allowed : refused).push_back(line);
+  }
+  if (!refused.empty()) {
+    throw ConfigError("--resume: these options differ from the checkpoint's and cannot change "
+                      "in a resumed run: " + join(refused, ", ") + " (options that may change: " +
+                      join(resumable_overrides(), ", ") + ")");
+  }
+  check_data_files(config);
+  Prepared p;
+  p.run = RunDir{root.string()};
+  p.device = resolve_device(config.train.device);
+  RunLock lock(p.run.root);
+  add_log_file(p.run.log());
+  remove_stale_temporaries(p.run);
+  for (const auto& line : allowed) spdlog::info("resume override: {}", line);
+  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
+  p.threads = configure_threads(config.train.threads, config.data.prefetch_batches > 0);
+  read_data(config, p);
+  // The vocabularies rebuilt from the training file must be the ones the checkpoint used.
+  const auto stored_items = load_referenced_vocab(checkpoint, meta, "items");
+  const auto stored_users = load_referenced_vocab(checkpoint, meta, "users");
+  if (p.train.items.to_text() != stored_items.to_text() ||
+      p.train.users.to_text() != stored_users.to_text()) {
+    throw DataError(config.data.train + ": the training data changed since " + checkpoint +
+                    " was written (its vocabulary differs); resuming would not continue the "
+                    "same run");
+  }
+  FitOptions fit;
+  fit.resume_from = checkpoint;
+  fit.stop_after_steps = options.stop_after_steps;
+  return train_and_finish(config, p, fit, started);
 }
 
 }  // namespace attnrec

@@ -44,6 +44,10 @@ nlohmann::json TrainState::to_json() const {
           {"samples_seen", samples_seen},
           {"train_seconds", train_seconds},
           {"stopped_early", stopped_early},
+          {"epoch_loss_sum", epoch_loss_sum},
+          {"epoch_loss_samples", epoch_loss_samples},
+          {"skipped_nonfinite", skipped_nonfinite},
+          {"metrics_rows", metrics_rows},
           {"early_stopping", early_stopping.to_json()}};
 }
 
@@ -55,6 +59,10 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.samples_seen = j.at("samples_seen").get<std::int64_t>();
   s.train_seconds = j.at("train_seconds").get<double>();
   s.stopped_early = j.at("stopped_early").get<bool>();
+  s.epoch_loss_sum = j.at("epoch_loss_sum").get<double>();
+  s.epoch_loss_samples = j.at("epoch_loss_samples").get<std::int64_t>();
+  s.skipped_nonfinite = j.at("skipped_nonfinite").get<std::int64_t>();
+  s.metrics_rows = j.at("metrics_rows").get<std::int64_t>();
   s.early_stopping = EarlyStopping::from_json(j.at("early_stopping"));
   return s;
 }

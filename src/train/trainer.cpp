@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <regex>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -14,14 +15,39 @@
 #include "attnrec/train/checkpoint.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/progress.hpp"
+#include "attnrec/util/signals.hpp"
+#include "attnrec/util/strings.hpp"
 
 namespace attnrec {
+
+namespace fs = std::filesystem;
 
 void MetricsLog::append(const nlohmann::json& row) const {
   std::ofstream out(path_, std::ios::app);
   out << row.dump() << '\n';
   out.flush();
   if (!out) throw IoError(path_ + ": cannot append metrics");
+}
+
+std::int64_t MetricsLog::rows() const {
+  std::ifstream in(path_);
+  std::int64_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+void MetricsLog::truncate(std::int64_t rows) const {
+  std::ifstream in(path_);
+  std::string kept, line;
+  for (std::int64_t n = 0; n < rows && std::getline(in, line); ++n) kept += line + "\n";
+  write_file_atomic(path_, kept);
+}
+
+std::string RunDir::latest() const {
+  std::ifstream in(latest_pointer());
+  std::string name;
+  if (!(in >> name)) return "";
+  return checkpoints() + "/" + name;
 }
 
 Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSet* valid,
@@ -33,14 +59,40 @@ Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSe
       device_(device),
       log_(run_.metrics()) {}
 
-nlohmann::json Trainer::checkpoint_meta(const TrainState& state, const nlohmann::json& metrics,
-                                        const std::string& path) const {
-  return {{"config", config_to_json(config_)},
-          {"train_state", state.to_json()},
-          {"metrics", metrics},
-          {"vocab",
-           {{"items", vocab_reference(path, run_.items_vocab())},
-            {"users", vocab_reference(path, run_.users_vocab())}}}};
+void Trainer::save(const std::string& path, const std::string& kind, Recommender& model,
+                   torch::optim::Optimizer& optimizer, const TrainState& state,
+                   const nlohmann::json& metrics) const {
+  CheckpointContents c;
+  c.meta = {{"kind", kind},
+            {"config", config_to_json(config_)},
+            {"train_state", state.to_json()},
+            {"metrics", metrics},
+            {"vocab",
+             {{"items", vocab_reference(path, run_.items_vocab())},
+              {"users", vocab_reference(path, run_.users_vocab())}}}};
+  c.optimizer = &optimizer;
+  c.rng = true;
+  save_checkpoint(path, model, c);
+}
+
+void Trainer::save_periodic(Recommender& model, torch::optim::Optimizer& optimizer,
+                            const TrainState& state) const {
+  const std::string name = fmt::format("step-{:09}.pt", state.global_step);
+  save(run_.checkpoints() + "/" + name, "periodic", model, optimizer, state,
+       nlohmann::json::object());
+  // The pointer moves only once the checkpoint is complete and in place.
+  write_file_atomic(run_.latest_pointer(), name + "\n");
+  std::vector<std::string> periodic;
+  static const std::regex pattern(R"(step-\d{9}\.pt)");
+  for (const auto& entry : fs::directory_iterator(run_.checkpoints())) {
+    const auto file = entry.path().filename().string();
+    if (std::regex_match(file, pattern)) periodic.push_back(file);
+  }
+  std::sort(periodic.begin(), periodic.end());  // zero-padded: lexical order = step order
+  const auto keep = static_cast<std::size_t>(config_.checkpoint.keep_last);
+  for (std::size_t i = 0; i + keep < periodic.size(); ++i) {
+    if (periodic[i] != name) fs::remove(run_.checkpoints() + "/" + periodic[i]);
+  }
 }
 
 void Trainer::validate(Recommender& model, torch::optim::Optimizer& optimizer, TrainState& state,
@@ -71,30 +123,39 @@ void Trainer::validate(Recommender& model, torch::optim::Optimizer& optimizer, T
   const bool improved = state.early_stopping.update(value.get<double>(), state.global_step);
   row["best"] = improved;
   log_.append(row);
+  ++state.metrics_rows;
   spdlog::info("valid epoch {} step {}: auc {:.4f} gauc {} logloss {:.4f}{} ({:.1f}s)",
                state.epoch + 1, state.global_step, result.metrics["auc"].get<double>(),
                result.metrics["gauc"].is_number()
                    ? fmt::format("{:.4f}", result.metrics["gauc"].get<double>())
                    : "n/a",
                result.metrics["logloss"].get<double>(), improved ? " (best so far)" : "", seconds);
-  if (improved) {
-    save_checkpoint(run_.best(), model, &optimizer,
-                    checkpoint_meta(state, result.metrics, run_.best()));
-  }
+  if (improved) save(run_.best(), "best", model, optimizer, state, result.metrics);
 }
 
-TrainState Trainer::fit(Recommender& model, TrainState state) {
+TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   const auto& t = config_.train;
-  if (state.global_step == 0 && state.epoch == 0) {
-    state.early_stopping = EarlyStopping(t.early_stopping.metric, t.early_stopping.patience);
-  }
-  std::filesystem::create_directories(run_.checkpoints());
+  fs::create_directories(run_.checkpoints());
   model->to(device_);
   model->train();
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(t.lr)
                                                         .betas({t.beta1, t.beta2})
                                                         .eps(t.eps)
                                                         .weight_decay(t.weight_decay));
+  TrainState state;
+  state.early_stopping = EarlyStopping(t.early_stopping.metric, t.early_stopping.patience);
+  if (!options.resume_from.empty()) {
+    const auto meta = read_checkpoint_meta(options.resume_from);
+    state = TrainState::from_json(meta.at("train_state"));
+    // Patience may be changed on resume; the best score and its counter carry over.
+    auto es = state.early_stopping.to_json();
+    es["patience"] = t.early_stopping.patience;
+    state.early_stopping = EarlyStopping::from_json(es);
+    load_checkpoint_state(options.resume_from, model, &optimizer, /*restore_rng=*/true);
+    log_.truncate(state.metrics_rows);
+    spdlog::info("resumed from {} at epoch {}, step {} of the epoch (global step {})",
+                 options.resume_from, state.epoch + 1, state.step_in_epoch, state.global_step);
+  }
   DataLoader loader(train_.samples, LoaderOptions()
                                         .with_batch_size(t.batch_size)
                                         .with_shuffle(config_.data.shuffle)
@@ -109,20 +170,45 @@ TrainState Trainer::fit(Recommender& model, TrainState state) {
                                       : t.log_every_steps;
   spdlog::info("training {} samples, {} steps/epoch x {} epochs on {}", train_.samples.size(),
                per_epoch, t.epochs, device_.str());
+  install_stop_handlers();
 
-  for (; state.epoch < t.epochs && !state.stopped_early; ++state.epoch) {
+  // Stops with a checkpoint: on a signal (Interrupted) or at options.stop_after_steps.
+  auto stop_if_requested = [&](bool just_saved) {
+    const int sig = stop_signal();
+    const bool step_limit =
+        options.stop_after_steps > 0 && state.global_step >= options.stop_after_steps;
+    if (!sig && !step_limit) return false;
+    if (!just_saved) save_periodic(model, optimizer, state);
+    const std::string where =
+        fmt::format("global step {} (epoch {}, step {} of {})", state.global_step,
+                    state.epoch + 1, state.step_in_epoch, per_epoch);
+    if (sig) {
+      spdlog::warn("{} received: stopped at {}; checkpoint {}; resume with: attnrec train "
+                   "--resume {}",
+                   sig == 15 ? "SIGTERM" : "SIGINT", where, run_.latest(), run_.root);
+      throw Interrupted(fmt::format("interrupted at {}; resume with: attnrec train --resume {}",
+                                    where, run_.root),
+                        sig);
+    }
+    spdlog::info("stopped after {} as requested; resume with: attnrec train --resume {}", where,
+                 run_.root);
+    return true;
+  };
+
+  for (; state.epoch < t.epochs && !state.stopped_early; ++state.epoch, state.step_in_epoch = 0) {
     loader.start_epoch(state.epoch, state.step_in_epoch);
     Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, t.epochs), per_epoch,
                       state.step_in_epoch, t.log_every_steps);
-    auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
-    std::int64_t loss_samples = 0;
+    auto loss_sum = torch::full({}, state.epoch_loss_sum,
+                                torch::TensorOptions().dtype(torch::kFloat64).device(device_));
     double shown_loss = 0.0;
     auto window_start = std::chrono::steady_clock::now();
     std::int64_t window_samples = 0;
     while (auto batch = loader.next()) {
       const auto step_start = std::chrono::steady_clock::now();
       const Batch b = batch->to(device_);
-      const double lr = scheduled_lr(t.schedule, t.lr, state.global_step, t.warmup_steps, total_steps);
+      const double lr =
+          scheduled_lr(t.schedule, t.lr, state.global_step, t.warmup_steps, total_steps);
       for (auto& group : optimizer.param_groups()) {
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       }
@@ -130,25 +216,45 @@ TrainState Trainer::fit(Recommender& model, TrainState state) {
       const auto out = model->forward(b);
       const auto loss = torch::binary_cross_entropy_with_logits(out.logits, b.label);
       loss.backward();
-      if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), t.grad_clip);
-      optimizer.step();
-
+      double norm = 0.0;
+      if (t.grad_clip > 0) norm = torch::nn::utils::clip_grad_norm_(model->parameters(), t.grad_clip);
+      // Checked before the update so a diverged step never reaches the weights (or a
+      // checkpoint). This reads one value per step from the device.
+      const bool finite = torch::isfinite(loss).item<bool>() && std::isfinite(norm);
       const std::int64_t n = b.size();
-      loss_sum += loss.detach().to(torch::kFloat64) * static_cast<double>(n);
-      loss_samples += n;
+      if (finite) {
+        optimizer.step();
+        loss_sum += loss.detach().to(torch::kFloat64) * static_cast<double>(n);
+        state.epoch_loss_samples += n;
+      } else if (t.on_nonfinite == "skip") {
+        ++state.skipped_nonfinite;
+        spdlog::warn("non-finite loss at global step {}: batch skipped ({} so far)",
+                     state.global_step + 1, state.skipped_nonfinite);
+      } else {
+        throw Error(fmt::format("non-finite training loss at global step {} (epoch {}); no "
+                                "checkpoint was written from it. Lower train.lr, set "
+                                "train.grad_clip, or set train.on_nonfinite to \"skip\"",
+                                state.global_step + 1, state.epoch + 1));
+      }
       window_samples += n;
       ++state.global_step;
       ++state.step_in_epoch;
       state.samples_seen += n;
       state.train_seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
-      if (state.step_in_epoch % read_every == 0 || state.step_in_epoch == per_epoch) {
-        shown_loss = loss_sum.item<double>() / static_cast<double>(loss_samples);
-        if (!std::isfinite(shown_loss)) {
-          throw Error(fmt::format("non-finite training loss at step {} (epoch {}); lower "
-                                  "train.lr or set train.grad_clip",
-                                  state.global_step, state.epoch + 1));
-        }
+      const bool checkpoint_due = config_.checkpoint.every_steps > 0 &&
+                                  state.global_step % config_.checkpoint.every_steps == 0;
+      const bool validation_due = valid_ && t.validate_every_steps > 0 &&
+                                  state.global_step % t.validate_every_steps == 0 &&
+                                  state.step_in_epoch != per_epoch;
+      // The epoch's running loss is synchronised whenever it is shown or saved.
+      if (state.step_in_epoch % read_every == 0 || state.step_in_epoch == per_epoch ||
+          checkpoint_due || validation_due || stop_signal() ||
+          (options.stop_after_steps > 0 && state.global_step >= options.stop_after_steps)) {
+        state.epoch_loss_sum = loss_sum.item<double>();
+        shown_loss = state.epoch_loss_samples > 0
+                         ? state.epoch_loss_sum / static_cast<double>(state.epoch_loss_samples)
+                         : 0.0;
         const auto now = std::chrono::steady_clock::now();
         const double secs = std::chrono::duration<double>(now - window_start).count();
         progress.update(state.step_in_epoch, shown_loss,
@@ -156,33 +262,52 @@ TrainState Trainer::fit(Recommender& model, TrainState state) {
         window_start = now;
         window_samples = 0;
       }
-      if (valid_ && t.validate_every_steps > 0 && state.global_step % t.validate_every_steps == 0 &&
-          state.step_in_epoch != per_epoch) {
+      if (validation_due) {
         progress.finish();
         validate(model, optimizer, state, shown_loss);
-        if (state.early_stopping.should_stop()) break;
+        if (state.early_stopping.should_stop()) {
+          state.stopped_early = true;
+          break;
+        }
       }
+      if (checkpoint_due) save_periodic(model, optimizer, state);
+      if (stop_if_requested(checkpoint_due)) return state;
     }
     progress.finish();
-    const double epoch_loss =
-        loss_samples > 0 ? loss_sum.item<double>() / static_cast<double>(loss_samples) : 0.0;
+    if (state.stopped_early) break;
     if (state.step_in_epoch == per_epoch) {
+      const double epoch_loss =
+          state.epoch_loss_samples > 0
+              ? state.epoch_loss_sum / static_cast<double>(state.epoch_loss_samples)
+              : 0.0;
       spdlog::info("epoch {}/{} done: train loss {:.4f}, {:.0f} samples/s, data wait {:.1f}s",
                    state.epoch + 1, t.epochs, epoch_loss,
                    static_cast<double>(state.samples_seen) / std::max(1e-9, state.train_seconds),
                    loader.wait_seconds());
       if (valid_) validate(model, optimizer, state, epoch_loss);
+      if (state.early_stopping.should_stop()) state.stopped_early = true;
+      state.epoch_loss_sum = 0.0;
+      state.epoch_loss_samples = 0;
+      if (config_.checkpoint.every_epoch && !state.stopped_early) {
+        // Saved as the start of the next epoch, so a resume continues there.
+        TrainState next = state;
+        ++next.epoch;
+        next.step_in_epoch = 0;
+        save_periodic(model, optimizer, next);
+        if (stop_if_requested(true)) {
+          state = next;
+          return state;
+        }
+      }
     }
-    if (state.early_stopping.should_stop()) {
-      state.stopped_early = true;
-      spdlog::info("early stopping: no {} improvement in {} validations (best {:.4f} at step {})",
-                   state.early_stopping.metric(), state.early_stopping.bad_validations(),
-                   *state.early_stopping.best(), state.early_stopping.best_step());
-    }
-    state.step_in_epoch = 0;
   }
-  save_checkpoint(run_.final_model(), model, &optimizer,
-                  checkpoint_meta(state, nlohmann::json::object(), run_.final_model()));
+  if (state.stopped_early) {
+    spdlog::info("early stopping: no {} improvement in {} validations (best {:.4f} at step {})",
+                 state.early_stopping.metric(), state.early_stopping.bad_validations(),
+                 *state.early_stopping.best(), state.early_stopping.best_step());
+  }
+  state.step_in_epoch = 0;
+  save(run_.final_model(), "final", model, optimizer, state, nlohmann::json::object());
   return state;
 }
 

@@ -119,7 +119,7 @@ TEST_CASE("cli evaluate: bad inputs are clear errors", "[cli][train]") {
   write_text(r.dir.file("junk.pt"), "not a checkpoint");
   e = run_cli("evaluate --checkpoint '" + r.dir.file("junk.pt") + "' --data '" + r.data + "/test.tsv'");
   CHECK(e.code == 2);
-  CHECK_THAT(e.err, Contains("not a readable attnrec checkpoint"));
+  CHECK_THAT(e.err, Contains("junk.pt: not an attnrec checkpoint"));
   // A checkpoint whose vocabulary file is missing.
   TempDir copy;
   std::filesystem::copy(r.run, copy.path(), std::filesystem::copy_options::recursive);

@@ -59,7 +59,7 @@ TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[confi
         std::string("c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
                     "lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, grad_clip, "
                     "seed, device, threads, validate_every_steps, log_every_steps, "
-                    "early_stopping"));
+                    "on_nonfinite, early_stopping"));
 }
 
 TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {

@@ -84,6 +84,7 @@ struct TrainConfig {
   std::int64_t threads = 0;
   std::int64_t validate_every_steps = 0;
   std::int64_t log_every_steps = 0;
+  std::string on_nonfinite;  ///< error | skip
   EarlyStoppingConfig early_stopping;
 };
 

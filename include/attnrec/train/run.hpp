@@ -1,10 +1,11 @@
 #pragma once
-/// \file A whole training run as `attnrec train` performs it: prepare the run directory, read
-/// data and build vocabularies, train, evaluate the best model on the test split, write the
-/// summary.
+/// \file A whole training run as `attnrec train` performs it: prepare and lock the run
+/// directory, read data and build vocabularies, train (or resume), evaluate the best model on
+/// the test split, write the summary.
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/dataset.hpp"
@@ -16,10 +17,22 @@ struct TrainRunOptions {
   std::string run_dir = "runs/run";
   /// Replace an existing run in run_dir. Default: false
   bool overwrite = false;
+  /// Stop with a checkpoint after this global step (0: run to the end). Default: 0
+  std::int64_t stop_after_steps = 0;
 };
 
-/// Runs training; returns the summary also written to RUN_DIR/summary.json.
+/// Trains from scratch; returns the summary also written to RUN_DIR/summary.json.
 nlohmann::json run_training(const Config& config, const TrainRunOptions& options);
+
+/// Options that may differ between a checkpoint's config and a resumed run (e.g.
+/// train.epochs). Any other difference is refused.
+const std::vector<std::string>& resumable_overrides();
+
+/// Continues the run of `path` (a run directory, meaning its latest checkpoint, or a checkpoint
+/// file) with its stored config plus `overrides`. options.run_dir is ignored (the checkpoint's
+/// run directory is used).
+nlohmann::json resume_training(const std::string& path, const std::vector<std::string>& overrides,
+                               const TrainRunOptions& options);
 
 /// Reads a data file with the settings of `config` and the vocabularies of a trained model.
 /// `label_optional`: a file with one column fewer than `data.columns` is read as having no

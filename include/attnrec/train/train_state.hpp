@@ -43,6 +43,10 @@ struct TrainState {
   std::int64_t samples_seen = 0;
   double train_seconds = 0.0;      ///< wall time spent in training steps
   bool stopped_early = false;
+  double epoch_loss_sum = 0.0;     ///< sum of sample losses so far in `epoch` (for its mean)
+  std::int64_t epoch_loss_samples = 0;
+  std::int64_t skipped_nonfinite = 0;  ///< batches dropped by train.on_nonfinite = skip
+  std::int64_t metrics_rows = 0;   ///< rows in metrics.jsonl that belong to this state
   EarlyStopping early_stopping;
 
   nlohmann::json to_json() const;

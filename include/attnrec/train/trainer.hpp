@@ -1,6 +1,6 @@
 #pragma once
 /// \file The training loop: Adam on binary cross-entropy with logits, LR schedule, gradient
-/// clipping, validation with early stopping, best/final checkpoints and metrics.jsonl rows.
+/// clipping, validation with early stopping, the checkpoint policy and metrics.jsonl rows.
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,6 +18,9 @@ class MetricsLog {
  public:
   explicit MetricsLog(std::string path) : path_(std::move(path)) {}
   void append(const nlohmann::json& row) const;
+  /// Keeps the first `rows` lines (drops rows written after the checkpoint a run resumes from).
+  void truncate(std::int64_t rows) const;
+  std::int64_t rows() const;
   const std::string& path() const { return path_; }
 
  private:
@@ -36,6 +39,17 @@ struct RunDir {
   std::string checkpoints() const { return root + "/checkpoints"; }
   std::string best() const { return checkpoints() + "/best.pt"; }
   std::string final_model() const { return checkpoints() + "/final.pt"; }
+  std::string latest_pointer() const { return checkpoints() + "/latest"; }
+  /// The checkpoint `latest` names; empty when there is none.
+  std::string latest() const;
+};
+
+/// Options of Trainer::fit() beyond the config.
+struct FitOptions {
+  /// Resume model, optimizer, generators and state from this checkpoint. Default: none
+  std::string resume_from;
+  /// Stop (with a checkpoint, exit 0) after this global step; 0 = never. Default: 0
+  std::int64_t stop_after_steps = 0;
 };
 
 class Trainer {
@@ -45,15 +59,19 @@ class Trainer {
   Trainer(const Config& config, const TrainingData& train, const SampleSet* valid, RunDir run,
           torch::Device device);
 
-  /// Trains `model` (already on the device) from `state` to the end. Returns the final state.
-  TrainState fit(Recommender& model, TrainState state = {});
+  /// Trains `model` to the end (or to a stop request). Returns the final state. Throws
+  /// Interrupted after writing a checkpoint when SIGINT/SIGTERM arrives.
+  TrainState fit(Recommender& model, const FitOptions& options = {});
 
  private:
-  /// Scores the validation set, logs a row, updates early stopping and the best checkpoint.
   void validate(Recommender& model, torch::optim::Optimizer& optimizer, TrainState& state,
                 double train_loss);
-  nlohmann::json checkpoint_meta(const TrainState& state, const nlohmann::json& metrics,
-                                 const std::string& path) const;
+  void save(const std::string& path, const std::string& kind, Recommender& model,
+            torch::optim::Optimizer& optimizer, const TrainState& state,
+            const nlohmann::json& metrics) const;
+  /// Periodic checkpoint step-N.pt, then the `latest` pointer, then pruning to keep_last.
+  void save_periodic(Recommender& model, torch::optim::Optimizer& optimizer,
+                     const TrainState& state) const;
 
   const Config& config_;
   const TrainingData& train_;

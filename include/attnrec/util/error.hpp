@@ -58,4 +58,16 @@ class IoError : public Error {
   using Error::Error;
 };
 
+/// Training stopped by SIGINT/SIGTERM after writing a checkpoint (exit 130/143).
+class Interrupted : public Error {
+ public:
+  Interrupted(const std::string& message, int signal) : Error(message), signal_(signal) {}
+  ExitCode exit_code() const override {
+    return signal_ == 15 ? ExitCode::terminated : ExitCode::interrupted;
+  }
+
+ private:
+  int signal_;
+};
+
 }  // namespace attnrec
