@@ -10,6 +10,7 @@
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 #include "test_paths.hpp"
 
@@ -72,6 +73,31 @@ inline CliResult run_cli(const std::string& args) {
   r.out = read_text(out);
   r.err = read_text(err);
   return r;
+}
+
+/// Starts `attnrec ARGS...` without a shell, stdout/stderr to the given files; returns its pid.
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out,
+                       const std::string& err) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::freopen(out.c_str(), "w", stdout);
+    std::freopen(err.c_str(), "w", stderr);
+    std::vector<char*> argv;
+    const std::string bin = binary_path();
+    argv.push_back(const_cast<char*>(bin.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Waits for `pid`; its exit code, or 128 + signal when a signal ended it.
+inline int wait_cli(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace attnrec::test

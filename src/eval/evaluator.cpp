@@ -1,6 +1,8 @@
 #include "attnrec/eval/evaluator.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include "attnrec/data/loader.hpp"
@@ -39,6 +41,16 @@ nlohmann::json compute_metrics(const SampleSet& set, const std::vector<double>& 
                                double threshold) {
   if (!set.has_labels) throw DataError(set.source + ": metrics need a label column");
   nlohmann::json m;
+  // A diverged model scores NaN; ranking metrics are undefined then (and sorting NaNs is too).
+  const auto nonfinite = std::count_if(probabilities.begin(), probabilities.end(),
+                                       [](double p) { return !std::isfinite(p); });
+  if (nonfinite > 0) {
+    m = {{"auc", nullptr}, {"gauc", nullptr}, {"logloss", nullptr},
+         {"nonfinite_scores", nonfinite}, {"samples", set.size()},
+         {"positives", set.stats.positives}, {"oov_rate", set.stats.oov_rate()},
+         {"skipped_lines", set.stats.skipped}};
+    return m;
+  }
   const auto a = auc(probabilities, set.labels);
   m["auc"] = a ? nlohmann::json(*a) : nlohmann::json();
   if (set.has_users) {

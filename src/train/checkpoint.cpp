@@ -117,9 +117,32 @@ std::string weights_sha256(Recommender& model) {
   return h.hex();
 }
 
+std::string optimizer_sha256(Recommender& model, torch::optim::Optimizer& optimizer) {
+  // Parameters in registration order; Adam's per-parameter state is keyed by the tensor's
+  // implementation pointer in LibTorch 1.13.
+  Sha256 h;
+  auto& state = optimizer.state();
+  for (const auto& p : model->parameters()) {
+    const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    if (it == state.end()) {
+      h.update("-");
+      continue;
+    }
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+      h.update(std::to_string(adam->step()));
+      for (const auto& t : {adam->exp_avg(), adam->exp_avg_sq()}) {
+        const auto c = t.detach().to(torch::kCPU).contiguous();
+        h.update(c.data_ptr(), static_cast<std::size_t>(c.nbytes()));
+      }
+    }
+  }
+  return h.hex();
+}
+
 void save_checkpoint(const std::string& path, Recommender& model,
                      const CheckpointContents& contents) {
   nlohmann::json meta = contents.meta;
+  if (contents.optimizer) meta["optimizer_sha256"] = optimizer_sha256(model, *contents.optimizer);
   meta["format_version"] = kCheckpointFormatVersion;
   meta["attnrec_version"] = ATTNREC_VERSION;
   meta["weights_sha256"] = weights_sha256(model);

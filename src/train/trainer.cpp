@@ -115,12 +115,24 @@ void Trainer::validate(Recommender& model, torch::optim::Optimizer& optimizer, T
       state.train_seconds > 0 ? static_cast<double>(state.samples_seen) / state.train_seconds : 0.0;
   const auto& metric = state.early_stopping.metric();
   const auto& value = result.metrics[metric];
+  if (result.metrics.contains("nonfinite_scores")) {
+    // A diverged model is never the best one; training goes on (on_nonfinite = skip).
+    row["best"] = false;
+    log_.append(row);
+    ++state.metrics_rows;
+    spdlog::warn("valid epoch {} step {}: {} non-finite scores; not a candidate for the best "
+                 "model", state.epoch + 1, state.global_step,
+                 result.metrics["nonfinite_scores"].get<std::int64_t>());
+    return;
+  }
   if (!value.is_number()) {
     throw DataError(fmt::format("{}: validation {} is undefined (e.g. one class only); choose "
                                 "another train.early_stopping.metric",
                                 valid_->source, metric));
   }
-  const bool improved = state.early_stopping.update(value.get<double>(), state.global_step);
+  // A non-finite score (diverged model) never becomes the best model.
+  const bool improved = std::isfinite(value.get<double>()) &&
+                        state.early_stopping.update(value.get<double>(), state.global_step);
   row["best"] = improved;
   log_.append(row);
   ++state.metrics_rows;

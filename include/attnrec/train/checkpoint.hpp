@@ -6,7 +6,7 @@
 ///   line 2   "<meta bytes> <payload bytes> <SHA-256 of meta + payload>"
 ///   meta     JSON: attnrec version, kind, resolved config, train state, metrics, the
 ///            vocabulary files it needs (path relative to the checkpoint + SHA-256),
-///            weights_sha256 and parameter shapes
+///            weights_sha256, optimizer_sha256 and parameter shapes
 ///   payload  a LibTorch archive: "model", "optimizer" (Adam moments and step counts) and
 ///            "rng_cpu" (/"rng_cuda"), the generator states
 /// The header can be read (`attnrec inspect`) without building the model. Files are written
@@ -49,6 +49,10 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
 
 /// SHA-256 over every parameter (sorted by name: name, dtype, shape, bytes).
 std::string weights_sha256(Recommender& model);
+
+/// SHA-256 over the Adam state (step, first and second moments) of every parameter, in
+/// registration order.
+std::string optimizer_sha256(Recommender& model, torch::optim::Optimizer& optimizer);
 
 /// The "vocab" entry of a checkpoint's meta for a vocabulary file at `vocab_path`, referenced
 /// relative to the directory of the checkpoint at `checkpoint_path`.

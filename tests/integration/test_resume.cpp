@@ -1,0 +1,307 @@
+// Checkpoints that can be trusted: exact resume, interruption, faults. These run the real
+// binary where signals or processes are involved.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "attnrec/config/fields.hpp"
+#include "attnrec/data/dataset.hpp"
+#include "attnrec/model/factory.hpp"
+#include "attnrec/train/checkpoint.hpp"
+#include "attnrec/train/trainer.hpp"
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/run_lock.hpp"
+#include "support.hpp"
+
+using namespace attnrec::test;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Generated data and a config with frequent checkpoints, validation every 4 steps and dropout
+/// (so the generator state matters); 10 steps per epoch, 3 epochs.
+struct Workspace {
+  TempDir dir;
+  std::string data = dir.file("data");
+  std::string config = dir.file("c.json");
+  explicit Workspace(int train_samples = 600) {
+    run_cli("--log-level warn generate --out '" + data + "' --users 40 --items 60 --categories 6 "
+            "--train " + std::to_string(train_samples) + " --valid 200 --test 200 --seed 5");
+    write_text(config, R"({"data": {"train": ")" + data + R"(/train.tsv",
+        "valid": ")" + data + R"(/valid.tsv", "test": ")" + data + R"(/test.tsv"},
+        "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8},
+                  "head": {"hidden": [8], "dropout": 0.2}},
+        "train": {"epochs": 3, "batch_size": 64, "threads": 1, "device": "cpu",
+                  "validate_every_steps": 4},
+        "checkpoint": {"every_steps": 3, "keep_last": 2}})");
+  }
+  CliResult train(const std::string& run, const std::string& extra = "") const {
+    return run_cli("--log-level warn train --config '" + config + "' --run-dir '" + run + "' " + extra);
+  }
+};
+
+CliResult resume(const std::string& run, const std::string& extra = "") {
+  return run_cli("--log-level warn train --resume '" + run + "' " + extra);
+}
+
+nlohmann::json inspect(const std::string& path) {
+  const auto r = run_cli("inspect --json '" + path + "'");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  return nlohmann::json::parse(r.out);
+}
+
+/// metrics.jsonl without wall-clock fields.
+std::vector<nlohmann::json> metric_rows(const std::string& run) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(read_text(run + "/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    auto row = nlohmann::json::parse(line);
+    for (const char* k : {"eval_seconds", "train_seconds", "train_samples_per_second", "checkpoint"}) {
+      row.erase(k);
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+void check_same_run(const std::string& a, const std::string& b) {
+  const auto fa = inspect(a + "/checkpoints/final.pt");
+  const auto fb = inspect(b + "/checkpoints/final.pt");
+  CHECK(fa["weights_sha256"] == fb["weights_sha256"]);
+  CHECK(fa["optimizer_sha256"] == fb["optimizer_sha256"]);
+  CHECK(fa["train_state"]["global_step"] == fb["train_state"]["global_step"]);
+  CHECK(fa["train_state"]["early_stopping"] == fb["train_state"]["early_stopping"]);
+  CHECK(metric_rows(a) == metric_rows(b));
+}
+
+}  // namespace
+
+TEST_CASE("resume is bit-identical to an uninterrupted run at any interruption point",
+          "[resume]") {
+  Workspace w;
+  const auto straight = w.dir.file("straight");
+  REQUIRE(w.train(straight).code == 0);
+  REQUIRE(metric_rows(straight).size() == 3 * 3 + 1);  // 2 step + 1 epoch validations per epoch, test
+  // 3: a step checkpoint; 4: right after a validation; 7: mid-epoch, no periodic checkpoint;
+  // 10: last step of epoch 1, before its validation; 20: end of epoch 2.
+  for (const int stop : {3, 4, 7, 10, 20}) {
+    DYNAMIC_SECTION("interrupted after step " << stop) {
+      const auto run = w.dir.file("stop" + std::to_string(stop));
+      const auto first = w.train(run, "--stop-after-steps " + std::to_string(stop));
+      INFO(first.err);
+      REQUIRE(first.code == 0);
+      CHECK(inspect(run)["train_state"].is_object());
+      const auto second = resume(run);
+      INFO(second.err);
+      REQUIRE(second.code == 0);
+      check_same_run(straight, run);
+    }
+  }
+  SECTION("interrupted twice, resuming from an explicit checkpoint file") {
+    const auto run = w.dir.file("twice");
+    REQUIRE(w.train(run, "--stop-after-steps 5").code == 0);
+    REQUIRE(resume(run, "--stop-after-steps 16").code == 0);
+    const auto latest = read_text(run + "/checkpoints/latest");
+    REQUIRE(resume(run + "/checkpoints/" + latest.substr(0, latest.find('\n'))).code == 0);
+    check_same_run(straight, run);
+  }
+}
+
+TEST_CASE("resume: allowed overrides continue, architecture changes are refused", "[resume]") {
+  Workspace w;
+  const auto run = w.dir.file("run");
+  REQUIRE(w.train(run, "--stop-after-steps 5").code == 0);
+  const auto refused = resume(run, "--set model.encoder.hidden=9 --set train.lr=0.5");
+  CHECK(refused.code == 2);
+  CHECK_THAT(refused.err, Contains("/model/encoder/hidden (8 -> 9)"));
+  CHECK_THAT(refused.err, Contains("/train/lr (0.001 -> 0.5)"));
+  const auto conflicting = run_cli("train --resume '" + run + "' --config '" + w.config + "'");
+  CHECK(conflicting.code == 2);
+  const auto longer = run_cli("train --resume '" + run + "' --set train.epochs=4");
+  INFO(longer.err);
+  REQUIRE(longer.code == 0);
+  CHECK_THAT(longer.err, Contains("resume override: /train/epochs (3 -> 4)"));
+  CHECK(inspect(run + "/checkpoints/final.pt")["train_state"]["global_step"] == 40);
+  // A finished run can be extended the same way.
+  REQUIRE(resume(run, "--set train.epochs=5").code == 0);
+  CHECK(inspect(run + "/checkpoints/final.pt")["train_state"]["global_step"] == 50);
+  const auto none = resume(w.dir.file("nothing-here"));
+  CHECK(none.code == 2);
+}
+
+TEST_CASE("inspect and checkpoint verification", "[resume]") {
+  Workspace w;
+  const auto a = w.dir.file("a"), b = w.dir.file("b");
+  REQUIRE(w.train(a).code == 0);
+  REQUIRE(w.train(b).code == 0);
+  const auto ja = inspect(a + "/checkpoints/final.pt");
+  CHECK(ja["weights_sha256"].get<std::string>().size() == 64);
+  CHECK(ja["weights_sha256"] == inspect(b + "/checkpoints/final.pt")["weights_sha256"]);
+  CHECK(ja["format_version"] == 1);
+  CHECK(ja["kind"] == "final");
+  CHECK(ja["config"]["model"]["embedding"]["dim"] == 8);
+  const auto text = run_cli("inspect '" + a + "'");
+  CHECK(text.code == 0);
+  CHECK_THAT(text.out, Contains("weights_sha256"));
+
+  const std::string final_pt = a + "/checkpoints/final.pt";
+  const std::string bytes = read_text(final_pt);
+  // A flipped byte in the payload.
+  std::string flipped = bytes;
+  flipped[flipped.size() - 100] ^= 0x20;
+  write_text(w.dir.file("flipped.pt"), flipped);
+  auto r = run_cli("inspect '" + w.dir.file("flipped.pt") + "'");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("corrupted checkpoint"));
+  // A truncated file.
+  write_text(w.dir.file("truncated.pt"), bytes.substr(0, bytes.size() / 2));
+  r = run_cli("evaluate --checkpoint '" + w.dir.file("truncated.pt") + "' --data '" + w.data + "/test.tsv'");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("truncated checkpoint"));
+  // A newer format.
+  std::string newer = bytes;
+  newer.replace(newer.find("ATTNREC-CHECKPOINT 1"), 20, "ATTNREC-CHECKPOINT 2");
+  write_text(w.dir.file("newer.pt"), newer);
+  r = run_cli("inspect '" + w.dir.file("newer.pt") + "'");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("checkpoint format 2 is newer than this attnrec's format 1"));
+}
+
+TEST_CASE("SIGINT finishes the step and checkpoints; exit 130; resume completes exactly",
+          "[resume][signals]") {
+  Workspace w(20000);  // ~313 steps per epoch: long enough to interrupt
+  write_text(w.config, R"({"data": {"train": ")" + w.data + R"(/train.tsv"},
+      "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8}, "head": {"hidden": [8]}},
+      "train": {"epochs": 1, "batch_size": 64, "threads": 1, "device": "cpu"}})");
+  const auto straight = w.dir.file("straight");
+  REQUIRE(w.train(straight).code == 0);
+  const auto run = w.dir.file("run");
+  const pid_t pid = spawn_cli({"train", "--config", w.config, "--run-dir", run},
+                              w.dir.file("out"), w.dir.file("err"));
+  // Wait until training has started (the log says so), then interrupt.
+  for (int i = 0; i < 500 && read_text(run + "/train.log").find("training 20000") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(pid, SIGINT);
+  CHECK(wait_cli(pid) == 130);
+  CHECK_THAT(read_text(w.dir.file("err")), Contains("resume with: attnrec train --resume"));
+  REQUIRE(fs::exists(run + "/checkpoints/latest"));
+  CHECK_FALSE(fs::exists(run + "/checkpoints/final.pt"));
+  const auto r = resume(run);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(inspect(run + "/checkpoints/final.pt")["weights_sha256"] ==
+        inspect(straight + "/checkpoints/final.pt")["weights_sha256"]);
+}
+
+TEST_CASE("SIGKILL at random moments: the latest checkpoint always resumes to the same model",
+          "[resume][kill]") {
+  const bool extended = std::getenv("ATTNREC_EXTENDED_TESTS") != nullptr;
+  const int trials = extended ? 20 : 3;
+  Workspace w(3000);
+  write_text(w.config, R"({"data": {"train": ")" + w.data + R"(/train.tsv", "valid": ")" + w.data +
+      R"(/valid.tsv"}, "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8},
+      "head": {"hidden": [8], "dropout": 0.2}},
+      "train": {"epochs": 2, "batch_size": 32, "threads": 1, "device": "cpu"},
+      "checkpoint": {"every_steps": 2, "keep_last": 2}})");
+  const auto straight = w.dir.file("straight");
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(w.train(straight).code == 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto expected = inspect(straight + "/checkpoints/final.pt")["weights_sha256"];
+  std::mt19937 rng(12345);
+  for (int trial = 0; trial < trials; ++trial) {
+    INFO("trial " << trial);
+    const auto run = w.dir.file("kill" + std::to_string(trial));
+    const double delay = std::uniform_real_distribution<double>(0.2, 0.95)(rng) * seconds;
+    const pid_t pid = spawn_cli({"--log-level", "warn", "train", "--config", w.config,
+                                 "--run-dir", run}, "/dev/null", "/dev/null");
+    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+    ::kill(pid, SIGKILL);
+    wait_cli(pid);
+    // Resume from whatever was complete; a run killed before its first checkpoint restarts.
+    CliResult r = fs::exists(run + "/checkpoints/latest") ? resume(run) : w.train(run, "--overwrite");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(inspect(run + "/checkpoints/final.pt")["weights_sha256"] == expected);
+    CHECK(metric_rows(run) == metric_rows(straight));
+  }
+}
+
+TEST_CASE("a full disk while saving: clear error, earlier checkpoints intact", "[resume][faults]") {
+  Workspace w;
+  const auto straight = w.dir.file("straight"), run = w.dir.file("run");
+  REQUIRE(w.train(straight).code == 0);
+  REQUIRE(w.train(run, "--stop-after-steps 5").code == 0);
+  const auto latest_before = read_text(run + "/checkpoints/latest");
+  // RLIMIT_FSIZE makes writes past 16 KiB fail with EFBIG (SIGXFSZ ignored), like a full disk.
+  const auto full = std::system(("bash -c \"trap '' XFSZ; ulimit -f 16; '" + binary_path() +
+                                 "' train --resume '" + run + "' 2>'" + w.dir.file("err") + "'\"").c_str());
+  CHECK(WEXITSTATUS(full) == 1);
+  CHECK_THAT(read_text(w.dir.file("err")), Contains("cannot write checkpoint"));
+  CHECK(read_text(run + "/checkpoints/latest") == latest_before);
+  const auto r = resume(run);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  check_same_run(straight, run);
+  const auto unwritable = w.train("/dev/null/run");
+  CHECK(unwritable.code == 1);
+  CHECK_THAT(unwritable.err, Contains("cannot create run directory"));
+}
+
+TEST_CASE("two trainings in one run directory: the second is refused", "[resume][faults]") {
+  Workspace w;
+  const auto run = w.dir.file("run");
+  REQUIRE(w.train(run, "--stop-after-steps 3").code == 0);
+  {
+    attnrec::RunLock held(run);  // as if another process were training there
+    const auto r = resume(run);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("another attnrec process is training in this run directory (pid " +
+                               std::to_string(::getpid())));
+    const auto o = w.train(run, "--overwrite");
+    CHECK(o.code == 2);
+    CHECK(fs::exists(run + "/checkpoints/latest"));  // --overwrite did not delete a live run
+  }
+  CHECK(resume(run).code == 0);
+}
+
+TEST_CASE("non-finite loss: error before the update, or skip and count", "[resume][faults]") {
+  using namespace attnrec;
+  Workspace w;
+  for (const std::string policy : {"error", "skip"}) {
+    INFO(policy);
+    Config c = default_config();
+    apply_overrides(c, {"data.train=" + w.data + "/train.tsv", "data.valid=" + w.data + "/valid.tsv",
+                        "model.embedding.dim=8", "model.encoder.hidden=8", "train.epochs=1",
+                        "train.on_nonfinite=" + policy});
+    ReaderOptions reader = reader_options(c.data);
+    const auto train = read_training_file(c.data.train, reader, {});
+    const auto valid = read_sample_file(c.data.valid, reader, train.items, train.users);
+    RunDir run{w.dir.file("nan-" + policy)};
+    fs::create_directories(run.root);
+    train.items.save(run.items_vocab());
+    train.users.save(run.users_vocab());
+    auto model = build_recommender(c, train.items.size(), train.users.size());
+    {
+      torch::NoGradGuard guard;
+      model->named_parameters()["item_embedding.weight"].fill_(std::nan(""));
+    }
+    Trainer trainer(c, train, &valid, run, torch::kCPU);
+    if (policy == "error") {
+      CHECK_THROWS_WITH(trainer.fit(model), Contains("non-finite training loss at global step 1"));
+      CHECK_FALSE(fs::exists(run.best()));
+      CHECK_FALSE(fs::exists(run.latest_pointer()));
+    } else {
+      const auto state = trainer.fit(model);
+      CHECK(state.skipped_nonfinite == 3);  // 600 samples / batch 256
+      CHECK_FALSE(fs::exists(run.best()));  // a NaN score never becomes the best model
+    }
+  }
+}
