@@ -78,6 +78,8 @@ inline CliResult run_cli(const std::string& args) {
 /// Starts `attnrec ARGS...` without a shell, stdout/stderr to the given files; returns its pid.
 inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out,
                        const std::string& err) {
+  std::fflush(stdout);  // the child must not repeat output buffered in the parent
+  std::fflush(stderr);
   const pid_t pid = ::fork();
   if (pid == 0) {
     std::freopen(out.c_str(), "w", stdout);

@@ -170,6 +170,14 @@ void save_checkpoint(const std::string& path, Recommender& model,
       std::lock_guard<std::mutex> lock(cpu.mutex());
       archive.write("rng_cpu", cpu.get_state());
     }
+    // CUDA generators (dropout on the GPU draws from these), one per visible device.
+    const auto devices = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+    for (std::size_t i = 0; i < devices; ++i) {
+      auto gen = at::globalContext().defaultGenerator(
+          at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i)));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      archive.write("rng_cuda_" + std::to_string(i), gen.get_state());
+    }
   }
   std::ostringstream payload_stream;
   archive.save_to(payload_stream);
@@ -238,8 +246,19 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
         throw CheckpointError(path + ": holds no generator state; it cannot be resumed from");
       }
       auto cpu = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(cpu.mutex());
-      cpu.set_state(state);
+      {
+        std::lock_guard<std::mutex> lock(cpu.mutex());
+        cpu.set_state(state);
+      }
+      const auto devices = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+      for (std::size_t i = 0; i < devices; ++i) {
+        torch::Tensor cuda_state;
+        if (!archive.try_read("rng_cuda_" + std::to_string(i), cuda_state)) continue;
+        auto gen = at::globalContext().defaultGenerator(
+            at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i)));
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(cuda_state);
+      }
     }
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": weights do not match the model built from its config: " +

@@ -200,6 +200,39 @@ TEST_CASE("SIGINT finishes the step and checkpoints; exit 130; resume completes 
         inspect(straight + "/checkpoints/final.pt")["weights_sha256"]);
 }
 
+TEST_CASE("SIGTERM exits 143; a second signal ends the process without harming checkpoints",
+          "[resume][signals]") {
+  Workspace w(20000);
+  write_text(w.config, R"({"data": {"train": ")" + w.data + R"(/train.tsv"},
+      "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8}, "head": {"hidden": [8]}},
+      "train": {"epochs": 1, "batch_size": 64, "threads": 1, "device": "cpu"},
+      "checkpoint": {"every_steps": 20}})");
+  auto start_and_wait = [&](const std::string& run) {
+    const pid_t pid = spawn_cli({"train", "--config", w.config, "--run-dir", run},
+                                w.dir.file("out"), w.dir.file("err"));
+    for (int i = 0; i < 500 && !fs::exists(run + "/checkpoints/latest"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pid;
+  };
+  const auto term = w.dir.file("term");
+  pid_t pid = start_and_wait(term);
+  ::kill(pid, SIGTERM);
+  CHECK(wait_cli(pid) == 143);
+  CHECK_THAT(read_text(w.dir.file("err")), Contains("SIGTERM received"));
+
+  const auto twice = w.dir.file("twice");
+  pid = start_and_wait(twice);
+  ::kill(pid, SIGINT);
+  ::kill(pid, SIGINT);
+  CHECK(wait_cli(pid) == 130);  // by our handler or by the default action of the second signal
+  // Whatever happened, the latest complete checkpoint verifies and resumes.
+  inspect(twice);
+  const auto r = resume(twice);
+  INFO(r.err);
+  CHECK(r.code == 0);
+}
+
 TEST_CASE("SIGKILL at random moments: the latest checkpoint always resumes to the same model",
           "[resume][kill]") {
   const bool extended = std::getenv("ATTNREC_EXTENDED_TESTS") != nullptr;
