@@ -2,6 +2,17 @@
 
 namespace attnrec {
 
+namespace {
+template <class Rnn, class RnnOptions>
+Rnn make_rnn(const SequenceEncoderOptions& o) {
+  return Rnn(RnnOptions(o.input_size(), o.hidden_size())
+                 .num_layers(o.layers())
+                 .bidirectional(o.bidirectional())
+                 .dropout(o.dropout())
+                 .batch_first(true));
+}
+}  // namespace
+
 SequenceEncoderImpl::SequenceEncoderImpl(SequenceEncoderOptions options_)
     : options(std::move(options_)) {
   reset();
@@ -12,19 +23,9 @@ void SequenceEncoderImpl::reset() {
   TORCH_CHECK(t == "lstm" || t == "gru" || t == "none",
               "encoder type: expected lstm, gru or none, got \"", t, "\"");
   if (t == "lstm") {
-    lstm_ = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(options.input_size(),
-                                                                           options.hidden_size())
-                                                        .num_layers(options.layers())
-                                                        .bidirectional(options.bidirectional())
-                                                        .dropout(options.dropout())
-                                                        .batch_first(true)));
+    lstm_ = register_module("lstm", make_rnn<torch::nn::LSTM, torch::nn::LSTMOptions>(options));
   } else if (t == "gru") {
-    gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(options.input_size(),
-                                                                       options.hidden_size())
-                                                     .num_layers(options.layers())
-                                                     .bidirectional(options.bidirectional())
-                                                     .dropout(options.dropout())
-                                                     .batch_first(true)));
+    gru_ = register_module("gru", make_rnn<torch::nn::GRU, torch::nn::GRUOptions>(options));
   }
 }
 

@@ -180,9 +180,9 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   // Reading the loss value synchronises with the device, so it happens only every few steps.
   const std::int64_t read_every = tty ? std::min<std::int64_t>(10, t.log_every_steps)
                                       : t.log_every_steps;
+  install_stop_handlers();
   spdlog::info("training {} samples, {} steps/epoch x {} epochs on {}", train_.samples.size(),
                per_epoch, t.epochs, device_.str());
-  install_stop_handlers();
 
   // Stops with a checkpoint: on a signal (Interrupted) or at options.stop_after_steps.
   auto stop_if_requested = [&](bool just_saved) {

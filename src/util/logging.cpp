@@ -25,6 +25,9 @@ void add_log_file(const std::string& path) {
     auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false);
     sink->set_pattern("[%Y-%m-%d %H:%M:%S] [%l] %v");
     spdlog::default_logger()->sinks().push_back(sink);
+    // Flush every info line so `tail -f train.log` (and a crash) sees the log up to date; info
+    // lines come every log_every_steps steps, so this costs nothing measurable.
+    spdlog::default_logger()->flush_on(spdlog::level::info);
   } catch (const spdlog::spdlog_ex& e) {
     throw IoError(path + ": cannot open log file: " + e.what());
   }

@@ -172,7 +172,7 @@ TEST_CASE("inspect and checkpoint verification", "[resume]") {
   CHECK_THAT(r.err, Contains("checkpoint format 2 is newer than this attnrec's format 1"));
 }
 
-TEST_CASE("SIGINT finishes the step and checkpoints; exit 130; resume completes exactly",
+TEST_CASE("SIGINT finishes the step and checkpoints - exit 130 - resume completes exactly",
           "[resume][signals]") {
   Workspace w(20000);  // ~313 steps per epoch: long enough to interrupt
   write_text(w.config, R"({"data": {"train": ")" + w.data + R"(/train.tsv"},
@@ -200,7 +200,7 @@ TEST_CASE("SIGINT finishes the step and checkpoints; exit 130; resume completes 
         inspect(straight + "/checkpoints/final.pt")["weights_sha256"]);
 }
 
-TEST_CASE("SIGTERM exits 143; a second signal ends the process without harming checkpoints",
+TEST_CASE("SIGTERM exits 143 and a second signal ends the process without harming checkpoints",
           "[resume][signals]") {
   Workspace w(20000);
   write_text(w.config, R"({"data": {"train": ")" + w.data + R"(/train.tsv"},

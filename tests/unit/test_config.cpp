@@ -95,7 +95,7 @@ TEST_CASE("all problems are reported at once", "[config]") {
   CHECK_THAT(msg, Contains("/train/epochs: expected an integer"));
 }
 
-TEST_CASE("invalid JSON reports line and column; comments are allowed", "[config]") {
+TEST_CASE("invalid JSON reports line and column - comments are allowed", "[config]") {
   CHECK(config_error("{\n  \"model\": {\n    \"x\": 1,\n  }\n}") ==
         "c.json:4:3: invalid JSON: syntax error while parsing object key - unexpected '}'; "
         "expected string literal");
