@@ -294,9 +294,6 @@ std::optional<std::string> assign(const FieldSpec& f, Config& config, const json
   return std::nullopt;
 }
 
-json field_value(const FieldSpec& f, Config& config) {
-  return std::visit([](auto* p) { return json(*p); }, f.ref(config));
-}
 
 std::string to_pointer(const std::string& dotted) {
   std::string p = "/" + dotted;
@@ -384,6 +381,11 @@ std::string FieldSpec::type_name() const {
 }
 
 std::string FieldSpec::pointer() const { return to_pointer(name); }
+
+json field_value(const FieldSpec& f, const Config& config) {
+  Config& c = const_cast<Config&>(config);  // ref() hands out mutable pointers; only read here
+  return std::visit([](auto* p) { return json(*p); }, f.ref(c));
+}
 
 const std::vector<FieldSpec>& config_fields() {
   static const std::vector<FieldSpec> table = build_table();
@@ -576,10 +578,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 json config_to_json(const Config& config) {
-  Config copy = config;
   json out = json::object();
   for (const auto& f : config_fields()) {
-    out[json::json_pointer(f.pointer())] = field_value(f, copy);
+    out[json::json_pointer(f.pointer())] = field_value(f, config);
   }
   return out;
 }

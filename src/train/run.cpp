@@ -254,10 +254,9 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   validate_config(config);
   // Architecture, data and optimisation changes would make the continuation a different run.
   std::vector<std::string> refused, allowed;
-  Config a = stored, b = config;
   for (const auto& f : config_fields()) {
-    const auto va = std::visit([](auto* p) { return nlohmann::json(*p); }, f.ref(a));
-    const auto vb = std::visit([](auto* p) { return nlohmann::json(*p); }, f.ref(b));
+    const auto va = field_value(f, stored);
+    const auto vb = field_value(f, config);
     if (va == vb) continue;
     const auto& ok = resumable_overrides();
     const std::string line = fmt::format("{} ({} -> {})", f.pointer(), va.dump(), vb.dump());

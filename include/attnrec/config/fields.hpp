@@ -47,6 +47,9 @@ const std::vector<FieldSpec>& config_fields();
 /// Finds an option by dotted name; nullptr when there is none.
 const FieldSpec* find_field(const std::string& name);
 
+/// The current value of option `f` in `config`, as JSON.
+nlohmann::json field_value(const FieldSpec& f, const Config& config);
+
 /// A config with every option at its default.
 Config default_config();
 
