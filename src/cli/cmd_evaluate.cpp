@@ -40,6 +40,7 @@ void add_score_options(CLI::App* cmd, ScoreArgs& a) {
 }
 
 struct Scored {
+  torch::Device device = torch::kCPU;
   LoadedModel loaded;
   SampleSet set;
   std::vector<std::string> columns;
@@ -47,9 +48,10 @@ struct Scored {
 };
 
 Scored score_file(const ScoreArgs& a, bool label_optional) {
-  const torch::Device device = resolve_device(a.device);
-  configure_threads(a.threads);
   Scored s;
+  s.device = resolve_device(a.device);
+  const torch::Device& device = s.device;
+  configure_threads(a.threads);
   s.loaded = load_model(a.checkpoint, device);
   Config& config = s.loaded.config;
   if (!a.on_bad_line.empty()) config.data.on_bad_line = a.on_bad_line;
@@ -92,7 +94,7 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
       const auto m = attention_mass(s.loaded.model, s.set, read_planted_positions(args->oracle),
                                     EvalOptions()
                                         .with_batch_size(s.loaded.config.eval.batch_size)
-                                        .with_device(resolve_device(args->score.device)));
+                                        .with_device(s.device));
       metrics["attention_planted_mass"] = m.planted_mass;
       metrics["attention_uniform_share"] = m.uniform_share;
       metrics["attention_mass_ratio"] = m.ratio;

@@ -33,7 +33,6 @@ std::string_view StringInterner::store(std::string_view s) {
     blocks_.push_back(std::make_unique<char[]>(capacity));
     block_used_ = 0;
     block_capacity_ = capacity;
-    arena_bytes_ += static_cast<std::int64_t>(capacity);
   }
   char* dst = blocks_.back().get() + block_used_;
   if (!s.empty()) std::memcpy(dst, s.data(), s.size());

@@ -2,14 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <unistd.h>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/model/factory.hpp"
@@ -85,20 +82,6 @@ RawCheckpoint read_raw(const std::string& path, bool with_payload) {
   }
   if (with_payload) raw.payload = std::move(payload);
   return raw;
-}
-
-void write_all(int fd, const std::string& data, const std::string& path) {
-  const char* p = data.data();
-  std::size_t left = data.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw IoError(path + ": cannot write checkpoint: " + std::strerror(errno));
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
 }
 
 }  // namespace
@@ -189,34 +172,7 @@ void save_checkpoint(const std::string& path, Recommender& model,
   const std::string header = fmt::format("{} {}\n{} {} {}\n", kMagic, kCheckpointFormatVersion,
                                          meta_text.size(), payload.size(), h.hex());
 
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp" +
-                                               std::to_string(::getpid()));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(path + ": cannot create checkpoint: " + std::strerror(errno));
-  try {
-    write_all(fd, header, path);
-    write_all(fd, meta_text, path);
-    write_all(fd, payload, path);
-    if (::fsync(fd) != 0) throw IoError(path + ": cannot flush checkpoint: " + std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), target.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot move checkpoint into place: " + std::strerror(e));
-  }
-  // Make the rename itself durable.
-  const int dir = ::open(target.parent_path().empty() ? "." : target.parent_path().c_str(),
-                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  write_file_atomic(path, {header, meta_text, payload}, "checkpoint");
 }
 
 nlohmann::json read_checkpoint_meta(const std::string& path) {

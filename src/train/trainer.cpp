@@ -29,13 +29,6 @@ void MetricsLog::append(const nlohmann::json& row) const {
   if (!out) throw IoError(path_ + ": cannot append metrics");
 }
 
-std::int64_t MetricsLog::rows() const {
-  std::ifstream in(path_);
-  std::int64_t n = 0;
-  for (std::string line; std::getline(in, line);) ++n;
-  return n;
-}
-
 void MetricsLog::truncate(std::int64_t rows) const {
   std::ifstream in(path_);
   std::string kept, line;

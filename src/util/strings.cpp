@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "attnrec/util/error.hpp"
@@ -74,26 +75,47 @@ std::string read_file(const std::string& path) {
   return buffer.str();
 }
 
-void write_file_atomic(const std::string& path, std::string_view content) {
+void write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts,
+                       const std::string& what) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   // Same directory as the target so that rename() stays on one file system and is atomic.
   const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp" +
                                                std::to_string(::getpid()));
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw IoError(path + ": cannot open for writing: " + std::strerror(errno));
-  const bool wrote = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-  const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const int saved_errno = errno;
-  std::fclose(f);
-  if (!wrote || !flushed) {
-    std::remove(tmp.c_str());
-    throw IoError(path + ": write failed: " + std::strerror(saved_errno));
+  auto fail = [&](const char* action, int error) {
+    ::unlink(tmp.c_str());
+    throw IoError(path + ": cannot " + action + " " + what + ": " + std::strerror(error));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(path + ": cannot create " + what + ": " + std::strerror(errno));
+  for (const auto part : parts) {
+    const char* p = part.data();
+    std::size_t left = part.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int e = errno;
+        ::close(fd);
+        fail("write", e);
+      }
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
   }
-  if (std::rename(tmp.c_str(), target.c_str()) != 0) {
+  if (::fsync(fd) != 0) {
     const int e = errno;
-    std::remove(tmp.c_str());
-    throw IoError(path + ": cannot rename temporary file into place: " + std::strerror(e));
+    ::close(fd);
+    fail("flush", e);
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), target.c_str()) != 0) fail("move into place", errno);
+  // Make the rename itself durable.
+  const int dir = ::open(target.parent_path().empty() ? "." : target.parent_path().c_str(),
+                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
   }
 }
 

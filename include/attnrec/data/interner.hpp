@@ -26,8 +26,6 @@ class StringInterner {
   /// The string with index `i`; valid as long as the interner lives.
   std::string_view token(std::int32_t i) const { return tokens_[static_cast<std::size_t>(i)]; }
   std::int64_t size() const { return static_cast<std::int64_t>(tokens_.size()); }
-  /// Bytes held by the arena (for memory reports).
-  std::int64_t arena_bytes() const { return arena_bytes_; }
 
  private:
   std::string_view store(std::string_view s);
@@ -37,7 +35,6 @@ class StringInterner {
   std::vector<std::unique_ptr<char[]>> blocks_;
   std::size_t block_used_ = 0;
   std::size_t block_capacity_ = 0;
-  std::int64_t arena_bytes_ = 0;
 };
 
 }  // namespace attnrec

@@ -20,7 +20,6 @@ class MetricsLog {
   void append(const nlohmann::json& row) const;
   /// Keeps the first `rows` lines (drops rows written after the checkpoint a run resumes from).
   void truncate(std::int64_t rows) const;
-  std::int64_t rows() const;
   const std::string& path() const { return path_; }
 
  private:

@@ -35,9 +35,6 @@ class Rng {
     }
   }
 
-  /// The engine, for checkpointing its state.
-  std::mt19937_64& engine() { return engine_; }
-
  private:
   std::mt19937_64 engine_;
 };

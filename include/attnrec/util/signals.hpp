@@ -12,7 +12,4 @@ void install_stop_handlers();
 /// The signal number received (SIGINT or SIGTERM), 0 when none.
 int stop_signal();
 
-/// Clears a received stop signal (tests).
-void reset_stop_signal();
-
 }  // namespace attnrec

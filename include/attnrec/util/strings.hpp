@@ -2,6 +2,7 @@
 /// \file Small string helpers shared by config parsing and data readers.
 
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,8 +28,13 @@ std::string join(const std::vector<std::string>& items, std::string_view sep);
 /// Reads a whole file; throws IoError naming the path when it cannot be opened.
 std::string read_file(const std::string& path);
 
-/// Writes `content` to `path` atomically: a temporary file in the same directory, flushed,
-/// then renamed over `path`. Throws IoError naming the path on failure.
-void write_file_atomic(const std::string& path, std::string_view content);
+/// Writes the concatenation of `parts` to `path` atomically: a temporary file in the same
+/// directory, fsynced, renamed over `path`, then the directory fsynced. On failure the temporary
+/// file is removed, `path` is untouched, and an IoError says "PATH: cannot write WHAT: reason".
+void write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts,
+                       const std::string& what = "file");
+inline void write_file_atomic(const std::string& path, std::string_view content) {
+  write_file_atomic(path, {content});
+}
 
 }  // namespace attnrec
