@@ -28,5 +28,7 @@ void add_train_command(CLI::App& app, Commands& commands);
 void add_evaluate_command(CLI::App& app, Commands& commands);
 void add_predict_command(CLI::App& app, Commands& commands);
 void add_inspect_command(CLI::App& app, Commands& commands);
+void add_preprocess_command(CLI::App& app, Commands& commands);
+void add_check_data_command(CLI::App& app, Commands& commands);
 
 }  // namespace attnrec::cli

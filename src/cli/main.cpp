@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   attnrec::cli::Commands commands;
   attnrec::cli::add_config_command(app, commands);
   attnrec::cli::add_generate_command(app, commands);
+  attnrec::cli::add_preprocess_command(app, commands);
+  attnrec::cli::add_check_data_command(app, commands);
   attnrec::cli::add_train_command(app, commands);
   attnrec::cli::add_evaluate_command(app, commands);
   attnrec::cli::add_predict_command(app, commands);

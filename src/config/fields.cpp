@@ -79,9 +79,11 @@ std::vector<FieldSpec> build_table() {
                                             "(empty: no test evaluation)."),
       ATTNREC_FIELD(data.columns)
           .def({"label", "user", "item", "history"})
-          .choices({"label", "user", "item", "history", "ignore"})
+          .choices({"label", "user", "item", "history", "time", "ignore"})
           .help("Role of each tab-separated column, in file order. `history` is required; "
-                "`label`, `user` and `item` at most once; `ignore` skips a column."),
+                "`label`, `user`, `item` and `time` at most once; `ignore` skips a column. "
+                "`time` is the integer timestamp of the target event (written by `attnrec "
+                "preprocess`, checked by `attnrec check-data`); the model does not use it."),
       ATTNREC_FIELD(data.header).def("auto").choices({"auto", "yes", "no"}).help(
           "Whether the first line names the columns. `auto`: it does when every field is a "
           "column role name; a header whose order differs from `data.columns` is an error."),
@@ -504,7 +506,7 @@ void validate_config(const Config& c) {
   if (count("history") != 1) {
     errors.push_back("/data/columns: needs exactly one \"history\" column, got " + columns);
   }
-  for (const char* role : {"label", "user", "item"}) {
+  for (const char* role : {"label", "user", "item", "time"}) {
     if (count(role) > 1) {
       errors.push_back(fmt::format("/data/columns: \"{}\" appears more than once in {}", role,
                                    columns));

@@ -35,7 +35,7 @@ bool is_role_name(std::string_view s) {
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return lower == "label" || lower == "user" || lower == "item" || lower == "history" ||
-         lower == "ignore";
+         lower == "time" || lower == "ignore";
 }
 
 std::string lowercase(std::string_view s) {
@@ -46,7 +46,7 @@ std::string lowercase(std::string_view s) {
 
 /// Column positions of each role (-1 when absent).
 struct Layout {
-  int label = -1, user = -1, item = -1, history = -1;
+  int label = -1, user = -1, item = -1, history = -1, time = -1;
   std::size_t fields = 0;
 };
 
@@ -59,6 +59,7 @@ Layout layout_of(const std::vector<std::string>& columns) {
     if (columns[i] == "user") l.user = k;
     if (columns[i] == "item") l.item = k;
     if (columns[i] == "history") l.history = k;
+    if (columns[i] == "time") l.time = k;
   }
   return l;
 }
@@ -79,6 +80,7 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
   set.has_labels = layout.label >= 0;
   set.has_items = layout.item >= 0;
   set.has_users = layout.user >= 0;
+  set.has_times = layout.time >= 0;
   set.history_offsets.push_back(0);
   ReadStats& stats = set.stats;
 
@@ -111,6 +113,11 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
     }
     if (set.has_items && fields[layout.item].empty()) return BadLine{"empty item id"};
     if (set.has_users && fields[layout.user].empty()) return BadLine{"empty user id"};
+    std::int64_t time = 0;
+    if (set.has_times && !parse_int64(fields[layout.time], time)) {
+      return BadLine{fmt::format("time must be an integer timestamp, got \"{}\"",
+                                 fields[layout.time])};
+    }
     const auto hist = fields[layout.history];
     tokens.clear();
     if (!hist.empty()) split(hist, options.history_separator, tokens);
@@ -131,6 +138,7 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
       set.labels.push_back(label);
       stats.positives += label;
     }
+    if (set.has_times) set.times.push_back(time);
     if (set.has_items) {
       set.items.push_back(resolve_item(fields[layout.item], stats));
       ++stats.item_tokens;

@@ -246,4 +246,75 @@ nlohmann::json generate_synthetic(const std::string& out_dir, const SyntheticOpt
   return oracle;
 }
 
+void LogOptions::validate() const {
+  auto require = [](bool ok, const std::string& message) {
+    if (!ok) throw UsageError("generate --log: " + message);
+  };
+  require(users >= 1 && categories >= 1 && items >= categories,
+          "need --users >= 1 and --items >= --categories >= 1");
+  require(min_events >= 1 && max_events >= min_events, "need 1 <= --min-events <= --max-events");
+  require(max_events <= items / 2, "--max-events must be <= --items / 2 (no repeated items)");
+  require(stay >= 0 && stay <= 1 && explore >= 0 && explore <= 1, "stay and explore are chances");
+  require(format == "movielens" || format == "taobao",
+          "--log-format must be movielens or taobao, got \"" + format + "\"");
+}
+
+nlohmann::json generate_interaction_log(const std::string& path, const LogOptions& lo) {
+  lo.validate();
+  SyntheticOptions so;
+  so.users = lo.users;
+  so.items = lo.items;
+  so.categories = lo.categories;
+  so.zipf = lo.zipf;
+  so.min_interests = 2;
+  so.max_interests = std::min<std::int64_t>(5, lo.categories);
+  so.min_interests = std::min(so.min_interests, so.max_interests);
+  so.seed = lo.seed;
+  Rng rng(lo.seed);
+  const World w = make_world(so, rng);
+  AtomicFileWriter out(path, "interaction log");
+  std::int64_t events = 0;
+  std::string line;
+  std::vector<std::int64_t> seen;
+  for (std::int64_t u = 0; u < lo.users; ++u) {
+    const auto n = lo.min_events +
+                   static_cast<std::int64_t>(rng.uniform_int(lo.max_events - lo.min_events + 1));
+    // About one year of activity starting anywhere in 2020; gaps of minutes to days, and some
+    // events in the same second (ties the preprocessor must order by file position).
+    std::int64_t t = 1577836800 + static_cast<std::int64_t>(rng.uniform_int(365 * 86400));
+    auto c = w.interests[u][rng.categorical(w.interest_cdf[u])];
+    seen.clear();
+    for (std::int64_t k = 0; k < n; ++k) {
+      bool explore = rng.uniform() < lo.explore;
+      if (!explore && rng.uniform() >= lo.stay) c = w.interests[u][rng.categorical(w.interest_cdf[u])];
+      std::int64_t item = -1;
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        const std::int64_t cand = explore ? static_cast<std::int64_t>(rng.categorical(w.global_cdf))
+                                          : pick_in_category(w, c, rng);
+        if (std::find(seen.begin(), seen.end(), cand) == seen.end()) {
+          item = cand;
+          break;
+        }
+      }
+      if (item < 0) continue;  // this interest is exhausted for the user
+      seen.push_back(item);
+      const double r = rng.uniform();
+      const int rating = explore ? (r < 0.7 ? 1 + static_cast<int>(rng.uniform_int(3)) : 4)
+                                 : (r < 0.9 ? 4 + static_cast<int>(rng.uniform_int(2)) : 3);
+      if (rng.uniform() > 0.05) t += 60 + static_cast<std::int64_t>(rng.uniform_int(3 * 86400));
+      line.clear();
+      if (lo.format == "movielens") {
+        fmt::format_to(std::back_inserter(line), "{}::{}::{}::{}\n", u + 1, item + 1, rating, t);
+      } else {
+        fmt::format_to(std::back_inserter(line), "{},{},{},{},{}\n", u + 1, item + 1,
+                       w.category[item] + 1, rating >= 4 ? "pv" : "cart", t);
+      }
+      out.write(line);
+      ++events;
+    }
+  }
+  out.commit();
+  return {{"users", lo.users}, {"items", lo.items}, {"events", events}};
+}
+
 }  // namespace attnrec

@@ -48,8 +48,13 @@ void AttentionImpl::reset() {
   }
 }
 
+torch::Tensor AttentionImpl::project_keys(const torch::Tensor& keys) {
+  return kind_ == Kind::additive ? w_key_(keys) : torch::Tensor();
+}
+
 AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
-                                       const torch::Tensor& mask) {
+                                       const torch::Tensor& mask,
+                                       const torch::Tensor& key_projection) {
   TORCH_CHECK(keys.dim() == 3 && keys.size(2) == options.dim(),
               "attention keys: expected [B, T, ", options.dim(), "], got ", keys.sizes());
   TORCH_CHECK(mask.sizes() == keys.sizes().slice(0, 2), "attention mask: expected ",
@@ -79,7 +84,9 @@ AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::
       break;
     }
     case Kind::additive:
-      scores = v_(torch::tanh(w_key_(keys) + w_query_(query).unsqueeze(1))).squeeze(2);
+      scores = v_(torch::tanh((key_projection.defined() ? key_projection : w_key_(keys)) +
+                              w_query_(query).unsqueeze(1)))
+                   .squeeze(2);
       break;
     case Kind::multi_head: {
       const std::int64_t b = keys.size(0), t = keys.size(1), h = options.heads();

@@ -79,23 +79,46 @@ torch::Tensor RecommenderImpl::activation(const torch::Tensor& x) const {
   TORCH_CHECK(false, "activation: expected relu, gelu, tanh or sigmoid, got \"", a, "\"");
 }
 
+EncodedHistory EncodedHistory::select_rows(const torch::Tensor& rows) const {
+  auto pick = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, rows) : t; };
+  return {pick(keys), pick(mask), pick(key_projection), pick(user)};
+}
+
 RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
+  return score(encode(batch), batch.item);
+}
+
+EncodedHistory RecommenderImpl::encode(const Batch& batch) {
+  EncodedHistory h;
   const auto history = item_embedding_(batch.history);  // [B, T, E]
-  auto keys = encoder_(history, batch.mask, batch.lengths);
-  const std::int64_t t = keys.size(1);
+  h.keys = encoder_(history, batch.mask, batch.lengths);
+  const std::int64_t t = h.keys.size(1);
   if (position_embedding_ || sinusoid_.defined()) {
     TORCH_CHECK(t <= options.max_history(), "history length ", t, " exceeds max_history ",
                 options.max_history());
     const auto pos = position_embedding_
                          ? position_embedding_->weight.narrow(0, 0, t)
                          : sinusoid_.narrow(0, 0, t);
-    keys = keys + pos.unsqueeze(0) * batch.mask.unsqueeze(2).to(keys.dtype());
+    h.keys = h.keys + pos.unsqueeze(0) * batch.mask.unsqueeze(2).to(h.keys.dtype());
   }
+  h.mask = batch.mask;
+  if (options.query() == "target") h.key_projection = attention_->project_keys(h.keys);
+  if (user_embedding_) {
+    TORCH_CHECK(batch.user.defined(), "the model needs a user column");
+    h.user = user_embedding_(batch.user);
+  }
+  return h;
+}
+
+RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::Tensor& item) {
+  const auto& keys = h.keys;
   std::vector<torch::Tensor> features;
   torch::Tensor candidate;
   if (options.has_item()) {
-    TORCH_CHECK(batch.item.defined(), "the model needs a candidate item column");
-    candidate = candidate_embedding_ ? candidate_embedding_(batch.item) : item_embedding_(batch.item);
+    TORCH_CHECK(item.defined(), "the model needs a candidate item column");
+    TORCH_CHECK(item.dim() == 1 && item.size(0) == keys.size(0), "candidates: expected [",
+                keys.size(0), "], got ", item.sizes());
+    candidate = candidate_embedding_ ? candidate_embedding_(item) : item_embedding_(item);
   }
   torch::Tensor query;
   if (options.query() == "target") {
@@ -103,7 +126,7 @@ RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
   } else {
     query = self_query_.unsqueeze(0).expand({keys.size(0), -1});
   }
-  const auto attended = attention_(query, keys, batch.mask);
+  const auto attended = attention_(query, keys, h.mask, h.key_projection);
   features.push_back(attended.context);
   if (options.query() == "target") {
     features.push_back(candidate);
@@ -111,10 +134,7 @@ RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
   } else if (options.has_item()) {
     features.push_back(candidate);
   }
-  if (user_embedding_) {
-    TORCH_CHECK(batch.user.defined(), "the model needs a user column");
-    features.push_back(user_embedding_(batch.user));
-  }
+  if (user_embedding_) features.push_back(h.user);
   auto x = torch::cat(features, /*dim=*/1);
   const std::size_t layers = head_->size();
   for (std::size_t i = 0; i < layers; ++i) {

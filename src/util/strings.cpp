@@ -1,6 +1,10 @@
 #include "attnrec/util/strings.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +17,24 @@
 #include "attnrec/util/error.hpp"
 
 namespace attnrec {
+
+bool parse_int64(std::string_view text, std::int64_t& out) {
+  if (text.empty()) return false;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+bool parse_double(std::string_view text, double& out) {
+  // from_chars for double is missing from GCC 10 and older; strtod needs a terminated string.
+  if (text.empty() || text.size() > 64) return false;
+  char buffer[65];
+  text.copy(buffer, text.size());
+  buffer[text.size()] = '\0';
+  char* end = nullptr;
+  out = std::strtod(buffer, &end);
+  return end == buffer + text.size() && std::isfinite(out) && !std::isspace(buffer[0]);
+}
+
 
 void split(std::string_view text, char sep, std::vector<std::string_view>& out) {
   out.clear();
@@ -75,48 +97,87 @@ std::string read_file(const std::string& path) {
   return buffer.str();
 }
 
-void write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts,
-                       const std::string& what) {
+AtomicFileWriter::AtomicFileWriter(std::string path, std::string what)
+    : path_(std::move(path)), what_(std::move(what)) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
+  const fs::path target(path_);
   // Same directory as the target so that rename() stays on one file system and is atomic.
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp" +
-                                               std::to_string(::getpid()));
-  auto fail = [&](const char* action, int error) {
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot " + action + " " + what + ": " + std::strerror(error));
-  };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(path + ": cannot create " + what + ": " + std::strerror(errno));
-  for (const auto part : parts) {
-    const char* p = part.data();
-    std::size_t left = part.size();
-    while (left > 0) {
-      const ssize_t n = ::write(fd, p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int e = errno;
-        ::close(fd);
-        fail("write", e);
-      }
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
+  tmp_ = (target.parent_path() /
+          ("." + target.filename().string() + ".tmp" + std::to_string(::getpid())))
+             .string();
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw IoError(path_ + ": cannot create " + what_ + ": " + std::strerror(errno));
+  buffer_.reserve(kBufferSize);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {  // not committed: leave the target untouched
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
   }
-  if (::fsync(fd) != 0) {
+}
+
+void AtomicFileWriter::fail(const char* action, int error) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  throw IoError(path_ + ": cannot " + action + " " + what_ + ": " + std::strerror(error));
+}
+
+void AtomicFileWriter::write(std::string_view data) {
+  if (buffer_.size() + data.size() <= kBufferSize) {
+    buffer_.append(data);
+    return;
+  }
+  flush_buffer();
+  if (data.size() >= kBufferSize) {
+    write_raw(data);
+  } else {
+    buffer_.append(data);
+  }
+}
+
+void AtomicFileWriter::flush_buffer() {
+  write_raw(buffer_);
+  buffer_.clear();
+}
+
+void AtomicFileWriter::write_raw(std::string_view data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write", errno);
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  flush_buffer();
+  if (::fsync(fd_) != 0) fail("flush", errno);
+  ::close(fd_);
+  fd_ = -1;
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int e = errno;
-    ::close(fd);
-    fail("flush", e);
+    ::unlink(tmp_.c_str());
+    throw IoError(path_ + ": cannot move into place " + what_ + ": " + std::strerror(e));
   }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), target.c_str()) != 0) fail("move into place", errno);
   // Make the rename itself durable.
-  const int dir = ::open(target.parent_path().empty() ? "." : target.parent_path().c_str(),
-                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  const int dir = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+void write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts,
+                       const std::string& what) {
+  AtomicFileWriter out(path, what);
+  for (const auto part : parts) out.write(part);
+  out.commit();
 }
 
 }  // namespace attnrec

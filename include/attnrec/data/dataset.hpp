@@ -49,6 +49,7 @@ struct SampleSet {
   bool has_labels = false;
   bool has_items = false;
   bool has_users = false;
+  bool has_times = false;
   std::vector<std::uint8_t> labels;           ///< 0/1, one per sample (when has_labels)
   std::vector<std::int32_t> items;            ///< candidate item ids (when has_items)
   std::vector<std::int32_t> users;            ///< user vocabulary ids (when has_users)
@@ -56,6 +57,7 @@ struct SampleSet {
   std::vector<std::int64_t> history_offsets;  ///< size samples + 1
   std::vector<std::int32_t> history;          ///< item ids, oldest first, flattened
   std::vector<std::int64_t> line_numbers;     ///< 1-based source line of each sample
+  std::vector<std::int64_t> times;            ///< target event timestamps (when has_times)
   ReadStats stats;
 
   std::int64_t size() const { return static_cast<std::int64_t>(history_offsets.size()) - 1; }

@@ -45,4 +45,26 @@ struct SyntheticOptions {
 /// Output is byte-identical for the same options on every machine. Returns the oracle.
 nlohmann::json generate_synthetic(const std::string& out_dir, const SyntheticOptions& options);
 
+/// A synthetic *interaction log* (for `attnrec preprocess`), built on the same item world:
+/// each user's sequence moves between their interests, staying in the current category with
+/// probability `stay` (so the recent history predicts the next item, which popularity alone
+/// cannot), sometimes clicking a globally popular item instead (`explore`, mostly rated low).
+struct LogOptions {
+  std::int64_t users = 6000;
+  std::int64_t items = 3000;
+  std::int64_t categories = 30;
+  std::int64_t min_events = 10;
+  std::int64_t max_events = 80;
+  double stay = 0.7;     ///< chance the next event stays in the current category
+  double explore = 0.1;  ///< chance of a popular item outside the user's interests
+  double zipf = 1.0;
+  std::string format = "movielens";  ///< movielens (`u::i::r::t`) | taobao (with categories)
+  std::uint64_t seed = 11;
+
+  void validate() const;
+};
+
+/// Writes the log to `path`; returns {"users", "items", "events"}.
+nlohmann::json generate_interaction_log(const std::string& path, const LogOptions& options);
+
 }  // namespace attnrec

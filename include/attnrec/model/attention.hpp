@@ -36,9 +36,14 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(AttentionOptions options);
   void reset();
-  /// query [B, dim], keys [B, T, dim], mask [B, T] bool.
+  /// query [B, dim], keys [B, T, dim], mask [B, T] bool. `key_projection`, when defined, is
+  /// project_keys(keys) computed earlier (rows may be repeated), so that scoring one history
+  /// against many candidates projects its keys once.
   AttentionOutput forward(const torch::Tensor& query, const torch::Tensor& keys,
-                          const torch::Tensor& mask);
+                          const torch::Tensor& mask, const torch::Tensor& key_projection = {});
+  /// The query-independent part of the scores (additive: W_k keys); undefined for the other
+  /// types, whose key-side work is a cheap product.
+  torch::Tensor project_keys(const torch::Tensor& keys);
 
   AttentionOptions options;
 

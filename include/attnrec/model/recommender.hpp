@@ -49,11 +49,30 @@ struct RecommenderOutput {
   torch::Tensor attention;  ///< [B, T] attention weights over history positions
 };
 
+/// The candidate-independent part of a forward pass: encoded history (plus positions), its
+/// mask, the attention's key projection and the user embedding. Rows can be repeated with
+/// select_rows() to score one history against many candidates without re-running the encoder.
+struct EncodedHistory {
+  torch::Tensor keys;            ///< [B, T, D]
+  torch::Tensor mask;            ///< [B, T] bool
+  torch::Tensor key_projection;  ///< attention's project_keys(keys), may be undefined
+  torch::Tensor user;            ///< [B, E] user embedding, undefined without one
+
+  /// Rows `rows` (int64 [N], may repeat) of every tensor.
+  EncodedHistory select_rows(const torch::Tensor& rows) const;
+};
+
 class RecommenderImpl : public torch::nn::Module {
  public:
   explicit RecommenderImpl(RecommenderOptions options);
   void reset();
+  /// score(encode(batch), batch.item).
   RecommenderOutput forward(const Batch& batch);
+  /// Everything that does not depend on the candidate.
+  EncodedHistory encode(const Batch& batch);
+  /// Logits of `history` row i against candidate item[i] (item undefined for models without a
+  /// candidate).
+  RecommenderOutput score(const EncodedHistory& history, const torch::Tensor& item);
 
   RecommenderOptions options;
 

@@ -1,0 +1,288 @@
+#include "attnrec/eval/ranking_eval.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <spdlog/spdlog.h>
+
+#include "attnrec/data/batch.hpp"
+#include "attnrec/eval/ranking.hpp"
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/progress.hpp"
+#include "attnrec/util/strings.hpp"
+
+namespace attnrec {
+
+RankingInput read_candidates_file(const std::string& path, const ReaderOptions& reader,
+                                  const Vocab& items, const Vocab& users) {
+  ReaderOptions options = reader;
+  options.columns = {"user", "item", "history", "time", "ignore"};
+  options.header = "yes";
+  options.require_both_classes = false;
+  RankingInput in;
+  in.protocol = "sampled";
+  {
+    // The header must be the one preprocess writes; a different layout is a different file.
+    std::ifstream f(path);
+    std::string header;
+    if (!f || !std::getline(f, header)) throw DataError(path + ": cannot read candidates file");
+    if (!header.empty() && header.back() == '\r') header.pop_back();
+    if (header != "user\titem\thistory\ttime\tnegatives") {
+      throw DataError(path + ":1: expected the header \"user<TAB>item<TAB>history<TAB>time<TAB>"
+                             "negatives\" of a candidates file written by `attnrec preprocess`");
+    }
+  }
+  in.rows = read_sample_file(path, options, items, users);
+  std::ifstream f(path, std::ios::binary);
+  std::string line;
+  std::vector<std::string_view> fields, tokens;
+  std::int64_t n = 0;
+  std::size_t row = 0;
+  in.negatives.resize(static_cast<std::size_t>(in.rows.size()));
+  std::size_t expected = 0;
+  while (std::getline(f, line) && row < in.negatives.size()) {
+    ++n;
+    if (n != in.rows.line_numbers[row]) continue;
+    std::string_view text(line);
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    split(text, '\t', fields);
+    split(fields[4], ',', tokens);
+    if (fields[4].empty() || std::any_of(tokens.begin(), tokens.end(),
+                                         [](std::string_view t) { return t.empty(); })) {
+      throw DataError(fmt::format("{}:{}: negatives must be a non-empty comma-separated list", path, n));
+    }
+    if (row == 0) expected = tokens.size();
+    if (tokens.size() != expected) {
+      throw DataError(fmt::format("{}:{}: {} negatives, but the first row has {}; every row must "
+                                  "have the same number", path, n, tokens.size(), expected));
+    }
+    auto& out = in.negatives[row];
+    for (auto t : tokens) {
+      const auto id = items.lookup(t);
+      in.oov_candidates += id == Vocab::kOov;
+      out.push_back(id);
+    }
+    ++row;
+  }
+  in.oov_positives = std::count(in.rows.items.begin(), in.rows.items.end(), Vocab::kOov);
+  return in;
+}
+
+RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
+                                const ReaderOptions& reader, const Vocab& items,
+                                const Vocab& users, const std::string& interactions) {
+  (void)reader;
+  if (!set.has_labels || !set.has_items || !set.has_users) {
+    throw DataError(set_path + ": full ranking needs label, user and item columns");
+  }
+  RankingInput in;
+  in.protocol = "full";
+  in.item_vocab = items.size();
+  // Rows: the positives of the file.
+  std::vector<std::int64_t> keep;
+  for (std::int64_t i = 0; i < set.size(); ++i) {
+    if (set.labels[i] == 1) keep.push_back(i);
+  }
+  SampleSet& rows = in.rows;
+  rows.source = set.source;
+  rows.has_items = rows.has_users = true;
+  rows.history_offsets.push_back(0);
+  for (const auto i : keep) {
+    rows.items.push_back(set.items[i]);
+    rows.users.push_back(set.users[i]);
+    rows.user_groups.push_back(set.user_groups[i]);
+    rows.line_numbers.push_back(set.line_numbers[i]);
+    rows.history.insert(rows.history.end(), set.history.begin() + set.history_offsets[i],
+                        set.history.begin() + set.history_offsets[i + 1]);
+    rows.history_offsets.push_back(static_cast<std::int64_t>(rows.history.size()));
+  }
+  rows.stats.samples = static_cast<std::int64_t>(keep.size());
+  in.oov_positives = std::count(rows.items.begin(), rows.items.end(), Vocab::kOov);
+
+  // Interacted items per user group of `set` (groups are per-file user indices).
+  std::vector<std::vector<std::int32_t>> seen(static_cast<std::size_t>(set.user_group_count));
+  if (!interactions.empty()) {
+    // Map user strings of the log to the file's groups through the user vocabulary is not
+    // possible for OOV users, so the log is joined on the user's vocabulary id and group.
+    std::vector<std::int32_t> group_of_user(static_cast<std::size_t>(users.size()), -1);
+    for (std::int64_t i = 0; i < set.size(); ++i) group_of_user[set.users[i]] = set.user_groups[i];
+    std::ifstream f(interactions, std::ios::binary);
+    if (!f) throw DataError(interactions + ": cannot open interaction log");
+    std::string line;
+    std::vector<std::string_view> fields;
+    std::int64_t n = 0;
+    while (std::getline(f, line)) {
+      ++n;
+      std::string_view text(line);
+      if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+      split(text, '\t', fields);
+      if (n == 1) {
+        if (fields.size() < 2 || fields[0] != "user" || fields[1] != "item") {
+          throw DataError(interactions + ":1: expected a header starting \"user<TAB>item\"");
+        }
+        continue;
+      }
+      if (fields.size() < 2) {
+        throw DataError(fmt::format("{}:{}: expected user<TAB>item[<TAB>time]", interactions, n));
+      }
+      const auto u = users.lookup(fields[0]);
+      if (u == Vocab::kOov) continue;  // users unknown to the model are not ranked per user
+      const auto g = group_of_user[u];
+      if (g >= 0) seen[g].push_back(items.lookup(fields[1]));
+    }
+  } else {
+    for (std::int64_t i = 0; i < set.size(); ++i) {
+      auto& s = seen[set.user_groups[i]];
+      if (set.labels[i] == 1) s.push_back(set.items[i]);
+      s.insert(s.end(), set.history.begin() + set.history_offsets[i],
+               set.history.begin() + set.history_offsets[i + 1]);
+    }
+  }
+  for (auto& s : seen) {
+    std::sort(s.begin(), s.end());
+    s.erase(std::unique(s.begin(), s.end()), s.end());
+  }
+  for (const auto i : keep) {
+    auto ex = seen[set.user_groups[i]];
+    ex.erase(std::remove(ex.begin(), ex.end(), set.items[i]), ex.end());  // the target stays
+    in.excluded.push_back(std::move(ex));
+  }
+  return in;
+}
+
+namespace {
+
+class ModelScorer : public RankingScorer {
+ public:
+  ModelScorer(Recommender& model, torch::Device device, std::int64_t pairs)
+      : model_(model), device_(device), pairs_(pairs) {}
+
+  torch::Tensor score(const SampleSet& set, std::int64_t begin, std::int64_t count,
+                      const torch::Tensor& candidates) override {
+    c10::InferenceMode guard;
+    std::vector<std::int64_t> index(static_cast<std::size_t>(count));
+    std::iota(index.begin(), index.end(), begin);
+    const Batch batch = make_batch(set, index.data(), count).to(device_);
+    const EncodedHistory encoded = model_->encode(batch);
+    const std::int64_t m = candidates.size(1);
+    const auto cands = candidates.to(device_);
+    const std::int64_t chunk = std::max<std::int64_t>(1, pairs_ / count);
+    std::vector<torch::Tensor> parts;
+    for (std::int64_t c0 = 0; c0 < m; c0 += chunk) {
+      const std::int64_t c = std::min(chunk, m - c0);
+      const auto rows = torch::arange(count, torch::TensorOptions().dtype(torch::kInt64).device(device_))
+                            .repeat_interleave(c);
+      const auto items = cands.narrow(1, c0, c).reshape({-1});
+      parts.push_back(model_->score(encoded.select_rows(rows), items).logits.view({count, c}));
+    }
+    // Logits rank like probabilities and keep more resolution near 0 and 1 (fewer false ties).
+    return torch::cat(parts, 1).to(torch::kCPU, torch::kFloat64);
+  }
+
+ private:
+  Recommender& model_;
+  torch::Device device_;
+  std::int64_t pairs_;
+};
+
+class PopularityScorer : public RankingScorer {
+ public:
+  explicit PopularityScorer(std::vector<double> counts)
+      : counts_(torch::tensor(counts, torch::kFloat64)) {}
+  torch::Tensor score(const SampleSet&, std::int64_t, std::int64_t,
+                      const torch::Tensor& candidates) override {
+    return counts_.index({candidates});
+  }
+
+ private:
+  torch::Tensor counts_;
+};
+
+}  // namespace
+
+std::unique_ptr<RankingScorer> model_scorer(Recommender& model, torch::Device device,
+                                            std::int64_t pairs_per_batch) {
+  return std::make_unique<ModelScorer>(model, device, pairs_per_batch);
+}
+
+std::unique_ptr<RankingScorer> popularity_scorer(std::vector<double> counts) {
+  return std::make_unique<PopularityScorer>(std::move(counts));
+}
+
+nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
+                                const RankingOptions& options) {
+  RankingAccumulator acc(options.ks);
+  const std::int64_t n = in.rows.size();
+  std::int64_t nonfinite = 0;
+  std::int64_t candidates_total = 0;
+  if (in.protocol == "sampled") {
+    const std::int64_t m = in.negatives.empty() ? 0 : static_cast<std::int64_t>(in.negatives[0].size()) + 1;
+    const std::int64_t block = std::max<std::int64_t>(1, options.pairs_per_batch / std::max<std::int64_t>(m, 1));
+    for (std::int64_t b = 0; b < n; b += block) {
+      const std::int64_t r = std::min(block, n - b);
+      auto cands = torch::empty({r, m}, torch::kInt64);
+      auto* p = cands.data_ptr<std::int64_t>();
+      for (std::int64_t i = 0; i < r; ++i) {
+        p[i * m] = in.rows.items[b + i];  // the positive first
+        for (std::int64_t j = 1; j < m; ++j) p[i * m + j] = in.negatives[b + i][j - 1];
+      }
+      const auto s = scorer.score(in.rows, b, r, cands).contiguous();
+      const double* sp = s.data_ptr<double>();
+      for (std::int64_t i = 0; i < r; ++i) {
+        const double* row = sp + i * m;
+        nonfinite += !std::isfinite(row[0]);
+        acc.add(row[0], row + 1, static_cast<std::size_t>(m - 1));
+        candidates_total += m - 1;
+      }
+    }
+  } else {
+    const std::int64_t v = in.item_vocab;
+    const std::int64_t items = v - Vocab::kReserved;
+    if (items < 1) throw DataError("full ranking: the vocabulary has no items");
+    const auto all = torch::arange(Vocab::kReserved, v, torch::kInt64);
+    const std::int64_t block = std::max<std::int64_t>(1, std::min<std::int64_t>(64, options.pairs_per_batch / 64));
+    std::vector<double> scores;
+    for (std::int64_t b = 0; b < n; b += block) {
+      const std::int64_t r = std::min(block, n - b);
+      const auto cands = all.unsqueeze(0).expand({r, items}).contiguous();
+      const auto s = scorer.score(in.rows, b, r, cands).contiguous();
+      const double* sp = s.data_ptr<double>();
+      for (std::int64_t i = 0; i < r; ++i) {
+        const double* row = sp + i * items;
+        const std::int32_t target = in.rows.items[b + i];
+        // An OOV positive cannot be among the candidates; it is scored as the OOV id would be.
+        double positive;
+        if (target >= Vocab::kReserved) {
+          positive = row[target - Vocab::kReserved];
+        } else {
+          const auto oov = torch::full({1, 1}, static_cast<std::int64_t>(target), torch::kInt64);
+          positive = scorer.score(in.rows, b + i, 1, oov).item<double>();
+        }
+        nonfinite += !std::isfinite(positive);
+        const auto& ex = in.excluded[b + i];
+        std::int64_t above = 0, count = 0;
+        for (std::int64_t id = Vocab::kReserved; id < v; ++id) {
+          if (id == target || std::binary_search(ex.begin(), ex.end(), static_cast<std::int32_t>(id))) {
+            continue;
+          }
+          ++count;
+          above += row[id - Vocab::kReserved] >= positive;
+        }
+        acc.add_rank(std::isnan(positive) ? count + 1 : above + 1);
+        candidates_total += count;
+      }
+    }
+  }
+  auto result = acc.result();
+  result["protocol"] = in.protocol;
+  result["mean_candidates_per_row"] =
+      n == 0 ? 0.0 : static_cast<double>(candidates_total) / static_cast<double>(n);
+  result["oov_positives"] = in.oov_positives;
+  if (in.protocol == "sampled") result["oov_candidates"] = in.oov_candidates;
+  result["nonfinite_positive_scores"] = nonfinite;
+  return result;
+}
+
+}  // namespace attnrec
