@@ -80,7 +80,7 @@ TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
         "c.json: /model/head/hidden: element 1: out of range: expected [1, 65536], got 0");
   CHECK(config_error(R"({"data": {"columns": ["label", "histroy"]}})") ==
         "c.json: /data/columns: element 1: unknown value \"histroy\"; did you mean \"history\"? "
-        "(allowed: label, user, item, history, ignore)");
+        "(allowed: label, user, item, history, time, ignore)");
   CHECK(config_error(R"({"train": {"device": "gpu"}})") ==
         "c.json: /train/device: expected auto, cpu, cuda or cuda:N, got \"gpu\"");
   CHECK(config_error(R"({"model": 5})") ==

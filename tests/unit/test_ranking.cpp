@@ -39,7 +39,7 @@ TEST_CASE("ranking: HR, NDCG and MRR golden values", "[ranking]") {
   CHECK(r["mean_rank"].get<double>() == Approx(4.5));
 }
 
-TEST_CASE("ranking: scores feed ranks; empty input gives null metrics", "[ranking]") {
+TEST_CASE("ranking: scores feed ranks, and no rows give null metrics", "[ranking]") {
   RankingAccumulator acc({2});
   const double a[] = {0.2, 0.8};  // positive 0.5 -> rank 2
   const double b[] = {0.1, 0.2};  // positive 0.5 -> rank 1
