@@ -4,8 +4,12 @@
 
 namespace attnrec {
 
+std::int64_t item_representation_size(const ModelConfig& model) {
+  return model.embedding.dim + (model.embedding.category ? model.embedding.category_dim : 0);
+}
+
 std::int64_t encoder_output_size(const ModelConfig& model) {
-  if (model.encoder.type == "none") return model.embedding.dim;
+  if (model.encoder.type == "none") return item_representation_size(model);
   return model.encoder.hidden * (model.encoder.bidirectional ? 2 : 1);
 }
 

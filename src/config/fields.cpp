@@ -105,6 +105,10 @@ std::vector<FieldSpec> build_table() {
           "Shuffle the training samples every epoch (deterministic from `train.seed`)."),
       ATTNREC_FIELD(data.prefetch_batches).def(2).min(0).max(64).help(
           "Batches prepared ahead on a background thread (0: prepare in the training thread)."),
+      ATTNREC_FIELD(data.item_categories).def("").help(
+          "Item side feature: a file of `item<TAB>category` lines with an `item<TAB>category` "
+          "header (`attnrec preprocess` writes `item_categories.tsv` when the log has "
+          "categories). Used when `model.embedding.category` is true."),
 
       // ---- model
       ATTNREC_FIELD(model.embedding.dim).def(64).min(1).max(4096).help(
@@ -113,6 +117,11 @@ std::vector<FieldSpec> build_table() {
           "Add a user embedding to the dense head's input (needs a `user` column)."),
       ATTNREC_FIELD(model.embedding.share_candidate).def(true).help(
           "The candidate item uses the history's embedding table (false: a separate table)."),
+      ATTNREC_FIELD(model.embedding.category).def(false).help(
+          "Embed each item's category (from `data.item_categories`) and concatenate it to the "
+          "item embedding, for history items and the candidate alike."),
+      ATTNREC_FIELD(model.embedding.category_dim).def(16).min(1).max(4096).help(
+          "Size of the category embedding."),
       ATTNREC_FIELD(model.encoder.type).def("lstm").variants(encoder_variants()).help(
           "Sequence encoder over the history."),
       ATTNREC_FIELD(model.encoder.hidden).def(64).min(1).max(4096).help(
@@ -519,6 +528,14 @@ void validate_config(const Config& c) {
     errors.push_back("/model/attention/query: \"target\" attention needs a candidate item, but "
                      "/data/columns has no \"item\" column (" + columns +
                      "); add one or use \"self\"");
+  }
+  if (c.model.embedding.category && c.data.item_categories.empty()) {
+    errors.push_back("/model/embedding/category: true needs /data/item_categories (an "
+                     "item<TAB>category file)");
+  }
+  if (!c.model.embedding.category && !c.data.item_categories.empty()) {
+    errors.push_back("/data/item_categories: set, but /model/embedding/category is false, so it "
+                     "would be ignored; set category to true or remove the file");
   }
   if (c.model.embedding.user && count("user") == 0) {
     errors.push_back("/model/embedding/user: true needs a \"user\" column, but /data/columns is " +

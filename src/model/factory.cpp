@@ -3,7 +3,7 @@
 namespace attnrec {
 
 RecommenderOptions make_recommender_options(const Config& config, std::int64_t item_vocab,
-                                            std::int64_t user_vocab) {
+                                            std::int64_t user_vocab, std::int64_t category_vocab) {
   const auto& m = config.model;
   RecommenderOptions o(item_vocab, m.embedding.dim);
   o.user_vocab(m.embedding.user ? user_vocab : 0)
@@ -15,7 +15,9 @@ RecommenderOptions make_recommender_options(const Config& config, std::int64_t i
       .head_hidden(m.head.hidden)
       .activation(m.head.activation)
       .head_dropout(m.head.dropout)
-      .encoder(SequenceEncoderOptions(m.embedding.dim)
+      .category_vocab(m.embedding.category ? category_vocab : 0)
+      .category_dim(m.embedding.category_dim)
+      .encoder(SequenceEncoderOptions(item_representation_size(m))
                    .type(m.encoder.type)
                    .hidden_size(m.encoder.hidden)
                    .layers(m.encoder.layers)
@@ -29,8 +31,8 @@ RecommenderOptions make_recommender_options(const Config& config, std::int64_t i
 }
 
 Recommender build_recommender(const Config& config, std::int64_t item_vocab,
-                              std::int64_t user_vocab) {
-  return Recommender(make_recommender_options(config, item_vocab, user_vocab));
+                              std::int64_t user_vocab, std::int64_t category_vocab) {
+  return Recommender(make_recommender_options(config, item_vocab, user_vocab, category_vocab));
 }
 
 }  // namespace attnrec

@@ -8,26 +8,60 @@ RecommenderImpl::RecommenderImpl(RecommenderOptions options_) : options(std::mov
   reset();
 }
 
+std::int64_t RecommenderImpl::item_size() const {
+  return options.embedding_dim() + (options.category_vocab() > 0 ? options.category_dim() : 0);
+}
+
+void RecommenderImpl::set_item_categories(const torch::Tensor& categories) {
+  TORCH_CHECK(item_category_.defined(), "set_item_categories: the model has no category feature");
+  TORCH_CHECK(categories.dim() == 1 && categories.size(0) == options.item_vocab(),
+              "item categories: expected [", options.item_vocab(), "], got ", categories.sizes());
+  TORCH_CHECK(categories.numel() == 0 ||
+                  (categories.min().item<std::int64_t>() >= 0 &&
+                   categories.max().item<std::int64_t>() < options.category_vocab()),
+              "item categories: expected ids in [0, ", options.category_vocab(), ")");
+  torch::NoGradGuard guard;
+  item_category_.copy_(categories);
+}
+
+torch::Tensor RecommenderImpl::embed_items(const torch::Tensor& ids, torch::nn::Embedding& table) {
+  auto x = table(ids);
+  if (!category_embedding_) return x;
+  return torch::cat({x, category_embedding_(item_category_.index({ids}))}, /*dim=*/-1);
+}
+
 void RecommenderImpl::reset() {
-  const std::int64_t e = options.embedding_dim();
+  const std::int64_t e = item_size();
+  const std::int64_t ed = options.embedding_dim();
   TORCH_CHECK(options.encoder().input_size() == e, "encoder input size: expected ", e,
-              " (the embedding size), got ", options.encoder().input_size());
+              " (the item representation size), got ", options.encoder().input_size());
   TORCH_CHECK(options.query() == "target" || options.query() == "self",
               "attention query: expected target or self, got \"", options.query(), "\"");
   TORCH_CHECK(options.query() != "target" || options.has_item(),
               "target attention needs a candidate item");
   item_embedding_ = register_module(
       "item_embedding",
-      torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), e).padding_idx(0)));
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0)));
   if (options.has_item() && !options.share_candidate()) {
     candidate_embedding_ = register_module(
         "candidate_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), e).padding_idx(0)));
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0)));
+  }
+  if (options.category_vocab() > 0) {
+    category_embedding_ = register_module(
+        "category_embedding",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.category_vocab(),
+                                                         options.category_dim())
+                                 .padding_idx(0)));
+    // Padding items map to the padding category; everything else starts as "unknown" (1).
+    auto categories = torch::ones({options.item_vocab()}, torch::kInt64);
+    categories[0] = 0;
+    item_category_ = register_buffer("item_category", categories);
   }
   if (options.user_vocab() > 0) {
     user_embedding_ = register_module(
         "user_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.user_vocab(), e).padding_idx(0)));
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.user_vocab(), ed).padding_idx(0)));
   }
   encoder_ = register_module("encoder", SequenceEncoder(options.encoder()));
   const std::int64_t d = encoder_->output_size();
@@ -60,7 +94,7 @@ void RecommenderImpl::reset() {
     self_query_ = register_parameter("self_query", torch::randn({d}) / std::sqrt(double(d)));
     if (options.has_item()) features += e;
   }
-  if (user_embedding_) features += e;
+  if (user_embedding_) features += ed;
   head_ = register_module("head", torch::nn::ModuleList());
   for (const std::int64_t h : options.head_hidden()) {
     head_->push_back(torch::nn::Linear(features, h));
@@ -90,7 +124,7 @@ RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
 
 EncodedHistory RecommenderImpl::encode(const Batch& batch) {
   EncodedHistory h;
-  const auto history = item_embedding_(batch.history);  // [B, T, E]
+  const auto history = embed_items(batch.history, item_embedding_);  // [B, T, E]
   h.keys = encoder_(history, batch.mask, batch.lengths);
   const std::int64_t t = h.keys.size(1);
   if (position_embedding_ || sinusoid_.defined()) {
@@ -118,7 +152,7 @@ RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::T
     TORCH_CHECK(item.defined(), "the model needs a candidate item column");
     TORCH_CHECK(item.dim() == 1 && item.size(0) == keys.size(0), "candidates: expected [",
                 keys.size(0), "], got ", item.sizes());
-    candidate = candidate_embedding_ ? candidate_embedding_(item) : item_embedding_(item);
+    candidate = embed_items(item, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
   }
   torch::Tensor query;
   if (options.query() == "target") {

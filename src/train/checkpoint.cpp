@@ -275,7 +275,9 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(ckpt + ": incomplete checkpoint header: " + e.what());
   }
-  loaded.model = build_recommender(loaded.config, loaded.items.size(), loaded.users.size());
+  // The item -> category map is a model buffer, restored with the weights.
+  loaded.model = build_recommender(loaded.config, loaded.items.size(), loaded.users.size(),
+                                   loaded.meta.value("category_vocab", std::int64_t{0}));
   load_checkpoint_state(ckpt, loaded.model, nullptr, false);
   loaded.model->to(device);
   loaded.model->eval();

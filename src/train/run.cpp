@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "attnrec/config/fields.hpp"
+#include "attnrec/data/categories.hpp"
 #include "attnrec/data/dataset.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/model/factory.hpp"
@@ -88,6 +89,7 @@ struct Prepared {
   int threads = 1;
   TrainingData train;
   std::optional<SampleSet> valid, test;
+  std::optional<ItemCategories> categories;
 };
 
 void check_data_files(const Config& config) {
@@ -95,7 +97,8 @@ void check_data_files(const Config& config) {
     throw ConfigError("config: /data/train: empty; training needs a training file");
   }
   // Fail on a missing file now rather than after the run directory was set up.
-  for (const auto* path : {&config.data.train, &config.data.valid, &config.data.test}) {
+  for (const auto* path : {&config.data.train, &config.data.valid, &config.data.test,
+                           &config.data.item_categories}) {
     if (!path->empty() && !std::ifstream(*path)) {
       throw DataError(*path + ": cannot open sample file");
     }
@@ -111,6 +114,12 @@ void read_data(const Config& config, Prepared& p) {
   spdlog::info("{}: {} samples ({} positive), {} items, {} users in vocabulary",
                config.data.train, p.train.samples.size(), p.train.samples.stats.positives,
                p.train.items.size(), p.train.users.size());
+  if (config.model.embedding.category) {
+    p.categories = read_item_categories(config.data.item_categories, p.train.items);
+    spdlog::info("{}: {} categories; {} vocabulary items without one", config.data.item_categories,
+                 p.categories->categories.size() - Vocab::kReserved,
+                 p.categories->items_without_category);
+  }
   if (!config.data.valid.empty()) {
     p.valid = read_sample_file(config.data.valid, reader, p.train.items, p.train.users);
     spdlog::info("{}: {} samples, OOV rate {:.4f}", config.data.valid, p.valid->size(),
@@ -126,7 +135,9 @@ void read_data(const Config& config, Prepared& p) {
 /// Trains (fresh or resumed) and writes the test row and summary.
 nlohmann::json train_and_finish(const Config& config, Prepared& p, const FitOptions& fit,
                                 const std::chrono::steady_clock::time_point& started) {
-  Recommender model = build_recommender(config, p.train.items.size(), p.train.users.size());
+  Recommender model = build_recommender(config, p.train.items.size(), p.train.users.size(),
+                                        p.categories ? p.categories->categories.size() : 0);
+  if (p.categories) model->set_item_categories(torch::tensor(p.categories->of_item, torch::kInt64));
   std::int64_t parameters = 0;
   for (const auto& param : model->parameters()) parameters += param.numel();
   spdlog::info("model: {} encoder, {} attention ({} query), {} parameters",
@@ -211,6 +222,7 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   read_data(config, p);
   p.train.items.save(p.run.items_vocab());
   p.train.users.save(p.run.users_vocab());
+  if (p.categories) p.categories->categories.save(p.run.root + "/categories.vocab");
   FitOptions fit;
   fit.stop_after_steps = options.stop_after_steps;
   return train_and_finish(config, p, fit, started);

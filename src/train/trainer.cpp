@@ -59,6 +59,7 @@ void Trainer::save(const std::string& path, const std::string& kind, Recommender
   c.meta = {{"kind", kind},
             {"config", config_to_json(config_)},
             {"train_state", state.to_json()},
+            {"category_vocab", model->options.category_vocab()},
             {"metrics", metrics},
             {"vocab",
              {{"items", vocab_reference(path, run_.items_vocab())},

@@ -24,12 +24,15 @@ struct DataConfig {
   std::string on_bad_line;  ///< error | skip
   bool shuffle = false;
   std::int64_t prefetch_batches = 0;
+  std::string item_categories;  ///< `item<TAB>category` file (preprocess writes one)
 };
 
 struct EmbeddingConfig {
   std::int64_t dim = 0;
   bool user = false;
   bool share_candidate = false;
+  bool category = false;
+  std::int64_t category_dim = 0;
 };
 
 struct EncoderConfig {
@@ -114,6 +117,10 @@ struct Config {
 /// the embedding size when there is no encoder). Several validation rules and the model factory
 /// need it.
 std::int64_t encoder_output_size(const ModelConfig& model);
+
+/// Size of an item's representation: the item embedding, plus the category embedding when
+/// model.embedding.category is on.
+std::int64_t item_representation_size(const ModelConfig& model);
 
 /// True when `columns` contains `role`.
 bool has_column(const DataConfig& data, const std::string& role);

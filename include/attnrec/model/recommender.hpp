@@ -19,6 +19,11 @@ struct RecommenderOptions {
   TORCH_ARG(std::int64_t, item_vocab);
   /// Embedding size.
   TORCH_ARG(std::int64_t, embedding_dim);
+  /// Category vocabulary size (0 padding, 1 unknown, then categories); 0 disables the
+  /// category side feature. Default: 0
+  TORCH_ARG(std::int64_t, category_vocab) = 0;
+  /// Size of the category embedding concatenated to each item embedding. Default: 16
+  TORCH_ARG(std::int64_t, category_dim) = 16;
   /// User vocabulary size; 0 disables the user embedding. Default: 0
   TORCH_ARG(std::int64_t, user_vocab) = 0;
   /// Whether samples have a candidate item. Default: true
@@ -37,7 +42,7 @@ struct RecommenderOptions {
   TORCH_ARG(std::string, activation) = "relu";
   /// Dropout after each hidden layer of the head. Default: 0
   TORCH_ARG(double, head_dropout) = 0.0;
-  /// Encoder options (input_size must equal embedding_dim).
+  /// Encoder options (input_size must equal embedding_dim, plus category_dim with categories).
   TORCH_ARG(SequenceEncoderOptions, encoder) = SequenceEncoderOptions(64);
   /// Attention options (dim must equal the encoder's output size).
   TORCH_ARG(AttentionOptions, attention) = AttentionOptions(64);
@@ -74,13 +79,23 @@ class RecommenderImpl : public torch::nn::Module {
   /// candidate).
   RecommenderOutput score(const EncodedHistory& history, const torch::Tensor& item);
 
+  /// Sets the category of every item id (int64 [item_vocab], values < category_vocab; 1 =
+  /// unknown). Stored as a buffer, so checkpoints carry it.
+  void set_item_categories(const torch::Tensor& categories);
+  /// Size of an item's representation (embedding plus category embedding).
+  std::int64_t item_size() const;
+
   RecommenderOptions options;
 
  private:
+  /// Item ids -> [..., item_size()] representations, from `table` (history or candidate).
+  torch::Tensor embed_items(const torch::Tensor& ids, torch::nn::Embedding& table);
   torch::Tensor activation(const torch::Tensor& x) const;
 
   torch::nn::Embedding item_embedding_{nullptr}, candidate_embedding_{nullptr};
   torch::nn::Embedding user_embedding_{nullptr}, position_embedding_{nullptr};
+  torch::nn::Embedding category_embedding_{nullptr};
+  torch::Tensor item_category_;  // buffer [item_vocab] int64
   torch::Tensor sinusoid_;  // buffer [max_history, D] for "sinusoidal"
   SequenceEncoder encoder_{nullptr};
   Attention attention_{nullptr};
