@@ -678,20 +678,26 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   };
   // `count` distinct items the user never interacted with. The pool must hold enough of them,
   // which is checked first so that rejection sampling cannot loop for long.
+  // available[0/1]: items of the uniform / popularity pool the current user never touched,
+  // computed once per user (every interacted item is a kept item; only those with training
+  // interactions are in the popularity pool).
+  std::int64_t available[2] = {0, 0};
+  auto count_available = [&]() {
+    available[0] = static_cast<std::int64_t>(kept_items.size() - interacted.size());
+    std::int64_t popular_touched = 0;
+    for (const auto i : interacted) popular_touched += train_count[i] > 0;
+    available[1] = static_cast<std::int64_t>(popular_items.size()) - popular_touched;
+  };
   auto sample_negatives = [&](std::int32_t user, std::int64_t count, bool popularity,
                               std::vector<std::int32_t>& out) {
     out.clear();
     const auto& pool = popularity ? popular_items : kept_items;
-    std::int64_t available = 0;
-    for (const auto i : pool) {
-      available += !std::binary_search(interacted.begin(), interacted.end(), i);
-    }
-    if (available < count) {
+    if (available[popularity ? 1 : 0] < count) {
       throw DataError(fmt::format(
           "preprocess: user \"{}\" interacted with all but {} of the {} items that can be drawn, "
           "fewer than the {} negatives asked for; lower --negatives/--ranking-negatives or "
           "filter such users (--min-item-interactions, fewer items)",
-          users.token(user), available, pool.size(), count));
+          users.token(user), available[popularity ? 1 : 0], pool.size(), count));
     }
     while (static_cast<std::int64_t>(out.size()) < count) {
       const std::int32_t c = draw(popularity);
@@ -732,6 +738,7 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     for (std::size_t k = b; k < e; ++k) interacted.push_back(events[k].item);
     std::sort(interacted.begin(), interacted.end());
     interacted.erase(std::unique(interacted.begin(), interacted.end()), interacted.end());
+    count_available();
     bool user_in[3] = {false, false, false};
     for (std::size_t k = b; k < e; ++k) {
       const Event& ev = events[k];
@@ -865,6 +872,8 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   write_file_atomic((dir / "stats.json").string(), stats.dump(2) + "\n");
   write_file_atomic((dir / "protocol.json").string(), protocol.dump(2) + "\n");
 
+  // The checker re-reads the files it checks; the events are not needed any more.
+  std::vector<Event>().swap(events);
   CheckDataOptions check;
   check.dir = o.out_dir;
   const auto report = check_data(check);
