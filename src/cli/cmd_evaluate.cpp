@@ -150,7 +150,7 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
     std::string candidates;
     std::string interactions;
     std::vector<std::int64_t> ks = {1, 5, 10, 20};
-    std::int64_t ranking_batch = 8192;
+    std::int64_t ranking_batch = 2048;
     std::string baseline;
     std::string train;
     std::string protocol;

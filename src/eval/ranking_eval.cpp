@@ -168,17 +168,22 @@ class ModelScorer : public RankingScorer {
     const EncodedHistory encoded = model_->encode(batch);
     const std::int64_t m = candidates.size(1);
     const auto cands = candidates.to(device_);
-    const std::int64_t chunk = std::max<std::int64_t>(1, pairs_ / count);
-    std::vector<torch::Tensor> parts;
-    for (std::int64_t c0 = 0; c0 < m; c0 += chunk) {
-      const std::int64_t c = std::min(chunk, m - c0);
-      const auto rows = torch::arange(count, torch::TensorOptions().dtype(torch::kInt64).device(device_))
-                            .repeat_interleave(c);
-      const auto items = cands.narrow(1, c0, c).reshape({-1});
-      parts.push_back(model_->score(encoded.select_rows(rows), items).logits.view({count, c}));
+    // Each history is broadcast against a chunk of its candidates: the keys are never copied
+    // per candidate, and a chunk's [chunk, T, A] temporaries stay small.
+    const std::int64_t chunk = std::max<std::int64_t>(1, std::min(pairs_, m));
+    std::vector<torch::Tensor> rows_out;
+    const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+    for (std::int64_t r = 0; r < count; ++r) {
+      const EncodedHistory one = encoded.select_rows(torch::full({1}, r, long_options));
+      std::vector<torch::Tensor> parts;
+      for (std::int64_t c0 = 0; c0 < m; c0 += chunk) {
+        const std::int64_t c = std::min(chunk, m - c0);
+        parts.push_back(model_->score(one, cands[r].narrow(0, c0, c)).logits.view({c}));
+      }
+      rows_out.push_back(torch::cat(parts));
     }
     // Logits rank like probabilities and keep more resolution near 0 and 1 (fewer false ties).
-    return torch::cat(parts, 1).to(torch::kCPU, torch::kFloat64);
+    return torch::stack(rows_out).to(torch::kCPU, torch::kFloat64);
   }
 
  private:

@@ -59,50 +59,63 @@ AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::
               "attention keys: expected [B, T, ", options.dim(), "], got ", keys.sizes());
   TORCH_CHECK(mask.sizes() == keys.sizes().slice(0, 2), "attention mask: expected ",
               keys.sizes().slice(0, 2), ", got ", mask.sizes());
+  // Shared keys: one history ([1, T, dim]) against many queries, broadcast instead of copied
+  // (ranking scores one user's history against thousands of candidates).
+  const bool shared = keys.size(0) == 1 && query.defined() && query.dim() == 2 &&
+                      query.size(0) > 1;
   if (kind_ != Kind::none) {
-    TORCH_CHECK(query.dim() == 2 && query.size(0) == keys.size(0) && query.size(1) == options.dim(),
+    TORCH_CHECK(query.dim() == 2 && (shared || query.size(0) == keys.size(0)) &&
+                    query.size(1) == options.dim(),
                 "attention query: expected [", keys.size(0), ", ", options.dim(), "], got ",
                 query.sizes());
   }
+  const std::int64_t rows = shared ? query.size(0) : keys.size(0);
+  const auto row_mask = shared ? mask.expand({rows, mask.size(1)}) : mask;
   const double d = static_cast<double>(options.dim());
+  // [B, T] scores of query rows against keys: batched, or one shared key matrix.
+  auto dot_scores = [&](const torch::Tensor& k, const torch::Tensor& q) {
+    return shared ? torch::matmul(q, k[0].t()) : torch::bmm(k, q.unsqueeze(2)).squeeze(2);
+  };
   torch::Tensor scores;
   switch (kind_) {
     case Kind::none:
-      scores = torch::zeros(mask.sizes(), keys.options());  // uniform over valid positions
+      scores = torch::zeros(row_mask.sizes(), keys.options());  // uniform over valid positions
       break;
     case Kind::dot:
-      scores = torch::bmm(keys, query.unsqueeze(2)).squeeze(2);
+      scores = dot_scores(keys, query);
       break;
     case Kind::scaled_dot:
-      scores = torch::bmm(keys, query.unsqueeze(2)).squeeze(2) / std::sqrt(d);
+      scores = dot_scores(keys, query) / std::sqrt(d);
       break;
     case Kind::cosine: {
       // The eps keeps zero vectors (padding, an all-zero query) finite.
       const auto qn = query / query.norm(2, -1, true).clamp_min(1e-8);
       const auto kn = keys / keys.norm(2, -1, true).clamp_min(1e-8);
-      scores = torch::bmm(kn, qn.unsqueeze(2)).squeeze(2) / options.temperature();
+      scores = dot_scores(kn, qn) / options.temperature();
       break;
     }
     case Kind::additive:
+      // [1 or B, T, A] + [B, 1, A] broadcasts in both cases.
       scores = v_(torch::tanh((key_projection.defined() ? key_projection : w_key_(keys)) +
                               w_query_(query).unsqueeze(1)))
                    .squeeze(2);
       break;
     case Kind::multi_head: {
-      const std::int64_t b = keys.size(0), t = keys.size(1), h = options.heads();
+      const std::int64_t b = rows, kb = keys.size(0), t = keys.size(1), h = options.heads();
       const std::int64_t dh = options.dim() / h;
       const auto q = q_proj_(query).view({b, h, 1, dh});
-      const auto k = k_proj_(keys).view({b, t, h, dh}).transpose(1, 2);  // [B, H, T, dh]
-      const auto v = v_proj_(keys).view({b, t, h, dh}).transpose(1, 2);
+      const auto k = k_proj_(keys).view({kb, t, h, dh}).transpose(1, 2);  // [B|1, H, T, dh]
+      const auto v = v_proj_(keys).view({kb, t, h, dh}).transpose(1, 2);
       const auto s = torch::matmul(q, k.transpose(2, 3)).squeeze(2) / std::sqrt(double(dh));
       const auto w = masked_softmax(s.reshape({b * h, t}),
-                                    mask.unsqueeze(1).expand({b, h, t}).reshape({b * h, t}))
+                                    row_mask.unsqueeze(1).expand({b, h, t}).reshape({b * h, t}))
                          .view({b, h, 1, t});
       const auto ctx = torch::matmul(w, v).view({b, options.dim()});  // heads concatenated
       return {o_proj_(ctx), w.view({b, h, t}).mean(1)};
     }
   }
-  const auto weights = masked_softmax(scores, mask);
+  const auto weights = masked_softmax(scores, row_mask);
+  if (shared) return {torch::matmul(weights, keys[0]), weights};
   return {torch::bmm(weights.unsqueeze(1), keys).squeeze(1), weights};
 }
 

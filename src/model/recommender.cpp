@@ -150,15 +150,17 @@ RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::T
   torch::Tensor candidate;
   if (options.has_item()) {
     TORCH_CHECK(item.defined(), "the model needs a candidate item column");
-    TORCH_CHECK(item.dim() == 1 && item.size(0) == keys.size(0), "candidates: expected [",
-                keys.size(0), "], got ", item.sizes());
+    TORCH_CHECK(item.dim() == 1 && (item.size(0) == keys.size(0) || keys.size(0) == 1),
+                "candidates: expected [", keys.size(0), "], got ", item.sizes());
     candidate = embed_items(item, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
   }
   torch::Tensor query;
+  // One encoded history may be scored against many candidates (rows = candidates).
+  const std::int64_t rows = candidate.defined() ? candidate.size(0) : keys.size(0);
   if (options.query() == "target") {
     query = query_proj_(candidate);
   } else {
-    query = self_query_.unsqueeze(0).expand({keys.size(0), -1});
+    query = self_query_.unsqueeze(0).expand({rows, -1});
   }
   const auto attended = attention_(query, keys, h.mask, h.key_projection);
   features.push_back(attended.context);
@@ -168,7 +170,7 @@ RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::T
   } else if (options.has_item()) {
     features.push_back(candidate);
   }
-  if (user_embedding_) features.push_back(h.user);
+  if (user_embedding_) features.push_back(h.user.expand({rows, -1}));
   auto x = torch::cat(features, /*dim=*/1);
   const std::size_t layers = head_->size();
   for (std::size_t i = 0; i < layers; ++i) {

@@ -35,7 +35,7 @@ SampleSet three_rows() {
 
 TEST_CASE("ranking: scoring a history once against many candidates equals forward passes",
           "[ranking][model]") {
-  for (const std::string type : {"additive", "multi_head", "scaled_dot", "none"}) {
+  for (const std::string type : {"additive", "multi_head", "scaled_dot", "dot", "cosine", "none"}) {
     INFO(type);
     Config config = default_config();
     config.model.embedding.dim = 8;

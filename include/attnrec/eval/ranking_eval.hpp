@@ -61,8 +61,8 @@ std::unique_ptr<RankingScorer> popularity_scorer(std::vector<double> counts);
 
 struct RankingOptions {
   std::vector<std::int64_t> ks = {1, 5, 10, 20};
-  /// (row, candidate) pairs per model call. Default: 8192
-  std::int64_t pairs_per_batch = 8192;
+  /// (row, candidate) pairs per model call. Default: 2048
+  std::int64_t pairs_per_batch = 2048;
 };
 
 /// HR@K, NDCG@K, MRR, mean rank, rows, candidates per row.

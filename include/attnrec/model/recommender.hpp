@@ -76,7 +76,7 @@ class RecommenderImpl : public torch::nn::Module {
   /// Everything that does not depend on the candidate.
   EncodedHistory encode(const Batch& batch);
   /// Logits of `history` row i against candidate item[i] (item undefined for models without a
-  /// candidate).
+  /// candidate). A single history row ([1, ...]) is scored against every item, broadcast.
   RecommenderOutput score(const EncodedHistory& history, const torch::Tensor& item);
 
   /// Sets the category of every item id (int64 [item_vocab], values < category_vocab; 1 =
