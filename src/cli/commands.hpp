@@ -30,5 +30,6 @@ void add_predict_command(CLI::App& app, Commands& commands);
 void add_inspect_command(CLI::App& app, Commands& commands);
 void add_preprocess_command(CLI::App& app, Commands& commands);
 void add_check_data_command(CLI::App& app, Commands& commands);
+void add_bench_command(CLI::App& app, Commands& commands);
 
 }  // namespace attnrec::cli

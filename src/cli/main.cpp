@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   attnrec::cli::add_evaluate_command(app, commands);
   attnrec::cli::add_predict_command(app, commands);
   attnrec::cli::add_inspect_command(app, commands);
+  attnrec::cli::add_bench_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -142,6 +142,10 @@ std::vector<FieldSpec> build_table() {
           "Hidden size of the `additive` attention MLP."),
       ATTNREC_FIELD(model.attention.positional).def("none").variants(positional_variants()).help(
           "Positional encoding added before attention."),
+      ATTNREC_FIELD(model.head.inputs).def("all").choices({"all", "context_candidate"}).help(
+          "What the dense head sees: `all` = [attended context, candidate embedding, query ⊙ "
+          "context, user embedding]; `context_candidate` = [attended context, candidate "
+          "embedding] only (the plain DIN-style head, and the benchmark's peer model)."),
       ATTNREC_FIELD(model.head.hidden).def(json::array({64, 32})).min(1).max(65536).help(
           "Hidden layer sizes of the dense head's MLP (empty: a single linear layer)."),
       ATTNREC_FIELD(model.head.activation).def("relu").variants(activation_variants()).help(
@@ -528,6 +532,14 @@ void validate_config(const Config& c) {
     errors.push_back("/model/attention/query: \"target\" attention needs a candidate item, but "
                      "/data/columns has no \"item\" column (" + columns +
                      "); add one or use \"self\"");
+  }
+  if (c.model.head.inputs == "context_candidate" && count("item") == 0) {
+    errors.push_back("/model/head/inputs: \"context_candidate\" needs a candidate item, but "
+                     "/data/columns has no \"item\" column (" + columns + ")");
+  }
+  if (c.model.head.inputs == "context_candidate" && c.model.embedding.user) {
+    errors.push_back("/model/head/inputs: \"context_candidate\" leaves out the user embedding; "
+                     "set /model/embedding/user to false or use \"all\"");
   }
   if (c.model.embedding.category && c.data.item_categories.empty()) {
     errors.push_back("/model/embedding/category: true needs /data/item_categories (an "

@@ -87,14 +87,18 @@ void RecommenderImpl::reset() {
   }
 
   std::int64_t features = d;  // attended context
+  TORCH_CHECK(options.head_inputs() == "all" || options.head_inputs() == "context_candidate",
+              "head inputs: expected all or context_candidate, got \"", options.head_inputs(), "\"");
+  const bool all_inputs = options.head_inputs() == "all";
+  TORCH_CHECK(all_inputs || options.has_item(), "head inputs context_candidate need a candidate");
   if (options.query() == "target") {
     query_proj_ = register_module("query_proj", torch::nn::Linear(e, d));
-    features += e + d;  // candidate embedding, query (.) context
+    features += all_inputs ? e + d : e;  // candidate embedding[, query (.) context]
   } else {
     self_query_ = register_parameter("self_query", torch::randn({d}) / std::sqrt(double(d)));
     if (options.has_item()) features += e;
   }
-  if (user_embedding_) features += ed;
+  if (user_embedding_ && all_inputs) features += ed;
   head_ = register_module("head", torch::nn::ModuleList());
   for (const std::int64_t h : options.head_hidden()) {
     head_->push_back(torch::nn::Linear(features, h));
@@ -164,13 +168,10 @@ RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::T
   }
   const auto attended = attention_(query, keys, h.mask, h.key_projection);
   features.push_back(attended.context);
-  if (options.query() == "target") {
-    features.push_back(candidate);
-    features.push_back(query * attended.context);
-  } else if (options.has_item()) {
-    features.push_back(candidate);
-  }
-  if (user_embedding_) features.push_back(h.user.expand({rows, -1}));
+  const bool all_inputs = options.head_inputs() == "all";
+  if (options.has_item()) features.push_back(candidate);
+  if (options.query() == "target" && all_inputs) features.push_back(query * attended.context);
+  if (user_embedding_ && all_inputs) features.push_back(h.user.expand({rows, -1}));
   auto x = torch::cat(features, /*dim=*/1);
   const std::size_t layers = head_->size();
   for (std::size_t i = 0; i < layers; ++i) {

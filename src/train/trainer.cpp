@@ -232,6 +232,7 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
         optimizer.step();
         loss_sum += loss.detach().to(torch::kFloat64) * static_cast<double>(n);
         state.epoch_loss_samples += n;
+        if (options.on_step) options.on_step(state.global_step + 1, loss.detach());
       } else if (t.on_nonfinite == "skip") {
         ++state.skipped_nonfinite;
         spdlog::warn("non-finite loss at global step {}: batch skipped ({} so far)",

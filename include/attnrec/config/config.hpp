@@ -52,6 +52,7 @@ struct AttentionConfig {
 };
 
 struct HeadConfig {
+  std::string inputs;  ///< all | context_candidate
   std::vector<std::int64_t> hidden;
   std::string activation;
   double dropout = 0.0;

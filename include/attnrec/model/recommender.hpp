@@ -36,6 +36,8 @@ struct RecommenderOptions {
   TORCH_ARG(std::string, positional) = "none";
   /// Longest history (size of a learned positional table). Default: 50
   TORCH_ARG(std::int64_t, max_history) = 50;
+  /// "all" ([context, candidate, query (.) context, user]) or "context_candidate". Default: "all"
+  TORCH_ARG(std::string, head_inputs) = "all";
   /// Hidden sizes of the head's MLP. Default: {64, 32}
   TORCH_ARG(std::vector<std::int64_t>, head_hidden) = std::vector<std::int64_t>{64, 32};
   /// "relu", "gelu", "tanh" or "sigmoid". Default: "relu"

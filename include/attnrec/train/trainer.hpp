@@ -3,6 +3,7 @@
 /// clipping, validation with early stopping, the checkpoint policy and metrics.jsonl rows.
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <string>
 #include <torch/torch.h>
 
@@ -49,6 +50,9 @@ struct FitOptions {
   std::string resume_from;
   /// Stop (with a checkpoint, exit 0) after this global step; 0 = never. Default: 0
   std::int64_t stop_after_steps = 0;
+  /// Called after every optimizer step with the step's (detached, on-device) loss; reading it
+  /// synchronises with the device, so accumulate on the device. Default: none
+  std::function<void(std::int64_t global_step, const torch::Tensor& loss)> on_step;
 };
 
 class Trainer {

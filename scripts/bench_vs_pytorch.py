@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""attnrec vs a plain PyTorch loop on the same workload (see include/attnrec/train/bench.hpp).
+
+Runs `attnrec bench --json` and the PyTorch peer alternately, each in its own process (so peak
+RSS is per run), several times; prints the median of each figure and the ratio
+attnrec / PyTorch, and checks that both reach the same loss trajectory (same model maths).
+
+    /usr/bin/python3 scripts/bench_vs_pytorch.py [--workloads W1,W2] [--runs 3] [--samples N]
+
+Needs Debian's python3-torch and python3-numpy (`apt-get install python3-torch`), and a built
+`build/attnrec`. The peer is what a user would write: nn.Embedding + nn.LSTM + the additive
+attention + nn.Linear, torch.optim.Adam, and the best of 1 and 2 threads. For W2 it also runs
+the nn.Embedding(sparse=True) + SparseAdam variant.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOCAB = {"W1": 50000, "W2": 2000000}
+BATCH = 256
+TOPICS = 100
+
+
+def make_data(n, vocab, seed):
+    """The workload's distribution (bench.hpp), vectorised with numpy."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    topic = rng.integers(0, TOPICS, n)
+    length = rng.integers(5, 51, n)
+
+    def topic_items(k):
+        count = (vocab - 2 - k) // TOPICS + 1
+        return 1 + k + TOPICS * (rng.random(k.shape) * count).astype(np.int64)
+
+    hist = np.zeros((n, 50), dtype=np.int64)
+    pos = np.arange(50)[None, :]
+    valid = pos < length[:, None]
+    ktile = np.broadcast_to(topic[:, None], (n, 50))
+    on = rng.random((n, 50)) < 0.8
+    hist = np.where(on, topic_items(ktile), rng.integers(1, vocab, (n, 50)))
+    hist = np.where(valid, hist, 0)
+    on_topic = rng.random(n) < 0.5
+    cand = np.where(on_topic, topic_items(topic), rng.integers(1, vocab, n))
+    label = (rng.random(n) < np.where(on_topic, 0.9, 0.1)).astype(np.float32)
+    return hist, length, cand, label
+
+
+def peer(workload, threads, samples, sparse):
+    import numpy as np
+    import torch
+    from torch import nn
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    vocab = VOCAB[workload]
+    hist, length, cand, label = make_data(samples, vocab, 1)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, 64, padding_idx=0, sparse=sparse)
+            self.lstm = nn.LSTM(64, 64, batch_first=True)
+            self.query_proj = nn.Linear(64, 64)
+            self.w_key = nn.Linear(64, 64, bias=False)
+            self.w_query = nn.Linear(64, 64)
+            self.v = nn.Linear(64, 1, bias=False)
+            self.head = nn.Linear(128, 1)
+
+        def forward(self, h, mask, c):
+            keys, _ = self.lstm(self.emb(h))
+            keys = keys * mask.unsqueeze(2)
+            ce = self.emb(c)
+            q = self.query_proj(ce)
+            s = self.v(torch.tanh(self.w_key(keys) + self.w_query(q).unsqueeze(1))).squeeze(2)
+            s = s.masked_fill(~mask, float("-inf"))
+            w = torch.softmax(s, dim=1)
+            ctx = torch.bmm(w.unsqueeze(1), keys).squeeze(1)
+            return self.head(torch.cat([ctx, ce], 1)).squeeze(1)
+
+    model = Model()
+    if sparse:
+        dense = [p for n, p in model.named_parameters() if not n.startswith("emb.")]
+        opts = [torch.optim.SparseAdam(list(model.emb.parameters()), lr=1e-3),
+                torch.optim.Adam(dense, lr=1e-3)]
+    else:
+        opts = [torch.optim.Adam(model.parameters(), lr=1e-3)]
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def batches():
+        for b in range(0, samples, BATCH):
+            e = min(samples, b + BATCH)
+            t = int(length[b:e].max())
+            h = torch.from_numpy(hist[b:e, :t])
+            yield h, h != 0, torch.from_numpy(cand[b:e]), torch.from_numpy(label[b:e])
+
+    t0 = time.perf_counter()
+    for _ in batches():
+        pass
+    data_s = time.perf_counter() - t0
+    steps = (samples + BATCH - 1) // BATCH
+    seg_sum, seg_n = [0.0] * 10, [0] * 10
+    t0 = time.perf_counter()
+    for i, (h, m, c, y) in enumerate(batches()):
+        for o in opts:
+            o.zero_grad()
+        loss = loss_fn(model(h, m, c), y)
+        loss.backward()
+        for o in opts:
+            o.step()
+        seg = min(9, i * 10 // steps)
+        seg_sum[seg] += loss.item()
+        seg_n[seg] += 1
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        model.eval()
+        for b in range(0, samples, 4096):
+            e = min(samples, b + 4096)
+            t = int(length[b:e].max())
+            h = torch.from_numpy(hist[b:e, :t])
+            torch.sigmoid(model(h, h != 0, torch.from_numpy(cand[b:e])))
+    infer_s = time.perf_counter() - t0
+    return {"workload": workload, "threads": threads, "sparse": sparse, "samples": samples,
+            "data_samples_per_s": samples / data_s, "train_samples_per_s": samples / train_s,
+            "infer_samples_per_s": samples / infer_s,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "loss_segments": [s / max(n, 1) for s, n in zip(seg_sum, seg_n)]}
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workloads", default="W1")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=200000)
+    ap.add_argument("--peer", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--sparse", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.peer:
+        print(json.dumps(peer(a.peer, a.threads, a.samples, a.sparse)))
+        return 0
+    attnrec = os.path.join(ROOT, "build", "attnrec")
+    keys = ["train_samples_per_s", "infer_samples_per_s", "data_samples_per_s", "peak_rss_mb"]
+    ok = True
+    for w in a.workloads.split(","):
+        ours, theirs, sparse_runs = [], {1: [], 2: []}, []
+        for r in range(a.runs):
+            ours.append(run_json([attnrec, "--log-level", "warn", "bench", "--workload", w,
+                                  "--samples", str(a.samples), "--json"]))
+            for t in (1, 2):
+                theirs[t].append(run_json([sys.executable, __file__, "--peer", w, "--threads",
+                                           str(t), "--samples", str(a.samples)]))
+            if w == "W2":
+                sparse_runs.append(run_json([sys.executable, __file__, "--peer", w, "--threads",
+                                             "1", "--samples", str(a.samples), "--sparse"]))
+        med = lambda runs, k: statistics.median(x[k] for x in runs)
+        best_t = max((1, 2), key=lambda t: med(theirs[t], "train_samples_per_s"))
+        peer_runs = theirs[best_t]
+        print(f"== {w}: {a.samples} samples, {a.runs} alternating runs, medians "
+              f"(PyTorch: best of 1/2 threads = {best_t})")
+        print(f"{'figure':<24}{'attnrec':>14}{'pytorch':>14}{'ratio':>9}")
+        for k in keys:
+            x, y = med(ours, k), med(peer_runs, k)
+            print(f"{k:<24}{x:>14.0f}{y:>14.0f}{x / y:>9.2f}")
+        if sparse_runs:
+            print(f"{'pytorch SparseAdam train':<24}{'':>14}"
+                  f"{med(sparse_runs, 'train_samples_per_s'):>14.0f}")
+        a_loss = [statistics.median(r["loss_segments"][i] for r in ours) for i in range(10)]
+        p_loss = [statistics.median(r["loss_segments"][i] for r in peer_runs) for i in range(10)]
+        print("loss by tenth of the epoch (attnrec / pytorch):")
+        print("  " + "  ".join(f"{x:.3f}/{y:.3f}" for x, y in zip(a_loss, p_loss)))
+        # Same maths, different initial weights and sample bits: trajectories agree within noise.
+        gap = max(abs(x - y) for x, y in zip(a_loss[2:], p_loss[2:]))
+        same = gap < 0.05
+        ok &= same
+        print(f"loss trajectories {'match' if same else 'DIFFER'} (max gap {gap:.3f} after the "
+              "first fifth)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

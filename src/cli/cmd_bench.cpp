@@ -1,0 +1,44 @@
+// `attnrec bench`: throughput and memory on a synthetic workload (see train/bench.hpp).
+
+#include <fmt/format.h>
+#include <memory>
+
+#include "attnrec/train/bench.hpp"
+#include "commands.hpp"
+
+namespace attnrec::cli {
+
+void add_bench_command(CLI::App& app, Commands& commands) {
+  struct Args {
+    BenchOptions o;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "bench", "Measure data-pipeline, training and inference throughput and peak RSS");
+  cmd->add_option("--workload", args->o.workload, "W1 (vocabulary 50k) or W2 (2M)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"W1", "W2"}));
+  cmd->add_option("--samples", args->o.samples, "Training samples (default: the workload's 200k)")
+      ->check(CLI::Range(std::int64_t{256}, std::int64_t{1} << 32));
+  cmd->add_option("--threads", args->o.threads, "Intra-op threads (0: attnrec's default)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
+  commands.push_back({cmd, [args]() {
+    const auto r = run_bench(args->o);
+    if (args->json) {
+      fmt::print("{}\n", r.dump());
+      return 0;
+    }
+    fmt::print("workload {}: {} samples, vocabulary {}, {} thread(s)\n",
+               r["workload"].get<std::string>(), r["samples"].get<std::int64_t>(),
+               r["vocab"].get<std::int64_t>(), r["threads"].get<int>());
+    for (const char* k : {"data_samples_per_s", "train_samples_per_s", "train_loop_samples_per_s",
+                          "infer_samples_per_s", "peak_rss_mb"}) {
+      fmt::print("{:<26}{:>12.0f}\n", k, r[k].get<double>());
+    }
+    return 0;
+  }});
+}
+
+}  // namespace attnrec::cli

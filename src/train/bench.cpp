@@ -1,0 +1,184 @@
+#include "attnrec/train/bench.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "attnrec/config/fields.hpp"
+#include "attnrec/data/loader.hpp"
+#include "attnrec/eval/evaluator.hpp"
+#include "attnrec/model/factory.hpp"
+#include "attnrec/train/trainer.hpp"
+#include "attnrec/util/device.hpp"
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/rng.hpp"
+
+namespace attnrec {
+
+BenchWorkload bench_workload(const std::string& name) {
+  BenchWorkload w;
+  w.name = name;
+  if (name == "W1") return w;
+  if (name == "W2") {
+    w.vocab = 2000000;
+    return w;
+  }
+  throw UsageError("bench: unknown workload \"" + name + "\" (expected W1 or W2)");
+}
+
+SampleSet make_bench_samples(const BenchWorkload& w, std::int64_t n, std::uint64_t seed) {
+  constexpr std::int64_t kTopics = 100;
+  Rng rng(seed);
+  SampleSet s;
+  s.source = "bench:" + w.name;
+  s.has_labels = s.has_items = true;
+  s.history_offsets.reserve(static_cast<std::size_t>(n) + 1);
+  s.history_offsets.push_back(0);
+  s.history.reserve(static_cast<std::size_t>(n) * 28);
+  auto topic_item = [&](std::int64_t k) {
+    const std::int64_t count = (w.vocab - 2 - k) / kTopics + 1;  // ids 1 + k + 100 j < vocab
+    return static_cast<std::int32_t>(1 + k + kTopics * static_cast<std::int64_t>(rng.uniform_int(count)));
+  };
+  auto any_item = [&] { return static_cast<std::int32_t>(1 + rng.uniform_int(w.vocab - 1)); };
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<std::int64_t>(rng.uniform_int(kTopics));
+    const auto len = 5 + static_cast<std::int64_t>(rng.uniform_int(46));
+    for (std::int64_t t = 0; t < len; ++t) {
+      s.history.push_back(rng.uniform() < 0.8 ? topic_item(k) : any_item());
+    }
+    s.history_offsets.push_back(static_cast<std::int64_t>(s.history.size()));
+    const bool on_topic = rng.uniform() < 0.5;
+    s.items.push_back(on_topic ? topic_item(k) : any_item());
+    const std::uint8_t label = rng.uniform() < (on_topic ? 0.9 : 0.1) ? 1 : 0;
+    s.labels.push_back(label);
+    s.stats.positives += label;
+    s.line_numbers.push_back(i + 1);
+  }
+  s.stats.samples = n;
+  return s;
+}
+
+Config bench_config(const BenchWorkload& w, std::int64_t threads) {
+  Config c = default_config();
+  c.data.columns = {"label", "item", "history"};
+  c.data.max_history = 50;
+  c.data.shuffle = false;  // the samples are already in random order
+  c.model.embedding.dim = 64;
+  c.model.embedding.user = false;
+  c.model.encoder.type = "lstm";
+  c.model.encoder.hidden = 64;
+  c.model.attention.type = "additive";
+  c.model.attention.query = "target";
+  c.model.attention.hidden = 64;
+  c.model.head.inputs = "context_candidate";
+  c.model.head.hidden = {};
+  c.train.epochs = 1;
+  c.train.batch_size = w.batch_size;
+  c.train.lr = 1e-3;
+  c.train.threads = threads;
+  c.train.device = "cpu";
+  c.train.log_every_steps = 1000000;  // no progress output inside the measurement
+  c.checkpoint.every_epoch = false;
+  c.checkpoint.every_steps = 0;
+  return c;
+}
+
+namespace {
+
+double peak_rss_mb() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+nlohmann::json run_bench(const BenchOptions& options) {
+  namespace fs = std::filesystem;
+  BenchWorkload w = bench_workload(options.workload);
+  if (options.samples > 0) w.samples = options.samples;
+  const Config config = bench_config(w, options.threads);
+  const int threads = configure_threads(options.threads, config.data.prefetch_batches > 0);
+  seed_everything(w.seed);
+  TrainingData train;
+  train.samples = make_bench_samples(w, w.samples, w.seed);
+  spdlog::info("bench {}: {} samples, vocabulary {}, {} thread(s)", w.name, w.samples, w.vocab,
+               threads);
+
+  // 1. The data pipeline alone: every batch of the epoch, built in this thread.
+  double data_seconds = 0;
+  {
+    DataLoader loader(train.samples, LoaderOptions().with_batch_size(w.batch_size).with_prefetch(0));
+    loader.start_epoch(0);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::int64_t seen = 0;
+    while (auto b = loader.next()) seen += b->size();
+    data_seconds = seconds_since(t0);
+  }
+
+  // 2. Training: the product's Trainer, one epoch, in a throw-away run directory.
+  const fs::path dir = fs::temp_directory_path() / ("attnrec-bench-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "checkpoints");
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } cleanup{dir};
+  RunDir run{dir.string()};
+  Vocab().save(run.items_vocab());
+  Vocab().save(run.users_vocab());
+  Recommender model = build_recommender(config, w.vocab, 0);
+  Trainer trainer(config, train, nullptr, run, torch::kCPU);
+  FitOptions fit;
+  constexpr int kSegments = 10;
+  const std::int64_t steps = (w.samples + w.batch_size - 1) / w.batch_size;
+  std::vector<torch::Tensor> segment_sum(kSegments, torch::zeros({}, torch::kFloat64));
+  std::vector<std::int64_t> segment_steps(kSegments, 0);
+  std::chrono::steady_clock::time_point first_step, last_step;
+  fit.on_step = [&](std::int64_t step, const torch::Tensor& loss) {
+    const auto now = std::chrono::steady_clock::now();
+    if (step == 1) first_step = now;
+    last_step = now;
+    const auto seg = std::min<std::int64_t>(kSegments - 1, (step - 1) * kSegments / steps);
+    segment_sum[seg] += loss.to(torch::kFloat64);
+    ++segment_steps[seg];
+  };
+  const TrainState state = trainer.fit(model, fit);
+  const double loop_seconds = std::chrono::duration<double>(last_step - first_step).count();
+  nlohmann::json segments = nlohmann::json::array();
+  for (int i = 0; i < kSegments; ++i) {
+    segments.push_back(segment_steps[i] ? segment_sum[i].item<double>() / segment_steps[i] : 0.0);
+  }
+
+  // 3. Inference on the same samples: no autograd, large batches.
+  const auto t0 = std::chrono::steady_clock::now();
+  score(model, train.samples, EvalOptions().with_batch_size(4096));
+  const double infer_seconds = seconds_since(t0);
+
+  const double n = static_cast<double>(w.samples);
+  const double steps_after_first = static_cast<double>(state.global_step - 1);
+  return {{"workload", w.name},
+          {"samples", w.samples},
+          {"vocab", w.vocab},
+          {"threads", threads},
+          {"data_samples_per_s", n / data_seconds},
+          {"train_samples_per_s", n / state.train_seconds},
+          // Wall time between the first and last step: includes any wait for data.
+          {"train_loop_samples_per_s",
+           loop_seconds > 0 ? steps_after_first * static_cast<double>(w.batch_size) / loop_seconds
+                            : 0.0},
+          {"infer_samples_per_s", n / infer_seconds},
+          {"train_seconds", state.train_seconds},
+          {"peak_rss_mb", peak_rss_mb()},
+          {"loss_segments", segments}};
+}
+
+}  // namespace attnrec

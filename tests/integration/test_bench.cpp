@@ -1,0 +1,59 @@
+// The benchmark workload and harness (figures are never asserted: only their presence and the
+// workload's specification).
+#include <catch2/catch.hpp>
+
+#include "attnrec/model/factory.hpp"
+#include "attnrec/train/bench.hpp"
+#include "attnrec/util/error.hpp"
+#include "support.hpp"
+
+using namespace attnrec;
+using namespace attnrec::test;
+
+TEST_CASE("bench: the workload follows its specification", "[bench]") {
+  const auto w = bench_workload("W1");
+  CHECK(w.vocab == 50000);
+  CHECK(bench_workload("W2").vocab == 2000000);
+  CHECK_THROWS_AS(bench_workload("W3"), UsageError);
+  const SampleSet s = make_bench_samples(w, 4000, 3);
+  REQUIRE(s.size() == 4000);
+  std::int64_t on_topic_history = 0, history = 0;
+  for (std::int64_t i = 0; i < s.size(); ++i) {
+    const auto len = s.history_length(i);
+    CHECK((len >= 5 && len <= 50));
+    for (auto k = s.history_offsets[i]; k < s.history_offsets[i + 1]; ++k) {
+      CHECK((s.history[k] >= 1 && s.history[k] < w.vocab));
+    }
+    // The sample's topic is the most common (id - 1) % 100 of its history.
+    std::vector<int> count(100, 0);
+    for (auto k = s.history_offsets[i]; k < s.history_offsets[i + 1]; ++k) ++count[(s.history[k] - 1) % 100];
+    on_topic_history += *std::max_element(count.begin(), count.end());
+    history += len;
+  }
+  // 80% of history items are on topic (plus 1% of the uniform ones).
+  CHECK(static_cast<double>(on_topic_history) / history == Approx(0.8).margin(0.03));
+  // Positive rate: 0.5 * 0.9 + 0.5 * 0.1 = 0.5.
+  CHECK(static_cast<double>(s.stats.positives) / s.size() == Approx(0.5).margin(0.03));
+}
+
+TEST_CASE("bench: the model's head sees only [context, candidate]", "[bench][model]") {
+  const auto config = bench_config(bench_workload("W1"), 1);
+  Recommender model = build_recommender(config, 1000, 0);
+  const auto params = model->named_parameters();
+  REQUIRE(params.contains("head.0.weight"));
+  CHECK(params["head.0.weight"].sizes() == std::vector<std::int64_t>{1, 128});
+  CHECK_FALSE(params.contains("head.1.weight"));
+}
+
+TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
+  const auto r = run_cli("--log-level warn bench --samples 512 --threads 1 --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* k : {"data_samples_per_s", "train_samples_per_s", "infer_samples_per_s",
+                        "peak_rss_mb", "train_loop_samples_per_s"}) {
+    CHECK(j[k].get<double>() > 0);
+  }
+  CHECK(j["loss_segments"].size() == 10);
+  CHECK(run_cli("bench --workload W9").code == 2);
+}
