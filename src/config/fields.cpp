@@ -174,8 +174,8 @@ std::vector<FieldSpec> build_table() {
       ATTNREC_FIELD(train.device).def("auto").check(check_device, "auto, cpu, cuda or cuda:N")
           .help("Where to train: `auto` picks CUDA when available."),
       ATTNREC_FIELD(train.threads).def(0).min(0).max(1024).help(
-          "Intra-op CPU threads (0: the physical cores, less one for the background data "
-          "loader; at least 1). Use fewer when other processes compete for the cores."),
+          "Intra-op CPU threads (0: the physical cores). Use fewer when other processes "
+          "compete for the cores."),
       ATTNREC_FIELD(train.validate_every_steps).def(0).min(0).help(
           "Also validate every N steps (0: only at the end of each epoch)."),
       ATTNREC_FIELD(train.log_every_steps).def(100).min(1).help(

@@ -1,5 +1,6 @@
 #include "attnrec/util/device.hpp"
 
+#include <dlfcn.h>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -48,13 +49,35 @@ int physical_cores() {
 }
 
 int default_threads(bool background_loader) {
-  // The data loader's thread needs a core too: on 2 cores, 1 intra-op thread trained the
-  // quickstart model at ~4,600 samples/s and 2 threads at ~1,850 (measured in one run).
-  return std::max(1, physical_cores() - (background_loader ? 1 : 0));
+  // Measured earlier with OpenBLAS's own spinning workers, 1 intra-op thread beat 2 on 2 cores
+  // (the loader thread lost its core). With OpenBLAS limited to one thread, 2 beat 1: ~3,100
+  // vs ~2,400 samples/s (`attnrec bench`, W1, 20k samples), so every core is used.
+  (void)background_loader;
+  return std::max(1, physical_cores());
 }
+
+namespace {
+
+/// OpenBLAS's own worker threads busy-wait with sched_yield between calls. Under LibTorch, which
+/// calls BLAS from its own (OpenMP) threads with many small GEMMs, they only burn a core:
+/// measured on 2 cores, `attnrec bench` (W1, 20k samples) trained at 2,468 vs 1,795 samples/s
+/// (1 intra-op thread) and 2,474 vs 782 (2 threads) with 1 vs the default 2 OpenBLAS threads,
+/// and a full-ranking evaluation took 3.8 s instead of 7.6 s (4 s of it in sched_yield).
+/// OpenBLAS reads OPENBLAS_NUM_THREADS before main(), so the library call is used; an explicit
+/// OPENBLAS_NUM_THREADS from the user wins, and a BLAS without the symbol is left alone.
+void limit_blas_threads() {
+  if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
+  using SetThreads = void (*)(int);
+  if (auto* set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(1);
+  }
+}
+
+}  // namespace
 
 int configure_threads(std::int64_t threads, bool background_loader) {
   const int n = threads > 0 ? static_cast<int>(threads) : default_threads(background_loader);
+  limit_blas_threads();
   torch::set_num_threads(n);
   return n;
 }

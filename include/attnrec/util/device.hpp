@@ -14,8 +14,9 @@ torch::Device resolve_device(const std::string& spec);
 /// Physical cores of this machine (logical CPUs when the topology cannot be read).
 int physical_cores();
 
-/// Intra-op threads used when none are configured: the physical cores, less one for the
-/// background data loader when there is one (at least 1).
+/// Intra-op threads used when none are configured: the physical cores. (`background_loader` is
+/// kept for callers; since OpenBLAS is limited to one thread, the loader's thread no longer
+/// needs a core of its own: see configure_threads.)
 int default_threads(bool background_loader);
 
 /// Sets LibTorch's intra-op threads: `threads`, or default_threads() when 0. Returns the count.
