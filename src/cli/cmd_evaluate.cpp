@@ -126,8 +126,18 @@ std::string format_ranking_table(const std::vector<std::pair<std::string, nlohma
   std::string out = fmt::format("{:<22}", "ranking");
   for (const auto& [name, _] : columns) out += fmt::format("{:>14}", name);
   out += "\n" + std::string(22 + 14 * columns.size(), '-') + "\n";
+  // Rows in reading order: hr@K by increasing K, then ndcg@K, then the rest.
+  std::vector<std::int64_t> ks;
   for (const auto& [key, value] : columns.front().second.items()) {
-    if (!value.is_number_float()) continue;
+    if (key.rfind("hr@", 0) == 0) ks.push_back(std::stoll(key.substr(3)));
+  }
+  std::sort(ks.begin(), ks.end());
+  std::vector<std::string> keys;
+  for (const char* prefix : {"hr@", "ndcg@"}) {
+    for (const auto k : ks) keys.push_back(prefix + std::to_string(k));
+  }
+  for (const char* key : {"mrr", "mean_rank", "mean_candidates_per_row"}) keys.emplace_back(key);
+  for (const auto& key : keys) {
     out += fmt::format("{:<22}", key);
     for (const auto& [name, m] : columns) {
       out += m.contains(key) && m[key].is_number() ? fmt::format("{:>14.4f}", m[key].get<double>())
