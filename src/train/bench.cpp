@@ -140,7 +140,9 @@ nlohmann::json run_bench(const BenchOptions& options) {
   FitOptions fit;
   constexpr int kSegments = 10;
   const std::int64_t steps = (w.samples + w.batch_size - 1) / w.batch_size;
-  std::vector<torch::Tensor> segment_sum(kSegments, torch::zeros({}, torch::kFloat64));
+  // One tensor per segment (a vector filled with copies of one tensor would share its storage).
+  std::vector<torch::Tensor> segment_sum;
+  for (int i = 0; i < kSegments; ++i) segment_sum.push_back(torch::zeros({}, torch::kFloat64));
   std::vector<std::int64_t> segment_steps(kSegments, 0);
   std::chrono::steady_clock::time_point first_step, last_step;
   fit.on_step = [&](std::int64_t step, const torch::Tensor& loss) {

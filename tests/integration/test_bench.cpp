@@ -46,7 +46,8 @@ TEST_CASE("bench: the model's head sees only [context, candidate]", "[bench][mod
 }
 
 TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
-  const auto r = run_cli("--log-level warn bench --samples 512 --threads 1 --json");
+  // 10 steps of 256: one per tenth of the epoch.
+  const auto r = run_cli("--log-level warn bench --samples 2560 --threads 1 --json");
   INFO(r.err);
   REQUIRE(r.code == 0);
   const auto j = nlohmann::json::parse(r.out);
@@ -54,6 +55,10 @@ TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
                         "peak_rss_mb", "train_loop_samples_per_s"}) {
     CHECK(j[k].get<double>() > 0);
   }
-  CHECK(j["loss_segments"].size() == 10);
+  REQUIRE(j["loss_segments"].size() == 10);
+  for (const auto& loss : j["loss_segments"]) {
+    // Each tenth is the mean BCE of its one step: near ln 2 at the start of training.
+    CHECK((loss.get<double>() > 0.3 && loss.get<double>() < 1.2));
+  }
   CHECK(run_cli("bench --workload W9").code == 2);
 }
