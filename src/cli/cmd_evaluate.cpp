@@ -95,9 +95,7 @@ std::vector<double> popularity_counts(const std::string& train, const Scored& s)
 nlohmann::json describe_protocol(const std::string& data, const std::string& protocol_path) {
   nlohmann::json p;
   p["data"] = data;
-  Sha256 h;
-  h.update(read_file(data));
-  p["data_sha256"] = h.hex();
+  p["data_sha256"] = sha256_file(data);
   p["auc"] = "global ROC AUC over all samples; tied scores count 1/2";
   p["gauc"] = "per-user AUC averaged with weights = the user's sample count, over users with "
               "both classes";
@@ -271,7 +269,7 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
       run_ranking(input, "sampled");
       metrics["protocol"]["sampled"] = {
           {"candidates_file", candidates},
-          {"candidates_sha256", sha256_hex(read_file(candidates))},
+          {"candidates_sha256", sha256_file(candidates)},
           {"negatives_per_row", input.negatives.empty() ? 0 : input.negatives[0].size()},
           {"ks", args->ks}};
     }
@@ -279,7 +277,7 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
       const std::string log = args->interactions.empty()
                                   ? beside(args->score.data, "interactions.tsv")
                                   : args->interactions;
-      const auto input = full_ranking_input(s.set, args->score.data, reader, s.loaded.items,
+      const auto input = full_ranking_input(s.set, args->score.data, s.loaded.items,
                                             s.loaded.users, log);
       run_ranking(input, "full");
       metrics["protocol"]["full"] = {

@@ -332,13 +332,15 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   CsvLayout csv;
   if (format == "csv") {
     csv = parse_csv_columns(o.csv_columns, o.csv_header, nullptr);
-    csv_has_rating = csv.rating >= 0 || o.csv_columns.end() !=
-                                            std::find_if(o.csv_columns.begin(), o.csv_columns.end(),
-                                                         [](const std::string& m) {
-                                                           return m.rfind("rating=", 0) == 0;
-                                                         });
-    csv_has_behavior = std::any_of(o.csv_columns.begin(), o.csv_columns.end(),
-                                   [](const std::string& m) { return m.rfind("behavior=", 0) == 0; });
+    // Roles mapped by header name are resolved only once the header is read, so look at the
+    // mapping itself.
+    auto maps = [&](const char* role) {
+      return std::any_of(o.csv_columns.begin(), o.csv_columns.end(), [&](const std::string& m) {
+        return m.rfind(std::string(role) + "=", 0) == 0;
+      });
+    };
+    csv_has_rating = maps("rating");
+    csv_has_behavior = maps("behavior");
   }
   if (o.min_rating && !has_ratings && !csv_has_rating) {
     throw UsageError("preprocess: --min-rating needs ratings, but format " + format +

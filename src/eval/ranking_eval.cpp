@@ -71,9 +71,8 @@ RankingInput read_candidates_file(const std::string& path, const ReaderOptions& 
 }
 
 RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
-                                const ReaderOptions& reader, const Vocab& items,
-                                const Vocab& users, const std::string& interactions) {
-  (void)reader;
+                                const Vocab& items, const Vocab& users,
+                                const std::string& interactions) {
   if (!set.has_labels || !set.has_items || !set.has_users) {
     throw DataError(set_path + ": full ranking needs label, user and item columns");
   }

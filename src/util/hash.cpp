@@ -1,6 +1,8 @@
 #include "attnrec/util/hash.hpp"
 
+#include <fstream>
 #include <openssl/evp.h>
+#include <vector>
 
 #include "attnrec/util/error.hpp"
 
@@ -39,6 +41,19 @@ std::string Sha256::hex() {
 std::string sha256_hex(std::string_view data) {
   Sha256 h;
   h.update(data);
+  return h.hex();
+}
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open to hash");
+  Sha256 h;
+  std::vector<char> block(1 << 20);
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    if (in.gcount() > 0) h.update(block.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) throw IoError(path + ": read error while hashing");
   return h.hex();
 }
 

@@ -41,8 +41,8 @@ RankingInput read_candidates_file(const std::string& path, const ReaderOptions& 
 /// interactions.tsv of preprocess), or, when that is empty, the items of the user's histories
 /// and positives in `set`.
 RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
-                                const ReaderOptions& reader, const Vocab& items,
-                                const Vocab& users, const std::string& interactions);
+                                const Vocab& items, const Vocab& users,
+                                const std::string& interactions);
 
 /// Scores rows x candidates; returns [R, M] float64 on the CPU.
 class RankingScorer {

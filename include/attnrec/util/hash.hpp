@@ -28,4 +28,8 @@ class Sha256 {
 /// SHA-256 of `data` as lower-case hex.
 std::string sha256_hex(std::string_view data);
 
+/// SHA-256 of a file's bytes, read in blocks (memory does not grow with the file). Throws
+/// IoError naming the path when it cannot be read.
+std::string sha256_file(const std::string& path);
+
 }  // namespace attnrec
