@@ -23,6 +23,9 @@ void add_bench_command(CLI::App& app, Commands& commands) {
       ->check(CLI::Range(std::int64_t{256}, std::int64_t{1} << 32));
   cmd->add_option("--threads", args->o.threads, "Intra-op threads (0: attnrec's default)")
       ->check(CLI::Range(0, 1024));
+  cmd->add_option("--optimizer", args->o.optimizer, "adam (dense) or lazy_adam (sparse rows)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"adam", "lazy_adam"}));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
   commands.push_back({cmd, [args]() {
     const auto r = run_bench(args->o);

@@ -156,6 +156,12 @@ std::vector<FieldSpec> build_table() {
       // ---- train
       ATTNREC_FIELD(train.epochs).def(3).min(1).max(100000).help("Passes over the training data."),
       ATTNREC_FIELD(train.batch_size).def(256).min(1).max(1 << 20).help("Samples per step."),
+      ATTNREC_FIELD(train.optimizer).def("adam").choices({"adam", "lazy_adam"}).help(
+          "`adam`: torch's dense Adam over every parameter each step. `lazy_adam`: embedding "
+          "tables get sparse gradients and only the rows in the batch are updated (moments "
+          "included), as PyTorch's SparseAdam; other parameters get dense Adam. The step's "
+          "cost then no longer grows with the vocabulary; untouched rows keep their value "
+          "instead of drifting with momentum. No weight decay."),
       ATTNREC_FIELD(train.lr).def(1e-3).min(0.0, true).max(10.0).help("Adam learning rate."),
       ATTNREC_FIELD(train.beta1).def(0.9).min(0.0).max(1.0, true).help("Adam beta1."),
       ATTNREC_FIELD(train.beta2).def(0.999).min(0.0).max(1.0, true).help("Adam beta2."),
@@ -532,6 +538,11 @@ void validate_config(const Config& c) {
     errors.push_back("/model/attention/query: \"target\" attention needs a candidate item, but "
                      "/data/columns has no \"item\" column (" + columns +
                      "); add one or use \"self\"");
+  }
+  if (c.train.optimizer == "lazy_adam" && c.train.weight_decay > 0) {
+    errors.push_back(fmt::format("/train/weight_decay: {} is not supported by \"lazy_adam\" "
+                                 "(sparse updates); set it to 0 or use \"adam\"",
+                                 c.train.weight_decay));
   }
   if (c.model.head.inputs == "context_candidate" && count("item") == 0) {
     errors.push_back("/model/head/inputs: \"context_candidate\" needs a candidate item, but "

@@ -41,18 +41,19 @@ void RecommenderImpl::reset() {
               "target attention needs a candidate item");
   item_embedding_ = register_module(
       "item_embedding",
-      torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0)));
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0).sparse(options.sparse_embeddings())));
   if (options.has_item() && !options.share_candidate()) {
     candidate_embedding_ = register_module(
         "candidate_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0)));
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0).sparse(options.sparse_embeddings())));
   }
   if (options.category_vocab() > 0) {
     category_embedding_ = register_module(
         "category_embedding",
         torch::nn::Embedding(torch::nn::EmbeddingOptions(options.category_vocab(),
                                                          options.category_dim())
-                                 .padding_idx(0)));
+                                 .padding_idx(0)
+                                 .sparse(options.sparse_embeddings())));
     // Padding items map to the padding category; everything else starts as "unknown" (1).
     auto categories = torch::ones({options.item_vocab()}, torch::kInt64);
     categories[0] = 0;
@@ -61,7 +62,7 @@ void RecommenderImpl::reset() {
   if (options.user_vocab() > 0) {
     user_embedding_ = register_module(
         "user_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.user_vocab(), ed).padding_idx(0)));
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.user_vocab(), ed).padding_idx(0).sparse(options.sparse_embeddings())));
   }
   encoder_ = register_module("encoder", SequenceEncoder(options.encoder()));
   const std::int64_t d = encoder_->output_size();

@@ -103,7 +103,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
   namespace fs = std::filesystem;
   BenchWorkload w = bench_workload(options.workload);
   if (options.samples > 0) w.samples = options.samples;
-  const Config config = bench_config(w, options.threads);
+  Config config = bench_config(w, options.threads);
+  config.train.optimizer = options.optimizer;
   const int threads = configure_threads(options.threads, config.data.prefetch_batches > 0);
   seed_everything(w.seed);
   TrainingData train;
@@ -168,6 +169,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   const double n = static_cast<double>(w.samples);
   const double steps_after_first = static_cast<double>(state.global_step - 1);
   return {{"workload", w.name},
+          {"optimizer", options.optimizer},
           {"samples", w.samples},
           {"vocab", w.vocab},
           {"threads", threads},

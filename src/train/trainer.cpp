@@ -1,5 +1,7 @@
 #include "attnrec/train/trainer.hpp"
 
+#include "attnrec/train/lazy_adam.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -144,10 +146,17 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   fs::create_directories(run_.checkpoints());
   model->to(device_);
   model->train();
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(t.lr)
-                                                        .betas({t.beta1, t.beta2})
-                                                        .eps(t.eps)
-                                                        .weight_decay(t.weight_decay));
+  const auto adam_options = torch::optim::AdamOptions(t.lr)
+                                .betas({t.beta1, t.beta2})
+                                .eps(t.eps)
+                                .weight_decay(t.weight_decay);
+  // lazy_adam: the model's embedding tables produce sparse gradients (see the factory), and
+  // only the rows of a batch are updated. Both keep Adam's state format for checkpoints.
+  std::unique_ptr<torch::optim::Adam> adam =
+      t.optimizer == "lazy_adam"
+          ? std::make_unique<LazyAdam>(model->parameters(), adam_options)
+          : std::make_unique<torch::optim::Adam>(model->parameters(), adam_options);
+  torch::optim::Adam& optimizer = *adam;
   TrainState state;
   state.early_stopping = EarlyStopping(t.early_stopping.metric, t.early_stopping.patience);
   if (!options.resume_from.empty()) {

@@ -338,3 +338,20 @@ TEST_CASE("non-finite loss: error before the update, or skip and count", "[resum
     }
   }
 }
+
+TEST_CASE("resume with lazy_adam (sparse embedding rows) is bit-identical", "[resume][optim]") {
+  Workspace w;
+  const auto straight = w.dir.file("lazy");
+  REQUIRE(w.train(straight, "--set train.optimizer=lazy_adam").code == 0);
+  const auto run = w.dir.file("lazy_stop");
+  REQUIRE(w.train(run, "--set train.optimizer=lazy_adam --stop-after-steps 7").code == 0);
+  const auto second = resume(run);
+  INFO(second.err);
+  REQUIRE(second.code == 0);
+  check_same_run(straight, run);
+  // And it is a different optimizer: dense Adam ends elsewhere.
+  const auto dense = w.dir.file("dense");
+  REQUIRE(w.train(dense).code == 0);
+  CHECK(inspect(dense + "/checkpoints/final.pt")["weights_sha256"] !=
+        inspect(straight + "/checkpoints/final.pt")["weights_sha256"]);
+}

@@ -57,7 +57,8 @@ TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[confi
         "/model/attention/hidden or /model/head/hidden?");
   CHECK(config_error(R"({"train": {"zzzzzzzz": 3}})") ==
         std::string("c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
-                    "lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, grad_clip, "
+                    "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
+                    "grad_clip, "
                     "seed, device, threads, validate_every_steps, log_every_steps, "
                     "on_nonfinite, early_stopping"));
 }

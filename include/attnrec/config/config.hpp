@@ -89,6 +89,7 @@ struct TrainConfig {
   std::int64_t validate_every_steps = 0;
   std::int64_t log_every_steps = 0;
   std::string on_nonfinite;  ///< error | skip
+  std::string optimizer;     ///< adam | lazy_adam
   EarlyStoppingConfig early_stopping;
 };
 

@@ -36,6 +36,8 @@ struct RecommenderOptions {
   TORCH_ARG(std::string, positional) = "none";
   /// Longest history (size of a learned positional table). Default: 50
   TORCH_ARG(std::int64_t, max_history) = 50;
+  /// Embedding tables produce sparse gradients (for LazyAdam). Default: false
+  TORCH_ARG(bool, sparse_embeddings) = false;
   /// "all" ([context, candidate, query (.) context, user]) or "context_candidate". Default: "all"
   TORCH_ARG(std::string, head_inputs) = "all";
   /// Hidden sizes of the head's MLP. Default: {64, 32}

@@ -45,6 +45,8 @@ struct BenchOptions {
   std::int64_t samples = 0;
   /// Intra-op threads (0: attnrec's default). Default: 0
   std::int64_t threads = 0;
+  /// train.optimizer: adam or lazy_adam. Default: "adam"
+  std::string optimizer = "adam";
 };
 
 /// Runs the benchmark; returns {workload, samples, threads, data_samples_per_s,
