@@ -106,8 +106,10 @@ void add_check_data_command(CLI::App& app, Commands& commands) {
     fmt::print("{}", format_leakage_report(report));
     if (!args->output.empty()) write_file_atomic(args->output, report.dump(2) + "\n");
     if (!report["ok"].get<bool>()) {
-      throw DataError(fmt::format("check-data: {} leakage violation(s) found",
-                                  report["violations_total"].get<std::int64_t>()));
+      throw DataError(fmt::format(
+          "check-data: {} leakage violation(s) found (kinds and file:line examples above); fix "
+          "the sample files or regenerate them with `attnrec preprocess`",
+          report["violations_total"].get<std::int64_t>()));
     }
     return 0;
   }});

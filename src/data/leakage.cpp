@@ -138,7 +138,7 @@ class Checker {
                  split(f[col[4]], ',', negatives);
                  const auto u = users_.find(f[col[0]]);
                  for (auto neg : negatives) {
-                   if (neg == f[col[1]] || (u >= 0 && first_occurrence(u, items_.find(neg)))) {
+                   if (neg == f[col[1]] || (u >= 0 && interacted(u, items_.find(neg)))) {
                      violation("negative_interacted",
                                fmt::format("{}: candidate \"{}\" was interacted with by user "
                                            "\"{}\"", where(), neg, f[col[0]]));
@@ -218,7 +218,7 @@ class Checker {
     while (hi != log_.end() && hi->user == u && hi->item == i) ++hi;
     return {log_.data() + (lo - log_.begin()), log_.data() + (hi - log_.begin())};
   }
-  bool first_occurrence(std::int32_t u, std::int32_t i) const {
+  bool interacted(std::int32_t u, std::int32_t i) const {
     const auto [b, e] = occurrences(u, i);
     return b != e;
   }
@@ -263,7 +263,7 @@ class Checker {
                     fmt::format("{}: the target \"{}\" is in its own history", where(), item));
         }
       }
-    } else if (first_occurrence(u, i)) {
+    } else if (interacted(u, i)) {
       violation("negative_interacted",
                 fmt::format("{}: negative \"{}\" was interacted with by user \"{}\"", where(), item,
                             user));

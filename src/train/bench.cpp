@@ -105,7 +105,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   if (options.samples > 0) w.samples = options.samples;
   Config config = bench_config(w, options.threads);
   config.train.optimizer = options.optimizer;
-  const int threads = configure_threads(options.threads, config.data.prefetch_batches > 0);
+  const int threads = configure_threads(options.threads);
   seed_everything(w.seed);
   TrainingData train;
   train.samples = make_bench_samples(w, w.samples, w.seed);

@@ -215,7 +215,7 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   RunLock lock(p.run.root);
   add_log_file(p.run.log());
   write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
-  p.threads = configure_threads(config.train.threads, config.data.prefetch_batches > 0);
+  p.threads = configure_threads(config.train.threads);
   seed_everything(static_cast<std::uint64_t>(config.train.seed));
   spdlog::info("run directory {}; device {}; {} CPU thread(s)", p.run.root, p.device.str(),
                p.threads);
@@ -288,7 +288,7 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   remove_stale_temporaries(p.run);
   for (const auto& line : allowed) spdlog::info("resume override: {}", line);
   write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
-  p.threads = configure_threads(config.train.threads, config.data.prefetch_batches > 0);
+  p.threads = configure_threads(config.train.threads);
   read_data(config, p);
   // The vocabularies rebuilt from the training file must be the ones the checkpoint used.
   const auto stored_items = load_referenced_vocab(checkpoint, meta, "items");

@@ -48,11 +48,10 @@ int physical_cores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-int default_threads(bool background_loader) {
+int default_threads() {
   // Measured earlier with OpenBLAS's own spinning workers, 1 intra-op thread beat 2 on 2 cores
   // (the loader thread lost its core). With OpenBLAS limited to one thread, 2 beat 1: ~3,100
   // vs ~2,400 samples/s (`attnrec bench`, W1, 20k samples), so every core is used.
-  (void)background_loader;
   return std::max(1, physical_cores());
 }
 
@@ -75,8 +74,8 @@ void limit_blas_threads() {
 
 }  // namespace
 
-int configure_threads(std::int64_t threads, bool background_loader) {
-  const int n = threads > 0 ? static_cast<int>(threads) : default_threads(background_loader);
+int configure_threads(std::int64_t threads) {
+  const int n = threads > 0 ? static_cast<int>(threads) : default_threads();
   limit_blas_threads();
   torch::set_num_threads(n);
   return n;

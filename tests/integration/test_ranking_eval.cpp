@@ -177,3 +177,17 @@ TEST_CASE("cli evaluate --ranking: missing candidates and bad K are usage errors
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Contains("--ranking"));
 }
+
+TEST_CASE("cli preprocess: bad input exits 2 naming the file and line, writes nothing",
+          "[cli][preprocess]") {
+  TempDir dir;
+  const auto log = write_text(dir.file("ratings.dat"), "1::10::5::100\n1::11::4\n");
+  const auto r = run_cli("preprocess -i '" + log + "' -o '" + dir.file("out") + "'");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("ratings.dat:2: expected 4 fields user::item::rating::timestamp"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("out/train.tsv")));
+  const auto usage = run_cli("preprocess -i '" + log + "' -o '" + dir.file("out") +
+                             "' --split random");
+  CHECK(usage.code == 2);
+  CHECK_THAT(usage.err, Contains("--split must be leave_last_out or temporal"));
+}
