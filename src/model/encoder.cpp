@@ -1,5 +1,7 @@
 #include "attnrec/model/encoder.hpp"
 
+#include "attnrec/model/fused_lstm.hpp"
+
 namespace attnrec {
 
 namespace {
@@ -40,6 +42,21 @@ torch::Tensor SequenceEncoderImpl::forward(const torch::Tensor& inputs, const to
               "encoder inputs: expected [B, T, ", options.input_size(), "], got ", inputs.sizes());
   const auto m = mask.unsqueeze(2).to(inputs.dtype());
   if (options.type() == "none") return inputs * m;
+  if (lstm_ && options.fused() && !options.bidirectional() && fused_lstm_supported(inputs) &&
+      lengths.defined() && lengths.device().is_cpu()) {
+    // The parameters stay torch::nn::LSTM's (same names in checkpoints, cuDNN on CUDA); only
+    // the CPU computation is replaced. Outputs at padding are already zero.
+    const auto weights = lstm_->all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
+    auto x = inputs;
+    for (std::int64_t l = 0; l < options.layers(); ++l) {
+      const auto w = static_cast<std::size_t>(4 * l);
+      x = fused_lstm(x, lengths, weights[w], weights[w + 1], weights[w + 2], weights[w + 3]);
+      if (l + 1 < options.layers() && options.dropout() > 0 && is_training()) {
+        x = torch::dropout(x, options.dropout(), /*train=*/true);
+      }
+    }
+    return x;
+  }
   torch::Tensor out;
   if (options.bidirectional()) {
     // The backward direction must start at each sequence's last real item, so pack. Packing

@@ -22,6 +22,9 @@ struct SequenceEncoderOptions {
   TORCH_ARG(bool, bidirectional) = false;
   /// Dropout between stacked layers. Default: 0
   TORCH_ARG(double, dropout) = 0.0;
+  /// Run unidirectional LSTMs on float32 CPU inputs with fused_lstm() (same maths, one autograd
+  /// node per layer, no work on padding); false always uses torch::nn::LSTM. Default: true
+  TORCH_ARG(bool, fused) = true;
 };
 
 /// Encodes right-padded sequences. Padding never influences valid positions: a unidirectional

@@ -1,0 +1,273 @@
+#include "attnrec/model/fused_lstm.hpp"
+
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "lstm_kernels.hpp"
+
+namespace attnrec {
+
+namespace {
+
+/// Where each valid (sequence, time step) lives in the packed layout. Sequences are sorted by
+/// length (longest first, stable) and split into parts; within a part, step t holds the
+/// part's sequences still running at t, which are a prefix of the part's rows, so the
+/// recurrence of step t reads the first count[t] rows of step t - 1.
+struct Plan {
+  struct Part {
+    std::int64_t base = 0;              ///< first packed row of the part
+    std::int64_t rows = 0;              ///< packed rows of the part (its total length)
+    std::int64_t sequences = 0;         ///< sequences with at least one step
+    std::vector<std::int64_t> offset;   ///< per step: first packed row, relative to base
+    std::vector<std::int64_t> count;    ///< per step: sequences still running
+  };
+  std::int64_t total = 0;  ///< packed rows over all parts
+  std::vector<Part> parts;
+  torch::Tensor index;     ///< [total] int64: packed row -> b * T + t in the padded layout
+};
+
+Plan make_plan(const torch::Tensor& lengths, std::int64_t batch, std::int64_t steps,
+               std::int64_t max_parts) {
+  TORCH_CHECK(lengths.defined() && lengths.device().is_cpu() &&
+                  lengths.scalar_type() == torch::kInt64 && lengths.dim() == 1 &&
+                  lengths.size(0) == batch,
+              "fused_lstm lengths: expected a CPU int64 tensor [", batch, "], got ",
+              lengths.defined() ? lengths.sizes() : torch::IntArrayRef{});
+  const auto lens = lengths.contiguous();
+  const std::int64_t* len = lens.data_ptr<std::int64_t>();
+  std::vector<std::int64_t> order(static_cast<std::size_t>(batch));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return len[a] > len[b]; });
+  Plan plan;
+  std::int64_t running = 0;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    TORCH_CHECK(len[b] >= 0 && len[b] <= steps, "fused_lstm lengths: expected values in [0, ",
+                steps, "], got ", len[b], " at row ", b);
+    plan.total += len[b];
+    running += len[b] > 0 ? 1 : 0;
+  }
+  plan.index = torch::empty({plan.total}, torch::kInt64);
+  if (plan.total == 0) return plan;
+  const std::int64_t parts = std::max<std::int64_t>(1, std::min(max_parts, running));
+  std::int64_t* index = plan.index.data_ptr<std::int64_t>();
+  // Cut the sorted sequences where the running total passes k / parts of the packed rows, so
+  // that the parts do (nearly) the same work.
+  std::int64_t first = 0, base = 0;
+  for (std::int64_t k = 0; k < parts && first < running; ++k) {
+    std::int64_t last = first, rows = 0;
+    const std::int64_t target = plan.total * (k + 1) / parts - base;
+    while (last < running && (rows < target || last == first || k + 1 == parts)) {
+      rows += len[order[static_cast<std::size_t>(last)]];
+      ++last;
+    }
+    Plan::Part part;
+    part.base = base;
+    part.rows = rows;
+    part.sequences = last - first;
+    const std::int64_t longest = len[order[static_cast<std::size_t>(first)]];
+    std::int64_t alive = last - first, offset = 0;
+    for (std::int64_t t = 0; t < longest; ++t) {
+      while (alive > 0 && len[order[static_cast<std::size_t>(first + alive - 1)]] <= t) --alive;
+      part.offset.push_back(offset);
+      part.count.push_back(alive);
+      for (std::int64_t i = 0; i < alive; ++i) {
+        index[base + offset + i] = order[static_cast<std::size_t>(first + i)] * steps + t;
+      }
+      offset += alive;
+    }
+    plan.parts.push_back(std::move(part));
+    base += rows;
+    first = last;
+  }
+  return plan;
+}
+
+std::int64_t thread_parts() {
+  return at::in_parallel_region() ? 1 : static_cast<std::int64_t>(at::get_num_threads());
+}
+
+/// Runs fn(part) for every part, in parallel over the intra-op threads.
+template <class Fn>
+void for_each_part(const Plan& plan, const Fn& fn) {
+  const auto n = static_cast<std::int64_t>(plan.parts.size());
+  at::parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t p = begin; p < end; ++p) fn(p, plan.parts[static_cast<std::size_t>(p)]);
+  });
+}
+
+torch::Tensor scatter_padded(const torch::Tensor& packed, const Plan& plan, std::int64_t batch,
+                             std::int64_t steps) {
+  const std::int64_t width = packed.size(1);
+  auto out = torch::zeros({batch * steps, width}, packed.options());
+  if (plan.total > 0) out.index_copy_(0, plan.index, packed);
+  return out.view({batch, steps, width});
+}
+
+void check_arguments(const torch::Tensor& input, const torch::Tensor& w_ih,
+                     const torch::Tensor& w_hh, const torch::Tensor& b_ih,
+                     const torch::Tensor& b_hh) {
+  TORCH_CHECK(fused_lstm_supported(input), "fused_lstm: expected a float32 CPU input, got ",
+              input.scalar_type(), " on ", input.device());
+  TORCH_CHECK(input.dim() == 3, "fused_lstm input: expected [B, T, E], got ", input.sizes());
+  const std::int64_t e = input.size(2), h = w_hh.size(1);
+  TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == 4 * h && w_ih.size(1) == e,
+              "fused_lstm w_ih: expected [", 4 * h, ", ", e, "], got ", w_ih.sizes());
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 4 * h,
+              "fused_lstm w_hh: expected [", 4 * h, ", ", h, "], got ", w_hh.sizes());
+  TORCH_CHECK(b_ih.dim() == 1 && b_ih.size(0) == 4 * h && b_hh.sizes() == b_ih.sizes(),
+              "fused_lstm biases: expected [", 4 * h, "], got ", b_ih.sizes(), " and ",
+              b_hh.sizes());
+  for (const auto* p : {&w_ih, &w_hh, &b_ih, &b_hh}) {
+    TORCH_CHECK(p->scalar_type() == torch::kFloat32 && p->device().is_cpu(),
+                "fused_lstm: expected float32 CPU parameters, got ", p->scalar_type(), " on ",
+                p->device());
+  }
+}
+
+/// Forward without autograd: the input projection runs step by step into a per-part buffer and
+/// only the previous cell state is kept.
+torch::Tensor forward_inference(const torch::Tensor& input, const torch::Tensor& lengths,
+                                const torch::Tensor& w_ih, const torch::Tensor& w_hh,
+                                const torch::Tensor& bias) {
+  const std::int64_t b = input.size(0), t = input.size(1), e = input.size(2);
+  const std::int64_t h = w_hh.size(1);
+  const Plan plan = make_plan(lengths, b, t, thread_parts());
+  const auto x = input.contiguous().view({b * t, e}).index_select(0, plan.index);
+  auto hidden = torch::empty({plan.total, h}, input.options());
+  const auto w_ih_t = w_ih.t(), w_hh_t = w_hh.t();
+  for_each_part(plan, [&](std::int64_t, const Plan::Part& part) {
+    const std::int64_t n = part.sequences;
+    auto gates = torch::empty({n, 4 * h}, input.options());
+    auto cells = torch::empty({2, n, h}, input.options());
+    auto tanh_c = torch::empty({n, h}, input.options());
+    float* hp = hidden.data_ptr<float>() + part.base * h;
+    for (std::size_t s = 0; s < part.count.size(); ++s) {
+      const std::int64_t rows = part.count[s], off = part.base + part.offset[s];
+      auto g = gates.narrow(0, 0, rows);
+      at::addmm_out(g, bias, x.narrow(0, off, rows), w_ih_t);
+      if (s > 0) g.addmm_(hidden.narrow(0, part.base + part.offset[s - 1], rows), w_hh_t);
+      float* c_prev = s > 0 ? cells[(s - 1) % 2].data_ptr<float>() : nullptr;
+      kernels::lstm_step_forward(g.data_ptr<float>(), c_prev, cells[s % 2].data_ptr<float>(),
+                                 tanh_c.data_ptr<float>(), hp + part.offset[s] * h, rows, h);
+    }
+  });
+  return scatter_padded(hidden, plan, b, t);
+}
+
+class FusedLstmFunction : public torch::autograd::Function<FusedLstmFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
+                               const torch::Tensor& lengths, const torch::Tensor& w_ih,
+                               const torch::Tensor& w_hh, const torch::Tensor& b_ih,
+                               const torch::Tensor& b_hh) {
+    const std::int64_t b = input.size(0), t = input.size(1), e = input.size(2);
+    const std::int64_t h = w_hh.size(1);
+    const std::int64_t parts = thread_parts();
+    const Plan plan = make_plan(lengths, b, t, parts);
+    const auto x = input.contiguous().view({b * t, e}).index_select(0, plan.index);
+    auto gates = torch::empty({plan.total, 4 * h}, input.options());
+    auto cells = torch::empty({plan.total, h}, input.options());
+    auto tanh_c = torch::empty({plan.total, h}, input.options());
+    auto hidden = torch::empty({plan.total, h}, input.options());
+    const auto bias = b_ih + b_hh;
+    const auto w_ih_t = w_ih.t(), w_hh_t = w_hh.t();
+    for_each_part(plan, [&](std::int64_t, const Plan::Part& part) {
+      // The input projection of all the part's steps in one GEMM, bias included.
+      auto part_gates = gates.narrow(0, part.base, part.rows);
+      at::addmm_out(part_gates, bias, x.narrow(0, part.base, part.rows), w_ih_t);
+      for (std::size_t s = 0; s < part.count.size(); ++s) {
+        const std::int64_t rows = part.count[s], off = part.base + part.offset[s];
+        auto g = gates.narrow(0, off, rows);
+        if (s > 0) g.addmm_(hidden.narrow(0, part.base + part.offset[s - 1], rows), w_hh_t);
+        const float* c_prev =
+            s > 0 ? cells.data_ptr<float>() + (part.base + part.offset[s - 1]) * h : nullptr;
+        kernels::lstm_step_forward(g.data_ptr<float>(), c_prev, cells.data_ptr<float>() + off * h,
+                                   tanh_c.data_ptr<float>() + off * h,
+                                   hidden.data_ptr<float>() + off * h, rows, h);
+      }
+    });
+    ctx->save_for_backward({x, gates, cells, tanh_c, hidden, lengths, w_ih, w_hh});
+    ctx->saved_data["parts"] = parts;
+    return scatter_padded(hidden, plan, b, t);
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &gates = saved[1], &cells = saved[2], &tanh_c = saved[3],
+               &hidden = saved[4], &lengths = saved[5], &w_ih = saved[6], &w_hh = saved[7];
+    const auto& grad_out = grad_outputs[0];
+    const std::int64_t b = grad_out.size(0), t = grad_out.size(1);
+    const std::int64_t e = w_ih.size(1), h = w_hh.size(1);
+    const Plan plan = make_plan(lengths, b, t, ctx->saved_data["parts"].toInt());
+    const auto parts = static_cast<std::int64_t>(plan.parts.size());
+    const auto grad_h = grad_out.contiguous().view({b * t, h}).index_select(0, plan.index);
+    auto grad_gates = torch::empty({plan.total, 4 * h}, x.options());
+    auto grad_x = torch::empty({plan.total, e}, x.options());
+    // Per-part weight gradients, summed afterwards (the parts run concurrently).
+    auto grad_w_ih = torch::zeros({std::max<std::int64_t>(parts, 1), 4 * h, e}, x.options());
+    auto grad_w_hh = torch::zeros({std::max<std::int64_t>(parts, 1), 4 * h, h}, x.options());
+    auto grad_bias = torch::zeros({std::max<std::int64_t>(parts, 1), 4 * h}, x.options());
+    for_each_part(plan, [&](std::int64_t p, const Plan::Part& part) {
+      // Gradients flowing back from step t + 1; rows join as the sweep reaches the step where
+      // their sequence ends, and start from zero there.
+      auto grad_h_next = torch::zeros({part.sequences, h}, x.options());
+      auto grad_c_next = torch::zeros({part.sequences, h}, x.options());
+      auto part_grad_w_hh = grad_w_hh[p];
+      for (auto s = static_cast<std::int64_t>(part.count.size()) - 1; s >= 0; --s) {
+        const auto si = static_cast<std::size_t>(s);
+        const std::int64_t rows = part.count[si], off = part.base + part.offset[si];
+        const std::int64_t prev = s > 0 ? part.base + part.offset[si - 1] : 0;
+        kernels::lstm_step_backward(gates.data_ptr<float>() + off * 4 * h,
+                                    tanh_c.data_ptr<float>() + off * h,
+                                    s > 0 ? cells.data_ptr<float>() + prev * h : nullptr,
+                                    grad_h.data_ptr<float>() + off * h,
+                                    grad_h_next.data_ptr<float>(), grad_c_next.data_ptr<float>(),
+                                    grad_gates.data_ptr<float>() + off * 4 * h, rows, h);
+        if (s > 0) {
+          const auto dg = grad_gates.narrow(0, off, rows);
+          auto dh = grad_h_next.narrow(0, 0, rows);
+          at::mm_out(dh, dg, w_hh);
+          part_grad_w_hh.addmm_(dg.t(), hidden.narrow(0, prev, rows));
+        }
+      }
+      const auto dg = grad_gates.narrow(0, part.base, part.rows);
+      auto dx = grad_x.narrow(0, part.base, part.rows);
+      auto dw_ih = grad_w_ih[p];
+      auto db = grad_bias[p];
+      at::mm_out(dx, dg, w_ih);
+      at::mm_out(dw_ih, dg.t(), x.narrow(0, part.base, part.rows));
+      at::sum_out(db, dg, {0});
+    });
+    auto grad_bias_sum = grad_bias.sum(0);
+    return {scatter_padded(grad_x, plan, b, t), torch::Tensor(), grad_w_ih.sum(0),
+            grad_w_hh.sum(0), grad_bias_sum.clone(), grad_bias_sum};
+  }
+};
+
+}  // namespace
+
+bool fused_lstm_supported(const torch::Tensor& input) {
+  return input.defined() && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 &&
+         !input.is_sparse();
+}
+
+torch::Tensor fused_lstm(const torch::Tensor& input, const torch::Tensor& lengths,
+                         const torch::Tensor& w_ih, const torch::Tensor& w_hh,
+                         const torch::Tensor& b_ih, const torch::Tensor& b_hh) {
+  check_arguments(input, w_ih, w_hh, b_ih, b_hh);
+  const bool needs_grad =
+      torch::GradMode::is_enabled() && (input.requires_grad() || w_ih.requires_grad() ||
+                                        w_hh.requires_grad() || b_ih.requires_grad() ||
+                                        b_hh.requires_grad());
+  if (!needs_grad) {
+    torch::NoGradGuard no_grad;
+    return forward_inference(input, lengths, w_ih.contiguous(), w_hh.contiguous(), b_ih + b_hh);
+  }
+  return FusedLstmFunction::apply(input, lengths, w_ih, w_hh, b_ih, b_hh);
+}
+
+}  // namespace attnrec
