@@ -74,7 +74,9 @@ AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::
   const double d = static_cast<double>(options.dim());
   // [B, T] scores of query rows against keys: batched, or one shared key matrix.
   auto dot_scores = [&](const torch::Tensor& k, const torch::Tensor& q) {
-    return shared ? torch::matmul(q, k[0].t()) : torch::bmm(k, q.unsqueeze(2)).squeeze(2);
+    // Not bmm: LibTorch's CPU bmm runs one tiny GEMM per row (with a select and dispatch each);
+    // a broadcast multiply and a sum are one parallel pass.
+    return shared ? torch::matmul(q, k[0].t()) : (k * q.unsqueeze(1)).sum(2);
   };
   torch::Tensor scores;
   switch (kind_) {
@@ -116,7 +118,7 @@ AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::
   }
   const auto weights = masked_softmax(scores, row_mask);
   if (shared) return {torch::matmul(weights, keys[0]), weights};
-  return {torch::bmm(weights.unsqueeze(1), keys).squeeze(1), weights};
+  return {(weights.unsqueeze(2) * keys).sum(1), weights};  // not bmm, as in dot_scores
 }
 
 }  // namespace attnrec

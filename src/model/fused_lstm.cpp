@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -94,6 +95,8 @@ template <class Fn>
 void for_each_part(const Plan& plan, const Fn& fn) {
   const auto n = static_cast<std::int64_t>(plan.parts.size());
   at::parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
+    // Grad mode is thread-local: the pool's threads do not inherit the caller's no-grad state.
+    torch::NoGradGuard no_grad;
     for (std::int64_t p = begin; p < end; ++p) fn(p, plan.parts[static_cast<std::size_t>(p)]);
   });
 }
@@ -228,11 +231,25 @@ class FusedLstmFunction : public torch::autograd::Function<FusedLstmFunction> {
                                     grad_h_next.data_ptr<float>(), grad_c_next.data_ptr<float>(),
                                     grad_gates.data_ptr<float>() + off * 4 * h, rows, h);
         if (s > 0) {
-          const auto dg = grad_gates.narrow(0, off, rows);
           auto dh = grad_h_next.narrow(0, 0, rows);
-          at::mm_out(dh, dg, w_hh);
-          part_grad_w_hh.addmm_(dg.t(), hidden.narrow(0, prev, rows));
+          at::mm_out(dh, grad_gates.narrow(0, off, rows), w_hh);
         }
+      }
+      // dW_hh = sum_t dG_t^T h_{t-1} as one GEMM (one large GEMM is several times faster than
+      // a small one per step): h_{t-1} of each packed row, laid out like the gate rows; the
+      // first step's rows have h_{-1} = 0 and are skipped.
+      const std::int64_t first = part.count.empty() ? 0 : part.count[0];
+      if (part.rows > first) {
+        auto h_prev = torch::empty({part.rows - first, h}, x.options());
+        float* dst = h_prev.data_ptr<float>();
+        const float* src = hidden.data_ptr<float>();
+        for (std::size_t s = 1; s < part.count.size(); ++s) {
+          std::memcpy(dst + (part.offset[s] - first) * h,
+                      src + (part.base + part.offset[s - 1]) * h,
+                      static_cast<std::size_t>(part.count[s] * h) * sizeof(float));
+        }
+        at::mm_out(part_grad_w_hh, grad_gates.narrow(0, part.base + first, part.rows - first).t(),
+                   h_prev);
       }
       const auto dg = grad_gates.narrow(0, part.base, part.rows);
       auto dx = grad_x.narrow(0, part.base, part.rows);

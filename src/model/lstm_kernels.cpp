@@ -1,5 +1,7 @@
 #include "lstm_kernels.hpp"
 
+#include "../util/target_clones.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -7,18 +9,11 @@
 // forward and ~15 backward, each a dispatch, an allocation and a pass over memory; at batch 256
 // and hidden 64 those passes are a few microseconds of work each and the overhead dominates.
 // Here one loop per step reads each gate once. The exponential is a branch-free Cephes-style
-// polynomial (about 1 ulp on the reduced range) so that GCC vectorises the loops; with
-// target_clones the same source is compiled for AVX2/FMA and for baseline x86-64 (or the
-// target's default elsewhere) and the loader picks one at start-up.
+// polynomial (about 1 ulp on the reduced range) so that GCC vectorises the loops, for AVX2/FMA
+// and for the baseline (ATTNREC_CLONES).
 
 namespace attnrec::kernels {
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ATTNREC_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define ATTNREC_CLONES
-#endif
 
 /// exp(x) for the activations only: x is clamped to [-80, 80], where sigmoid and tanh are
 /// already saturated to float precision (and 1 / (1 + e^80) is still a normal float).

@@ -124,12 +124,25 @@ EncodedHistory EncodedHistory::select_rows(const torch::Tensor& rows) const {
 }
 
 RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
+  if (options.has_item() && !candidate_embedding_ && batch.item.defined() &&
+      batch.item.dim() == 1 && batch.history.dim() == 2 &&
+      batch.item.size(0) == batch.history.size(0)) {
+    // History and candidates share the table: one lookup, so that the backward pass builds one
+    // embedding gradient (a dense one is the size of the table) instead of two and a sum.
+    const std::int64_t b = batch.history.size(0), t = batch.history.size(1);
+    const auto all = embed_items(torch::cat({batch.history.reshape({-1}), batch.item}), item_embedding_);
+    return score_embedded(encode_embedded(batch, all.narrow(0, 0, b * t).view({b, t, -1})),
+                          all.narrow(0, b * t, b));
+  }
   return score(encode(batch), batch.item);
 }
 
 EncodedHistory RecommenderImpl::encode(const Batch& batch) {
+  return encode_embedded(batch, embed_items(batch.history, item_embedding_));  // [B, T, E]
+}
+
+EncodedHistory RecommenderImpl::encode_embedded(const Batch& batch, const torch::Tensor& history) {
   EncodedHistory h;
-  const auto history = embed_items(batch.history, item_embedding_);  // [B, T, E]
   h.keys = encoder_(history, batch.mask, batch.lengths);
   const std::int64_t t = h.keys.size(1);
   if (position_embedding_ || sinusoid_.defined()) {
@@ -150,15 +163,20 @@ EncodedHistory RecommenderImpl::encode(const Batch& batch) {
 }
 
 RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::Tensor& item) {
-  const auto& keys = h.keys;
-  std::vector<torch::Tensor> features;
   torch::Tensor candidate;
   if (options.has_item()) {
     TORCH_CHECK(item.defined(), "the model needs a candidate item column");
-    TORCH_CHECK(item.dim() == 1 && (item.size(0) == keys.size(0) || keys.size(0) == 1),
-                "candidates: expected [", keys.size(0), "], got ", item.sizes());
+    TORCH_CHECK(item.dim() == 1 && (item.size(0) == h.keys.size(0) || h.keys.size(0) == 1),
+                "candidates: expected [", h.keys.size(0), "], got ", item.sizes());
     candidate = embed_items(item, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
   }
+  return score_embedded(h, candidate);
+}
+
+RecommenderOutput RecommenderImpl::score_embedded(const EncodedHistory& h,
+                                                  const torch::Tensor& candidate) {
+  const auto& keys = h.keys;
+  std::vector<torch::Tensor> features;
   torch::Tensor query;
   // One encoded history may be scored against many candidates (rows = candidates).
   const std::int64_t rows = candidate.defined() ? candidate.size(0) : keys.size(0);

@@ -1,18 +1,21 @@
 #include "attnrec/train/lazy_adam.hpp"
 
+#include <ATen/Parallel.h>
 #include <cmath>
+
+#include "adam_kernels.hpp"
 
 namespace attnrec {
 
 LazyAdam::LazyAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options)
-    : torch::optim::Adam(std::move(params), options) {
+    : FusedAdam(std::move(params), options) {
   TORCH_CHECK(options.weight_decay() == 0.0 && !options.amsgrad(),
               "LazyAdam: weight decay and AMSGrad are not supported with sparse gradients");
 }
 
 torch::Tensor LazyAdam::step(LossClosure closure) {
-  // Adam::step skips parameters without a gradient: hide the sparse ones from it, let it update
-  // the dense ones, then update the touched rows of the sparse ones here.
+  // FusedAdam::step skips parameters without a gradient: hide the sparse ones from it, let it
+  // update the dense ones, then update the touched rows of the sparse ones here.
   struct Sparse {
     torch::Tensor param, grad;
     const torch::optim::AdamOptions* options;
@@ -27,37 +30,54 @@ torch::Tensor LazyAdam::step(LossClosure closure) {
       }
     }
   }
-  torch::Tensor loss = torch::optim::Adam::step(closure);
+  torch::Tensor loss = FusedAdam::step(closure);
   torch::NoGradGuard no_grad;
   for (auto& [p, grad, options] : sparse) {
     p.mutable_grad() = grad;
-    const auto key = c10::guts::to_string(p.unsafeGetTensorImpl());  // Adam's own state key
-    auto it = state_.find(key);
-    if (it == state_.end()) {
-      auto s = std::make_unique<torch::optim::AdamParamState>();
-      s->step(0);
-      s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-      s->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-      it = state_.emplace(key, std::move(s)).first;
-    }
-    auto& state = static_cast<torch::optim::AdamParamState&>(*it->second);
+    auto& state = state_of(p);
     state.step(state.step() + 1);
-    const auto g = grad.coalesce();
-    const auto rows = g.indices()[0];
-    const auto values = g.values();
+    const auto g = grad.coalesce();  // unique rows, duplicates summed
+    const auto rows = g.indices()[0].contiguous();
+    const auto values = g.values().contiguous();
     if (rows.numel() == 0) continue;
     const double beta1 = std::get<0>(options->betas()), beta2 = std::get<1>(options->betas());
-    const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(state.step()));
-    const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(state.step()));
-    auto m = state.exp_avg().index_select(0, rows);
-    auto v = state.exp_avg_sq().index_select(0, rows);
-    m.mul_(beta1).add_(values, 1.0 - beta1);
-    v.mul_(beta2).addcmul_(values, values, 1.0 - beta2);
-    state.exp_avg().index_copy_(0, rows, m);
-    state.exp_avg_sq().index_copy_(0, rows, v);
-    // torch::optim::Adam's arithmetic: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
-    const auto denom = (v.sqrt() / std::sqrt(bc2)).add_(options->eps());
-    p.index_add_(0, rows, (m / denom) * (-options->lr() / bc1));
+    const auto step = static_cast<double>(state.step());
+    if (!(p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous() &&
+          p.dim() == 2 && values.scalar_type() == torch::kFloat32)) {
+      // CUDA and other dtypes: the same row formula with tensor operations.
+      const double bc1 = 1.0 - std::pow(beta1, step), bc2 = 1.0 - std::pow(beta2, step);
+      auto m = state.exp_avg().index_select(0, rows);
+      auto v = state.exp_avg_sq().index_select(0, rows);
+      m.mul_(beta1).add_(values, 1.0 - beta1);
+      v.mul_(beta2).addcmul_(values, values, 1.0 - beta2);
+      state.exp_avg().index_copy_(0, rows, m);
+      state.exp_avg_sq().index_copy_(0, rows, v);
+      const auto denom = (v.sqrt() / std::sqrt(bc2)).add_(options->eps());
+      p.index_add_(0, rows, (m / denom) * (-options->lr() / bc1));
+      continue;
+    }
+    kernels::AdamScalars s;
+    s.beta1 = static_cast<float>(beta1);
+    s.beta2 = static_cast<float>(beta2);
+    s.one_minus_beta1 = static_cast<float>(1.0 - beta1);
+    s.one_minus_beta2 = static_cast<float>(1.0 - beta2);
+    s.sqrt_bias_correction2 = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step)));
+    s.eps = static_cast<float>(options->eps());
+    s.step_size = static_cast<float>(options->lr() / (1.0 - std::pow(beta1, step)));
+    // Adam's arithmetic on each touched row (rows are unique after coalesce, so the row
+    // updates are independent and may run in parallel).
+    const std::int64_t width = p.size(1);
+    const std::int64_t* row = rows.data_ptr<std::int64_t>();
+    const float* value = values.data_ptr<float>();
+    float* param = p.data_ptr<float>();
+    float* m = state.exp_avg().data_ptr<float>();
+    float* v = state.exp_avg_sq().data_ptr<float>();
+    at::parallel_for(0, rows.numel(), 256, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t k = begin; k < end; ++k) {
+        const std::int64_t offset = row[k] * width;
+        kernels::adam_update(param + offset, value + k * width, m + offset, v + offset, width, s);
+      }
+    });
   }
   return loss;
 }

@@ -94,6 +94,9 @@ class RecommenderImpl : public torch::nn::Module {
  private:
   /// Item ids -> [..., item_size()] representations, from `table` (history or candidate).
   torch::Tensor embed_items(const torch::Tensor& ids, torch::nn::Embedding& table);
+  /// encode() and score() after the embedding lookup.
+  EncodedHistory encode_embedded(const Batch& batch, const torch::Tensor& history);
+  RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate);
   torch::Tensor activation(const torch::Tensor& x) const;
 
   torch::nn::Embedding item_embedding_{nullptr}, candidate_embedding_{nullptr};

@@ -1,0 +1,86 @@
+#include "attnrec/train/fused_adam.hpp"
+
+#include <ATen/Parallel.h>
+#include <cmath>
+
+#include "adam_kernels.hpp"
+
+namespace attnrec {
+
+namespace {
+
+bool fusable(const torch::Tensor& p, const torch::optim::AdamOptions& options) {
+  const auto& g = p.grad();
+  return !options.amsgrad() && p.device().is_cpu() && p.scalar_type() == torch::kFloat32 &&
+         p.is_contiguous() && g.defined() && !g.is_sparse() && g.device().is_cpu() &&
+         g.scalar_type() == torch::kFloat32 && g.is_contiguous() && g.sizes() == p.sizes();
+}
+
+}  // namespace
+
+FusedAdam::FusedAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options)
+    : torch::optim::Adam(std::move(params), options) {}
+
+torch::optim::AdamParamState& FusedAdam::state_of(const torch::Tensor& param) {
+  const auto key = c10::guts::to_string(param.unsafeGetTensorImpl());  // Adam's own state key
+  auto it = state_.find(key);
+  if (it == state_.end()) {
+    auto s = std::make_unique<torch::optim::AdamParamState>();
+    s->step(0);
+    s->exp_avg(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+    s->exp_avg_sq(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+    it = state_.emplace(key, std::move(s)).first;
+  }
+  return static_cast<torch::optim::AdamParamState&>(*it->second);
+}
+
+torch::Tensor FusedAdam::step(LossClosure closure) {
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  torch::NoGradGuard no_grad;
+  // Update the fusable parameters here; hide their gradients so that Adam::step (run for the
+  // rest) skips them, then put the gradients back.
+  std::vector<torch::Tensor> done;
+  for (auto& group : param_groups()) {
+    const auto& options = static_cast<const torch::optim::AdamOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!fusable(p, options)) continue;
+      auto& state = state_of(p);
+      state.step(state.step() + 1);
+      const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
+      const auto step = static_cast<double>(state.step());
+      kernels::AdamScalars s;
+      s.beta1 = static_cast<float>(beta1);
+      s.beta2 = static_cast<float>(beta2);
+      s.one_minus_beta1 = static_cast<float>(1.0 - beta1);
+      s.one_minus_beta2 = static_cast<float>(1.0 - beta2);
+      s.weight_decay = static_cast<float>(options.weight_decay());
+      s.sqrt_bias_correction2 = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step)));
+      s.eps = static_cast<float>(options.eps());
+      s.step_size = static_cast<float>(options.lr() / (1.0 - std::pow(beta1, step)));
+      float* param = p.data_ptr<float>();
+      const float* grad = p.grad().data_ptr<float>();
+      float* m = state.exp_avg().data_ptr<float>();
+      float* v = state.exp_avg_sq().data_ptr<float>();
+      // Element-wise, so any split gives the same result (exact resume is unaffected).
+      at::parallel_for(0, p.numel(), 1 << 15, [&](std::int64_t begin, std::int64_t end) {
+        kernels::adam_update(param + begin, grad + begin, m + begin, v + begin, end - begin, s);
+      });
+      done.push_back(p);
+    }
+  }
+  std::vector<torch::Tensor> grads;
+  grads.reserve(done.size());
+  for (auto& p : done) {
+    grads.push_back(p.grad());
+    p.mutable_grad() = torch::Tensor();
+  }
+  torch::optim::Adam::step(nullptr);
+  for (std::size_t i = 0; i < done.size(); ++i) done[i].mutable_grad() = grads[i];
+  return loss;
+}
+
+}  // namespace attnrec
