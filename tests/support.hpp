@@ -62,11 +62,12 @@ struct CliResult {
   std::string err;
 };
 
-/// Runs `attnrec ARGS` through the shell (ARGS is shell syntax) and captures both streams.
-inline CliResult run_cli(const std::string& args) {
+/// run_cli with `env ENV` in front (ENV is env(1) syntax: "-u NAME", "NAME=value").
+inline CliResult run_cli_env(const std::string& env, const std::string& args) {
   TempDir dir;
   const std::string out = dir.file("stdout"), err = dir.file("stderr");
-  const std::string command = "'" + binary_path() + "' " + args + " >'" + out + "' 2>'" + err + "'";
+  const std::string command =
+      "env " + env + " '" + binary_path() + "' " + args + " >'" + out + "' 2>'" + err + "'";
   const int status = std::system(command.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -74,6 +75,9 @@ inline CliResult run_cli(const std::string& args) {
   r.err = read_text(err);
   return r;
 }
+
+/// Runs `attnrec ARGS` through the shell (ARGS is shell syntax) and captures both streams.
+inline CliResult run_cli(const std::string& args) { return run_cli_env("", args); }
 
 /// Starts `attnrec ARGS...` without a shell, stdout/stderr to the given files; returns its pid.
 inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out,

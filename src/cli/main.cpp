@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <unistd.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 
@@ -12,12 +13,27 @@
 #include "attnrec/util/logging.hpp"
 #include "commands.hpp"
 
+namespace {
+
+/// Thread policy, part 1 (part 2 is attnrec::configure_threads): OpenMP threads wait passively.
+/// libgomp's default spin-wait keeps idle workers busy between parallel regions; when another
+/// process wants a core they steal its time slices: measured with one competing CPU-bound
+/// process on 2 cores, `attnrec bench` trained at 2,162 samples/s with the default policy,
+/// 3,710 with OMP_WAIT_POLICY=PASSIVE (5,988 without competition). libgomp reads the variable
+/// when it is loaded, before main(), so setting it here is too late for this process: compute
+/// commands re-execute themselves once with it set (~1 s of start-up). A value the user
+/// exported wins and skips the re-execution (OMP_WAIT_POLICY=ACTIVE for dedicated machines).
+void ensure_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/1);
+  ::execv("/proc/self/exe", argv);
+  // Only reached if exec failed (no /proc): carry on with libgomp's default policy.
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using attnrec::ExitCode;
-  // OpenMP's default active spin-wait made training collapse 5-12x when another process
-  // competed for a core; passive waiting avoids that. Must be set before OpenMP starts, and a
-  // value the user exported wins.
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   // LibTorch frees and reallocates the same multi-megabyte temporaries every step. With glibc's
   // defaults those go to mmap/munmap (or the heap is trimmed), so every step page-faults its
   // memory in again: measured 614 s of system time in an 8-minute full-ranking evaluation.
@@ -51,6 +67,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, version or the error
     return code == 0 ? 0 : static_cast<int>(ExitCode::bad_input);
+  }
+  for (const auto& command : commands) {
+    const auto& name = command.app->get_name();
+    if (command.app->parsed() &&
+        (name == "train" || name == "evaluate" || name == "predict" || name == "bench")) {
+      ensure_passive_openmp(argv);
+    }
   }
   try {
     attnrec::init_logging(log_level);

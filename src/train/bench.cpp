@@ -173,6 +173,9 @@ nlohmann::json run_bench(const BenchOptions& options) {
           {"samples", w.samples},
           {"vocab", w.vocab},
           {"threads", threads},
+          // The OpenMP wait policy this process started with (see ensure_passive_openmp).
+          {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY")
+                                                              : "libgomp default"},
           {"data_samples_per_s", n / data_seconds},
           {"train_samples_per_s", n / state.train_seconds},
           // Wall time between the first and last step: includes any wait for data.

@@ -62,3 +62,17 @@ TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
   }
   CHECK(run_cli("bench --workload W9").code == 2);
 }
+
+TEST_CASE("cli: compute commands run with passive OpenMP waiting unless the user chose",
+          "[cli][bench]") {
+  // libgomp reads OMP_WAIT_POLICY when it is loaded, so attnrec re-executes itself once with
+  // PASSIVE; bench reports the policy its process started with.
+  auto policy = [](const std::string& env) {
+    const auto r = run_cli_env(env, "--log-level warn bench --samples 300 --threads 1 --json");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out)["omp_wait_policy"].get<std::string>();
+  };
+  CHECK(policy("-u OMP_WAIT_POLICY") == "PASSIVE");
+  CHECK(policy("OMP_WAIT_POLICY=ACTIVE") == "ACTIVE");
+}
