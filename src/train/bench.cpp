@@ -154,7 +154,9 @@ nlohmann::json run_bench(const BenchOptions& options) {
     segment_sum[seg] += loss.to(torch::kFloat64);
     ++segment_steps[seg];
   };
+  const double peak_rss_before_train = peak_rss_mb();
   const TrainState state = trainer.fit(model, fit);
+  const double peak_rss_train = peak_rss_mb();
   const double loop_seconds = std::chrono::duration<double>(last_step - first_step).count();
   nlohmann::json segments = nlohmann::json::array();
   for (int i = 0; i < kSegments; ++i) {
@@ -163,7 +165,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
 
   // 3. Inference on the same samples: no autograd, large batches.
   const auto t0 = std::chrono::steady_clock::now();
-  score(model, train.samples, EvalOptions().with_batch_size(4096));
+  score(model, train.samples, EvalOptions().with_batch_size(config.eval.batch_size));
   const double infer_seconds = seconds_since(t0);
 
   const double n = static_cast<double>(w.samples);
@@ -185,6 +187,10 @@ nlohmann::json run_bench(const BenchOptions& options) {
           {"infer_samples_per_s", n / infer_seconds},
           {"train_seconds", state.train_seconds},
           {"peak_rss_mb", peak_rss_mb()},
+          // Peak resident memory up to the end of data generation and of training: what each
+          // phase added (inference comes last).
+          {"peak_rss_mb_before_train", peak_rss_before_train},
+          {"peak_rss_mb_after_train", peak_rss_train},
           {"loss_segments", segments}};
 }
 

@@ -162,17 +162,30 @@ void save_checkpoint(const std::string& path, Recommender& model,
       archive.write("rng_cuda_" + std::to_string(i), gen.get_state());
     }
   }
-  std::ostringstream payload_stream;
-  archive.save_to(payload_stream);
-  const std::string payload = payload_stream.str();
+  // The payload is streamed to the file (a checkpoint held in memory would add its whole size
+  // to the trainer's peak memory). Its size and hash are known only at the end, so line 2 is
+  // written with a fixed-width placeholder and rewritten in place; readers parse the
+  // zero-padded size as the plain number.
   const std::string meta_text = meta.dump();
+  auto sizes_line = [&](std::uint64_t payload_bytes, const std::string& hash) {
+    return fmt::format("{} {:020d} {}\n", meta_text.size(), payload_bytes, hash);
+  };
+  AtomicFileWriter out(path, "checkpoint");
+  out.write(fmt::format("{} {}\n", kMagic, kCheckpointFormatVersion));
+  const std::uint64_t sizes_at = out.size();
+  out.write(sizes_line(0, std::string(64, '0')));
+  out.write(meta_text);
   Sha256 h;
   h.update(meta_text);
-  h.update(payload);
-  const std::string header = fmt::format("{} {}\n{} {} {}\n", kMagic, kCheckpointFormatVersion,
-                                         meta_text.size(), payload.size(), h.hex());
-
-  write_file_atomic(path, {header, meta_text, payload}, "checkpoint");
+  std::uint64_t payload_bytes = 0;
+  archive.save_to([&](const void* data, std::size_t n) -> std::size_t {
+    out.write(std::string_view(static_cast<const char*>(data), n));
+    h.update(data, n);
+    payload_bytes += n;
+    return n;
+  });
+  out.overwrite(sizes_at, sizes_line(payload_bytes, h.hex()));
+  out.commit();
 }
 
 nlohmann::json read_checkpoint_meta(const std::string& path) {

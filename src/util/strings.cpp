@@ -142,7 +142,26 @@ void AtomicFileWriter::flush_buffer() {
   buffer_.clear();
 }
 
+void AtomicFileWriter::overwrite(std::uint64_t offset, std::string_view data) {
+  if (offset + data.size() > size()) {
+    throw std::logic_error("AtomicFileWriter::overwrite past the written bytes");
+  }
+  flush_buffer();
+  const char* p = data.data();
+  std::size_t left = data.size();
+  auto at = static_cast<off_t>(offset);
+  while (left > 0) {
+    const ssize_t n = ::pwrite(fd_, p, left, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write", errno);
+    p += n;
+    at += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
 void AtomicFileWriter::write_raw(std::string_view data) {
+  written_ += data.size();
   const char* p = data.data();
   std::size_t left = data.size();
   while (left > 0) {

@@ -44,6 +44,11 @@ class AtomicFileWriter {
   AtomicFileWriter(const AtomicFileWriter&) = delete;
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
   void write(std::string_view data);
+  /// Bytes written so far (the position of the next write).
+  std::uint64_t size() const { return written_ + buffer_.size(); }
+  /// Replaces already written bytes at `offset` (same length; for headers whose values are
+  /// known only after the body has been streamed).
+  void overwrite(std::uint64_t offset, std::string_view data);
   void commit();
 
  private:
@@ -55,6 +60,7 @@ class AtomicFileWriter {
   std::string path_, what_, tmp_;
   int fd_ = -1;
   std::string buffer_;
+  std::uint64_t written_ = 0;  // bytes already handed to the file (excluding buffer_)
 };
 
 /// Writes the concatenation of `parts` to `path` atomically: a temporary file in the same
