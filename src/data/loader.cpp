@@ -38,6 +38,11 @@ void DataLoader::stop() {
 void DataLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
   stop();
   order_ = epoch_order(set_.size(), options_.shuffle, options_.seed, epoch);
+  if (options_.by_length) {
+    std::stable_sort(order_.begin(), order_.end(), [&](std::int64_t a, std::int64_t b) {
+      return set_.history_length(a) < set_.history_length(b);
+    });
+  }
   next_batch_ = std::clamp<std::int64_t>(first_batch, 0, batches_per_epoch());
   if (options_.prefetch > 0) worker_ = std::thread([this, first = next_batch_] { produce(first); });
 }

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include <ATen/Parallel.h>
+
+#include "attention_kernels.hpp"
 #include "attnrec/model/registry.hpp"
 #include "attnrec/util/strings.hpp"
 
@@ -78,6 +81,10 @@ AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::
     // a broadcast multiply and a sum are one parallel pass.
     return shared ? torch::matmul(q, k[0].t()) : (k * q.unsqueeze(1)).sum(2);
   };
+  if (kind_ == Kind::additive && !shared && !torch::GradMode::is_enabled() &&
+      keys.device().is_cpu() && keys.scalar_type() == torch::kFloat32) {
+    return additive_inference(query, keys, mask, key_projection);
+  }
   torch::Tensor scores;
   switch (kind_) {
     case Kind::none:
@@ -119,6 +126,39 @@ AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::
   const auto weights = masked_softmax(scores, row_mask);
   if (shared) return {torch::matmul(weights, keys[0]), weights};
   return {(weights.unsqueeze(2) * keys).sum(1), weights};  // not bmm, as in dot_scores
+}
+
+}  // namespace attnrec
+
+namespace attnrec {
+
+AttentionOutput AttentionImpl::additive_inference(const torch::Tensor& query,
+                                                  const torch::Tensor& keys,
+                                                  const torch::Tensor& mask,
+                                                  const torch::Tensor& key_projection) {
+  // The same maths as the generic path (tested equal), one fused pass per row.
+  const auto kp = (key_projection.defined() ? key_projection : w_key_(keys)).contiguous();
+  const auto qp = w_query_(query).contiguous();
+  const auto v = v_->weight.reshape({-1}).contiguous();
+  const auto k = keys.contiguous();
+  const auto m = mask.to(torch::kBool).contiguous();
+  const std::int64_t rows = k.size(0), steps = k.size(1), d = k.size(2), a = kp.size(2);
+  TORCH_CHECK(kp.size(0) == rows && kp.size(1) == steps,
+              "attention key projection: expected [", rows, ", ", steps, ", ", a, "], got ",
+              kp.sizes());
+  auto weights = torch::empty({rows, steps}, k.options());
+  auto context = torch::empty({rows, d}, k.options());
+  const float *kp_data = kp.data_ptr<float>(), *qp_data = qp.data_ptr<float>();
+  const float *v_data = v.data_ptr<float>(), *k_data = k.data_ptr<float>();
+  const bool* m_data = m.data_ptr<bool>();
+  float *w_data = weights.data_ptr<float>(), *c_data = context.data_ptr<float>();
+  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+    kernels::additive_attention_forward(kp_data + begin * steps * a, qp_data + begin * a, v_data,
+                                        k_data + begin * steps * d, m_data + begin * steps,
+                                        w_data + begin * steps, c_data + begin * d, end - begin,
+                                        steps, a, d);
+  });
+  return {context, weights};
 }
 
 }  // namespace attnrec

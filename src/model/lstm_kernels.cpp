@@ -1,51 +1,16 @@
 #include "lstm_kernels.hpp"
 
 #include "../util/target_clones.hpp"
-
-#include <algorithm>
-#include <cstring>
+#include "activations.hpp"
 
 // Why hand-written: LibTorch runs a time step's element-wise work as ~10 separate operators
 // forward and ~15 backward, each a dispatch, an allocation and a pass over memory; at batch 256
 // and hidden 64 those passes are a few microseconds of work each and the overhead dominates.
-// Here one loop per step reads each gate once. The exponential is a branch-free Cephes-style
-// polynomial (about 1 ulp on the reduced range) so that GCC vectorises the loops, for AVX2/FMA
-// and for the baseline (ATTNREC_CLONES).
+// Here one loop per step reads each gate once, vectorised (activations.hpp) for AVX2/FMA and
+// for the baseline (ATTNREC_CLONES).
 
 namespace attnrec::kernels {
 namespace {
-
-/// exp(x) for the activations only: x is clamped to [-80, 80], where sigmoid and tanh are
-/// already saturated to float precision (and 1 / (1 + e^80) is still a normal float).
-inline __attribute__((always_inline)) float exp_clamped(float x) {
-  x = x < -80.0f ? -80.0f : x;
-  x = x > 80.0f ? 80.0f : x;
-  // Round x / ln 2 to the nearest integer by adding and subtracting 1.5 * 2^23 (exact in the
-  // default rounding mode; the build does not use -ffast-math, which could fold it away).
-  const float nf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const int n = static_cast<int>(nf);
-  // r = x - n ln 2 in two parts (Cody-Waite) so that the reduction stays exact.
-  const float r = (x - nf * 0.693359375f) - nf * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const std::int32_t bits = (n + 127) << 23;  // 2^n
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-inline __attribute__((always_inline)) float sigmoid(float x) {
-  return 1.0f / (1.0f + exp_clamped(-x));
-}
-
-inline __attribute__((always_inline)) float tanh_fast(float x) {
-  return 2.0f / (1.0f + exp_clamped(-2.0f * x)) - 1.0f;
-}
 
 // One row; restrict-qualified parameters (not locals) so that GCC proves the gate slices
 // disjoint and vectorises the loop.

@@ -27,12 +27,17 @@ struct LoaderOptions {
   std::int64_t prefetch = 2;
   /// Page-locked host tensors (for CUDA training). Default: false
   bool pin_memory = false;
+  /// Order samples by history length (stable; after any shuffle), so that each batch is padded
+  /// only to lengths close to its own. For scoring, where the order does not matter (each
+  /// Batch::index names its samples). Default: false
+  bool by_length = false;
 
   LoaderOptions& with_batch_size(std::int64_t v) { batch_size = v; return *this; }
   LoaderOptions& with_shuffle(bool v) { shuffle = v; return *this; }
   LoaderOptions& with_seed(std::uint64_t v) { seed = v; return *this; }
   LoaderOptions& with_prefetch(std::int64_t v) { prefetch = v; return *this; }
   LoaderOptions& with_pin_memory(bool v) { pin_memory = v; return *this; }
+  LoaderOptions& with_by_length(bool v) { by_length = v; return *this; }
 };
 
 /// Iterates over a SampleSet in batches, epoch by epoch. The data position is (epoch, batch

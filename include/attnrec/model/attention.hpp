@@ -48,6 +48,11 @@ class AttentionImpl : public torch::nn::Module {
   AttentionOptions options;
 
  private:
+  /// Additive attention without autograd on float32 CPU tensors: one fused kernel per row.
+  AttentionOutput additive_inference(const torch::Tensor& query, const torch::Tensor& keys,
+                                     const torch::Tensor& mask,
+                                     const torch::Tensor& key_projection);
+
   enum class Kind { dot, scaled_dot, additive, cosine, multi_head, none };
   Kind kind_ = Kind::additive;
   torch::nn::Linear w_query_{nullptr}, w_key_{nullptr}, v_{nullptr};  // additive

@@ -1,0 +1,43 @@
+#pragma once
+// Private to src/model: branch-free sigmoid and tanh that GCC vectorises (inline, for the
+// hand-written kernels). The exponential is a Cephes-style polynomial, about 1 ulp on the
+// reduced range; sigmoid/tanh agree with LibTorch's to ~1e-7 absolute.
+
+#include <cstdint>
+#include <cstring>
+
+namespace attnrec::kernels {
+
+/// exp(x) for the activations only: x is clamped to [-80, 80], where sigmoid and tanh are
+/// already saturated to float precision (and 1 / (1 + e^80) is still a normal float).
+inline __attribute__((always_inline)) float exp_clamped(float x) {
+  x = x < -80.0f ? -80.0f : x;
+  x = x > 80.0f ? 80.0f : x;
+  // Round x / ln 2 to the nearest integer by adding and subtracting 1.5 * 2^23 (exact in the
+  // default rounding mode; the build does not use -ffast-math, which could fold it away).
+  const float nf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const int n = static_cast<int>(nf);
+  // r = x - n ln 2 in two parts (Cody-Waite) so that the reduction stays exact.
+  const float r = (x - nf * 0.693359375f) - nf * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const std::int32_t bits = (n + 127) << 23;  // 2^n
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+inline __attribute__((always_inline)) float sigmoid(float x) {
+  return 1.0f / (1.0f + exp_clamped(-x));
+}
+
+inline __attribute__((always_inline)) float tanh_fast(float x) {
+  return 2.0f / (1.0f + exp_clamped(-2.0f * x)) - 1.0f;
+}
+
+}  // namespace attnrec::kernels
