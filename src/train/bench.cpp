@@ -1,5 +1,4 @@
 #include "attnrec/train/bench.hpp"
-#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
 #include <filesystem>
@@ -166,8 +165,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
 
   // 3. Inference on the same samples: no autograd, large batches.
   const auto t0 = std::chrono::steady_clock::now();
-  { std::unique_ptr<torch::autograd::profiler::RecordProfile> g; if (getenv("PROF")) g = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(getenv("PROF")));
-  score(model, train.samples, EvalOptions().with_batch_size(config.eval.batch_size)); }
+  score(model, train.samples, EvalOptions().with_batch_size(config.eval.batch_size));
   const double infer_seconds = seconds_since(t0);
 
   const double n = static_cast<double>(w.samples);
