@@ -19,6 +19,7 @@ std::vector<double> score(Recommender& model, const SampleSet& set, const EvalOp
   std::vector<double> probabilities(static_cast<std::size_t>(set.size()));
   {
     c10::InferenceMode guard;
+    const ItemGatesCache item_gates(model);  // first LSTM layer's input GEMM -> row copies
     // Batches of similar history lengths: padding costs attention and memory work for nothing
     // (W1's lengths 5..50 padded to each batch's longest waste ~45% of the positions).
     DataLoader loader(set, LoaderOptions()

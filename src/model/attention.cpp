@@ -51,8 +51,37 @@ void AttentionImpl::reset() {
   }
 }
 
+namespace {
+
+/// x W^T without autograd, rows split across the intra-op threads: LibTorch hands a GEMM to
+/// BLAS as one call, which runs on one thread here (attnrec keeps OpenBLAS single-threaded;
+/// see util/device.cpp), so a [B*T, D] projection would leave the other cores idle.
+torch::Tensor parallel_rows_linear(const torch::Tensor& x, const torch::Tensor& weight) {
+  const auto rows = x.reshape({-1, x.size(-1)}).contiguous();
+  auto out = torch::empty({rows.size(0), weight.size(0)}, x.options());
+  const auto w_t = weight.t();
+  const bool inference = c10::InferenceMode::is_enabled();
+  at::parallel_for(0, rows.size(0), 512, [&](std::int64_t begin, std::int64_t end) {
+    // Grad and inference mode are thread-local: the pool's threads take the caller's.
+    c10::InferenceMode inference_mode(inference);
+    torch::NoGradGuard no_grad;
+    auto o = out.narrow(0, begin, end - begin);
+    at::mm_out(o, rows.narrow(0, begin, end - begin), w_t);
+  });
+  auto shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  return out.view(shape);
+}
+
+}  // namespace
+
 torch::Tensor AttentionImpl::project_keys(const torch::Tensor& keys) {
-  return kind_ == Kind::additive ? w_key_(keys) : torch::Tensor();
+  if (kind_ != Kind::additive) return torch::Tensor();
+  if (!torch::GradMode::is_enabled() && keys.device().is_cpu() &&
+      keys.scalar_type() == torch::kFloat32) {
+    return parallel_rows_linear(keys, w_key_->weight);  // w_key has no bias
+  }
+  return w_key_(keys);
 }
 
 AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
@@ -137,7 +166,7 @@ AttentionOutput AttentionImpl::additive_inference(const torch::Tensor& query,
                                                   const torch::Tensor& mask,
                                                   const torch::Tensor& key_projection) {
   // The same maths as the generic path (tested equal), one fused pass per row.
-  const auto kp = (key_projection.defined() ? key_projection : w_key_(keys)).contiguous();
+  const auto kp = (key_projection.defined() ? key_projection : project_keys(keys)).contiguous();
   const auto qp = w_query_(query).contiguous();
   const auto v = v_->weight.reshape({-1}).contiguous();
   const auto k = keys.contiguous();

@@ -75,4 +75,30 @@ torch::Tensor SequenceEncoderImpl::forward(const torch::Tensor& inputs, const to
   return out * m;
 }
 
+bool SequenceEncoderImpl::supports_item_gates() const {
+  return lstm_ && options.fused() && !options.bidirectional();
+}
+
+torch::Tensor SequenceEncoderImpl::input_gates(const torch::Tensor& x) {
+  TORCH_CHECK(supports_item_gates(), "input_gates: needs a fused unidirectional LSTM encoder");
+  const auto weights = lstm_->all_weights();
+  return torch::addmm(weights[2] + weights[3], x, weights[0].t());
+}
+
+torch::Tensor SequenceEncoderImpl::forward_items(const torch::Tensor& ids,
+                                                 const torch::Tensor& mask,
+                                                 const torch::Tensor& lengths,
+                                                 const torch::Tensor& item_gates) {
+  TORCH_CHECK(supports_item_gates() && !torch::GradMode::is_enabled(),
+              "forward_items: inference only, with a fused unidirectional LSTM encoder");
+  (void)mask;  // the lengths say the same for right-padded rows
+  const auto weights = lstm_->all_weights();
+  auto x = fused_lstm_items(ids, lengths, item_gates, weights[1]);
+  for (std::int64_t l = 1; l < options.layers(); ++l) {
+    const auto w = static_cast<std::size_t>(4 * l);
+    x = fused_lstm(x, lengths, weights[w], weights[w + 1], weights[w + 2], weights[w + 3]);
+  }
+  return x;
+}
+
 }  // namespace attnrec

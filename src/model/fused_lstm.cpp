@@ -23,6 +23,7 @@ struct Plan {
     std::int64_t sequences = 0;         ///< sequences with at least one step
     std::vector<std::int64_t> offset;   ///< per step: first packed row, relative to base
     std::vector<std::int64_t> count;    ///< per step: sequences still running
+    std::vector<std::int64_t> order;    ///< batch rows of the part's sequences, longest first
   };
   std::int64_t total = 0;  ///< packed rows over all parts
   std::vector<Part> parts;
@@ -68,6 +69,7 @@ Plan make_plan(const torch::Tensor& lengths, std::int64_t batch, std::int64_t st
     part.base = base;
     part.rows = rows;
     part.sequences = last - first;
+    part.order.assign(order.begin() + first, order.begin() + last);
     const std::int64_t longest = len[order[static_cast<std::size_t>(first)]];
     std::int64_t alive = last - first, offset = 0;
     for (std::int64_t t = 0; t < longest; ++t) {
@@ -94,8 +96,10 @@ std::int64_t thread_parts() {
 template <class Fn>
 void for_each_part(const Plan& plan, const Fn& fn) {
   const auto n = static_cast<std::int64_t>(plan.parts.size());
+  const bool inference = c10::InferenceMode::is_enabled();
   at::parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
-    // Grad mode is thread-local: the pool's threads do not inherit the caller's no-grad state.
+    // Grad and inference mode are thread-local: the pool's threads take the caller's.
+    c10::InferenceMode inference_mode(inference);
     torch::NoGradGuard no_grad;
     for (std::int64_t p = begin; p < end; ++p) fn(p, plan.parts[static_cast<std::size_t>(p)]);
   });
@@ -130,34 +134,49 @@ void check_arguments(const torch::Tensor& input, const torch::Tensor& w_ih,
   }
 }
 
-/// Forward without autograd: the input projection runs step by step into a per-part buffer and
-/// only the previous cell state is kept.
-torch::Tensor forward_inference(const torch::Tensor& input, const torch::Tensor& lengths,
-                                const torch::Tensor& w_ih, const torch::Tensor& w_hh,
-                                const torch::Tensor& bias) {
-  const std::int64_t b = input.size(0), t = input.size(1), e = input.size(2);
+/// Forward without autograd. `step_gates(part, step, rows, gates)` writes the input part of
+/// the gates (x_t W_ih^T + biases) of the part's first `rows` sequences at `step`; only the
+/// previous step's state is kept, and hidden states go straight to the padded output.
+template <class StepGates>
+torch::Tensor forward_inference(const torch::Tensor& lengths, std::int64_t b, std::int64_t t,
+                                const torch::Tensor& w_hh, const torch::TensorOptions& options,
+                                const StepGates& step_gates) {
   const std::int64_t h = w_hh.size(1);
   const Plan plan = make_plan(lengths, b, t, thread_parts());
-  const auto x = input.contiguous().view({b * t, e}).index_select(0, plan.index);
-  auto hidden = torch::empty({plan.total, h}, input.options());
-  const auto w_ih_t = w_ih.t(), w_hh_t = w_hh.t();
+  auto out = torch::empty({b, t, h}, options);
+  float* out_data = out.data_ptr<float>();
+  const auto lens = lengths.contiguous();  // checked by make_plan
+  const std::int64_t* len = lens.data_ptr<std::int64_t>();
+  const auto w_hh_t = w_hh.t();
+  // Rows of the batch that no part owns (empty sequences) are all padding.
+  for (std::int64_t row = 0; row < b; ++row) {
+    if (len[row] == 0) std::memset(out_data + row * t * h, 0, sizeof(float) * t * h);
+  }
   for_each_part(plan, [&](std::int64_t, const Plan::Part& part) {
     const std::int64_t n = part.sequences;
-    auto gates = torch::empty({n, 4 * h}, input.options());
-    auto cells = torch::empty({2, n, h}, input.options());
-    auto tanh_c = torch::empty({n, h}, input.options());
-    float* hp = hidden.data_ptr<float>() + part.base * h;
+    auto gates = torch::empty({n, 4 * h}, options);
+    auto cells = torch::empty({2, n, h}, options);
+    auto hidden = torch::empty({2, n, h}, options);
+    auto tanh_c = torch::empty({n, h}, options);
     for (std::size_t s = 0; s < part.count.size(); ++s) {
-      const std::int64_t rows = part.count[s], off = part.base + part.offset[s];
+      const std::int64_t rows = part.count[s];
       auto g = gates.narrow(0, 0, rows);
-      at::addmm_out(g, bias, x.narrow(0, off, rows), w_ih_t);
-      if (s > 0) g.addmm_(hidden.narrow(0, part.base + part.offset[s - 1], rows), w_hh_t);
+      step_gates(part, static_cast<std::int64_t>(s), rows, g);
+      if (s > 0) g.addmm_(hidden[(s - 1) % 2].narrow(0, 0, rows), w_hh_t);
       float* c_prev = s > 0 ? cells[(s - 1) % 2].data_ptr<float>() : nullptr;
+      float* h_now = hidden[s % 2].data_ptr<float>();
       kernels::lstm_step_forward(g.data_ptr<float>(), c_prev, cells[s % 2].data_ptr<float>(),
-                                 tanh_c.data_ptr<float>(), hp + part.offset[s] * h, rows, h);
+                                 tanh_c.data_ptr<float>(), h_now, rows, h);
+      for (std::int64_t i = 0; i < rows; ++i) {
+        std::memcpy(out_data + (part.order[static_cast<std::size_t>(i)] * t + static_cast<std::int64_t>(s)) * h,
+                    h_now + i * h, sizeof(float) * h);
+      }
+    }
+    for (const std::int64_t row : part.order) {  // zero the padding after each sequence
+      std::memset(out_data + (row * t + len[row]) * h, 0, sizeof(float) * (t - len[row]) * h);
     }
   });
-  return scatter_padded(hidden, plan, b, t);
+  return out;
 }
 
 class FusedLstmFunction : public torch::autograd::Function<FusedLstmFunction> {
@@ -282,9 +301,58 @@ torch::Tensor fused_lstm(const torch::Tensor& input, const torch::Tensor& length
                                         b_hh.requires_grad());
   if (!needs_grad) {
     torch::NoGradGuard no_grad;
-    return forward_inference(input, lengths, w_ih.contiguous(), w_hh.contiguous(), b_ih + b_hh);
+    const std::int64_t b = input.size(0), t = input.size(1), e = input.size(2);
+    const auto x = input.contiguous();
+    const float* x_data = x.data_ptr<float>();
+    const auto bias = b_ih + b_hh;
+    const auto w_ih_t = w_ih.t();
+    return forward_inference(
+        lengths, b, t, w_hh, input.options(),
+        [&](const Plan::Part& part, std::int64_t step, std::int64_t rows, torch::Tensor& gates) {
+          // Gather the step's inputs (one row per running sequence), then one GEMM.
+          auto xs = torch::empty({rows, e}, input.options());
+          float* xs_data = xs.data_ptr<float>();
+          for (std::int64_t i = 0; i < rows; ++i) {
+            std::memcpy(xs_data + i * e,
+                        x_data + (part.order[static_cast<std::size_t>(i)] * t + step) * e,
+                        sizeof(float) * e);
+          }
+          at::addmm_out(gates, bias, xs, w_ih_t);
+        });
   }
   return FusedLstmFunction::apply(input, lengths, w_ih, w_hh, b_ih, b_hh);
+}
+
+}  // namespace attnrec
+
+namespace attnrec {
+
+torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& lengths,
+                               const torch::Tensor& item_gates, const torch::Tensor& w_hh) {
+  TORCH_CHECK(ids.dim() == 2 && ids.scalar_type() == torch::kInt64 && ids.device().is_cpu(),
+              "fused_lstm_items ids: expected a CPU int64 tensor [B, T], got ", ids.sizes());
+  TORCH_CHECK(fused_lstm_supported(item_gates) && item_gates.dim() == 2 &&
+                  item_gates.size(1) == 4 * w_hh.size(1),
+              "fused_lstm_items item_gates: expected float32 CPU [V, ", 4 * w_hh.size(1),
+              "], got ", item_gates.sizes());
+  torch::NoGradGuard no_grad;
+  const std::int64_t b = ids.size(0), t = ids.size(1), width = item_gates.size(1);
+  const std::int64_t vocab = item_gates.size(0);
+  const auto id = ids.contiguous();
+  const std::int64_t* id_data = id.data_ptr<std::int64_t>();
+  const auto table = item_gates.contiguous();
+  const float* table_data = table.data_ptr<float>();
+  return forward_inference(
+      lengths, b, t, w_hh.contiguous(), item_gates.options(),
+      [&](const Plan::Part& part, std::int64_t step, std::int64_t rows, torch::Tensor& gates) {
+        float* g = gates.data_ptr<float>();
+        for (std::int64_t i = 0; i < rows; ++i) {
+          const std::int64_t item = id_data[part.order[static_cast<std::size_t>(i)] * t + step];
+          TORCH_CHECK(item >= 0 && item < vocab, "fused_lstm_items: item id ", item,
+                      " outside [0, ", vocab, ")");
+          std::memcpy(g + i * width, table_data + item * width, sizeof(float) * width);
+        }
+      });
 }
 
 }  // namespace attnrec

@@ -123,7 +123,27 @@ EncodedHistory EncodedHistory::select_rows(const torch::Tensor& rows) const {
   return {pick(keys), pick(mask), pick(key_projection), pick(user)};
 }
 
+bool RecommenderImpl::cache_item_gates(bool enable) {
+  item_gates_ = torch::Tensor();
+  if (!enable || !encoder_->supports_item_gates()) return false;
+  const auto& w = item_embedding_->weight;
+  const std::int64_t bytes = options.item_vocab() * 4 * options.encoder().hidden_size() * 4;
+  if (!w.device().is_cpu() || w.scalar_type() != torch::kFloat32 || bytes > kMaxItemGatesBytes) {
+    return false;
+  }
+  torch::NoGradGuard no_grad;
+  const auto ids = torch::arange(options.item_vocab(), torch::kInt64);
+  item_gates_ = encoder_->input_gates(embed_items(ids, item_embedding_)).contiguous();
+  return true;
+}
+
+bool RecommenderImpl::use_item_gates(const Batch& batch) const {
+  return item_gates_.defined() && !torch::GradMode::is_enabled() &&
+         batch.history.device().is_cpu() && batch.lengths.defined();
+}
+
 RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
+  if (use_item_gates(batch)) return score(encode(batch), batch.item);
   if (options.has_item() && !candidate_embedding_ && batch.item.defined() &&
       batch.item.dim() == 1 && batch.history.dim() == 2 &&
       batch.item.size(0) == batch.history.size(0)) {
@@ -138,12 +158,20 @@ RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
 }
 
 EncodedHistory RecommenderImpl::encode(const Batch& batch) {
+  if (use_item_gates(batch)) {
+    return finish_encoding(
+        batch, encoder_->forward_items(batch.history, batch.mask, batch.lengths, item_gates_));
+  }
   return encode_embedded(batch, embed_items(batch.history, item_embedding_));  // [B, T, E]
 }
 
 EncodedHistory RecommenderImpl::encode_embedded(const Batch& batch, const torch::Tensor& history) {
+  return finish_encoding(batch, encoder_(history, batch.mask, batch.lengths));
+}
+
+EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tensor keys) {
   EncodedHistory h;
-  h.keys = encoder_(history, batch.mask, batch.lengths);
+  h.keys = std::move(keys);
   const std::int64_t t = h.keys.size(1);
   if (position_embedding_ || sinusoid_.defined()) {
     TORCH_CHECK(t <= options.max_history(), "history length ", t, " exceeds max_history ",

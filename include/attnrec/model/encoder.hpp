@@ -39,6 +39,15 @@ class SequenceEncoderImpl : public torch::nn::Module {
                         const torch::Tensor& lengths);
   std::int64_t output_size() const;
 
+  /// True when the first layer can run from a per-item gate table (fused LSTM, one direction).
+  bool supports_item_gates() const;
+  /// The first layer's input gates of each row of `x` [N, input_size]: x W_ih^T + b_ih + b_hh.
+  torch::Tensor input_gates(const torch::Tensor& x);
+  /// Inference only: forward() for item ids [B, T] whose first-layer input gates are rows of
+  /// `item_gates` (input_gates() of every item's representation).
+  torch::Tensor forward_items(const torch::Tensor& ids, const torch::Tensor& mask,
+                              const torch::Tensor& lengths, const torch::Tensor& item_gates);
+
   SequenceEncoderOptions options;
 
  private:

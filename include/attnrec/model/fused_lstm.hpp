@@ -29,4 +29,11 @@ torch::Tensor fused_lstm(const torch::Tensor& input, const torch::Tensor& length
                          const torch::Tensor& w_ih, const torch::Tensor& w_hh,
                          const torch::Tensor& b_ih, const torch::Tensor& b_hh);
 
+/// Inference only (no autograd): the first LSTM layer of an item sequence from a per-item table
+/// of input gates, item_gates[v] = x_v W_ih^T + b_ih + b_hh for the item's representation x_v
+/// (see RecommenderImpl::cache_item_gates): the input GEMM of every step becomes a row copy.
+/// `ids` [B, T] int64 CPU, right-padded; returns what fused_lstm() returns for those inputs.
+torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& lengths,
+                               const torch::Tensor& item_gates, const torch::Tensor& w_hh);
+
 }  // namespace attnrec

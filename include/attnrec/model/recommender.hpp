@@ -89,6 +89,14 @@ class RecommenderImpl : public torch::nn::Module {
   /// Size of an item's representation (embedding plus category embedding).
   std::int64_t item_size() const;
 
+  /// Inference speed-up: `true` precomputes the first LSTM layer's input gates of every item
+  /// (item_vocab x 4 hidden floats, at most kMaxItemGatesBytes) so that encode()/forward()
+  /// without autograd on the CPU copy rows instead of running the input GEMM; `false` drops
+  /// them. The table is a snapshot of the weights: drop it before they change (see
+  /// ItemGatesCache). Returns whether the table is in use.
+  bool cache_item_gates(bool enable);
+  static constexpr std::int64_t kMaxItemGatesBytes = 256LL << 20;
+
   RecommenderOptions options;
 
  private:
@@ -96,6 +104,9 @@ class RecommenderImpl : public torch::nn::Module {
   torch::Tensor embed_items(const torch::Tensor& ids, torch::nn::Embedding& table);
   /// encode() and score() after the embedding lookup.
   EncodedHistory encode_embedded(const Batch& batch, const torch::Tensor& history);
+  /// Positions, key projection and user embedding over encoded `keys`.
+  EncodedHistory finish_encoding(const Batch& batch, torch::Tensor keys);
+  bool use_item_gates(const Batch& batch) const;
   RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate);
   torch::Tensor activation(const torch::Tensor& x) const;
 
@@ -103,6 +114,7 @@ class RecommenderImpl : public torch::nn::Module {
   torch::nn::Embedding user_embedding_{nullptr}, position_embedding_{nullptr};
   torch::nn::Embedding category_embedding_{nullptr};
   torch::Tensor item_category_;  // buffer [item_vocab] int64
+  torch::Tensor item_gates_;     // cache_item_gates(); not a buffer (never saved)
   torch::Tensor sinusoid_;  // buffer [max_history, D] for "sinusoidal"
   SequenceEncoder encoder_{nullptr};
   Attention attention_{nullptr};
@@ -112,5 +124,17 @@ class RecommenderImpl : public torch::nn::Module {
   torch::nn::Dropout head_dropout_{nullptr};
 };
 TORCH_MODULE(Recommender);
+
+/// Scope guard: the item-gate table of `model` exists for the guard's lifetime (if it fits).
+class ItemGatesCache {
+ public:
+  explicit ItemGatesCache(Recommender& model) : model_(model) { model_->cache_item_gates(true); }
+  ~ItemGatesCache() { model_->cache_item_gates(false); }
+  ItemGatesCache(const ItemGatesCache&) = delete;
+  ItemGatesCache& operator=(const ItemGatesCache&) = delete;
+
+ private:
+  Recommender& model_;
+};
 
 }  // namespace attnrec

@@ -1,0 +1,118 @@
+// The inference-only fast paths (item-gate table, fused additive attention, parallel key
+// projection, length-sorted scoring) against the training-mode computation of the same model.
+#include <catch2/catch.hpp>
+
+#include "attnrec/config/fields.hpp"
+#include "attnrec/data/batch.hpp"
+#include "attnrec/eval/evaluator.hpp"
+#include "attnrec/model/factory.hpp"
+#include "attnrec/model/fused_lstm.hpp"
+
+using namespace attnrec;
+
+namespace {
+
+Batch random_batch(std::int64_t rows, std::int64_t steps, std::int64_t vocab, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  Batch b;
+  b.lengths = torch::randint(0, steps + 1, {rows}, torch::kInt64);
+  b.lengths[0] = steps;
+  b.lengths[1] = 0;
+  b.mask = torch::arange(steps).unsqueeze(0) < b.lengths.unsqueeze(1);
+  b.history = torch::randint(1, vocab, {rows, steps}, torch::kInt64) * b.mask.to(torch::kInt64);
+  b.item = torch::randint(1, vocab, {rows}, torch::kInt64);
+  b.user = torch::randint(1, 5, {rows}, torch::kInt64);
+  return b;
+}
+
+Config small_config(const std::string& attention, std::int64_t layers) {
+  Config c = default_config();
+  c.model.attention.type = attention;
+  c.model.embedding.dim = 8;
+  c.model.encoder.hidden = 6;
+  c.model.encoder.layers = layers;
+  c.model.attention.hidden = 5;
+  c.model.head.dropout = 0.0;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("inference paths equal the autograd computation", "[model][fused][inference]") {
+  for (const std::string attention : {"additive", "scaled_dot"}) {
+    for (const std::int64_t layers : {1, 2}) {
+      INFO(attention << ", " << layers << " layer(s)");
+      auto model = build_recommender(small_config(attention, layers), 40, 5);
+      model->eval();
+      const Batch b = random_batch(37, 9, 40, 2);
+      const auto reference = model->forward(b);  // grad mode on: generic operators
+      REQUIRE(reference.logits.requires_grad());
+      torch::Tensor plain, cached, cached_weights;
+      {
+        c10::InferenceMode guard;
+        plain = model->forward(b).logits;
+        REQUIRE(model->cache_item_gates(true));
+        const auto out = model->forward(b);
+        cached = out.logits;
+        cached_weights = out.attention;
+        model->cache_item_gates(false);
+      }
+      CHECK(torch::allclose(plain, reference.logits.detach(), 1e-5, 1e-6));
+      CHECK(torch::allclose(cached, reference.logits.detach(), 1e-5, 1e-6));
+      CHECK(torch::allclose(cached_weights, reference.attention.detach(), 1e-5, 1e-6));
+      CHECK(cached_weights[1].sum().item<double>() == 0.0);  // the empty history
+    }
+  }
+}
+
+TEST_CASE("item-gate LSTM equals the fused LSTM on embedded items", "[model][fused][inference]") {
+  torch::nn::Embedding table(12, 4);
+  torch::nn::LSTM lstm(torch::nn::LSTMOptions(4, 3).batch_first(true));
+  const auto w = lstm->all_weights();
+  const Batch b = random_batch(10, 6, 12, 9);
+  torch::NoGradGuard no_grad;
+  const auto gates = torch::addmm(w[2] + w[3], table->weight, w[0].t());
+  const auto expected = fused_lstm(table(b.history), b.lengths, w[0], w[1], w[2], w[3]);
+  CHECK(torch::allclose(fused_lstm_items(b.history, b.lengths, gates, w[1]), expected, 1e-5, 1e-6));
+  CHECK_THROWS_WITH(fused_lstm_items(b.history + 20, b.lengths, gates, w[1]),
+                    Catch::Contains("outside [0, 12)"));
+}
+
+TEST_CASE("the item-gate table is skipped when it would not fit", "[model][inference]") {
+  auto model = build_recommender(small_config("additive", 1), 40, 5);
+  CHECK(model->cache_item_gates(true));
+  CHECK_FALSE(model->cache_item_gates(false));
+  Config gru = small_config("additive", 1);
+  gru.model.encoder.type = "gru";
+  auto no_lstm = build_recommender(gru, 40, 5);
+  CHECK_FALSE(no_lstm->cache_item_gates(true));
+  // item_vocab * 4 * hidden * 4 bytes above the limit: 2^22 items x hidden 6 = 384 MiB.
+  auto big = build_recommender(small_config("additive", 1), std::int64_t(1) << 22, 5);
+  CHECK_FALSE(big->cache_item_gates(true));
+}
+
+TEST_CASE("scoring in length-sorted batches returns scores in sample order", "[eval][inference]") {
+  auto model = build_recommender(small_config("additive", 1), 40, 5);
+  SampleSet set;
+  set.has_items = true;
+  set.history_offsets = {0};
+  torch::manual_seed(4);
+  for (int i = 0; i < 300; ++i) {
+    const int len = (i * 7919) % 13;  // lengths in a scrambled order
+    for (int t = 0; t < len; ++t) set.history.push_back(1 + (i + t) % 39);
+    set.history_offsets.push_back(static_cast<std::int64_t>(set.history.size()));
+    set.items.push_back(1 + i % 39);
+    set.line_numbers.push_back(i + 1);
+  }
+  const auto scores = score(model, set, EvalOptions().with_batch_size(32));
+  REQUIRE(scores.size() == 300);
+  // Each sample scored alone (batch of one) gives the same value at the same position.
+  for (int i : {0, 1, 7, 150, 299}) {
+    const std::int64_t index = i;
+    const Batch one = make_batch(set, &index, 1, false);
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const double alone = torch::sigmoid(model->forward(one).logits).item<double>();
+    CHECK(scores[static_cast<std::size_t>(i)] == Approx(alone).epsilon(1e-5));
+  }
+}
