@@ -26,6 +26,10 @@ void add_bench_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--optimizer", args->o.optimizer, "adam (dense) or lazy_adam (sparse rows)")
       ->capture_default_str()
       ->check(CLI::IsMember({"adam", "lazy_adam"}));
+  cmd->add_option("--eval-samples", args->o.eval_samples,
+                  "Also evaluate the trained model on a file of this many fresh samples (read, "
+                  "score, metrics; 0: skip)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 32));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
   commands.push_back({cmd, [args]() {
     const auto r = run_bench(args->o);
@@ -37,8 +41,8 @@ void add_bench_command(CLI::App& app, Commands& commands) {
                r["workload"].get<std::string>(), r["samples"].get<std::int64_t>(),
                r["vocab"].get<std::int64_t>(), r["threads"].get<int>());
     for (const char* k : {"data_samples_per_s", "train_samples_per_s", "train_loop_samples_per_s",
-                          "infer_samples_per_s", "peak_rss_mb"}) {
-      fmt::print("{:<26}{:>12.0f}\n", k, r[k].get<double>());
+                          "infer_samples_per_s", "eval_file_samples_per_s", "peak_rss_mb"}) {
+      if (r.contains(k)) fmt::print("{:<26}{:>12.0f}\n", k, r[k].get<double>());
     }
     return 0;
   }});

@@ -9,6 +9,8 @@
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/loader.hpp"
 #include "attnrec/eval/evaluator.hpp"
+#include "attnrec/train/run.hpp"
+#include "attnrec/util/strings.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/device.hpp"
@@ -97,6 +99,52 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+/// Writes `n` fresh samples of the workload as a TSV file (label, item, history) and evaluates
+/// `model` on it the way `attnrec evaluate` does: read with the config's reader, score, metrics.
+nlohmann::json bench_eval_file(Recommender& model, const Config& config, const BenchWorkload& w,
+                               std::int64_t n, const std::filesystem::path& dir) {
+  const SampleSet fresh = make_bench_samples(w, n, w.seed + 1);
+  const std::string path = (dir / "eval.tsv").string();
+  {
+    AtomicFileWriter out(path, "benchmark file");
+    std::string line;
+    for (std::int64_t i = 0; i < fresh.size(); ++i) {
+      line.clear();
+      line += fresh.labels[static_cast<std::size_t>(i)] ? "1\t" : "0\t";
+      line += std::to_string(fresh.items[static_cast<std::size_t>(i)]);
+      line += '\t';
+      for (auto k = fresh.history_offsets[i]; k < fresh.history_offsets[i + 1]; ++k) {
+        if (k > fresh.history_offsets[i]) line += ',';
+        line += std::to_string(fresh.history[static_cast<std::size_t>(k)]);
+      }
+      line += '\n';
+      out.write(line);
+    }
+    out.commit();
+  }
+  // Token "k" -> id k for every item (ids 0 and 1 are padding and OOV; the workload's item 1
+  // reads as OOV, which is id 1 as well).
+  std::string vocab_text = "<pad>\t0\n<oov>\t0\n";
+  for (std::int64_t id = 2; id < w.vocab; ++id) vocab_text += std::to_string(id) + "\t1\n";
+  const Vocab items = Vocab::from_text(vocab_text, "bench vocabulary");
+  const auto t0 = std::chrono::steady_clock::now();
+  const SampleSet set = read_for_model(path, config, items, Vocab(), /*label_optional=*/false);
+  const double read_seconds = seconds_since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
+  const auto probabilities = score(model, set, EvalOptions().with_batch_size(config.eval.batch_size));
+  const double score_seconds = seconds_since(t1);
+  const auto t2 = std::chrono::steady_clock::now();
+  const auto metrics = compute_metrics(set, probabilities, 0.5);
+  const double metrics_seconds = seconds_since(t2);
+  const double total = read_seconds + score_seconds + metrics_seconds;
+  return {{"eval_file_samples", set.size()},
+          {"eval_file_samples_per_s", static_cast<double>(set.size()) / total},
+          {"eval_file_read_seconds", read_seconds},
+          {"eval_file_score_seconds", score_seconds},
+          {"eval_file_metrics_seconds", metrics_seconds},
+          {"eval_file_auc", metrics["auc"]}};
+}
+
 }  // namespace
 
 nlohmann::json run_bench(const BenchOptions& options) {
@@ -168,9 +216,13 @@ nlohmann::json run_bench(const BenchOptions& options) {
   score(model, train.samples, EvalOptions().with_batch_size(config.eval.batch_size));
   const double infer_seconds = seconds_since(t0);
 
+  // 4. Optional: evaluation of a file, as `attnrec evaluate` runs it.
+  nlohmann::json eval_file;
+  if (options.eval_samples > 0) eval_file = bench_eval_file(model, config, w, options.eval_samples, dir);
+
   const double n = static_cast<double>(w.samples);
   const double steps_after_first = static_cast<double>(state.global_step - 1);
-  return {{"workload", w.name},
+  nlohmann::json result = {{"workload", w.name},
           {"optimizer", options.optimizer},
           {"samples", w.samples},
           {"vocab", w.vocab},
@@ -192,6 +244,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
           {"peak_rss_mb_before_train", peak_rss_before_train},
           {"peak_rss_mb_after_train", peak_rss_train},
           {"loss_segments", segments}};
+  if (!eval_file.is_null()) result.update(eval_file);
+  return result;
 }
 
 }  // namespace attnrec

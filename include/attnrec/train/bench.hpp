@@ -47,6 +47,10 @@ struct BenchOptions {
   std::int64_t threads = 0;
   /// train.optimizer: adam or lazy_adam. Default: "adam"
   std::string optimizer = "adam";
+  /// After training, write this many fresh samples of the workload to a TSV file and evaluate
+  /// the trained model on it as `attnrec evaluate` does (read, score, metrics); 0 skips it.
+  /// Default: 0
+  std::int64_t eval_samples = 0;
 };
 
 /// Runs the benchmark; returns {workload, samples, threads, data_samples_per_s,
