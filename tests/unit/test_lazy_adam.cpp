@@ -24,7 +24,7 @@ struct Tiny {
 
 }  // namespace
 
-TEST_CASE("lazy adam: dense parameters follow torch::optim::Adam exactly", "[optim]") {
+TEST_CASE("lazy adam: dense parameters follow torch::optim::Adam", "[optim]") {
   Tiny a(false), b(false);
   torch::optim::Adam ref(a.params(), torch::optim::AdamOptions(0.1));
   LazyAdam lazy(b.params(), torch::optim::AdamOptions(0.1));
@@ -36,8 +36,10 @@ TEST_CASE("lazy adam: dense parameters follow torch::optim::Adam exactly", "[opt
     b.loss({1, 2}).backward();
     lazy.step();
   }
-  CHECK(torch::equal(a.emb->weight, b.emb->weight));
-  CHECK(torch::equal(a.lin->weight, b.lin->weight));
+  // The dense update is FusedAdam's: torch's arithmetic up to FMA rounding.
+  CHECK(torch::allclose(a.emb->weight, b.emb->weight, 1e-6, 1e-7));
+  CHECK(torch::allclose(a.lin->weight, b.lin->weight, 1e-6, 1e-7));
+  CHECK_FALSE(torch::equal(a.lin->weight, Tiny(false).lin->weight));  // it did move
 }
 
 TEST_CASE("lazy adam: sparse rows follow the formula, untouched rows stay", "[optim]") {
