@@ -202,6 +202,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
     segment_sum[seg] += loss.to(torch::kFloat64);
     ++segment_steps[seg];
   };
+  double data_wait_seconds = 0.0;
+  fit.on_data_wait = [&](double seconds) { data_wait_seconds += seconds; };
   const double peak_rss_before_train = peak_rss_mb();
   const TrainState state = trainer.fit(model, fit);
   const double peak_rss_train = peak_rss_mb();
@@ -238,6 +240,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
                             : 0.0},
           {"infer_samples_per_s", n / infer_seconds},
           {"train_seconds", state.train_seconds},
+          // Time the training loop spent waiting for the loader's next batch.
+          {"train_data_wait_seconds", data_wait_seconds},
           {"peak_rss_mb", peak_rss_mb()},
           // Peak resident memory up to the end of data generation and of training: what each
           // phase added (inference comes last).

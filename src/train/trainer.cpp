@@ -305,6 +305,7 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
                    state.epoch + 1, t.epochs, epoch_loss,
                    static_cast<double>(state.samples_seen) / std::max(1e-9, state.train_seconds),
                    loader.wait_seconds());
+      if (options.on_data_wait) options.on_data_wait(loader.wait_seconds());
       if (valid_) validate(model, optimizer, state, epoch_loss);
       if (state.early_stopping.should_stop()) state.stopped_early = true;
       state.epoch_loss_sum = 0.0;

@@ -47,14 +47,22 @@ TEST_CASE("bench: the model's head sees only [context, candidate]", "[bench][mod
 
 TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
   // 10 steps of 256: one per tenth of the epoch.
-  const auto r = run_cli("--log-level warn bench --samples 2560 --threads 1 --json");
+  const auto r =
+      run_cli("--log-level warn bench --samples 2560 --threads 1 --eval-samples 700 --json");
   INFO(r.err);
   REQUIRE(r.code == 0);
   const auto j = nlohmann::json::parse(r.out);
   for (const char* k : {"data_samples_per_s", "train_samples_per_s", "infer_samples_per_s",
-                        "peak_rss_mb", "train_loop_samples_per_s"}) {
+                        "peak_rss_mb", "train_loop_samples_per_s", "eval_file_samples_per_s",
+                        "peak_rss_mb_before_train", "peak_rss_mb_after_train"}) {
+    INFO(k);
     CHECK(j[k].get<double>() > 0);
   }
+  CHECK(j["peak_rss_mb_before_train"].get<double>() <= j["peak_rss_mb"].get<double>());
+  CHECK(j["train_data_wait_seconds"].get<double>() >= 0);
+  // The evaluated file: every written sample read back, with both classes.
+  CHECK(j["eval_file_samples"].get<std::int64_t>() == 700);
+  CHECK(j["eval_file_auc"].is_number());
   REQUIRE(j["loss_segments"].size() == 10);
   for (const auto& loss : j["loss_segments"]) {
     // Each tenth is the mean BCE of its one step: near ln 2 at the start of training.

@@ -53,6 +53,9 @@ struct FitOptions {
   /// Called after every optimizer step with the step's (detached, on-device) loss; reading it
   /// synchronises with the device, so accumulate on the device. Default: none
   std::function<void(std::int64_t global_step, const torch::Tensor& loss)> on_step;
+  /// Called at the end of every epoch with the seconds the trainer waited for the data loader's
+  /// background thread during that epoch (0 when the loader keeps ahead). Default: none
+  std::function<void(double seconds)> on_data_wait;
 };
 
 class Trainer {
