@@ -25,13 +25,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// True when `root` holds only what a training start creates before it writes config.json
+/// (an empty checkpoints/ directory, the lock file, the log, atomic-write temporaries): a run
+/// killed during its first moments, which --overwrite may replace.
+bool is_interrupted_start(const fs::path& root) {
+  for (const auto& entry : fs::directory_iterator(root)) {
+    const std::string name = entry.path().filename().string();
+    const bool skeleton = (name == "checkpoints" && entry.is_directory() &&
+                           fs::is_empty(entry.path())) ||
+                          name == ".lock" || name == "train.log" ||
+                          (name.rfind('.', 0) == 0 && name.find(".tmp") != std::string::npos);
+    if (!skeleton) return false;
+  }
+  return true;
+}
+
 void prepare_run_dir(const RunDir& run, bool overwrite) {
   const fs::path root(run.root);
   if (fs::exists(root) && !fs::is_directory(root)) {
     throw UsageError(run.root + ": exists and is not a directory");
   }
   if (fs::exists(root) && !fs::is_empty(root)) {
-    const bool looks_like_run = fs::exists(run.config()) || fs::exists(run.metrics());
+    const bool looks_like_run = fs::exists(run.config()) || fs::exists(run.metrics()) ||
+                                is_interrupted_start(root);
     if (!overwrite || !looks_like_run) {
       throw UsageError(run.root + (looks_like_run
                                        ? ": already holds a run; pass --overwrite to replace it "
@@ -39,6 +55,7 @@ void prepare_run_dir(const RunDir& run, bool overwrite) {
                                        : ": not empty and not a run directory; choose another "
                                          "--run-dir"));
     }
+    { RunLock probe(run.root); }  // never delete a run another process is still training
     fs::remove_all(root);
   }
   std::error_code ec;
@@ -208,9 +225,6 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   p.run = RunDir{options.run_dir};
   p.device = resolve_device(config.train.device);
   check_data_files(config);
-  if (options.overwrite && fs::exists(p.run.config())) {
-    RunLock probe(p.run.root);  // never delete a run another process is still training
-  }
   prepare_run_dir(p.run, options.overwrite);
   RunLock lock(p.run.root);
   add_log_file(p.run.log());

@@ -68,6 +68,34 @@ TEST_CASE("cli train writes a complete run directory", "[cli][train]") {
   CHECK_THAT(again.err, Contains("already holds a run; pass --overwrite"));
 }
 
+TEST_CASE("cli train --overwrite replaces a run killed before it wrote its config",
+          "[cli][train]") {
+  auto& r = trained();
+  REQUIRE(r.train.code == 0);
+  // What a training start leaves when killed in its first moments.
+  const auto run = r.dir.file("interrupted");
+  std::filesystem::create_directories(run + "/checkpoints");
+  write_text(run + "/.lock", "");
+  write_text(run + "/train.log", "");
+  const std::string train = "train --config '" + r.dir.file("c.json") + "' --run-dir '" + run + "'";
+  const auto refused = run_cli(train);
+  CHECK(refused.code == 2);
+  CHECK_THAT(refused.err, Contains("already holds a run; pass --overwrite"));
+  const auto replaced = run_cli(train + " --overwrite");
+  INFO(replaced.err);
+  CHECK(replaced.code == 0);
+  CHECK(std::filesystem::exists(run + "/checkpoints/final.pt"));
+  // A directory with anything else in it is never deleted.
+  const auto foreign = r.dir.file("foreign");
+  std::filesystem::create_directories(foreign + "/checkpoints");
+  write_text(foreign + "/notes.txt", "mine");
+  const auto kept = run_cli("train --config '" + r.dir.file("c.json") + "' --run-dir '" +
+                            foreign + "' --overwrite");
+  CHECK(kept.code == 2);
+  CHECK_THAT(kept.err, Contains("not empty and not a run directory"));
+  CHECK(std::filesystem::exists(foreign + "/notes.txt"));
+}
+
 TEST_CASE("cli evaluate scores a file with the stored config and vocabulary", "[cli][train]") {
   auto& r = trained();
   REQUIRE(r.train.code == 0);
