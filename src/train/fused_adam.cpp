@@ -50,17 +50,9 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       if (!fusable(p, options)) continue;
       auto& state = state_of(p);
       state.step(state.step() + 1);
-      const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
-      const auto step = static_cast<double>(state.step());
-      kernels::AdamScalars s;
-      s.beta1 = static_cast<float>(beta1);
-      s.beta2 = static_cast<float>(beta2);
-      s.one_minus_beta1 = static_cast<float>(1.0 - beta1);
-      s.one_minus_beta2 = static_cast<float>(1.0 - beta2);
-      s.weight_decay = static_cast<float>(options.weight_decay());
-      s.sqrt_bias_correction2 = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step)));
-      s.eps = static_cast<float>(options.eps());
-      s.step_size = static_cast<float>(options.lr() / (1.0 - std::pow(beta1, step)));
+      const auto s = kernels::adam_scalars(
+          options.lr(), std::get<0>(options.betas()), std::get<1>(options.betas()),
+          options.eps(), options.weight_decay(), static_cast<double>(state.step()));
       float* param = p.data_ptr<float>();
       const float* grad = p.grad().data_ptr<float>();
       float* m = state.exp_avg().data_ptr<float>();

@@ -56,14 +56,8 @@ torch::Tensor LazyAdam::step(LossClosure closure) {
       p.index_add_(0, rows, (m / denom) * (-options->lr() / bc1));
       continue;
     }
-    kernels::AdamScalars s;
-    s.beta1 = static_cast<float>(beta1);
-    s.beta2 = static_cast<float>(beta2);
-    s.one_minus_beta1 = static_cast<float>(1.0 - beta1);
-    s.one_minus_beta2 = static_cast<float>(1.0 - beta2);
-    s.sqrt_bias_correction2 = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step)));
-    s.eps = static_cast<float>(options->eps());
-    s.step_size = static_cast<float>(options->lr() / (1.0 - std::pow(beta1, step)));
+    const auto s = kernels::adam_scalars(options->lr(), beta1, beta2, options->eps(),
+                                         /*weight_decay=*/0.0, step);
     // Adam's arithmetic on each touched row (rows are unique after coalesce, so the row
     // updates are independent and may run in parallel).
     const std::int64_t width = p.size(1);
