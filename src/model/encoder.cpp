@@ -46,16 +46,7 @@ torch::Tensor SequenceEncoderImpl::forward(const torch::Tensor& inputs, const to
       lengths.defined() && lengths.device().is_cpu()) {
     // The parameters stay torch::nn::LSTM's (same names in checkpoints, cuDNN on CUDA); only
     // the CPU computation is replaced. Outputs at padding are already zero.
-    const auto weights = lstm_->all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
-    auto x = inputs;
-    for (std::int64_t l = 0; l < options.layers(); ++l) {
-      const auto w = static_cast<std::size_t>(4 * l);
-      x = fused_lstm(x, lengths, weights[w], weights[w + 1], weights[w + 2], weights[w + 3]);
-      if (l + 1 < options.layers() && options.dropout() > 0 && is_training()) {
-        x = torch::dropout(x, options.dropout(), /*train=*/true);
-      }
-    }
-    return x;
+    return fused_layers(inputs, lengths, /*first=*/0);
   }
   torch::Tensor out;
   if (options.bidirectional()) {
@@ -86,15 +77,21 @@ torch::Tensor SequenceEncoderImpl::input_gates(const torch::Tensor& x) {
 }
 
 torch::Tensor SequenceEncoderImpl::forward_items(const torch::Tensor& ids,
-                                                 const torch::Tensor& mask,
                                                  const torch::Tensor& lengths,
                                                  const torch::Tensor& item_gates) {
   TORCH_CHECK(supports_item_gates() && !torch::GradMode::is_enabled(),
               "forward_items: inference only, with a fused unidirectional LSTM encoder");
-  (void)mask;  // the lengths say the same for right-padded rows
-  const auto weights = lstm_->all_weights();
-  auto x = fused_lstm_items(ids, lengths, item_gates, weights[1]);
-  for (std::int64_t l = 1; l < options.layers(); ++l) {
+  const auto x = fused_lstm_items(ids, lengths, item_gates, lstm_->all_weights()[1]);
+  return fused_layers(x, lengths, /*first=*/1);
+}
+
+torch::Tensor SequenceEncoderImpl::fused_layers(torch::Tensor x, const torch::Tensor& lengths,
+                                                std::int64_t first) {
+  const auto weights = lstm_->all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
+  for (std::int64_t l = first; l < options.layers(); ++l) {
+    if (l > 0 && options.dropout() > 0 && is_training()) {  // between stacked layers
+      x = torch::dropout(x, options.dropout(), /*train=*/true);
+    }
     const auto w = static_cast<std::size_t>(4 * l);
     x = fused_lstm(x, lengths, weights[w], weights[w + 1], weights[w + 2], weights[w + 3]);
   }

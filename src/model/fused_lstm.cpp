@@ -225,14 +225,15 @@ class FusedLstmFunction : public torch::autograd::Function<FusedLstmFunction> {
     const std::int64_t b = grad_out.size(0), t = grad_out.size(1);
     const std::int64_t e = w_ih.size(1), h = w_hh.size(1);
     const Plan plan = make_plan(lengths, b, t, ctx->saved_data["parts"].toInt());
-    const auto parts = static_cast<std::int64_t>(plan.parts.size());
+    // At least one slot, so that the sums below are zeros when nothing ran.
+    const auto parts = std::max<std::int64_t>(1, static_cast<std::int64_t>(plan.parts.size()));
     const auto grad_h = grad_out.contiguous().view({b * t, h}).index_select(0, plan.index);
     auto grad_gates = torch::empty({plan.total, 4 * h}, x.options());
     auto grad_x = torch::empty({plan.total, e}, x.options());
     // Per-part weight gradients, summed afterwards (the parts run concurrently).
-    auto grad_w_ih = torch::zeros({std::max<std::int64_t>(parts, 1), 4 * h, e}, x.options());
-    auto grad_w_hh = torch::zeros({std::max<std::int64_t>(parts, 1), 4 * h, h}, x.options());
-    auto grad_bias = torch::zeros({std::max<std::int64_t>(parts, 1), 4 * h}, x.options());
+    auto grad_w_ih = torch::zeros({parts, 4 * h, e}, x.options());
+    auto grad_w_hh = torch::zeros({parts, 4 * h, h}, x.options());
+    auto grad_bias = torch::zeros({parts, 4 * h}, x.options());
     for_each_part(plan, [&](std::int64_t p, const Plan::Part& part) {
       // Gradients flowing back from step t + 1; rows join as the sweep reaches the step where
       // their sequence ends, and start from zero there.

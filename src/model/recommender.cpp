@@ -143,8 +143,9 @@ bool RecommenderImpl::use_item_gates(const Batch& batch) const {
 }
 
 RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
-  if (use_item_gates(batch)) return score(encode(batch), batch.item);
-  if (options.has_item() && !candidate_embedding_ && batch.item.defined() &&
+  // (With the item-gate table, encode() needs no history embeddings: no shared lookup then.)
+  if (!use_item_gates(batch) && options.has_item() && !candidate_embedding_ &&
+      batch.item.defined() &&
       batch.item.dim() == 1 && batch.history.dim() == 2 &&
       batch.item.size(0) == batch.history.size(0)) {
     // History and candidates share the table: one lookup, so that the backward pass builds one
@@ -160,7 +161,7 @@ RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
 EncodedHistory RecommenderImpl::encode(const Batch& batch) {
   if (use_item_gates(batch)) {
     return finish_encoding(
-        batch, encoder_->forward_items(batch.history, batch.mask, batch.lengths, item_gates_));
+        batch, encoder_->forward_items(batch.history, batch.lengths, item_gates_));
   }
   return encode_embedded(batch, embed_items(batch.history, item_embedding_));  // [B, T, E]
 }

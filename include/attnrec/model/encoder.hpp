@@ -45,12 +45,15 @@ class SequenceEncoderImpl : public torch::nn::Module {
   torch::Tensor input_gates(const torch::Tensor& x);
   /// Inference only: forward() for item ids [B, T] whose first-layer input gates are rows of
   /// `item_gates` (input_gates() of every item's representation).
-  torch::Tensor forward_items(const torch::Tensor& ids, const torch::Tensor& mask,
-                              const torch::Tensor& lengths, const torch::Tensor& item_gates);
+  torch::Tensor forward_items(const torch::Tensor& ids, const torch::Tensor& lengths,
+                              const torch::Tensor& item_gates);
 
   SequenceEncoderOptions options;
 
  private:
+  /// Fused LSTM layers [first, layers) over `x` (dropout between stacked layers in training).
+  torch::Tensor fused_layers(torch::Tensor x, const torch::Tensor& lengths, std::int64_t first);
+
   torch::nn::LSTM lstm_{nullptr};
   torch::nn::GRU gru_{nullptr};
 };
