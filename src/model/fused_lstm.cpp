@@ -338,22 +338,63 @@ torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& le
               "], got ", item_gates.sizes());
   torch::NoGradGuard no_grad;
   const std::int64_t b = ids.size(0), t = ids.size(1), width = item_gates.size(1);
-  const std::int64_t vocab = item_gates.size(0);
+  const std::int64_t h = w_hh.size(1), vocab = item_gates.size(0);
   const auto id = ids.contiguous();
   const std::int64_t* id_data = id.data_ptr<std::int64_t>();
   const auto table = item_gates.contiguous();
   const float* table_data = table.data_ptr<float>();
-  return forward_inference(
-      lengths, b, t, w_hh.contiguous(), item_gates.options(),
-      [&](const Plan::Part& part, std::int64_t step, std::int64_t rows, torch::Tensor& gates) {
-        float* g = gates.data_ptr<float>();
-        for (std::int64_t i = 0; i < rows; ++i) {
-          const std::int64_t item = id_data[part.order[static_cast<std::size_t>(i)] * t + step];
-          TORCH_CHECK(item >= 0 && item < vocab, "fused_lstm_items: item id ", item,
-                      " outside [0, ", vocab, ")");
-          std::memcpy(g + i * width, table_data + item * width, sizeof(float) * width);
-        }
-      });
+  const auto item_row = [&](std::int64_t row, std::int64_t step) {
+    const std::int64_t item = id_data[row * t + step];
+    TORCH_CHECK(item >= 0 && item < vocab, "fused_lstm_items: item id ", item, " outside [0, ",
+                vocab, ")");
+    return table_data + item * width;
+  };
+  if (h % kernels::kRecurrentBlock != 0) {
+    // Generic path: a BLAS GEMM per step on gates gathered from the table.
+    return forward_inference(
+        lengths, b, t, w_hh.contiguous(), item_gates.options(),
+        [&](const Plan::Part& part, std::int64_t step, std::int64_t rows, torch::Tensor& gates) {
+          float* g = gates.data_ptr<float>();
+          for (std::int64_t i = 0; i < rows; ++i) {
+            std::memcpy(g + i * width, item_row(part.order[static_cast<std::size_t>(i)], step),
+                        sizeof(float) * width);
+          }
+        });
+  }
+  // Fused path: the recurrent product, the table row and the cell update in one kernel that
+  // reads the previous hidden state from, and writes the new one to, the padded output.
+  const Plan plan = make_plan(lengths, b, t, thread_parts());
+  auto out = torch::empty({b, t, h}, item_gates.options());
+  float* out_data = out.data_ptr<float>();
+  const auto lens = lengths.contiguous();  // checked by make_plan
+  const std::int64_t* len = lens.data_ptr<std::int64_t>();
+  std::vector<float> packed(static_cast<std::size_t>(4 * h * h));
+  const auto w = w_hh.contiguous();
+  kernels::pack_recurrent_weights(w.data_ptr<float>(), packed.data(), h);
+  for (std::int64_t row = 0; row < b; ++row) {
+    if (len[row] == 0) std::memset(out_data + row * t * h, 0, sizeof(float) * t * h);
+  }
+  for_each_part(plan, [&](std::int64_t, const Plan::Part& part) {
+    const auto n = static_cast<std::size_t>(part.sequences);
+    std::vector<float> cells(n * static_cast<std::size_t>(h));
+    std::vector<const float*> x(n), h_prev(n);
+    std::vector<float*> h_out(n);
+    for (std::size_t s = 0; s < part.count.size(); ++s) {
+      const std::int64_t rows = part.count[s], step = static_cast<std::int64_t>(s);
+      for (std::int64_t i = 0; i < rows; ++i) {
+        const std::int64_t row = part.order[static_cast<std::size_t>(i)];
+        x[static_cast<std::size_t>(i)] = item_row(row, step);
+        h_out[static_cast<std::size_t>(i)] = out_data + (row * t + step) * h;
+      }
+      kernels::lstm_items_step(packed.data(), x.data(), s > 0 ? h_prev.data() : nullptr,
+                               cells.data(), h_out.data(), rows, h);
+      std::copy(h_out.begin(), h_out.begin() + rows, h_prev.begin());
+    }
+    for (const std::int64_t row : part.order) {  // zero the padding after each sequence
+      std::memset(out_data + (row * t + len[row]) * h, 0, sizeof(float) * (t - len[row]) * h);
+    }
+  });
+  return out;
 }
 
 }  // namespace attnrec

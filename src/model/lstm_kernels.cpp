@@ -1,5 +1,7 @@
 #include "lstm_kernels.hpp"
 
+#include <algorithm>
+
 #include "../util/target_clones.hpp"
 #include "activations.hpp"
 
@@ -103,6 +105,175 @@ void lstm_step_backward(const float* gates, const float* tanh_c, const float* c_
   } else {
     backward_rows<false>(gates, tanh_c, c_prev, grad_h, grad_h_next, grad_c_next, grad_gates,
                          rows, h);
+  }
+}
+
+}  // namespace attnrec::kernels
+
+// The recurrent step of inference, fused. Scoring a file is dominated by h_{t-1} W_hh^T: with
+// a BLAS GEMM per step the gates make a round trip through memory (GEMM writes 4h floats per
+// row, the element-wise pass reads them back), the item-gate rows are first copied into the
+// GEMM's output, and every call re-packs W_hh. Here a 2-row x 32-gate tile is accumulated in
+// registers over k, the table row is added and the cell updated while the tile is still in
+// registers; W_hh is packed once per batch.
+
+// The helpers below pass 256-bit vectors by value; they are always inlined, so the baseline
+// clone's different vector ABI (which GCC warns about) never applies.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace attnrec::kernels {
+namespace {
+
+// GCC vector extensions: one code path that becomes AVX2/FMA in the x86-64-v3 clone and pairs
+// of SSE registers in the baseline clone.
+typedef float V8 __attribute__((vector_size(32)));
+typedef std::int32_t I8 __attribute__((vector_size(32)));
+typedef float V8Unaligned __attribute__((vector_size(32), aligned(4), may_alias));
+
+inline __attribute__((always_inline)) V8 load8(const float* p) {
+  return *reinterpret_cast<const V8Unaligned*>(p);
+}
+inline __attribute__((always_inline)) void store8(float* p, V8 v) {
+  *reinterpret_cast<V8Unaligned*>(p) = v;
+}
+// A scalar in a vector operation is broadcast (vbroadcastss); `s - 0` is exact for every s, so
+// GCC drops the subtraction. (A {s, s, ...} initializer compiled to eight inserts.)
+inline __attribute__((always_inline)) V8 splat(float s) { return s - V8{}; }
+
+// Vector forms of activations.hpp's exp_clamped / sigmoid / tanh_fast (same polynomial, same
+// operation order).
+inline __attribute__((always_inline)) V8 exp8(V8 x) {
+  x = x < splat(-80.0f) ? splat(-80.0f) : x;
+  x = x > splat(80.0f) ? splat(80.0f) : x;
+  const V8 nf = (x * splat(1.44269504088896341f) + splat(12582912.0f)) - splat(12582912.0f);
+  const I8 n = __builtin_convertvector(nf, I8);
+  const V8 r = (x - nf * splat(0.693359375f)) - nf * splat(-2.12194440e-4f);
+  V8 p = splat(1.9875691500e-4f);
+  p = p * r + splat(1.3981999507e-3f);
+  p = p * r + splat(8.3334519073e-3f);
+  p = p * r + splat(4.1665795894e-2f);
+  p = p * r + splat(1.6666665459e-1f);
+  p = p * r + splat(5.0000001201e-1f);
+  p = p * r * r + r + splat(1.0f);
+  const I8 bits = (n + 127) << 23;
+  return p * (V8)bits;  // 2^n: a vector cast reinterprets the bits
+}
+inline __attribute__((always_inline)) V8 sigmoid8(V8 x) {
+  return splat(1.0f) / (splat(1.0f) + exp8(-x));
+}
+inline __attribute__((always_inline)) V8 tanh8(V8 x) {
+  return splat(2.0f) / (splat(1.0f) + exp8(splat(-2.0f) * x)) - splat(1.0f);
+}
+
+/// Input gates plus h_prev W_hh^T for rows r .. r + R - 1 and two of the four gates (`half` 0:
+/// input and forget, 1: cell and output) of hidden units j0 .. j0 + 7, into acc. A half tile
+/// keeps 2R accumulators, two weight vectors and a broadcast in the 16 AVX registers, so
+/// each k costs 2 + R loads for 2R FMAs (a full 4-gate tile would need more registers than
+/// there are and re-load the weights for every row).
+template <int R, bool kPrev>
+inline __attribute__((always_inline)) void half_tile(const float* panel, const float* const* x,
+                                                     const float* const* h_prev,
+                                                     std::int64_t j0, std::int64_t h, int half,
+                                                     V8 (&acc)[R][2]) {
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = load8(x[r] + (2 * half) * h + j0);
+    acc[r][1] = load8(x[r] + (2 * half + 1) * h + j0);
+  }
+  if (!kPrev) return;
+  const float* w = panel + 16 * half;
+  for (std::int64_t k = 0; k < h; ++k, w += 32) {
+    const V8 w0 = load8(w), w1 = load8(w + 8);
+    for (int r = 0; r < R; ++r) {
+      const float a = h_prev[r][k];
+      acc[r][0] += a * w0;
+      acc[r][1] += a * w1;
+    }
+  }
+}
+
+/// Rows r .. r + R - 1, hidden units j0 .. j0 + 7. `panel` is the unit block's packed W_hh.
+template <int R, bool kPrev>
+inline __attribute__((always_inline)) void items_tile(const float* panel,
+                                                      const float* const* x,
+                                                      const float* const* h_prev, float* c,
+                                                      float* const* h_out, std::int64_t j0,
+                                                      std::int64_t h) {
+  V8 if_gates[R][2], go_gates[R][2];
+  half_tile<R, kPrev>(panel, x, h_prev, j0, h, 0, if_gates);
+  half_tile<R, kPrev>(panel, x, h_prev, j0, h, 1, go_gates);
+  for (int r = 0; r < R; ++r) {
+    const V8 i = sigmoid8(if_gates[r][0]), f = sigmoid8(if_gates[r][1]);
+    const V8 g = tanh8(go_gates[r][0]), o = sigmoid8(go_gates[r][1]);
+    float* cr = c + r * h + j0;
+    const V8 cell = kPrev ? f * load8(cr) + i * g : i * g;
+    store8(cr, cell);
+    store8(h_out[r] + j0, o * tanh8(cell));
+  }
+}
+
+template <bool kPrev>
+inline __attribute__((always_inline)) void items_step(const float* packed,
+                                                      const float* const* x,
+                                                      const float* const* h_prev, float* c,
+                                                      float* const* h_out, std::int64_t rows,
+                                                      std::int64_t h) {
+  // Blocks of rows small enough that their hidden states (A) and table rows stay in L1/L2
+  // while all unit blocks' panels (8 KB each at h = 64) pass over them.
+  constexpr std::int64_t kRows = 20;
+  constexpr int kTile = 5;
+  for (std::int64_t rb = 0; rb < rows; rb += kRows) {
+    const std::int64_t re = std::min(rows, rb + kRows);
+    for (std::int64_t j0 = 0; j0 < h; j0 += kRecurrentBlock) {
+      const float* panel = packed + j0 * h * 4;
+      // Tiles of kTile rows, then one of the remaining 1..5 (a lambda here would not inherit
+      // the clone's target and would run the baseline code).
+      std::int64_t r = rb;
+      // The table rows are random rows of a large table, a cache miss each: every tile asks
+      // for the slice it reads of the next block's rows, so the requests are spread over the
+      // work and arrive a block ahead.
+#define ATTNREC_ITEMS_TILE(n)                                                                  \
+  items_tile<n, kPrev>(panel, x + r, kPrev ? h_prev + r : nullptr, c + r * h, h_out + r, j0, h); \
+  for (std::int64_t next = r + kRows; next < std::min(rows, r + kRows + n); ++next) {           \
+    for (std::int64_t q = 0; q < 4; ++q) __builtin_prefetch(x[next] + q * h + j0);            \
+  }                                                                                            \
+  r += n
+      while (r + kTile <= re) {
+        ATTNREC_ITEMS_TILE(kTile);
+      }
+      switch (re - r) {
+        case 5: ATTNREC_ITEMS_TILE(5); break;
+        case 4: ATTNREC_ITEMS_TILE(4); break;
+        case 3: ATTNREC_ITEMS_TILE(3); break;
+        case 2: ATTNREC_ITEMS_TILE(2); break;
+        case 1: ATTNREC_ITEMS_TILE(1); break;
+        default: break;
+      }
+#undef ATTNREC_ITEMS_TILE
+    }
+  }
+}
+
+}  // namespace
+
+void pack_recurrent_weights(const float* w_hh, float* packed, std::int64_t h) {
+  for (std::int64_t j0 = 0; j0 < h; j0 += kRecurrentBlock) {
+    for (std::int64_t k = 0; k < h; ++k) {
+      for (std::int64_t q = 0; q < 4; ++q) {
+        for (std::int64_t l = 0; l < kRecurrentBlock; ++l) {
+          *packed++ = w_hh[(q * h + j0 + l) * h + k];
+        }
+      }
+    }
+  }
+}
+
+ATTNREC_CLONES
+void lstm_items_step(const float* packed_w_hh, const float* const* x, const float* const* h_prev,
+                     float* c, float* const* h_out, std::int64_t rows, std::int64_t h) {
+  if (h_prev) {
+    items_step<true>(packed_w_hh, x, h_prev, c, h_out, rows, h);
+  } else {
+    items_step<false>(packed_w_hh, x, nullptr, c, h_out, rows, h);
   }
 }
 

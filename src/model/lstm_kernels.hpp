@@ -24,3 +24,26 @@ void lstm_step_backward(const float* gates, const float* tanh_c, const float* c_
                         float* grad_gates, std::int64_t rows, std::int64_t h);
 
 }  // namespace attnrec::kernels
+
+namespace attnrec::kernels {
+
+/// Floats per unit block of the recurrent kernel below: hidden units are processed eight at
+/// a time (one 256-bit register per gate).
+constexpr std::int64_t kRecurrentBlock = 8;
+
+/// Lays W_hh [4h, h] out for `lstm_items_step`: per block of eight hidden units, per input
+/// k, the four gates' eight weights side by side ([h / 8][h][4][8]). `h` must be a multiple of
+/// kRecurrentBlock. `packed` holds 4 h^2 floats.
+void pack_recurrent_weights(const float* w_hh, float* packed, std::int64_t h);
+
+/// One step of an LSTM layer whose input part of the gates is already known per row (the
+/// item-gate table), fused: gates = x[r] + h_prev[r] W_hh^T computed in registers, then the
+/// cell update, without writing the gates anywhere. Row pointers: `x[r]` [4h] input gates
+/// (biases included), `h_prev[r]` [h] the previous hidden state (`h_prev` nullptr at the first
+/// step, meaning zeros), `h_out[r]` [h] where the new hidden state goes (it may be the padded
+/// output tensor). `c` [rows, h] holds the previous cell state and is updated in place.
+/// `packed_w_hh` comes from pack_recurrent_weights; `h` is a multiple of kRecurrentBlock.
+void lstm_items_step(const float* packed_w_hh, const float* const* x, const float* const* h_prev,
+                     float* c, float* const* h_out, std::int64_t rows, std::int64_t h);
+
+}  // namespace attnrec::kernels

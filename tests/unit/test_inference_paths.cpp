@@ -66,16 +66,27 @@ TEST_CASE("inference paths equal the autograd computation", "[model][fused][infe
 }
 
 TEST_CASE("item-gate LSTM equals the fused LSTM on embedded items", "[model][fused][inference]") {
-  torch::nn::Embedding table(12, 4);
-  torch::nn::LSTM lstm(torch::nn::LSTMOptions(4, 3).batch_first(true));
-  const auto w = lstm->all_weights();
-  const Batch b = random_batch(10, 6, 12, 9);
-  torch::NoGradGuard no_grad;
-  const auto gates = torch::addmm(w[2] + w[3], table->weight, w[0].t());
-  const auto expected = fused_lstm(table(b.history), b.lengths, w[0], w[1], w[2], w[3]);
-  CHECK(torch::allclose(fused_lstm_items(b.history, b.lengths, gates, w[1]), expected, 1e-5, 1e-6));
-  CHECK_THROWS_WITH(fused_lstm_items(b.history + 20, b.lengths, gates, w[1]),
-                    Catch::Contains("outside [0, 12)"));
+  // Hidden 3: the generic path (GEMM per step); 8 and 16: the fused recurrent kernel (one and
+  // two unit blocks); 37 rows: odd row tails and more than one 16-row block per part.
+  for (const std::int64_t hidden : {3, 8, 16}) {
+    for (const std::int64_t rows : {10, 37}) {
+      INFO("hidden " << hidden << ", rows " << rows);
+      torch::manual_seed(hidden);
+      torch::nn::Embedding table(12, 4);
+      torch::nn::LSTM lstm(torch::nn::LSTMOptions(4, hidden).batch_first(true));
+      const auto w = lstm->all_weights();
+      const Batch b = random_batch(rows, 6, 12, 9);
+      torch::NoGradGuard no_grad;
+      const auto gates = torch::addmm(w[2] + w[3], table->weight, w[0].t());
+      const auto expected = std::get<0>(lstm->forward(table(b.history))) *
+                            b.mask.unsqueeze(2).to(torch::kFloat32);
+      const auto got = fused_lstm_items(b.history, b.lengths, gates, w[1]);
+      CHECK(torch::allclose(got, expected, 1e-5, 1e-6));
+      CHECK(got[1].abs().sum().item<double>() == 0.0);  // the empty history stays zeros
+      CHECK_THROWS_WITH(fused_lstm_items(b.history + 20, b.lengths, gates, w[1]),
+                        Catch::Contains("outside [0, 12)"));
+    }
+  }
 }
 
 TEST_CASE("the item-gate table is skipped when it would not fit", "[model][inference]") {
