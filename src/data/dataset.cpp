@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <fmt/format.h>
+#include <exception>
 #include <fstream>
+#include <optional>
+#include <thread>
+#include <type_traits>
 #include <spdlog/spdlog.h>
 
 #include "attnrec/util/error.hpp"
@@ -64,13 +68,197 @@ Layout layout_of(const std::vector<std::string>& columns) {
   return l;
 }
 
-/// Shared parser. `Resolve` turns item ids into int32 (interning while building a vocabulary,
-/// looking up with a fixed one); users always get a per-file group index, and `ResolveUser`
-/// maps that group's string to a vocabulary id.
+/// Parses complete lines into a SampleSet: the whole file's, or one chunk's partial set when
+/// a block is parsed by several threads. `ResolveItem` turns item ids into int32 (interning
+/// while building a vocabulary, looking up with a fixed one); users always get a per-set group
+/// index, and `ResolveUser` maps that group's string to a vocabulary id.
+template <class ResolveItem, class ResolveUser>
+class LineParser {
+ public:
+  LineParser(const std::string& path, const ReaderOptions& options, const Layout& layout,
+             ResolveItem& resolve_item, ResolveUser& resolve_user, SampleSet& set,
+             StringInterner& user_groups)
+      : path_(path), options_(options), layout_(layout), resolve_item_(resolve_item),
+        resolve_user_(resolve_user), set_(set), user_groups_(user_groups),
+        expected_columns_(join(options.columns, ", ")) {}
+
+  /// Parses the lines of `text` (each ends with '\n' except perhaps the file's last), the first
+  /// being line `first_line` of the file. On a bad line that is an error (not skipped), stops
+  /// and returns the message; otherwise returns an empty string.
+  std::string parse(std::string_view text, std::int64_t first_line) {
+    ReadStats& stats = set_.stats;
+    std::int64_t line_number = first_line;
+    for (std::size_t pos = 0; pos < text.size(); ++line_number) {
+      std::size_t end = text.find('\n', pos);
+      if (end == std::string_view::npos) end = text.size();
+      std::string_view line = text.substr(pos, end - pos);
+      pos = end + 1;
+      ++stats.lines;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files
+      if (auto bad = parse_line(line, line_number)) {
+        const std::string where = fmt::format("{}:{}: {}", path_, line_number, bad->message);
+        if (!options_.skip_bad_lines) {
+          return where + " (set data.on_bad_line to \"skip\" to drop such lines)";
+        }
+        ++stats.skipped;
+        if (stats.skipped_examples.size() < kMaxSkippedExamples) {
+          stats.skipped_examples.push_back(where);
+        }
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::optional<BadLine> parse_line(std::string_view text, std::int64_t line_number) {
+    SampleSet& set = set_;
+    ReadStats& stats = set.stats;
+    const Layout& layout = layout_;
+    if (text.empty()) return BadLine{"empty line"};
+    split(text, '\t', fields_);
+    if (fields_.size() != layout.fields) {
+      std::string msg = fmt::format("expected {} tab-separated fields ({}), got {}",
+                                    layout.fields, expected_columns_, fields_.size());
+      if (fields_.size() == 1 && text.find(' ') != std::string_view::npos) {
+        msg += " (the line contains spaces: fields must be separated by tabs)";
+      }
+      return BadLine{msg};
+    }
+    std::uint8_t label = 0;
+    if (set.has_labels) {
+      const auto f = fields_[layout.label];
+      if (f == "1") {
+        label = 1;
+      } else if (f != "0") {
+        std::string msg = fmt::format("label must be 0 or 1, got \"{}\"", f);
+        if (line_number == 1) msg += " (if this line names the columns, set data.header to \"yes\")";
+        return BadLine{msg};
+      }
+    }
+    if (set.has_items && fields_[layout.item].empty()) return BadLine{"empty item id"};
+    if (set.has_users && fields_[layout.user].empty()) return BadLine{"empty user id"};
+    std::int64_t time = 0;
+    if (set.has_times && !parse_int64(fields_[layout.time], time)) {
+      return BadLine{fmt::format("time must be an integer timestamp, got \"{}\"",
+                                 fields_[layout.time])};
+    }
+    const auto hist = fields_[layout.history];
+    tokens_.clear();
+    if (!hist.empty()) split(hist, options_.history_separator, tokens_);
+    for (std::size_t k = 0; k < tokens_.size(); ++k) {
+      if (tokens_[k].empty()) {
+        return BadLine{fmt::format(
+            "empty item id at position {} of the history (separator '{}' doubled or trailing)", k,
+            options_.history_separator)};
+      }
+      if (tokens_[k].find_first_of(" ;|") != std::string_view::npos) {
+        return BadLine{fmt::format("history item \"{}\" contains ' ', ';' or '|': items must be "
+                                   "separated by '{}' (data.history_separator)",
+                                   tokens_[k], options_.history_separator)};
+      }
+    }
+    // The line is valid: only now touch the encoded arrays, so a skipped line leaves no trace.
+    if (set.has_labels) {
+      set.labels.push_back(label);
+      stats.positives += label;
+    }
+    if (set.has_times) set.times.push_back(time);
+    if (set.has_items) {
+      set.items.push_back(resolve_item_(fields_[layout.item], stats));
+      ++stats.item_tokens;
+    }
+    if (set.has_users) {
+      const std::int32_t group = user_groups_.intern(fields_[layout.user]);
+      set.user_groups.push_back(group);
+      set.users.push_back(resolve_user_(group, fields_[layout.user], stats));
+    }
+    // Keep the most recent items; older ones are never resolved (nor counted in a vocabulary).
+    const std::size_t keep = std::min<std::size_t>(tokens_.size(), options_.max_history);
+    if (keep < tokens_.size()) ++stats.truncated;
+    for (std::size_t k = tokens_.size() - keep; k < tokens_.size(); ++k) {
+      set.history.push_back(resolve_item_(tokens_[k], stats));
+    }
+    stats.item_tokens += static_cast<std::int64_t>(keep);
+    set.history_offsets.push_back(static_cast<std::int64_t>(set.history.size()));
+    set.line_numbers.push_back(line_number);
+    ++stats.samples;
+    return std::nullopt;
+  }
+
+  const std::string& path_;
+  const ReaderOptions& options_;
+  const Layout& layout_;
+  ResolveItem& resolve_item_;
+  ResolveUser& resolve_user_;
+  SampleSet& set_;
+  StringInterner& user_groups_;
+  const std::string expected_columns_;
+  std::vector<std::string_view> fields_, tokens_;
+};
+
+/// An empty set with `like`'s source and column flags.
+SampleSet empty_like(const SampleSet& like) {
+  SampleSet set;
+  set.source = like.source;
+  set.has_labels = like.has_labels;
+  set.has_items = like.has_items;
+  set.has_users = like.has_users;
+  set.has_times = like.has_times;
+  set.history_offsets.push_back(0);
+  return set;
+}
+
+/// Appends a chunk's samples to `into`, in file order; the chunk's user groups are re-interned
+/// so that group indices follow first appearance in the whole file, as a serial read gives.
+void append_chunk(SampleSet& into, StringInterner& user_groups, const SampleSet& part,
+                  const StringInterner& part_groups) {
+  const auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  append(into.labels, part.labels);
+  append(into.items, part.items);
+  append(into.users, part.users);
+  append(into.times, part.times);
+  append(into.line_numbers, part.line_numbers);
+  const auto base = static_cast<std::int64_t>(into.history.size());
+  append(into.history, part.history);
+  for (std::size_t i = 1; i < part.history_offsets.size(); ++i) {
+    into.history_offsets.push_back(base + part.history_offsets[i]);
+  }
+  std::vector<std::int32_t> group_map(static_cast<std::size_t>(part_groups.size()));
+  for (std::int32_t g = 0; g < part_groups.size(); ++g) {
+    group_map[static_cast<std::size_t>(g)] = user_groups.intern(part_groups.token(g));
+  }
+  for (const std::int32_t g : part.user_groups) {
+    into.user_groups.push_back(group_map[static_cast<std::size_t>(g)]);
+  }
+  ReadStats& s = into.stats;
+  const ReadStats& p = part.stats;
+  s.lines += p.lines;
+  s.samples += p.samples;
+  s.skipped += p.skipped;
+  s.positives += p.positives;
+  s.truncated += p.truncated;
+  s.item_tokens += p.item_tokens;
+  s.oov_item_tokens += p.oov_item_tokens;
+  s.oov_users += p.oov_users;
+  for (const auto& example : p.skipped_examples) {
+    if (s.skipped_examples.size() < kMaxSkippedExamples) s.skipped_examples.push_back(example);
+  }
+}
+
+/// The file is read in blocks of whole lines; a block of at least two chunks' size is parsed
+/// by several threads when the resolvers allow it (fixed vocabularies).
+constexpr std::size_t kReadBlock = std::size_t(16) << 20;
+constexpr std::size_t kMinChunk = std::size_t(1) << 20;
+
+std::int64_t reader_threads(const ReaderOptions& options) {
+  if (options.threads > 0) return options.threads;
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::thread::hardware_concurrency()));
+}
+
 template <class ResolveItem, class ResolveUser>
 SampleSet parse_file(const std::string& path, const ReaderOptions& options,
                      ResolveItem&& resolve_item, ResolveUser&& resolve_user,
-                     StringInterner& user_groups) {
+                     StringInterner& user_groups, bool thread_safe_resolvers) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot open sample file");
   const Layout layout = layout_of(options.columns);
@@ -83,90 +271,95 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
   set.has_times = layout.time >= 0;
   set.history_offsets.push_back(0);
   ReadStats& stats = set.stats;
-
-  std::string line;
-  std::vector<std::string_view> fields;
-  std::vector<std::string_view> tokens;
   const std::string expected_columns = join(options.columns, ", ");
+  const std::int64_t threads = thread_safe_resolvers ? reader_threads(options) : 1;
+  using Parser = LineParser<std::remove_reference_t<ResolveItem>,
+                            std::remove_reference_t<ResolveUser>>;
 
-  auto parse_line = [&](std::string_view text) -> std::optional<BadLine> {
-    if (text.empty()) return BadLine{"empty line"};
-    split(text, '\t', fields);
-    if (fields.size() != layout.fields) {
-      std::string msg = fmt::format("expected {} tab-separated fields ({}), got {}",
-                                    layout.fields, expected_columns, fields.size());
-      if (fields.size() == 1 && text.find(' ') != std::string_view::npos) {
-        msg += " (the line contains spaces: fields must be separated by tabs)";
+  // Parses a block of whole lines; `first_line` is the file line number of its first line.
+  const auto parse_block = [&](std::string_view text, std::int64_t first_line) {
+    const auto chunks = std::min<std::int64_t>(
+        threads, static_cast<std::int64_t>(text.size() / kMinChunk));
+    if (chunks <= 1) {
+      Parser parser(path, options, layout, resolve_item, resolve_user, set, user_groups);
+      const std::string error = parser.parse(text, first_line);
+      if (!error.empty()) throw DataError(error);
+      return;
+    }
+    // Cut at line ends near equal sizes; each chunk's first line number from the line ends
+    // before it.
+    std::vector<std::string_view> pieces;
+    std::vector<std::int64_t> first_lines;
+    std::size_t begin = 0;
+    std::int64_t line = first_line;
+    for (std::int64_t k = 0; k < chunks && begin < text.size(); ++k) {
+      std::size_t end = text.size();
+      if (k + 1 < chunks) {
+        end = text.find('\n', std::max(begin, text.size() * (k + 1) / chunks));
+        end = end == std::string_view::npos ? text.size() : end + 1;
       }
-      return BadLine{msg};
+      const auto piece = text.substr(begin, end - begin);
+      pieces.push_back(piece);
+      first_lines.push_back(line);
+      line += std::count(piece.begin(), piece.end(), '\n');
+      begin = end;
     }
-    std::uint8_t label = 0;
-    if (set.has_labels) {
-      const auto f = fields[layout.label];
-      if (f == "1") {
-        label = 1;
-      } else if (f != "0") {
-        std::string msg = fmt::format("label must be 0 or 1, got \"{}\"", f);
-        if (stats.lines == 1) msg += " (if this line names the columns, set data.header to \"yes\")";
-        return BadLine{msg};
+    struct Chunk {
+      SampleSet set;
+      StringInterner groups;
+      std::string error;
+      std::exception_ptr failure;
+    };
+    std::vector<Chunk> parts(pieces.size());
+    const auto run = [&](std::size_t k) {
+      try {
+        parts[k].set = empty_like(set);
+        Parser parser(path, options, layout, resolve_item, resolve_user, parts[k].set,
+                      parts[k].groups);
+        parts[k].error = parser.parse(pieces[k], first_lines[k]);
+      } catch (...) {
+        parts[k].failure = std::current_exception();
       }
+    };
+    std::vector<std::thread> workers;
+    for (std::size_t k = 1; k < pieces.size(); ++k) workers.emplace_back(run, k);
+    run(0);
+    for (auto& w : workers) w.join();
+    // In file order, so that the first bad line reported is the file's first.
+    for (auto& part : parts) {
+      if (part.failure) std::rethrow_exception(part.failure);
+      append_chunk(set, user_groups, part.set, part.groups);
+      if (!part.error.empty()) throw DataError(part.error);
     }
-    if (set.has_items && fields[layout.item].empty()) return BadLine{"empty item id"};
-    if (set.has_users && fields[layout.user].empty()) return BadLine{"empty user id"};
-    std::int64_t time = 0;
-    if (set.has_times && !parse_int64(fields[layout.time], time)) {
-      return BadLine{fmt::format("time must be an integer timestamp, got \"{}\"",
-                                 fields[layout.time])};
-    }
-    const auto hist = fields[layout.history];
-    tokens.clear();
-    if (!hist.empty()) split(hist, options.history_separator, tokens);
-    for (std::size_t k = 0; k < tokens.size(); ++k) {
-      if (tokens[k].empty()) {
-        return BadLine{fmt::format(
-            "empty item id at position {} of the history (separator '{}' doubled or trailing)", k,
-            options.history_separator)};
-      }
-      if (tokens[k].find_first_of(" ;|") != std::string_view::npos) {
-        return BadLine{fmt::format("history item \"{}\" contains ' ', ';' or '|': items must be "
-                                   "separated by '{}' (data.history_separator)",
-                                   tokens[k], options.history_separator)};
-      }
-    }
-    // The line is valid: only now touch the encoded arrays, so a skipped line leaves no trace.
-    if (set.has_labels) {
-      set.labels.push_back(label);
-      stats.positives += label;
-    }
-    if (set.has_times) set.times.push_back(time);
-    if (set.has_items) {
-      set.items.push_back(resolve_item(fields[layout.item], stats));
-      ++stats.item_tokens;
-    }
-    if (set.has_users) {
-      const std::int32_t group = user_groups.intern(fields[layout.user]);
-      set.user_groups.push_back(group);
-      set.users.push_back(resolve_user(group, fields[layout.user], stats));
-    }
-    // Keep the most recent items; older ones are never resolved (nor counted in a vocabulary).
-    const std::size_t keep = std::min<std::size_t>(tokens.size(), options.max_history);
-    if (keep < tokens.size()) ++stats.truncated;
-    for (std::size_t k = tokens.size() - keep; k < tokens.size(); ++k) {
-      set.history.push_back(resolve_item(tokens[k], stats));
-    }
-    stats.item_tokens += static_cast<std::int64_t>(keep);
-    set.history_offsets.push_back(static_cast<std::int64_t>(set.history.size()));
-    set.line_numbers.push_back(stats.lines);
-    ++stats.samples;
-    return std::nullopt;
   };
 
-  while (std::getline(in, line)) {
-    ++stats.lines;
-    std::string_view text(line);
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);  // CRLF files
-    if (stats.lines == 1) {
-      split(text, '\t', fields);
+  std::string buffer;
+  std::size_t carried = 0;  // bytes of an incomplete last line kept from the previous block
+  std::int64_t next_line = 1;
+  bool at_start = true;
+  while (true) {
+    buffer.resize(carried + kReadBlock);
+    in.read(buffer.data() + carried, static_cast<std::streamsize>(kReadBlock));
+    if (in.bad()) throw IoError(path + ": read error");
+    const std::size_t size = carried + static_cast<std::size_t>(in.gcount());
+    const bool eof = in.eof();
+    std::size_t end = size;
+    if (!eof) {
+      const auto last = std::string_view(buffer.data(), size).rfind('\n');
+      if (last == std::string_view::npos) {  // a line longer than the block: read on
+        carried = size;
+        continue;
+      }
+      end = last + 1;
+    }
+    std::string_view text(buffer.data(), end);
+    if (at_start && !text.empty()) {
+      at_start = false;
+      // The first line may name the columns.
+      std::string_view first = text.substr(0, text.find('\n'));
+      if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+      std::vector<std::string_view> fields;
+      split(first, '\t', fields);
       const bool all_roles = std::all_of(fields.begin(), fields.end(), is_role_name);
       if (options.header == "yes" || (options.header == "auto" && all_roles)) {
         stats.header = true;
@@ -180,21 +373,20 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
                 path, join(names, ", "), expected_columns));
           }
         }
-        continue;
+        ++stats.lines;
+        ++next_line;
+        const auto newline = text.find('\n');
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
       }
     }
-    if (auto bad = parse_line(text)) {
-      const std::string where = fmt::format("{}:{}: {}", path, stats.lines, bad->message);
-      if (!options.skip_bad_lines) {
-        throw DataError(where + " (set data.on_bad_line to \"skip\" to drop such lines)");
-      }
-      ++stats.skipped;
-      if (stats.skipped_examples.size() < kMaxSkippedExamples) {
-        stats.skipped_examples.push_back(where);
-      }
+    if (!text.empty()) {
+      parse_block(text, next_line);
+      next_line += std::count(text.begin(), text.end(), '\n');
     }
+    if (eof) break;
+    buffer.erase(0, end);
+    carried = size - end;
   }
-  if (in.bad()) throw IoError(path + ": read error");
   if (stats.lines == 0) throw DataError(path + ": file is empty");
   if (stats.samples == 0) {
     throw DataError(fmt::format("{}: no samples ({} lines, {} header, {} skipped as malformed)",
@@ -235,7 +427,9 @@ TrainingData read_training_file(const std::string& path, const ReaderOptions& op
     return group;
   };
   TrainingData data;
-  data.samples = parse_file(path, options, intern_item, count_user, user_groups);
+  // Interning and counting mutate shared tables: one thread.
+  data.samples = parse_file(path, options, intern_item, count_user, user_groups,
+                            /*thread_safe_resolvers=*/false);
 
   // Remap raw (first-appearance) indices to vocabulary ids in place.
   std::vector<std::int32_t> item_map, user_map;
@@ -265,7 +459,9 @@ SampleSet read_sample_file(const std::string& path, const ReaderOptions& options
     stats.oov_users += id == Vocab::kOov;
     return id;
   };
-  return parse_file(path, options, lookup_item, lookup_user, user_groups);
+  // Lookups in fixed vocabularies are read-only: large files are parsed by several threads.
+  return parse_file(path, options, lookup_item, lookup_user, user_groups,
+                    /*thread_safe_resolvers=*/true);
 }
 
 }  // namespace attnrec

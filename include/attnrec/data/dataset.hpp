@@ -21,6 +21,10 @@ struct ReaderOptions {
   bool skip_bad_lines = false;
   /// Training and evaluation need both classes; prediction does not read labels at all.
   bool require_both_classes = true;
+  /// Threads parsing a file read with fixed vocabularies (0: one per hardware thread); files
+  /// under 2 MiB, and training files (which build the vocabularies), use one. The result does
+  /// not depend on it.
+  std::int64_t threads = 0;
 };
 
 ReaderOptions reader_options(const DataConfig& data);

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace attnrec {
@@ -29,8 +28,18 @@ class StringInterner {
 
  private:
   std::string_view store(std::string_view s);
+  /// The slot holding `s` (hash `hash`), or the empty slot where it would go.
+  std::size_t probe(std::string_view s, std::uint64_t hash) const;
+  void grow();
 
-  std::unordered_map<std::string_view, std::int32_t> index_;
+  /// Open addressing with linear probing: a slot is (hash tag, index), index -1 when empty.
+  /// Readers look up every history id of every line, so the table is kept flat (one cache
+  /// line per lookup, usually) rather than a node-based std::unordered_map (several).
+  struct Slot {
+    std::uint32_t tag = 0;
+    std::int32_t index = -1;
+  };
+  std::vector<Slot> slots_;
   std::vector<std::string_view> tokens_;
   std::vector<std::unique_ptr<char[]>> blocks_;
   std::size_t block_used_ = 0;
