@@ -127,7 +127,6 @@ namespace {
 // GCC vector extensions: one code path that becomes AVX2/FMA in the x86-64-v3 clone and pairs
 // of SSE registers in the baseline clone.
 typedef float V8 __attribute__((vector_size(32)));
-typedef std::int32_t I8 __attribute__((vector_size(32)));
 typedef float V8Unaligned __attribute__((vector_size(32), aligned(4), may_alias));
 
 inline __attribute__((always_inline)) V8 load8(const float* p) {
@@ -140,29 +139,25 @@ inline __attribute__((always_inline)) void store8(float* p, V8 v) {
 // GCC drops the subtraction. (A {s, s, ...} initializer compiled to eight inserts.)
 inline __attribute__((always_inline)) V8 splat(float s) { return s - V8{}; }
 
-// Vector forms of activations.hpp's exp_clamped / sigmoid / tanh_fast (same polynomial, same
-// operation order).
-inline __attribute__((always_inline)) V8 exp8(V8 x) {
-  x = x < splat(-80.0f) ? splat(-80.0f) : x;
-  x = x > splat(80.0f) ? splat(80.0f) : x;
-  const V8 nf = (x * splat(1.44269504088896341f) + splat(12582912.0f)) - splat(12582912.0f);
-  const I8 n = __builtin_convertvector(nf, I8);
-  const V8 r = (x - nf * splat(0.693359375f)) - nf * splat(-2.12194440e-4f);
-  V8 p = splat(1.9875691500e-4f);
-  p = p * r + splat(1.3981999507e-3f);
-  p = p * r + splat(8.3334519073e-3f);
-  p = p * r + splat(4.1665795894e-2f);
-  p = p * r + splat(1.6666665459e-1f);
-  p = p * r + splat(5.0000001201e-1f);
-  p = p * r * r + r + splat(1.0f);
-  const I8 bits = (n + 127) << 23;
-  return p * (V8)bits;  // 2^n: a vector cast reinterprets the bits
-}
-inline __attribute__((always_inline)) V8 sigmoid8(V8 x) {
-  return splat(1.0f) / (splat(1.0f) + exp8(-x));
-}
-inline __attribute__((always_inline)) V8 tanh8(V8 x) {
-  return splat(2.0f) / (splat(1.0f) + exp8(splat(-2.0f) * x)) - splat(1.0f);
+// Eigen's rational approximation of tanh (a couple of ulp on [-9, 9], +-1 outside), kept as
+// numerator and denominator. Inference only: the training kernels above use activations.hpp's
+// exp-based forms. Why a ratio: sigmoid(x) = (q + p) / 2q at x / 2 and tanh = p / q let the
+// cell update put all its products over one denominator (two divisions per step instead of
+// five), and the polynomials are all FMAs; the step is ~13% faster than with exp and division.
+inline __attribute__((always_inline)) void tanh_ratio(V8 x, V8& p, V8& q) {
+  x = x < splat(-9.0f) ? splat(-9.0f) : x;
+  x = x > splat(9.0f) ? splat(9.0f) : x;
+  const V8 x2 = x * x;
+  p = splat(-2.76076847742355e-16f) * x2 + splat(2.00018790482477e-13f);
+  p = p * x2 + splat(-8.60467152213735e-11f);
+  p = p * x2 + splat(5.12229709037114e-08f);
+  p = p * x2 + splat(1.48572235717979e-05f);
+  p = p * x2 + splat(6.37261928875436e-04f);
+  p = p * x2 + splat(4.89352455891786e-03f);
+  p = p * x;
+  q = splat(1.19825839466702e-06f) * x2 + splat(1.18534705686654e-04f);
+  q = q * x2 + splat(2.26843463243900e-03f);
+  q = q * x2 + splat(4.89352518554385e-03f);
 }
 
 /// Input gates plus h_prev W_hh^T for rows r .. r + R - 1 and two of the four gates (`half` 0:
@@ -202,12 +197,23 @@ inline __attribute__((always_inline)) void items_tile(const float* panel,
   half_tile<R, kPrev>(panel, x, h_prev, j0, h, 0, if_gates);
   half_tile<R, kPrev>(panel, x, h_prev, j0, h, 1, go_gates);
   for (int r = 0; r < R; ++r) {
-    const V8 i = sigmoid8(if_gates[r][0]), f = sigmoid8(if_gates[r][1]);
-    const V8 g = tanh8(go_gates[r][0]), o = sigmoid8(go_gates[r][1]);
+    // Each activation as a ratio p / q of Eigen's rational tanh; the products of the cell
+    // update are taken over one common denominator, so a step costs two divisions, not five.
+    V8 pi, qi, pf, qf, pg, qg, po, qo;
+    tanh_ratio(splat(0.5f) * if_gates[r][0], pi, qi);
+    tanh_ratio(splat(0.5f) * if_gates[r][1], pf, qf);
+    tanh_ratio(go_gates[r][0], pg, qg);
+    tanh_ratio(splat(0.5f) * go_gates[r][1], po, qo);
     float* cr = c + r * h + j0;
-    const V8 cell = kPrev ? f * load8(cr) + i * g : i * g;
+    const V8 ig_num = (qi + pi) * pg;  // i g = (qi + pi) pg / (2 qi qg)
+    const V8 ig_den = splat(2.0f) * qi * qg;
+    const V8 cell = kPrev ? ((qf + pf) * load8(cr) * ig_den + splat(2.0f) * qf * ig_num) /
+                                (splat(2.0f) * qf * ig_den)
+                          : ig_num / ig_den;
     store8(cr, cell);
-    store8(h_out[r] + j0, o * tanh8(cell));
+    V8 pc, qc;
+    tanh_ratio(cell, pc, qc);
+    store8(h_out[r] + j0, ((qo + po) * pc) / (splat(2.0f) * qo * qc));
   }
 }
 
