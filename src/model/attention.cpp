@@ -84,6 +84,10 @@ torch::Tensor AttentionImpl::project_keys(const torch::Tensor& keys) {
   return w_key_(keys);
 }
 
+torch::Tensor AttentionImpl::key_weight() const {
+  return kind_ == Kind::additive ? w_key_->weight : torch::Tensor();  // w_key has no bias
+}
+
 AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
                                        const torch::Tensor& mask,
                                        const torch::Tensor& key_projection) {

@@ -76,13 +76,17 @@ torch::Tensor SequenceEncoderImpl::input_gates(const torch::Tensor& x) {
   return torch::addmm(weights[2] + weights[3], x, weights[0].t());
 }
 
-torch::Tensor SequenceEncoderImpl::forward_items(const torch::Tensor& ids,
-                                                 const torch::Tensor& lengths,
-                                                 const torch::Tensor& item_gates) {
+std::tuple<torch::Tensor, torch::Tensor> SequenceEncoderImpl::forward_items(
+    const torch::Tensor& ids, const torch::Tensor& lengths, const torch::Tensor& item_gates,
+    const torch::Tensor& projection) {
   TORCH_CHECK(supports_item_gates() && !torch::GradMode::is_enabled(),
               "forward_items: inference only, with a fused unidirectional LSTM encoder");
-  const auto x = fused_lstm_items(ids, lengths, item_gates, lstm_->all_weights()[1]);
-  return fused_layers(x, lengths, /*first=*/1);
+  // The kernel projects the first layer's output: only when that is the encoder's output.
+  const bool one_layer = options.layers() == 1;
+  auto [x, projected] = fused_lstm_items(ids, lengths, item_gates, lstm_->all_weights()[1],
+                                         one_layer ? projection : torch::Tensor());
+  if (one_layer) return {x, projected};
+  return {fused_layers(x, lengths, /*first=*/1), torch::Tensor()};
 }
 
 torch::Tensor SequenceEncoderImpl::fused_layers(torch::Tensor x, const torch::Tensor& lengths,

@@ -328,8 +328,11 @@ torch::Tensor fused_lstm(const torch::Tensor& input, const torch::Tensor& length
 
 namespace attnrec {
 
-torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& lengths,
-                               const torch::Tensor& item_gates, const torch::Tensor& w_hh) {
+std::tuple<torch::Tensor, torch::Tensor> fused_lstm_items(const torch::Tensor& ids,
+                                                          const torch::Tensor& lengths,
+                                                          const torch::Tensor& item_gates,
+                                                          const torch::Tensor& w_hh,
+                                                          const torch::Tensor& projection) {
   TORCH_CHECK(ids.dim() == 2 && ids.scalar_type() == torch::kInt64 && ids.device().is_cpu(),
               "fused_lstm_items ids: expected a CPU int64 tensor [B, T], got ", ids.sizes());
   TORCH_CHECK(fused_lstm_supported(item_gates) && item_gates.dim() == 2 &&
@@ -351,7 +354,7 @@ torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& le
   };
   if (h % kernels::kRecurrentBlock != 0) {
     // Generic path: a BLAS GEMM per step on gates gathered from the table.
-    return forward_inference(
+    return {forward_inference(
         lengths, b, t, w_hh.contiguous(), item_gates.options(),
         [&](const Plan::Part& part, std::int64_t step, std::int64_t rows, torch::Tensor& gates) {
           float* g = gates.data_ptr<float>();
@@ -359,7 +362,8 @@ torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& le
             std::memcpy(g + i * width, item_row(part.order[static_cast<std::size_t>(i)], step),
                         sizeof(float) * width);
           }
-        });
+        }),
+            torch::Tensor()};
   }
   // Fused path: the recurrent product, the table row and the cell update in one kernel that
   // reads the previous hidden state from, and writes the new one to, the padded output.
@@ -371,30 +375,52 @@ torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& le
   std::vector<float> packed(static_cast<std::size_t>(4 * h * h));
   const auto w = w_hh.contiguous();
   kernels::pack_recurrent_weights(w.data_ptr<float>(), packed.data(), h);
+  const bool project = projection.defined() && projection.size(0) % kernels::kProjectionBlock == 0;
+  const std::int64_t a = project ? projection.size(0) : 0;
+  TORCH_CHECK(!project || (projection.dim() == 2 && projection.size(1) == h &&
+                           projection.scalar_type() == torch::kFloat32 &&
+                           projection.device().is_cpu()),
+              "fused_lstm_items projection: expected float32 CPU [a, ", h, "], got ",
+              projection.sizes());
+  torch::Tensor proj;
+  float* proj_data = nullptr;
+  std::vector<float> packed_proj(static_cast<std::size_t>(a * h));
+  if (project) {
+    proj = torch::empty({b, t, a}, item_gates.options());
+    proj_data = proj.data_ptr<float>();
+    const auto pw = projection.contiguous();
+    kernels::pack_projection_weights(pw.data_ptr<float>(), packed_proj.data(), a, h);
+  }
   for (std::int64_t row = 0; row < b; ++row) {
     if (len[row] == 0) std::memset(out_data + row * t * h, 0, sizeof(float) * t * h);
+    if (len[row] == 0 && project) std::memset(proj_data + row * t * a, 0, sizeof(float) * t * a);
   }
   for_each_part(plan, [&](std::int64_t, const Plan::Part& part) {
     const auto n = static_cast<std::size_t>(part.sequences);
     std::vector<float> cells(n * static_cast<std::size_t>(h));
     std::vector<const float*> x(n), h_prev(n);
-    std::vector<float*> h_out(n);
+    std::vector<float*> h_out(n), proj_out(project ? n : 0);
     for (std::size_t s = 0; s < part.count.size(); ++s) {
       const std::int64_t rows = part.count[s], step = static_cast<std::int64_t>(s);
       for (std::int64_t i = 0; i < rows; ++i) {
         const std::int64_t row = part.order[static_cast<std::size_t>(i)];
         x[static_cast<std::size_t>(i)] = item_row(row, step);
         h_out[static_cast<std::size_t>(i)] = out_data + (row * t + step) * h;
+        if (project) proj_out[static_cast<std::size_t>(i)] = proj_data + (row * t + step) * a;
       }
       kernels::lstm_items_step(packed.data(), x.data(), s > 0 ? h_prev.data() : nullptr,
-                               cells.data(), h_out.data(), rows, h);
+                               cells.data(), h_out.data(), rows, h,
+                               project ? packed_proj.data() : nullptr, proj_out.data(), a);
       std::copy(h_out.begin(), h_out.begin() + rows, h_prev.begin());
     }
     for (const std::int64_t row : part.order) {  // zero the padding after each sequence
       std::memset(out_data + (row * t + len[row]) * h, 0, sizeof(float) * (t - len[row]) * h);
+      if (project) {
+        std::memset(proj_data + (row * t + len[row]) * a, 0, sizeof(float) * (t - len[row]) * a);
+      }
     }
   });
-  return out;
+  return {out, proj};
 }
 
 }  // namespace attnrec

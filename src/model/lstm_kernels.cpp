@@ -217,22 +217,61 @@ inline __attribute__((always_inline)) void items_tile(const float* panel,
   }
 }
 
+/// Rows r .. r + R - 1 of a projection of the new hidden states: out[r][o0 .. o0 + 15] =
+/// h[r] W^T for sixteen outputs (`panel`: their packed weights, [h][16]). The same register
+/// budget as half_tile.
+template <int R>
+inline __attribute__((always_inline)) void projection_tile(const float* panel,
+                                                           const float* const* h_rows,
+                                                           float* const* out, std::int64_t o0,
+                                                           std::int64_t h) {
+  V8 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = V8{};
+  const float* w = panel;
+  for (std::int64_t k = 0; k < h; ++k, w += kProjectionBlock) {
+    const V8 w0 = load8(w), w1 = load8(w + 8);
+    for (int r = 0; r < R; ++r) {
+      const float a = h_rows[r][k];
+      acc[r][0] += a * w0;
+      acc[r][1] += a * w1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    store8(out[r] + o0, acc[r][0]);
+    store8(out[r] + o0 + 8, acc[r][1]);
+  }
+}
+
 template <bool kPrev>
 inline __attribute__((always_inline)) void items_step(const float* packed,
                                                       const float* const* x,
                                                       const float* const* h_prev, float* c,
                                                       float* const* h_out, std::int64_t rows,
-                                                      std::int64_t h) {
+                                                      std::int64_t h, const float* packed_proj,
+                                                      float* const* proj_out, std::int64_t a) {
   // Blocks of rows small enough that their hidden states (A) and table rows stay in L1/L2
   // while all unit blocks' panels (8 KB each at h = 64) pass over them.
   constexpr std::int64_t kRows = 20;
   constexpr int kTile = 5;
+  // Rows r .. re - 1 as tiles of kTile rows, then one of the remaining 1..5 (TILE(n) does n
+  // rows and advances r; a lambda here would not inherit the clone's target and would run
+  // the baseline code).
+#define ATTNREC_ROW_TILES(TILE) \
+  while (r + kTile <= re) {     \
+    TILE(kTile);                \
+  }                             \
+  switch (re - r) {             \
+    case 5: TILE(5); break;     \
+    case 4: TILE(4); break;     \
+    case 3: TILE(3); break;     \
+    case 2: TILE(2); break;     \
+    case 1: TILE(1); break;     \
+    default: break;             \
+  }
   for (std::int64_t rb = 0; rb < rows; rb += kRows) {
     const std::int64_t re = std::min(rows, rb + kRows);
     for (std::int64_t j0 = 0; j0 < h; j0 += kRecurrentBlock) {
       const float* panel = packed + j0 * h * 4;
-      // Tiles of kTile rows, then one of the remaining 1..5 (a lambda here would not inherit
-      // the clone's target and would run the baseline code).
       std::int64_t r = rb;
       // The table rows are random rows of a large table, a cache miss each: every tile asks
       // for the slice it reads of the next block's rows, so the requests are spread over the
@@ -243,20 +282,22 @@ inline __attribute__((always_inline)) void items_step(const float* packed,
     for (std::int64_t q = 0; q < 4; ++q) __builtin_prefetch(x[next] + q * h + j0);            \
   }                                                                                            \
   r += n
-      while (r + kTile <= re) {
-        ATTNREC_ITEMS_TILE(kTile);
-      }
-      switch (re - r) {
-        case 5: ATTNREC_ITEMS_TILE(5); break;
-        case 4: ATTNREC_ITEMS_TILE(4); break;
-        case 3: ATTNREC_ITEMS_TILE(3); break;
-        case 2: ATTNREC_ITEMS_TILE(2); break;
-        case 1: ATTNREC_ITEMS_TILE(1); break;
-        default: break;
-      }
+      ATTNREC_ROW_TILES(ATTNREC_ITEMS_TILE);
 #undef ATTNREC_ITEMS_TILE
     }
+    // The block's new hidden states are still in L1: project them now rather than in a
+    // separate pass over the [B, T, h] output.
+    for (std::int64_t o0 = 0; packed_proj && o0 < a; o0 += kProjectionBlock) {
+      const float* panel = packed_proj + o0 * h;
+      std::int64_t r = rb;
+#define ATTNREC_PROJECTION_TILE(n) \
+  projection_tile<n>(panel, h_out + r, proj_out + r, o0, h); \
+  r += n
+      ATTNREC_ROW_TILES(ATTNREC_PROJECTION_TILE);
+#undef ATTNREC_PROJECTION_TILE
+    }
   }
+#undef ATTNREC_ROW_TILES
 }
 
 }  // namespace
@@ -273,13 +314,22 @@ void pack_recurrent_weights(const float* w_hh, float* packed, std::int64_t h) {
   }
 }
 
+void pack_projection_weights(const float* w, float* packed, std::int64_t a, std::int64_t h) {
+  for (std::int64_t o0 = 0; o0 < a; o0 += kProjectionBlock) {
+    for (std::int64_t k = 0; k < h; ++k) {
+      for (std::int64_t l = 0; l < kProjectionBlock; ++l) *packed++ = w[(o0 + l) * h + k];
+    }
+  }
+}
+
 ATTNREC_CLONES
 void lstm_items_step(const float* packed_w_hh, const float* const* x, const float* const* h_prev,
-                     float* c, float* const* h_out, std::int64_t rows, std::int64_t h) {
+                     float* c, float* const* h_out, std::int64_t rows, std::int64_t h,
+                     const float* packed_proj, float* const* proj_out, std::int64_t a) {
   if (h_prev) {
-    items_step<true>(packed_w_hh, x, h_prev, c, h_out, rows, h);
+    items_step<true>(packed_w_hh, x, h_prev, c, h_out, rows, h, packed_proj, proj_out, a);
   } else {
-    items_step<false>(packed_w_hh, x, nullptr, c, h_out, rows, h);
+    items_step<false>(packed_w_hh, x, nullptr, c, h_out, rows, h, packed_proj, proj_out, a);
   }
 }
 

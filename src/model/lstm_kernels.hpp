@@ -44,7 +44,21 @@ void pack_recurrent_weights(const float* w_hh, float* packed, std::int64_t h);
 /// step, meaning zeros), `h_out[r]` [h] where the new hidden state goes (it may be the padded
 /// output tensor). `c` [rows, h] holds the previous cell state and is updated in place.
 /// `packed_w_hh` comes from pack_recurrent_weights; `h` is a multiple of kRecurrentBlock.
+///
+/// With `packed_proj` (from pack_projection_weights), also writes the projection of the new
+/// hidden states, proj_out[r] [a] = h_out[r] W^T (the attention's key projection), while they
+/// are in cache.
 void lstm_items_step(const float* packed_w_hh, const float* const* x, const float* const* h_prev,
-                     float* c, float* const* h_out, std::int64_t rows, std::int64_t h);
+                     float* c, float* const* h_out, std::int64_t rows, std::int64_t h,
+                     const float* packed_proj = nullptr, float* const* proj_out = nullptr,
+                     std::int64_t a = 0);
+
+/// Outputs per block of the projection in lstm_items_step (two 256-bit registers).
+constexpr std::int64_t kProjectionBlock = 16;
+
+/// Lays a projection W [a, h] out for `lstm_items_step`: per block of sixteen outputs, per
+/// input k, their sixteen weights ([a / 16][h][16]). `a` must be a multiple of
+/// kProjectionBlock; `packed` holds a h floats.
+void pack_projection_weights(const float* w, float* packed, std::int64_t a, std::int64_t h);
 
 }  // namespace attnrec::kernels

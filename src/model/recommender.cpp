@@ -160,8 +160,14 @@ RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
 
 EncodedHistory RecommenderImpl::encode(const Batch& batch) {
   if (use_item_gates(batch)) {
-    return finish_encoding(
-        batch, encoder_->forward_items(batch.history, batch.lengths, item_gates_));
+    // Target attention projects the keys; with no position term added to them first, the
+    // recurrent kernel does it while each step's hidden states are in cache.
+    const bool fuse_keys = options.query() == "target" && !position_embedding_ &&
+                           !sinusoid_.defined();
+    auto [keys, projected] = encoder_->forward_items(
+        batch.history, batch.lengths, item_gates_,
+        fuse_keys ? attention_->key_weight() : torch::Tensor());
+    return finish_encoding(batch, std::move(keys), std::move(projected));
   }
   return encode_embedded(batch, embed_items(batch.history, item_embedding_));  // [B, T, E]
 }
@@ -170,7 +176,8 @@ EncodedHistory RecommenderImpl::encode_embedded(const Batch& batch, const torch:
   return finish_encoding(batch, encoder_(history, batch.mask, batch.lengths));
 }
 
-EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tensor keys) {
+EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tensor keys,
+                                                torch::Tensor key_projection) {
   EncodedHistory h;
   h.keys = std::move(keys);
   const std::int64_t t = h.keys.size(1);
@@ -183,7 +190,11 @@ EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tenso
     h.keys = h.keys + pos.unsqueeze(0) * batch.mask.unsqueeze(2).to(h.keys.dtype());
   }
   h.mask = batch.mask;
-  if (options.query() == "target") h.key_projection = attention_->project_keys(h.keys);
+  if (key_projection.defined()) {
+    h.key_projection = std::move(key_projection);
+  } else if (options.query() == "target") {
+    h.key_projection = attention_->project_keys(h.keys);
+  }
   if (user_embedding_) {
     TORCH_CHECK(batch.user.defined(), "the model needs a user column");
     h.user = user_embedding_(batch.user);

@@ -25,13 +25,14 @@ Batch random_batch(std::int64_t rows, std::int64_t steps, std::int64_t vocab, st
   return b;
 }
 
-Config small_config(const std::string& attention, std::int64_t layers) {
+Config small_config(const std::string& attention, std::int64_t layers, std::int64_t hidden = 6,
+                    std::int64_t attention_hidden = 5) {
   Config c = default_config();
   c.model.attention.type = attention;
   c.model.embedding.dim = 8;
-  c.model.encoder.hidden = 6;
+  c.model.encoder.hidden = hidden;
   c.model.encoder.layers = layers;
-  c.model.attention.hidden = 5;
+  c.model.attention.hidden = attention_hidden;
   c.model.head.dropout = 0.0;
   return c;
 }
@@ -39,10 +40,14 @@ Config small_config(const std::string& attention, std::int64_t layers) {
 }  // namespace
 
 TEST_CASE("inference paths equal the autograd computation", "[model][fused][inference]") {
+  // Hidden 6: the generic recurrent path; hidden 8 with attention hidden 16: the fused kernel,
+  // which also projects the keys for additive attention with one layer.
+  for (const auto& [hidden, attention_hidden] : {std::pair{6, 5}, std::pair{8, 16}}) {
   for (const std::string attention : {"additive", "scaled_dot"}) {
     for (const std::int64_t layers : {1, 2}) {
-      INFO(attention << ", " << layers << " layer(s)");
-      auto model = build_recommender(small_config(attention, layers), 40, 5);
+      INFO(attention << ", " << layers << " layer(s), hidden " << hidden);
+      auto model = build_recommender(
+          small_config(attention, layers, hidden, attention_hidden), 40, 5);
       model->eval();
       const Batch b = random_batch(37, 9, 40, 2);
       const auto reference = model->forward(b);  // grad mode on: generic operators
@@ -62,6 +67,7 @@ TEST_CASE("inference paths equal the autograd computation", "[model][fused][infe
       CHECK(torch::allclose(cached_weights, reference.attention.detach(), 1e-5, 1e-6));
       CHECK(cached_weights[1].sum().item<double>() == 0.0);  // the empty history
     }
+  }
   }
 }
 
@@ -84,7 +90,22 @@ TEST_CASE("item-gate LSTM equals the fused LSTM on embedded items", "[model][fus
         const auto gates = torch::addmm(w[2] + w[3], table->weight, w[0].t());
         const auto expected = std::get<0>(lstm->forward(table(b.history))) *
                               b.mask.unsqueeze(2).to(torch::kFloat32);
-        const auto got = fused_lstm_items(b.history, b.lengths, gates, w[1]);
+        // The key projection computed in the kernel: outputs 2h (blocks of 16 when h is a
+        // multiple of 8); 8 outputs cannot be, and come back undefined.
+        const auto key_weight = torch::randn({2 * hidden, hidden});
+        const auto [got, projected] = fused_lstm_items(b.history, b.lengths, gates, w[1],
+                                                       key_weight);
+        if (hidden % 8 == 0) {
+          REQUIRE(projected.defined());
+          CHECK((projected - torch::matmul(expected, key_weight.t())).abs().max().item<double>() <
+                (scale > 1 ? 1e-4 : 1e-5));
+          CHECK(projected[1].abs().sum().item<double>() == 0.0);
+        } else {
+          CHECK_FALSE(projected.defined());
+        }
+        CHECK_FALSE(std::get<1>(fused_lstm_items(b.history, b.lengths, gates, w[1],
+                                                 torch::randn({8, hidden})))
+                        .defined());
         // Hidden states are in [-1, 1]; large recurrent weights amplify rounding over the steps.
         CHECK((got - expected).abs().max().item<double>() < (scale > 1 ? 2e-5 : 2e-6));
         if (scale > 1) CHECK(gates.abs().max().item<double>() > 9);  // saturation was reached

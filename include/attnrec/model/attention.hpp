@@ -44,6 +44,9 @@ class AttentionImpl : public torch::nn::Module {
   /// The query-independent part of the scores (additive: W_k keys); undefined for the other
   /// types, whose key-side work is a cheap product.
   torch::Tensor project_keys(const torch::Tensor& keys);
+  /// W_k [hidden, dim] such that project_keys(keys) = keys W_k^T (additive; else undefined),
+  /// for encoders that can fuse the projection into their own kernel.
+  torch::Tensor key_weight() const;
 
   AttentionOptions options;
 

@@ -44,9 +44,13 @@ class SequenceEncoderImpl : public torch::nn::Module {
   /// The first layer's input gates of each row of `x` [N, input_size]: x W_ih^T + b_ih + b_hh.
   torch::Tensor input_gates(const torch::Tensor& x);
   /// Inference only: forward() for item ids [B, T] whose first-layer input gates are rows of
-  /// `item_gates` (input_gates() of every item's representation).
-  torch::Tensor forward_items(const torch::Tensor& ids, const torch::Tensor& lengths,
-                              const torch::Tensor& item_gates);
+  /// `item_gates` (input_gates() of every item's representation). With `projection` W
+  /// [a, output_size()], also returns output W^T [B, T, a] when it can compute it inside the
+  /// recurrent kernel (one layer; see fused_lstm_items), else an undefined tensor.
+  std::tuple<torch::Tensor, torch::Tensor> forward_items(const torch::Tensor& ids,
+                                                         const torch::Tensor& lengths,
+                                                         const torch::Tensor& item_gates,
+                                                         const torch::Tensor& projection = {});
 
   SequenceEncoderOptions options;
 

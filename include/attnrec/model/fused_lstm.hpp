@@ -33,7 +33,15 @@ torch::Tensor fused_lstm(const torch::Tensor& input, const torch::Tensor& length
 /// of input gates, item_gates[v] = x_v W_ih^T + b_ih + b_hh for the item's representation x_v
 /// (see RecommenderImpl::cache_item_gates): the input GEMM of every step becomes a row copy.
 /// `ids` [B, T] int64 CPU, right-padded; returns what fused_lstm() returns for those inputs.
-torch::Tensor fused_lstm_items(const torch::Tensor& ids, const torch::Tensor& lengths,
-                               const torch::Tensor& item_gates, const torch::Tensor& w_hh);
+///
+/// With `projection` W [a, h] (the attention's key weights), also returns out W^T [B, T, a]
+/// (zeros at padding), computed inside the recurrent kernel while each step's hidden states
+/// are in cache; undefined when the kernel cannot (h not a multiple of 8 or a of 16), and the
+/// caller projects as usual.
+std::tuple<torch::Tensor, torch::Tensor> fused_lstm_items(const torch::Tensor& ids,
+                                                          const torch::Tensor& lengths,
+                                                          const torch::Tensor& item_gates,
+                                                          const torch::Tensor& w_hh,
+                                                          const torch::Tensor& projection = {});
 
 }  // namespace attnrec

@@ -105,7 +105,9 @@ class RecommenderImpl : public torch::nn::Module {
   /// encode() and score() after the embedding lookup.
   EncodedHistory encode_embedded(const Batch& batch, const torch::Tensor& history);
   /// Positions, key projection and user embedding over encoded `keys`.
-  EncodedHistory finish_encoding(const Batch& batch, torch::Tensor keys);
+  /// Position terms, key projection (unless `key_projection` came with the keys), user.
+  EncodedHistory finish_encoding(const Batch& batch, torch::Tensor keys,
+                                 torch::Tensor key_projection = {});
   bool use_item_gates(const Batch& batch) const;
   RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate);
   torch::Tensor activation(const torch::Tensor& x) const;
