@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <mutex>
+#include <optional>
+
+#include <ATen/Parallel.h>
 
 #include "attnrec/data/loader.hpp"
 #include "attnrec/eval/metrics.hpp"
@@ -28,16 +32,38 @@ std::vector<double> score(Recommender& model, const SampleSet& set, const EvalOp
                                .with_by_length(true)
                                .with_pin_memory(options.device.is_cuda()));
     loader.start_epoch(0);
-    while (auto batch = loader.next()) {
-      const Batch b = batch->to(options.device);
+    const auto score_batch = [&](const Batch& host) {
+      const Batch b = host.to(options.device);
       const auto out = model->forward(b);
       const auto p = torch::sigmoid(out.logits).to(torch::kCPU, torch::kFloat64).contiguous();
       const double* value = p.data_ptr<double>();
-      const std::int64_t* index = batch->index.data_ptr<std::int64_t>();  // host copy
+      const std::int64_t* index = host.index.data_ptr<std::int64_t>();  // host copy
       for (std::int64_t i = 0; i < p.numel(); ++i) {
         probabilities[static_cast<std::size_t>(index[i])] = value[i];
       }
       if (observer) observer(b, out);
+    };
+    const auto workers = static_cast<std::int64_t>(at::get_num_threads());
+    if (options.device.is_cpu() && !observer && workers > 1 && !at::in_parallel_region()) {
+      // On CPU, whole batches in parallel (one per intra-op thread) rather than each batch's
+      // operators split across threads: no thread waits at the end of every operator for the
+      // slowest part, and the serial parts of a batch (query projection, head) overlap. The
+      // operators see the parallel region and run on their own thread. Rows are disjoint.
+      std::mutex loader_mutex;
+      at::parallel_for(0, workers, 1, [&](std::int64_t, std::int64_t) {
+        c10::InferenceMode worker_guard;  // thread-local, like grad mode
+        while (true) {
+          std::optional<Batch> batch;
+          {
+            std::lock_guard<std::mutex> lock(loader_mutex);
+            batch = loader.next();
+          }
+          if (!batch) break;
+          score_batch(*batch);
+        }
+      });
+    } else {
+      while (auto batch = loader.next()) score_batch(*batch);
     }
   }
   model->train(was_training);

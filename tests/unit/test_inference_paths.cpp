@@ -131,7 +131,8 @@ TEST_CASE("the item-gate table is skipped when it would not fit", "[model][infer
 }
 
 TEST_CASE("scoring in length-sorted batches returns scores in sample order", "[eval][inference]") {
-  auto model = build_recommender(small_config("additive", 1), 40, 5);
+  // Hidden 8 and attention hidden 16: the fused recurrent kernel with the key projection.
+  auto model = build_recommender(small_config("additive", 1, 8, 16), 40, 5);
   SampleSet set;
   set.has_items = true;
   set.history_offsets = {0};
@@ -143,15 +144,22 @@ TEST_CASE("scoring in length-sorted batches returns scores in sample order", "[e
     set.items.push_back(1 + i % 39);
     set.line_numbers.push_back(i + 1);
   }
-  const auto scores = score(model, set, EvalOptions().with_batch_size(32));
-  REQUIRE(scores.size() == 300);
-  // Each sample scored alone (batch of one) gives the same value at the same position.
-  for (int i : {0, 1, 7, 150, 299}) {
-    const std::int64_t index = i;
-    const Batch one = make_batch(set, &index, 1, false);
-    torch::NoGradGuard no_grad;
-    model->eval();
-    const double alone = torch::sigmoid(model->forward(one).logits).item<double>();
-    CHECK(scores[static_cast<std::size_t>(i)] == Approx(alone).epsilon(1e-5));
+  // One thread: batches one after another; two: whole batches in parallel (CPU scoring).
+  const auto threads_before = at::get_num_threads();
+  for (const int threads : {1, 2}) {
+    INFO("threads " << threads);
+    at::set_num_threads(threads);
+    const auto scores = score(model, set, EvalOptions().with_batch_size(32));
+    REQUIRE(scores.size() == 300);
+    // Each sample scored alone (batch of one) gives the same value at the same position.
+    for (int i = 0; i < 300; ++i) {
+      const std::int64_t index = i;
+      const Batch one = make_batch(set, &index, 1, false);
+      torch::NoGradGuard no_grad;
+      model->eval();
+      const double alone = torch::sigmoid(model->forward(one).logits).item<double>();
+      REQUIRE(scores[static_cast<std::size_t>(i)] == Approx(alone).epsilon(1e-5));
+    }
   }
+  at::set_num_threads(threads_before);
 }
