@@ -38,15 +38,33 @@ std::uint64_t hash_bytes(std::string_view s) {
   return h;
 }
 
+/// The first eight bytes of `s`, zero-padded.
+std::uint64_t head_of(std::string_view s) {
+  std::uint64_t w = 0;
+  if (!s.empty()) std::memcpy(&w, s.data(), std::min<std::size_t>(s.size(), 8));
+  return w;
+}
+
+/// High hash bits with min(length, 15) in the low four: equal tags and heads of strings up to
+/// eight bytes mean equal strings (the length tells "a" from "a\0").
+std::uint32_t tag_of(std::uint64_t hash, std::size_t size) {
+  return (static_cast<std::uint32_t>(hash >> 32) & ~0xFu) |
+         static_cast<std::uint32_t>(std::min<std::size_t>(size, 15));
+}
+
 }  // namespace
 
-std::size_t StringInterner::probe(std::string_view s, std::uint64_t hash) const {
+std::size_t StringInterner::probe(std::string_view s, std::uint64_t hash,
+                                  std::uint64_t head) const {
   const std::size_t mask = slots_.size() - 1;
-  const auto tag = static_cast<std::uint32_t>(hash >> 32);
+  const std::uint32_t tag = tag_of(hash, s.size());
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const Slot& slot = slots_[i];
     if (slot.index < 0) return i;
-    if (slot.tag == tag && tokens_[static_cast<std::size_t>(slot.index)] == s) return i;
+    if (slot.tag == tag && slot.head == head &&
+        (s.size() <= 8 || tokens_[static_cast<std::size_t>(slot.index)] == s)) {
+      return i;
+    }
   }
 }
 
@@ -57,6 +75,7 @@ void StringInterner::grow() {
   const std::size_t mask = slots_.size() - 1;
   for (const Slot& slot : old) {
     if (slot.index < 0) continue;
+    // The hash is not stored: recompute it (growth is rare, lookups are not).
     std::size_t i = hash_bytes(tokens_[static_cast<std::size_t>(slot.index)]) & mask;
     while (slots_[i].index >= 0) i = (i + 1) & mask;
     slots_[i] = slot;
@@ -65,8 +84,8 @@ void StringInterner::grow() {
 
 std::int32_t StringInterner::intern(std::string_view s) {
   if (slots_.empty()) grow();
-  const std::uint64_t hash = hash_bytes(s);
-  std::size_t i = probe(s, hash);
+  const std::uint64_t hash = hash_bytes(s), head = head_of(s);
+  std::size_t i = probe(s, hash, head);
   if (slots_[i].index >= 0) return slots_[i].index;
   if (tokens_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
     throw DataError("more than 2^31 distinct ids; attnrec indexes ids with 32-bit integers");
@@ -75,15 +94,15 @@ std::int32_t StringInterner::intern(std::string_view s) {
   tokens_.push_back(store(s));
   if (2 * tokens_.size() > slots_.size()) {
     grow();
-    i = probe(s, hash);  // the new token is not in the table yet: its empty slot
+    i = probe(s, hash, head);  // the new token is not in the table yet: its empty slot
   }
-  slots_[i] = Slot{static_cast<std::uint32_t>(hash >> 32), id};
+  slots_[i] = Slot{head, tag_of(hash, s.size()), id};
   return id;
 }
 
 std::int32_t StringInterner::find(std::string_view s) const {
   if (slots_.empty()) return -1;
-  return slots_[probe(s, hash_bytes(s))].index;
+  return slots_[probe(s, hash_bytes(s), head_of(s))].index;
 }
 
 std::string_view StringInterner::store(std::string_view s) {

@@ -28,14 +28,17 @@ class StringInterner {
 
  private:
   std::string_view store(std::string_view s);
-  /// The slot holding `s` (hash `hash`), or the empty slot where it would go.
-  std::size_t probe(std::string_view s, std::uint64_t hash) const;
+  /// The slot holding `s` (hash `hash`, head `head`), or the empty slot where it would go.
+  std::size_t probe(std::string_view s, std::uint64_t hash, std::uint64_t head) const;
   void grow();
 
-  /// Open addressing with linear probing: a slot is (hash tag, index), index -1 when empty.
-  /// Readers look up every history id of every line, so the table is kept flat (one cache
-  /// line per lookup, usually) rather than a node-based std::unordered_map (several).
+  /// Open addressing with linear probing: a slot is (first eight bytes, hash tag with the
+  /// length in its low bits, index), index -1 when empty. Readers look up every history id of
+  /// every line, so the table is kept flat (one cache line per lookup, usually) rather than a
+  /// node-based std::unordered_map (several), and ids of up to eight bytes (most are a few
+  /// digits) compare inside the slot without reading the stored string.
   struct Slot {
+    std::uint64_t head = 0;
     std::uint32_t tag = 0;
     std::int32_t index = -1;
   };
