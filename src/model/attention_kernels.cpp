@@ -33,10 +33,10 @@ void additive_attention_forward(const float* key_projection, const float* query_
       float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       std::int64_t j = 0;
       for (; j + 8 <= a; j += 8) {
-        for (int l = 0; l < 8; ++l) acc[l] += v[j + l] * tanh_fast(k[j + l] + q[j + l]);
+        for (int l = 0; l < 8; ++l) acc[l] += v[j + l] * tanh_rational(k[j + l] + q[j + l]);
       }
       float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-      for (; j < a; ++j) s += v[j] * tanh_fast(k[j] + q[j]);
+      for (; j < a; ++j) s += v[j] * tanh_rational(k[j] + q[j]);
       w[t] = s;
       best = any && best >= s ? best : s;
       any = true;
