@@ -143,15 +143,33 @@ class LineParser {
                                  fields_[layout.time])};
     }
     const auto hist = fields_[layout.history];
+    // Split and look for stray separators in one pass over the bytes: the history ids are most
+    // of a file, and a find() plus a find_first_of(" ;|") per id (a library call per byte)
+    // were a third of the parse time.
     tokens_.clear();
-    if (!hist.empty()) split(hist, options_.history_separator, tokens_);
+    std::size_t first_stray = std::string_view::npos;  // first id containing ' ', ';' or '|'
+    if (!hist.empty()) {
+      const char sep = options_.history_separator;
+      std::size_t start = 0;
+      for (std::size_t i = 0; i < hist.size(); ++i) {
+        const char ch = hist[i];
+        if (ch == sep) {
+          tokens_.push_back(hist.substr(start, i - start));
+          start = i + 1;
+        } else if ((ch == ' ' || ch == ';' || ch == '|') &&
+                   first_stray == std::string_view::npos) {
+          first_stray = tokens_.size();
+        }
+      }
+      tokens_.push_back(hist.substr(start));
+    }
     for (std::size_t k = 0; k < tokens_.size(); ++k) {
       if (tokens_[k].empty()) {
         return BadLine{fmt::format(
             "empty item id at position {} of the history (separator '{}' doubled or trailing)", k,
             options_.history_separator)};
       }
-      if (tokens_[k].find_first_of(" ;|") != std::string_view::npos) {
+      if (k == first_stray) {
         return BadLine{fmt::format("history item \"{}\" contains ' ', ';' or '|': items must be "
                                    "separated by '{}' (data.history_separator)",
                                    tokens_[k], options_.history_separator)};

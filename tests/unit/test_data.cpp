@@ -138,6 +138,19 @@ TEST_CASE("malformed lines: error names file, line and problem", "[data]") {
   CHECK(data_error("1\tu\ti\tj;k\n") ==
         "d.tsv:1: history item \"j;k\" contains ' ', ';' or '|': items must be separated by ',' "
         "(data.history_separator)" + suffix);
+  // The first problem in the history wins; a configured separator is not a stray one.
+  CHECK(data_error("1\tu\ti\tj k,,m\n") ==
+        "d.tsv:1: history item \"j k\" contains ' ', ';' or '|': items must be separated by ',' "
+        "(data.history_separator)" + suffix);
+  CHECK(data_error("1\tu\ti\tj,,k m\n") ==
+        "d.tsv:1: empty item id at position 1 of the history (separator ',' doubled or "
+        "trailing)" + suffix);
+  ReaderOptions semicolon;
+  semicolon.history_separator = ';';
+  CHECK(data_error("1\tu\ti\tj;k|m;n\n", semicolon) ==
+        "d.tsv:1: history item \"k|m\" contains ' ', ';' or '|': items must be separated by ';' "
+        "(data.history_separator)" + suffix);
+  CHECK(data_error("1\tu\ti\tj;k\n0\tu\ti\tk;j\n", semicolon) == "no error");
   CHECK(data_error("1 u i j\n") ==
         "d.tsv:1: expected 4 tab-separated fields (label, user, item, history), got 1 (the line "
         "contains spaces: fields must be separated by tabs)" + suffix);
