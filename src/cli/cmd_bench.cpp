@@ -44,6 +44,9 @@ void add_bench_command(CLI::App& app, Commands& commands) {
                           "infer_samples_per_s", "eval_file_samples_per_s", "peak_rss_mb"}) {
       if (r.contains(k)) fmt::print("{:<26}{:>12.0f}\n", k, r[k].get<double>());
     }
+    if (r.contains("eval_file_vs_train")) {
+      fmt::print("{:<26}{:>12.2f}\n", "eval_file_vs_train", r["eval_file_vs_train"].get<double>());
+    }
     return 0;
   }});
 }

@@ -248,7 +248,12 @@ nlohmann::json run_bench(const BenchOptions& options) {
           {"peak_rss_mb_before_train", peak_rss_before_train},
           {"peak_rss_mb_after_train", peak_rss_train},
           {"loss_segments", segments}};
-  if (!eval_file.is_null()) result.update(eval_file);
+  if (!eval_file.is_null()) {
+    result.update(eval_file);
+    // Issue 6's target (>= 10): evaluation against this run's own training throughput.
+    result["eval_file_vs_train"] =
+        eval_file["eval_file_samples_per_s"].get<double>() / (n / state.train_seconds);
+  }
   return result;
 }
 

@@ -63,6 +63,8 @@ TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
   // The evaluated file: every written sample read back, with both classes.
   CHECK(j["eval_file_samples"].get<std::int64_t>() == 700);
   CHECK(j["eval_file_auc"].is_number());
+  CHECK(j["eval_file_vs_train"].get<double>() ==
+        Approx(j["eval_file_samples_per_s"].get<double>() / j["train_samples_per_s"].get<double>()));
   REQUIRE(j["loss_segments"].size() == 10);
   for (const auto& loss : j["loss_segments"]) {
     // Each tenth is the mean BCE of its one step: near ln 2 at the start of training.
