@@ -353,8 +353,8 @@ std::tuple<torch::Tensor, torch::Tensor> fused_lstm_items(const torch::Tensor& i
     return table_data + item * width;
   };
   if (h % kernels::kRecurrentBlock != 0) {
-    // Generic path: a BLAS GEMM per step on gates gathered from the table.
-    return {forward_inference(
+    // Generic path: a BLAS GEMM per step on gates gathered from the table (no projection).
+    auto out = forward_inference(
         lengths, b, t, w_hh.contiguous(), item_gates.options(),
         [&](const Plan::Part& part, std::int64_t step, std::int64_t rows, torch::Tensor& gates) {
           float* g = gates.data_ptr<float>();
@@ -362,8 +362,8 @@ std::tuple<torch::Tensor, torch::Tensor> fused_lstm_items(const torch::Tensor& i
             std::memcpy(g + i * width, item_row(part.order[static_cast<std::size_t>(i)], step),
                         sizeof(float) * width);
           }
-        }),
-            torch::Tensor()};
+        });
+    return {out, torch::Tensor()};
   }
   // Fused path: the recurrent product, the table row and the cell update in one kernel that
   // reads the previous hidden state from, and writes the new one to, the padded output.

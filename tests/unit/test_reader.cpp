@@ -16,8 +16,8 @@ using Catch::Matchers::Contains;
 
 TEST_CASE("string interner: dense indices, lookups and stable tokens through growth", "[data]") {
   StringInterner interner;
-  std::vector<std::string> strings = {"", "a", "ab", "abc", "abcdefgh", "abcdefghi",
-                                      std::string(3, '\0'), std::string(5000, 'x')};
+  std::vector<std::string> strings = {
+      "", "a", "ab", "abc", "abcdefgh", "abcdefghi", std::string(3, '\0'), std::string(5000, 'x')};
   // Strings that share long prefixes and differ in one byte, in every position of a word.
   for (int i = 0; i < 50000; ++i) {
     strings.push_back("item_" + std::to_string(i));
@@ -98,8 +98,7 @@ void check_same(const SampleSet& a, const SampleSet& b) {
 
 }  // namespace
 
-TEST_CASE("large files read the same with one thread and several, across read blocks",
-          "[data]") {
+TEST_CASE("large files read the same with one thread and several, across read blocks", "[data]") {
   TempDir dir;
   // 18 MiB: two read blocks, each cut into several parse chunks.
   const std::string text = big_file(std::size_t(18) << 20, true);
@@ -153,11 +152,11 @@ TEST_CASE("a parallel read reports the file's first bad line", "[data]") {
     for (const std::int64_t threads : {1, 4}) {
       INFO("threads = " << threads << ", first bad line = " << bad);
       o.threads = threads;
-      CHECK_THROWS_MATCHES(read_sample_file(bad_path, o, train.items, train.users), DataError,
-                           Catch::Matchers::Message(
-                               bad_path + ":" + std::to_string(bad) +
-                               ": label must be 0 or 1, got \"x\" (set data.on_bad_line to "
-                               "\"skip\" to drop such lines)"));
+      CHECK_THROWS_MATCHES(
+          read_sample_file(bad_path, o, train.items, train.users), DataError,
+          Catch::Matchers::Message(bad_path + ":" + std::to_string(bad) +
+                                   ": label must be 0 or 1, got \"x\" (set data.on_bad_line to "
+                                   "\"skip\" to drop such lines)"));
     }
   }
 }
