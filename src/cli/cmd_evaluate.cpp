@@ -1,6 +1,8 @@
 // `attnrec evaluate` and `attnrec predict`: score a file with a trained model.
 
 #include <fmt/format.h>
+
+#include <ATen/Parallel.h>
 #include <filesystem>
 #include <memory>
 #include <spdlog/spdlog.h>
@@ -248,7 +250,7 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
       metrics["baseline_popularity"] = base;
       metrics["protocol"]["baseline"] = "popularity: positive training samples per item in " + train;
     }
-    const ReaderOptions reader = reader_options(s.loaded.config.data);
+    const ReaderOptions reader = reader_options(s.loaded.config.data, at::get_num_threads());
     RankingOptions ranking_options;
     ranking_options.ks = args->ks;
     ranking_options.pairs_per_batch = args->ranking_batch;

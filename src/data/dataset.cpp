@@ -15,8 +15,9 @@
 
 namespace attnrec {
 
-ReaderOptions reader_options(const DataConfig& data) {
+ReaderOptions reader_options(const DataConfig& data, std::int64_t threads) {
   ReaderOptions o;
+  o.threads = threads;
   o.columns = data.columns;
   o.header = data.header;
   o.history_separator = data.history_separator.at(0);

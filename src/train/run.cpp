@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include "attnrec/config/fields.hpp"
@@ -75,7 +77,7 @@ nlohmann::json data_stats(const SampleSet& s) {
 SampleSet read_for_model(const std::string& path, const Config& config, const Vocab& items,
                          const Vocab& users, bool label_optional,
                          std::vector<std::string>* columns_used) {
-  ReaderOptions options = reader_options(config.data);
+  ReaderOptions options = reader_options(config.data, at::get_num_threads());
   if (label_optional) {
     options.require_both_classes = false;
     // Peek at the first data line: one field fewer than configured means "no label column".
@@ -123,7 +125,7 @@ void check_data_files(const Config& config) {
 }
 
 void read_data(const Config& config, Prepared& p) {
-  const ReaderOptions reader = reader_options(config.data);
+  const ReaderOptions reader = reader_options(config.data, at::get_num_threads());
   VocabOptions vocab_options;
   vocab_options.min_count = config.data.min_count;
   vocab_options.max_size = config.data.max_vocab;

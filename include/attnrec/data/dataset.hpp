@@ -27,7 +27,9 @@ struct ReaderOptions {
   std::int64_t threads = 0;
 };
 
-ReaderOptions reader_options(const DataConfig& data);
+/// `threads`: parse threads for files read with fixed vocabularies (0: one per hardware
+/// thread); the commands pass their intra-op thread count, so `--threads` bounds reading too.
+ReaderOptions reader_options(const DataConfig& data, std::int64_t threads = 0);
 
 /// What reading a file found.
 struct ReadStats {
