@@ -132,7 +132,9 @@ class LineParser {
         label = 1;
       } else if (f != "0") {
         std::string msg = fmt::format("label must be 0 or 1, got \"{}\"", f);
-        if (line_number == 1) msg += " (if this line names the columns, set data.header to \"yes\")";
+        if (line_number == 1) {
+          msg += " (if this line names the columns, set data.header to \"yes\")";
+        }
         return BadLine{msg};
       }
     }
@@ -215,14 +217,15 @@ class LineParser {
   std::vector<std::string_view> fields_, tokens_;
 };
 
-/// An empty set with `like`'s source and column flags.
-SampleSet empty_like(const SampleSet& like) {
+/// An empty set of the file `path` with the columns of `layout` (the whole file's, or a
+/// chunk's).
+SampleSet empty_set(const std::string& path, const Layout& layout) {
   SampleSet set;
-  set.source = like.source;
-  set.has_labels = like.has_labels;
-  set.has_items = like.has_items;
-  set.has_users = like.has_users;
-  set.has_times = like.has_times;
+  set.source = path;
+  set.has_labels = layout.label >= 0;
+  set.has_items = layout.item >= 0;
+  set.has_users = layout.user >= 0;
+  set.has_times = layout.time >= 0;
   set.history_offsets.push_back(0);
   return set;
 }
@@ -231,7 +234,9 @@ SampleSet empty_like(const SampleSet& like) {
 /// so that group indices follow first appearance in the whole file, as a serial read gives.
 void append_chunk(SampleSet& into, StringInterner& user_groups, const SampleSet& part,
                   const StringInterner& part_groups) {
-  const auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  const auto append = [](auto& to, const auto& from) {
+    to.insert(to.end(), from.begin(), from.end());
+  };
   append(into.labels, part.labels);
   append(into.items, part.items);
   append(into.users, part.users);
@@ -282,13 +287,7 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
   if (!in) throw DataError(path + ": cannot open sample file");
   const Layout layout = layout_of(options.columns);
 
-  SampleSet set;
-  set.source = path;
-  set.has_labels = layout.label >= 0;
-  set.has_items = layout.item >= 0;
-  set.has_users = layout.user >= 0;
-  set.has_times = layout.time >= 0;
-  set.history_offsets.push_back(0);
+  SampleSet set = empty_set(path, layout);
   ReadStats& stats = set.stats;
   const std::string expected_columns = join(options.columns, ", ");
   const std::int64_t threads = thread_safe_resolvers ? reader_threads(options) : 1;
@@ -332,7 +331,7 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
     std::vector<Chunk> parts(pieces.size());
     const auto run = [&](std::size_t k) {
       try {
-        parts[k].set = empty_like(set);
+        parts[k].set = empty_set(path, layout);
         Parser parser(path, options, layout, resolve_item, resolve_user, parts[k].set,
                       parts[k].groups);
         parts[k].error = parser.parse(pieces[k], first_lines[k]);

@@ -40,23 +40,30 @@ inline __attribute__((always_inline)) float tanh_fast(float x) {
   return 2.0f / (1.0f + exp_clamped(-2.0f * x)) - 1.0f;
 }
 
-/// Eigen's rational approximation of tanh: a couple of ulp on [-9, 9], +-1 outside; all FMAs
-/// and one division (no exponential), for inference kernels. lstm_kernels.cpp keeps the same
-/// polynomials as numerator and denominator.
-inline __attribute__((always_inline)) float tanh_rational(float x) {
-  x = x < -9.0f ? -9.0f : x;
-  x = x > 9.0f ? 9.0f : x;
-  const float x2 = x * x;
-  float p = -2.76076847742355e-16f * x2 + 2.00018790482477e-13f;
+/// Eigen's rational approximation of tanh, tanh(x) = p / q for x clamped to [-9, 9] (+-1
+/// outside, in float): a couple of ulp, all FMAs and one division (no exponential), for the
+/// inference kernels. `T` is float or a GCC float vector (scalar operands broadcast), so
+/// lstm_kernels.cpp can keep p and q apart and share one division among several activations.
+template <class T>
+inline __attribute__((always_inline)) void tanh_rational_terms(T x, T& p, T& q) {
+  const T x2 = x * x;
+  p = -2.76076847742355e-16f * x2 + 2.00018790482477e-13f;
   p = p * x2 + -8.60467152213735e-11f;
   p = p * x2 + 5.12229709037114e-08f;
   p = p * x2 + 1.48572235717979e-05f;
   p = p * x2 + 6.37261928875436e-04f;
   p = p * x2 + 4.89352455891786e-03f;
   p = p * x;
-  float q = 1.19825839466702e-06f * x2 + 1.18534705686654e-04f;
+  q = 1.19825839466702e-06f * x2 + 1.18534705686654e-04f;
   q = q * x2 + 2.26843463243900e-03f;
   q = q * x2 + 4.89352518554385e-03f;
+}
+
+inline __attribute__((always_inline)) float tanh_rational(float x) {
+  x = x < -9.0f ? -9.0f : x;
+  x = x > 9.0f ? 9.0f : x;
+  float p, q;
+  tanh_rational_terms(x, p, q);
   return p / q;
 }
 

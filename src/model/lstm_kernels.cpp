@@ -139,25 +139,15 @@ inline __attribute__((always_inline)) void store8(float* p, V8 v) {
 // GCC drops the subtraction. (A {s, s, ...} initializer compiled to eight inserts.)
 inline __attribute__((always_inline)) V8 splat(float s) { return s - V8{}; }
 
-// Eigen's rational approximation of tanh (a couple of ulp on [-9, 9], +-1 outside), kept as
-// numerator and denominator. Inference only: the training kernels above use activations.hpp's
+// activations.hpp's rational tanh on clamped vectors, kept as numerator and denominator.
+// Inference only: the training kernels above use activations.hpp's
 // exp-based forms. Why a ratio: sigmoid(x) = (q + p) / 2q at x / 2 and tanh = p / q let the
 // cell update put all its products over one denominator (two divisions per step instead of
 // five), and the polynomials are all FMAs; the step is ~13% faster than with exp and division.
 inline __attribute__((always_inline)) void tanh_ratio(V8 x, V8& p, V8& q) {
   x = x < splat(-9.0f) ? splat(-9.0f) : x;
   x = x > splat(9.0f) ? splat(9.0f) : x;
-  const V8 x2 = x * x;
-  p = splat(-2.76076847742355e-16f) * x2 + splat(2.00018790482477e-13f);
-  p = p * x2 + splat(-8.60467152213735e-11f);
-  p = p * x2 + splat(5.12229709037114e-08f);
-  p = p * x2 + splat(1.48572235717979e-05f);
-  p = p * x2 + splat(6.37261928875436e-04f);
-  p = p * x2 + splat(4.89352455891786e-03f);
-  p = p * x;
-  q = splat(1.19825839466702e-06f) * x2 + splat(1.18534705686654e-04f);
-  q = q * x2 + splat(2.26843463243900e-03f);
-  q = q * x2 + splat(4.89352518554385e-03f);
+  tanh_rational_terms(x, p, q);
 }
 
 /// Input gates plus h_prev W_hh^T for rows r .. r + R - 1 and two of the four gates (`half` 0:

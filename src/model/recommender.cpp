@@ -162,8 +162,7 @@ EncodedHistory RecommenderImpl::encode(const Batch& batch) {
   if (use_item_gates(batch)) {
     // Target attention projects the keys; with no position term added to them first, the
     // recurrent kernel does it while each step's hidden states are in cache.
-    const bool fuse_keys = options.query() == "target" && !position_embedding_ &&
-                           !sinusoid_.defined();
+    const bool fuse_keys = options.query() == "target" && !has_position_term();
     auto [keys, projected] = encoder_->forward_items(
         batch.history, batch.lengths, item_gates_,
         fuse_keys ? attention_->key_weight() : torch::Tensor());
@@ -181,7 +180,7 @@ EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tenso
   EncodedHistory h;
   h.keys = std::move(keys);
   const std::int64_t t = h.keys.size(1);
-  if (position_embedding_ || sinusoid_.defined()) {
+  if (has_position_term()) {
     TORCH_CHECK(t <= options.max_history(), "history length ", t, " exceeds max_history ",
                 options.max_history());
     const auto pos = position_embedding_

@@ -131,6 +131,32 @@ TEST_CASE("cli predict works without a label column", "[cli][train]") {
   CHECK_THAT(text, Contains("\n2\tu2\tunseen\t"));
 }
 
+TEST_CASE("cli predict: two threads score a large file exactly as one does", "[cli][train]") {
+  // Over 2 MiB, so that two threads also split the parse; no observer, so that they score
+  // whole batches in parallel. Both must reproduce the one-thread output byte for byte.
+  auto& r = trained();
+  REQUIRE(r.train.code == 0);
+  const std::string test = read_text(r.data + "/test.tsv");
+  const auto body = test.find('\n') + 1;  // after the header
+  std::string big = test.substr(0, body);
+  while (big.size() < (std::size_t(5) << 19)) big.append(test, body);
+  write_text(r.dir.file("big.tsv"), big);
+  std::string outputs[2];
+  for (const int threads : {1, 2}) {
+    const auto out = r.dir.file("big-" + std::to_string(threads) + ".tsv");
+    const auto p = run_cli("predict --checkpoint '" + r.run + "' --data '" + r.dir.file("big.tsv") +
+                           "' --output '" + out + "' --batch-size 256 --threads " +
+                           std::to_string(threads));
+    INFO(p.err);
+    REQUIRE(p.code == 0);
+    outputs[threads - 1] = read_text(out);
+  }
+  // A header and a line per sample, as the input.
+  CHECK(std::count(outputs[0].begin(), outputs[0].end(), '\n') ==
+        std::count(big.begin(), big.end(), '\n'));
+  CHECK(outputs[0] == outputs[1]);
+}
+
 TEST_CASE("cli evaluate: bad inputs are clear errors", "[cli][train]") {
   auto& r = trained();
   REQUIRE(r.train.code == 0);

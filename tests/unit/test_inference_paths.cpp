@@ -43,31 +43,31 @@ TEST_CASE("inference paths equal the autograd computation", "[model][fused][infe
   // Hidden 6: the generic recurrent path; hidden 8 with attention hidden 16: the fused kernel,
   // which also projects the keys for additive attention with one layer.
   for (const auto& [hidden, attention_hidden] : {std::pair{6, 5}, std::pair{8, 16}}) {
-  for (const std::string attention : {"additive", "scaled_dot"}) {
-    for (const std::int64_t layers : {1, 2}) {
-      INFO(attention << ", " << layers << " layer(s), hidden " << hidden);
-      auto model = build_recommender(
-          small_config(attention, layers, hidden, attention_hidden), 40, 5);
-      model->eval();
-      const Batch b = random_batch(37, 9, 40, 2);
-      const auto reference = model->forward(b);  // grad mode on: generic operators
-      REQUIRE(reference.logits.requires_grad());
-      torch::Tensor plain, cached, cached_weights;
-      {
-        c10::InferenceMode guard;
-        plain = model->forward(b).logits;
-        REQUIRE(model->cache_item_gates(true));
-        const auto out = model->forward(b);
-        cached = out.logits;
-        cached_weights = out.attention;
-        model->cache_item_gates(false);
+    for (const std::string attention : {"additive", "scaled_dot"}) {
+      for (const std::int64_t layers : {1, 2}) {
+        INFO(attention << ", " << layers << " layer(s), hidden " << hidden);
+        auto model = build_recommender(
+            small_config(attention, layers, hidden, attention_hidden), 40, 5);
+        model->eval();
+        const Batch b = random_batch(37, 9, 40, 2);
+        const auto reference = model->forward(b);  // grad mode on: generic operators
+        REQUIRE(reference.logits.requires_grad());
+        torch::Tensor plain, cached, cached_weights;
+        {
+          c10::InferenceMode guard;
+          plain = model->forward(b).logits;
+          REQUIRE(model->cache_item_gates(true));
+          const auto out = model->forward(b);
+          cached = out.logits;
+          cached_weights = out.attention;
+          model->cache_item_gates(false);
+        }
+        CHECK(torch::allclose(plain, reference.logits.detach(), 1e-5, 1e-6));
+        CHECK(torch::allclose(cached, reference.logits.detach(), 1e-5, 1e-6));
+        CHECK(torch::allclose(cached_weights, reference.attention.detach(), 1e-5, 1e-6));
+        CHECK(cached_weights[1].sum().item<double>() == 0.0);  // the empty history
       }
-      CHECK(torch::allclose(plain, reference.logits.detach(), 1e-5, 1e-6));
-      CHECK(torch::allclose(cached, reference.logits.detach(), 1e-5, 1e-6));
-      CHECK(torch::allclose(cached_weights, reference.attention.detach(), 1e-5, 1e-6));
-      CHECK(cached_weights[1].sum().item<double>() == 0.0);  // the empty history
     }
-  }
   }
 }
 

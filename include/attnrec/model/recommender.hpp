@@ -105,6 +105,8 @@ class RecommenderImpl : public torch::nn::Module {
   /// encode() and score() after the embedding lookup.
   EncodedHistory encode_embedded(const Batch& batch, const torch::Tensor& history);
   /// Positions, key projection and user embedding over encoded `keys`.
+  /// True when finish_encoding() adds a position term to the keys.
+  bool has_position_term() const { return position_embedding_ || sinusoid_.defined(); }
   /// Position terms, key projection (unless `key_projection` came with the keys), user.
   EncodedHistory finish_encoding(const Batch& batch, torch::Tensor keys,
                                  torch::Tensor key_projection = {});
