@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-build/attnrec generate --out data/quickstart --seed 7
+build/attnrec generate --out data/quickstart --seed 7 --overwrite
 build/attnrec train --config configs/quickstart.json --run-dir runs/quickstart --overwrite
 echo
 echo "== evaluate runs/quickstart on data/quickstart/test.tsv (with attention analysis)"

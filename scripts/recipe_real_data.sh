@@ -19,7 +19,7 @@ scripts/setup.sh
 if [ "$1" = "--synthetic" ]; then
   out=${OUT:-data/synthetic-log}
   mkdir -p "$out"
-  build/attnrec generate --log "$out/ratings.dat" --seed 11
+  build/attnrec generate --log "$out/ratings.dat" --seed 11 --overwrite
   input="$out/ratings.dat"
   MIN_RATING=${MIN_RATING-4}
 else

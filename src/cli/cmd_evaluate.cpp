@@ -10,11 +10,14 @@
 #include "attnrec/eval/attention_analysis.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/eval/ranking_eval.hpp"
+#include "attnrec/io/outputs.hpp"
+#include "attnrec/io/run_dir.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/hash.hpp"
 #include "attnrec/train/checkpoint.hpp"
 #include "attnrec/train/run.hpp"
 #include "attnrec/util/device.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 #include "commands.hpp"
 
@@ -53,17 +56,41 @@ struct Scored {
   std::vector<double> probabilities;
 };
 
+/// The checkpoint a scoring command reads, resolved and with its header verified, and the
+/// guard that checks the command's outputs against everything it reads.
+struct ScoreInputs {
+  std::string checkpoint;
+  CheckpointMeta meta;
+  OutputGuard guard;
+};
+
+ScoreInputs score_inputs(const ScoreArgs& a) {
+  ScoreInputs in;
+  in.checkpoint = resolve_checkpoint_path(a.checkpoint);
+  in.meta = read_checkpoint_meta(in.checkpoint);
+  const auto dir = std::filesystem::path(in.checkpoint).parent_path();
+  in.guard.input(in.checkpoint, "--checkpoint")
+      .input((dir / in.meta.items.file).lexically_normal().string(), "the checkpoint's item vocabulary")
+      .input((dir / in.meta.users.file).lexically_normal().string(), "the checkpoint's user vocabulary")
+      .input(a.data, "--data");
+  return in;
+}
+
 Scored score_file(const ScoreArgs& a, bool label_optional) {
   Scored s;
-  s.device = resolve_device(a.device);
+  s.device = resolve_device(a.device, "--device");
   const torch::Device& device = s.device;
-  configure_threads(a.threads);
+  configure_threads(a.threads, "--threads");
+  if (a.batch_size < 0) {
+    throw UsageError("--batch-size: expected a positive number, got " +
+                     std::to_string(a.batch_size));
+  }
   s.loaded = load_model(a.checkpoint, device);
   Config& config = s.loaded.config;
   if (!a.on_bad_line.empty()) config.data.on_bad_line = a.on_bad_line;
   if (a.batch_size > 0) config.eval.batch_size = a.batch_size;
   spdlog::info("model {} (step {}), data {}", s.loaded.checkpoint_path,
-               s.loaded.meta["train_state"]["global_step"].get<std::int64_t>(), a.data);
+               s.loaded.meta.train_state.global_step, a.data);
   s.set = read_for_model(a.data, config, s.loaded.items, s.loaded.users, label_optional,
                          &s.columns);
   s.probabilities = score(s.loaded.model, s.set, EvalOptions()
@@ -72,7 +99,6 @@ Scored score_file(const ScoreArgs& a, bool label_optional) {
                                                      .with_device(device));
   return s;
 }
-
 
 /// A file beside `data` (same directory) when it exists, else "".
 std::string beside(const std::string& data, const char* name) {
@@ -217,6 +243,22 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
                          "test_candidates.tsv beside " + args->score.data);
       }
     }
+    const std::string log_file = !full                        ? std::string()
+                                 : args->interactions.empty() ? beside(args->score.data,
+                                                                       "interactions.tsv")
+                                                              : args->interactions;
+    // Every output is checked against every input before anything is read or written.
+    auto inputs = score_inputs(args->score);
+    inputs.guard.input(candidates, "--candidates")
+        .input(log_file, "--interactions")
+        .input(protocol_path, "--protocol")
+        .input(args->oracle, "--oracle")
+        .input(args->baseline.empty() ? std::string()
+               : args->train.empty()  ? inputs.meta.config.data.train
+                                      : args->train,
+               "--train")
+        .output(args->output, "--output")
+        .output(args->predictions, "--predictions");
     auto s = score_file(args->score, /*label_optional=*/false);
     nlohmann::json metrics =
         compute_metrics(s.set, s.probabilities, s.loaded.config.eval.threshold);
@@ -276,9 +318,7 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
           {"ks", args->ks}};
     }
     if (full) {
-      const std::string log = args->interactions.empty()
-                                  ? beside(args->score.data, "interactions.tsv")
-                                  : args->interactions;
+      const std::string& log = log_file;
       const auto input = full_ranking_input(s.set, args->score.data, s.loaded.items,
                                             s.loaded.users, log);
       run_ranking(input, "full");
@@ -329,6 +369,7 @@ void add_predict_command(CLI::App& app, Commands& commands) {
   add_score_options(cmd, args->score);
   cmd->add_option("--output", args->output, "Output TSV: line, user, item, score")->required();
   commands.push_back({cmd, [args]() {
+    score_inputs(args->score).guard.output(args->output, "--output");
     auto s = score_file(args->score, /*label_optional=*/true);
     write_predictions(args->output, s.set, s.columns, s.probabilities, false);
     spdlog::info("wrote {} predictions to {}", s.set.size(), args->output);

@@ -1,13 +1,61 @@
 // `attnrec generate`: the synthetic data set with a known answer (see data/README.md).
 
+#include <filesystem>
 #include <memory>
 #include <spdlog/spdlog.h>
 
 #include "attnrec/data/synthetic.hpp"
+#include "attnrec/io/outputs.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
+#include "attnrec/util/hash.hpp"
 #include "commands.hpp"
 
 namespace attnrec::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// True when every sample file in `dir` is as an earlier `attnrec generate` wrote it (its
+/// oracle.json records their SHA-256): a new generate may replace them. Files changed or written
+/// by anything else since are somebody's data.
+bool holds_generated_data(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / "oracle.json", ec)) return false;
+  try {
+    const auto oracle = nlohmann::json::parse(read_file((dir / "oracle.json").string()));
+    const auto& hashes = oracle.at("files_sha256");
+    for (const char* name : {"train.tsv", "valid.tsv", "test.tsv"}) {
+      const auto file = dir / name;
+      if (fs::exists(file, ec) &&
+          sha256_file(file.string()) != hashes.at(name).get<std::string>()) {
+        return false;
+      }
+    }
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+/// Generated files never replace data attnrec did not generate, unless --overwrite says so.
+void check_generate_outputs(const std::vector<std::string>& files, bool replaceable,
+                            bool overwrite) {
+  OutputGuard guard;
+  for (const auto& file : files) {
+    guard.output(file, "generate");
+    std::error_code ec;
+    if (!overwrite && !replaceable && fs::exists(file, ec) &&
+        output_kind(file) == OutputKind::regular) {
+      throw UsageError(file + ": exists and is not the unchanged output of an earlier attnrec "
+                       "generate; choose another output or pass --overwrite to replace it; "
+                       "nothing was written");
+    }
+  }
+}
+
+}  // namespace
 
 void add_generate_command(CLI::App& app, Commands& commands) {
   struct Args {
@@ -15,12 +63,15 @@ void add_generate_command(CLI::App& app, Commands& commands) {
     SyntheticOptions options;
     std::string log;
     LogOptions log_options;
+    bool overwrite = false;
   };
   auto args = std::make_shared<Args>();
   auto& o = args->options;
   auto* cmd = app.add_subcommand(
       "generate", "Write synthetic train/valid/test files and oracle.json with a known answer");
   auto* out_opt = cmd->add_option("--out,-o", args->out, "Output directory");
+  cmd->add_flag("--overwrite", args->overwrite,
+                "Replace existing files that an earlier generate did not write");
   auto& lo = args->log_options;
   auto* log_opt = cmd->add_option(
       "--log", args->log,
@@ -66,6 +117,8 @@ void add_generate_command(CLI::App& app, Commands& commands) {
   commands.push_back({cmd, [args, cmd]() {
                         if (!args->log.empty()) {
                           if (cmd->count("--seed") > 0) args->log_options.seed = args->options.seed;
+                          args->log_options.validate();
+                          check_generate_outputs({args->log}, false, args->overwrite);
                           const auto r = generate_interaction_log(args->log, args->log_options);
                           spdlog::info("wrote {} events of {} users to {}",
                                        r["events"].get<std::int64_t>(),
@@ -76,6 +129,12 @@ void add_generate_command(CLI::App& app, Commands& commands) {
                           throw UsageError("generate: --out (sample files) or --log (an "
                                            "interaction log) is required");
                         }
+                        args->options.validate();
+                        const fs::path out(args->out);
+                        check_generate_outputs(
+                            {(out / "train.tsv").string(), (out / "valid.tsv").string(),
+                             (out / "test.tsv").string(), (out / "oracle.json").string()},
+                            holds_generated_data(out), args->overwrite);
                         const auto oracle = generate_synthetic(args->out, args->options);
                         spdlog::info("wrote {}/{{train,valid,test}}.tsv and oracle.json", args->out);
                         spdlog::info("oracle (Bayes-optimal) test AUC {:.4f}, logloss {:.4f}, "

@@ -1,12 +1,15 @@
 // `attnrec preprocess` (interaction log -> sample files) and `attnrec check-data` (leakage).
 
+#include <filesystem>
 #include <fmt/format.h>
 #include <memory>
 #include <spdlog/spdlog.h>
 
 #include "attnrec/data/leakage.hpp"
 #include "attnrec/data/preprocess.hpp"
+#include "attnrec/io/outputs.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 #include "commands.hpp"
 
@@ -67,6 +70,11 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
   commands.push_back({cmd, [args, cmd]() {
     auto o = args->o;
     if (cmd->count("--min-rating") > 0) o.min_rating = args->min_rating;
+    OutputGuard guard;
+    guard.input(o.input, "--input");
+    for (const auto& name : preprocess_output_files()) {
+      guard.output((std::filesystem::path(o.out_dir) / name).string(), "--out");
+    }
     const auto stats = preprocess(o);
     const auto& s = stats["splits"];
     fmt::print("kept {} users, {} items, {} interactions (density {:.5f})\n",
@@ -102,6 +110,15 @@ void add_check_data_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--vocab", o.vocab, "Item vocabulary of a run (RUN_DIR/items.vocab)");
   cmd->add_option("--output", args->output, "Write the report as JSON");
   commands.push_back({cmd, [args]() {
+    const auto files = args->o.resolved();
+    OutputGuard()
+        .input(files.train, "--train")
+        .input(files.valid, "--valid")
+        .input(files.test, "--test")
+        .input(files.interactions, "--interactions")
+        .input(files.candidates, "--candidates")
+        .input(files.vocab, "--vocab")
+        .output(args->output, "--output");
     const auto report = check_data(args->o);
     fmt::print("{}", format_leakage_report(report));
     if (!args->output.empty()) write_file_atomic(args->output, report.dump(2) + "\n");

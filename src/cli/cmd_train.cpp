@@ -59,6 +59,7 @@ void add_train_command(CLI::App& app, Commands& commands) {
     // Everything about the config is checked before any data is read.
     const Config config = load_config(args->config.path, args->config.overrides);
     options.overwrite = args->overwrite;
+    options.config_file = args->config.path;
     options.run_dir = !args->run_dir.empty()
                           ? args->run_dir
                           : "runs/" + (args->config.path.empty()

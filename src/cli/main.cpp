@@ -11,6 +11,7 @@
 
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/logging.hpp"
+#include "attnrec/util/strings.hpp"
 #include "commands.hpp"
 
 namespace {
@@ -62,6 +63,14 @@ int main(int argc, char** argv) {
   attnrec::cli::add_inspect_command(app, commands);
   attnrec::cli::add_bench_command(app, commands);
 
+  // Arguments end up in JSON files (metrics, configs, summaries), which hold only UTF-8 text.
+  for (int i = 1; i < argc; ++i) {
+    if (!attnrec::is_valid_utf8(argv[i])) {
+      fmt::print(stderr, "error: command-line argument {} is not valid UTF-8 text; attnrec "
+                 "records its arguments in JSON files, so paths and values must be UTF-8\n", i);
+      return static_cast<int>(ExitCode::bad_input);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

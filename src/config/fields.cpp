@@ -2,13 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "attnrec/model/registry.hpp"
+#include "attnrec/util/device_spec.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -56,9 +58,10 @@ class Decl {
 #define ATTNREC_FIELD(path) Decl(#path, [](Config& c) -> FieldRef { return &c.path; })
 
 std::optional<std::string> check_device(const json& v) {
-  static const std::regex pattern("auto|cpu|cuda|cuda:[0-9]+");
-  if (std::regex_match(v.get<std::string>(), pattern)) return std::nullopt;
-  return "expected auto, cpu, cuda or cuda:N, got " + v.dump();
+  const auto& text = v.get_ref<const std::string&>();
+  if (parse_device_spec(text)) return std::nullopt;
+  return fmt::format("expected auto, cpu, cuda or cuda:N (N from 0 to {}), got {}", kMaxCudaIndex,
+                     quote_for_message(text));
 }
 
 std::optional<std::string> check_single_char(const json& v) {
@@ -254,7 +257,7 @@ std::optional<std::string> check_choice(const FieldSpec& f, const std::string& v
       std::find(f.choices.begin(), f.choices.end(), v) != f.choices.end()) {
     return std::nullopt;
   }
-  std::string msg = "unknown value \"" + v + "\"";
+  std::string msg = "unknown value " + quote_for_message(v);
   if (auto hint = closest_match(v, f.choices)) msg += "; did you mean \"" + *hint + "\"?";
   return msg + " (allowed: " + join(f.choices, ", ") + ")";
 }
@@ -483,6 +486,24 @@ json parse_json_text(const std::string& text, const std::string& source) {
     const auto colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
     if (colon != std::string::npos) what = what.substr(colon + 2);
     throw ConfigError(fmt::format("{}:{}:{}: invalid JSON: {}", source, line, column, what));
+  } catch (const json::out_of_range& e) {
+    // Number overflow (e.g. 1e400) is reported without a position: find the literal.
+    std::string what = e.what();
+    const auto quote = what.find('\'');
+    const auto literal = quote == std::string::npos
+                             ? std::string()
+                             : what.substr(quote + 1, what.find('\'', quote + 1) - quote - 1);
+    const std::size_t at = literal.empty() ? std::string::npos : text.find(literal);
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; at != std::string::npos && i < at; ++i) {
+      column = text[i] == '\n' ? 1 : column + 1;
+      line += text[i] == '\n' ? 1 : 0;
+    }
+    throw ConfigError(fmt::format("{}:{}:{}: number {} is out of range (not a finite "
+                                  "double-precision value)",
+                                  source, line, column, literal));
+  } catch (const json::exception& e) {
+    throw ConfigError(fmt::format("{}: invalid JSON: {}", source, e.what()));
   }
 }
 
@@ -496,6 +517,12 @@ void apply_overrides(Config& config, const std::vector<std::string>& assignments
     }
     const std::string key = a.substr(0, eq);
     const std::string text = a.substr(eq + 1);
+    // Config values are stored as JSON, which holds only UTF-8 text.
+    if (!is_valid_utf8(a)) {
+      errors.push_back("--set " + to_pointer(is_valid_utf8(key) ? key : "?") +
+                       ": not valid UTF-8 text; config keys and values must be UTF-8");
+      continue;
+    }
     const FieldSpec* f = find_field(key);
     if (!f) {
       const auto dot = key.rfind('.');
@@ -508,7 +535,18 @@ void apply_overrides(Config& config, const std::vector<std::string>& assignments
       continue;
     }
     json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded()) value = text;  // unquoted strings: --set train.device=cpu
+    if (value.is_discarded()) {
+      char* end = nullptr;
+      const double number = std::strtod(text.c_str(), &end);
+      const bool numeric = f->type_name() == "a number" || f->type_name() == "an integer";
+      if (numeric && !text.empty() && end == text.c_str() + text.size() &&
+          !std::isfinite(number)) {
+        errors.push_back("--set: " + f->pointer() + ": " + quote_for_message(text) +
+                         " is not a finite number");
+        continue;
+      }
+      value = text;  // unquoted strings: --set train.device=cpu
+    }
     if (auto problem = assign(*f, config, value)) {
       errors.push_back("--set: " + f->pointer() + ": " + *problem);
     }

@@ -318,20 +318,29 @@ class Checker {
 
 }  // namespace
 
-nlohmann::json check_data(const CheckDataOptions& o) {
+CheckDataOptions CheckDataOptions::resolved() const {
   namespace fs = std::filesystem;
-  auto pick = [&](const std::string& given, const char* name) {
-    if (!given.empty() || o.dir.empty()) return given;
-    return (fs::path(o.dir) / name).string();
+  CheckDataOptions r = *this;
+  auto pick = [&](std::string& given, const char* name) {
+    if (given.empty() && !dir.empty()) given = (fs::path(dir) / name).string();
   };
-  const std::string train = pick(o.train, "train.tsv");
-  const std::string valid = pick(o.valid, "valid.tsv");
-  const std::string test = pick(o.test, "test.tsv");
-  const std::string log = pick(o.interactions, "interactions.tsv");
-  std::string candidates = o.candidates;
-  if (candidates.empty() && !o.dir.empty() && fs::exists(fs::path(o.dir) / "test_candidates.tsv")) {
-    candidates = (fs::path(o.dir) / "test_candidates.tsv").string();
+  pick(r.train, "train.tsv");
+  pick(r.valid, "valid.tsv");
+  pick(r.test, "test.tsv");
+  pick(r.interactions, "interactions.tsv");
+  if (r.candidates.empty() && !dir.empty() && fs::exists(fs::path(dir) / "test_candidates.tsv")) {
+    r.candidates = (fs::path(dir) / "test_candidates.tsv").string();
   }
+  return r;
+}
+
+nlohmann::json check_data(const CheckDataOptions& options) {
+  const CheckDataOptions o = options.resolved();
+  const std::string& train = o.train;
+  const std::string& valid = o.valid;
+  const std::string& test = o.test;
+  const std::string& log = o.interactions;
+  const std::string& candidates = o.candidates;
   if (log.empty()) {
     throw UsageError("check-data: the interaction log is required (--interactions or --dir)");
   }

@@ -13,6 +13,7 @@
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/hash.hpp"
 #include "attnrec/util/rng.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -21,6 +22,14 @@ const std::vector<std::string>& preprocess_formats() {
   static const std::vector<std::string> formats = {"movielens", "movielens_tsv", "sequence",
                                                    "amazon",    "taobao",        "csv"};
   return formats;
+}
+
+const std::vector<std::string>& preprocess_output_files() {
+  static const std::vector<std::string> files = {
+      "train.tsv",          "valid.tsv",  "test.tsv",      "test_candidates.tsv",
+      "interactions.tsv",   "stats.json", "protocol.json", "item_categories.tsv",
+      "leakage_report.json"};
+  return files;
 }
 
 void PreprocessOptions::validate() const {

@@ -8,7 +8,9 @@
 
 #include "attnrec/eval/metrics.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/hash.hpp"
 #include "attnrec/util/rng.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -28,7 +30,19 @@ void SyntheticOptions::validate() const {
   require(max_interests <= categories,
           fmt::format("--max-interests ({}) must be <= --categories ({})", max_interests,
                       categories));
-  require(in_interest >= 0 && in_interest <= 1, "in_interest must be in [0, 1]");
+  require(in_interest >= 0 && in_interest <= 1,
+          fmt::format("--in-interest must be in [0, 1], got {}", in_interest));
+  // Sampling loops draw until a condition holds: a NaN or infinite parameter would never let
+  // them end, so every real-valued option is checked here.
+  for (const auto& [flag, value] : {std::pair<const char*, double>{"--zipf", zipf},
+                                    {"--noise", noise},
+                                    {"--slope", slope},
+                                    {"--bias", bias},
+                                    {"--popularity-weight", popularity_weight}}) {
+    require(std::isfinite(value), fmt::format("{} must be a finite number, got {}", flag, value));
+  }
+  require(zipf >= 0 && zipf <= 10, fmt::format("--zipf must be in [0, 10], got {}", zipf));
+  require(noise >= 0 && noise <= 100, fmt::format("--noise must be in [0, 100], got {}", noise));
 }
 
 nlohmann::json SyntheticOptions::to_json() const {
@@ -150,6 +164,7 @@ struct SplitResult {
   nlohmann::json metrics;
   nlohmann::json planted = nlohmann::json::array();
   nlohmann::json best = nlohmann::json::array();
+  std::string sha256;  ///< of the file written
 };
 
 SplitResult write_split(const std::string& path, std::int64_t samples, const World& w,
@@ -203,6 +218,7 @@ SplitResult write_split(const std::string& path, std::int64_t samples, const Wor
     out += '\n';
   }
   write_file_atomic(path, out);
+  result.sha256 = sha256_hex(out);
   const auto a = auc(p_true, labels);
   const double positives = std::accumulate(labels.begin(), labels.end(), 0.0);
   result.metrics = {{"auc", a ? nlohmann::json(*a) : nlohmann::json()},
@@ -239,6 +255,8 @@ nlohmann::json generate_synthetic(const std::string& out_dir, const SyntheticOpt
       {"train", train.metrics},
       {"valid", valid.metrics},
       {"test", test.metrics},
+      {"files_sha256",
+       {{"train.tsv", train.sha256}, {"valid.tsv", valid.sha256}, {"test.tsv", test.sha256}}},
       {"test_planted_positions", std::move(test.planted)},
       {"test_best_positions", std::move(test.best)},
   };
@@ -254,7 +272,10 @@ void LogOptions::validate() const {
           "need --users >= 1 and --items >= --categories >= 1");
   require(min_events >= 1 && max_events >= min_events, "need 1 <= --min-events <= --max-events");
   require(max_events <= items / 2, "--max-events must be <= --items / 2 (no repeated items)");
-  require(stay >= 0 && stay <= 1 && explore >= 0 && explore <= 1, "stay and explore are chances");
+  require(stay >= 0 && stay <= 1 && explore >= 0 && explore <= 1,
+          fmt::format("--stay must be in [0, 1], got {}", stay));
+  require(std::isfinite(zipf) && zipf >= 0 && zipf <= 10,
+          fmt::format("zipf must be in [0, 10], got {}", zipf));
   require(format == "movielens" || format == "taobao",
           "--log-format must be movielens or taobao, got \"" + format + "\"");
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -55,7 +56,19 @@ std::vector<std::vector<std::int64_t>> read_planted_positions(const std::string&
   nlohmann::json oracle;
   try {
     oracle = nlohmann::json::parse(read_file(oracle_path));
-    return oracle.at("test_planted_positions").get<std::vector<std::vector<std::int64_t>>>();
+    auto planted =
+        oracle.at("test_planted_positions").get<std::vector<std::vector<std::int64_t>>>();
+    // Positions index the attention weights: a negative one would read outside them.
+    for (std::size_t i = 0; i < planted.size(); ++i) {
+      for (std::size_t k = 0; k < planted[i].size(); ++k) {
+        if (planted[i][k] < 0) {
+          throw DataError(fmt::format("{}: /test_planted_positions/{}/{}: a history position "
+                                      "must be >= 0, got {}; regenerate the data with attnrec "
+                                      "generate", oracle_path, i, k, planted[i][k]));
+        }
+      }
+    }
+    return planted;
   } catch (const nlohmann::json::exception& e) {
     throw DataError(oracle_path + ": not a generator oracle (" + e.what() + ")");
   }

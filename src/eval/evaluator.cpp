@@ -12,6 +12,7 @@
 #include "attnrec/data/loader.hpp"
 #include "attnrec/eval/metrics.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {

@@ -10,6 +10,7 @@
 #include "attnrec/data/loader.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/train/run.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/trainer.hpp"
@@ -153,7 +154,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   if (options.samples > 0) w.samples = options.samples;
   Config config = bench_config(w, options.threads);
   config.train.optimizer = options.optimizer;
-  const int threads = configure_threads(options.threads);
+  const int threads = configure_threads(options.threads, "--threads");
   seed_everything(w.seed);
   TrainingData train;
   train.samples = make_bench_samples(w, w.samples, w.seed);

@@ -12,6 +12,7 @@
 #include "attnrec/model/factory.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/hash.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -28,18 +29,35 @@ struct RawCheckpoint {
   std::string payload;
 };
 
+/// Reads one line of at most `limit` bytes (the header lines are short; a file that is not a
+/// checkpoint must not make us read it whole looking for a newline).
+bool read_short_line(std::istream& in, std::string& line, std::size_t limit) {
+  line.clear();
+  char c = 0;
+  while (line.size() <= limit && in.get(c)) {
+    if (c == '\n') return true;
+    line.push_back(c);
+  }
+  return false;
+}
+
 RawCheckpoint read_raw(const std::string& path, bool with_payload) {
-  if (!fs::exists(path)) throw CheckpointError(path + ": checkpoint not found");
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw CheckpointError(path + ": checkpoint not found");
+  if (!fs::is_regular_file(path, ec)) {
+    throw CheckpointError(path + ": not a regular file; pass a checkpoint file or a run "
+                          "directory");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CheckpointError(path + ": cannot open checkpoint");
+  const std::uint64_t file_bytes = file_size(path);
   std::string magic_line, sizes_line;
-  std::getline(in, magic_line);
-  std::getline(in, sizes_line);
+  const bool magic_ok = read_short_line(in, magic_line, 64);
   std::istringstream magic(magic_line);
   std::string word;
   std::int64_t format = -1;
   magic >> word >> format;
-  if (word != kMagic) {
+  if (!magic_ok || word != kMagic) {
     throw CheckpointError(path + ": not an attnrec checkpoint (no \"" + kMagic + "\" header)");
   }
   if (format != kCheckpointFormatVersion) {
@@ -50,22 +68,42 @@ RawCheckpoint read_raw(const std::string& path, bool with_payload) {
         kCheckpointFormatVersion,
         format > kCheckpointFormatVersion ? " or a newer one" : " (no converter exists yet)"));
   }
-  std::istringstream sizes(sizes_line);
+  // Exactly "<digits> <digits> <64 lower-case hex digits>": anything else was not written by
+  // save_checkpoint().
+  const bool sizes_ok = read_short_line(in, sizes_line, 128);
+  std::vector<std::string_view> fields;
+  split(sizes_line, ' ', fields);
+  const auto digits = [](std::string_view f) {
+    return !f.empty() && f.size() <= 20 && f.find_first_not_of("0123456789") == f.npos;
+  };
   std::int64_t meta_bytes = -1, payload_bytes = -1;
-  std::string checksum;
-  sizes >> meta_bytes >> payload_bytes >> checksum;
-  if (meta_bytes < 0 || payload_bytes < 0 || checksum.size() != 64) {
-    throw CheckpointError(path + ": corrupted checkpoint header (line 2)");
+  const bool well_formed = sizes_ok && fields.size() == 3 && digits(fields[0]) &&
+                           digits(fields[1]) && fields[2].size() == 64 &&
+                           fields[2].find_first_not_of("0123456789abcdef") == fields[2].npos &&
+                           parse_int64(fields[0], meta_bytes) &&
+                           parse_int64(fields[1], payload_bytes) && meta_bytes > 0;
+  if (!well_formed) throw CheckpointError(path + ": corrupted checkpoint header (line 2)");
+  const std::string checksum(fields[2]);
+  // The sizes are checked against the file before anything is allocated from them.
+  const auto header_bytes = static_cast<std::uint64_t>(in.tellg());
+  const std::uint64_t body = file_bytes - std::min(file_bytes, header_bytes);
+  const auto claimed = static_cast<std::uint64_t>(meta_bytes) +
+                       static_cast<std::uint64_t>(payload_bytes);
+  if (claimed > body) {
+    throw CheckpointError(fmt::format("{}: truncated checkpoint (its header announces {} bytes "
+                                      "of data, the file holds {}; the file is incomplete)",
+                                      path, claimed, body));
+  }
+  if (claimed < body) {
+    throw CheckpointError(fmt::format("{}: corrupted checkpoint ({} bytes after the data its "
+                                      "header announces)", path, body - claimed));
   }
   std::string meta_text(static_cast<std::size_t>(meta_bytes), '\0');
   std::string payload(static_cast<std::size_t>(payload_bytes), '\0');
   in.read(meta_text.data(), meta_bytes);
   in.read(payload.data(), payload_bytes);
-  const auto got = in.gcount();
-  if (!in || got != payload_bytes) {
-    throw CheckpointError(fmt::format("{}: truncated checkpoint (expected {} bytes of data after "
-                                      "the header; the file is incomplete)",
-                                      path, meta_bytes + payload_bytes));
+  if (!in || in.gcount() != payload_bytes) {
+    throw CheckpointError(path + ": truncated checkpoint (the file changed while it was read)");
   }
   Sha256 h;
   h.update(meta_text);
@@ -84,7 +122,85 @@ RawCheckpoint read_raw(const std::string& path, bool with_payload) {
   return raw;
 }
 
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+nlohmann::json vocab_reference(const std::string& checkpoint_path, const std::string& vocab_path) {
+  const auto base = fs::absolute(checkpoint_path).parent_path();
+  return {{"file", fs::relative(fs::absolute(vocab_path), base).string()},
+          {"sha256", sha256_hex(read_file(vocab_path))}};
+}
+
 }  // namespace
+
+nlohmann::json CheckpointMeta::to_json() const {
+  nlohmann::json shapes = nlohmann::json::object();
+  for (const auto& [name, shape] : parameter_shapes) shapes[name] = shape;
+  nlohmann::json j = {
+      {"kind", kind},
+      {"format_version", format_version},
+      {"attnrec_version", attnrec_version},
+      {"config", config_to_json(config)},
+      {"train_state", train_state.to_json()},
+      {"category_vocab", category_vocab},
+      {"metrics", metrics},
+      {"vocab",
+       {{"items", {{"file", items.file}, {"sha256", items.sha256}}},
+        {"users", {{"file", users.file}, {"sha256", users.sha256}}}}},
+      {"weights_sha256", weights_sha256},
+      {"parameter_shapes", shapes},
+      {"parameters", parameters},
+  };
+  if (!optimizer_sha256.empty()) j["optimizer_sha256"] = optimizer_sha256;
+  return j;
+}
+
+CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j, const std::string& path) {
+  CheckpointMeta m;
+  const std::string stored = path + " (stored config)";
+  try {
+    if (!j.is_object()) throw std::invalid_argument("not a JSON object");
+    m.kind = j.at("kind").get<std::string>();
+    if (m.kind != "periodic" && m.kind != "best" && m.kind != "final") {
+      throw std::invalid_argument("kind: expected periodic, best or final, got \"" + m.kind + "\"");
+    }
+    m.format_version = j.at("format_version").get<std::int64_t>();
+    m.attnrec_version = j.at("attnrec_version").get<std::string>();
+    m.train_state = TrainState::from_json(j.at("train_state"));
+    m.category_vocab = j.value("category_vocab", std::int64_t{0});
+    if (m.category_vocab < 0 || m.category_vocab > (std::int64_t{1} << 40)) {
+      throw std::invalid_argument("category_vocab: out of range");
+    }
+    m.metrics = j.value("metrics", nlohmann::json::object());
+    if (!m.metrics.is_object()) throw std::invalid_argument("metrics: not an object");
+    for (const char* which : {"items", "users"}) {
+      const auto& ref = j.at("vocab").at(which);
+      VocabReference& r = std::string(which) == "items" ? m.items : m.users;
+      r.file = ref.at("file").get<std::string>();
+      r.sha256 = ref.at("sha256").get<std::string>();
+    }
+    m.weights_sha256 = j.at("weights_sha256").get<std::string>();
+    m.optimizer_sha256 = j.value("optimizer_sha256", std::string());
+    for (const auto& [name, shape] : j.at("parameter_shapes").items()) {
+      auto dims = shape.get<std::vector<std::int64_t>>();
+      for (const auto d : dims) {
+        if (d < 0) throw std::invalid_argument("parameter_shapes/" + name + ": negative size");
+      }
+      m.parameter_shapes.emplace(name, std::move(dims));
+    }
+    m.parameters = j.at("parameters").get<std::int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(path + ": incomplete or malformed checkpoint header: " + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw CheckpointError(path + ": malformed checkpoint header: " + e.what());
+  }
+  if (!j.contains("config")) throw CheckpointError(path + ": checkpoint header has no config");
+  m.config = config_from_json(j.at("config"), stored);
+  return m;
+}
 
 std::string weights_sha256(Recommender& model) {
   std::map<std::string, torch::Tensor> sorted;
@@ -124,19 +240,24 @@ std::string optimizer_sha256(Recommender& model, torch::optim::Optimizer& optimi
 
 void save_checkpoint(const std::string& path, Recommender& model,
                      const CheckpointContents& contents) {
-  nlohmann::json meta = contents.meta;
-  if (contents.optimizer) meta["optimizer_sha256"] = optimizer_sha256(model, *contents.optimizer);
-  meta["format_version"] = kCheckpointFormatVersion;
-  meta["attnrec_version"] = ATTNREC_VERSION;
-  meta["weights_sha256"] = weights_sha256(model);
-  nlohmann::json shapes = nlohmann::json::object();
-  std::int64_t parameters = 0;
+  CheckpointMeta m;
+  m.kind = contents.kind;
+  m.attnrec_version = ATTNREC_VERSION;
+  m.config = *contents.config;
+  m.train_state = contents.train_state;
+  m.category_vocab = model->options.category_vocab();
+  m.metrics = contents.metrics;
+  const auto items = vocab_reference(path, contents.items_vocab);
+  const auto users = vocab_reference(path, contents.users_vocab);
+  m.items = {items["file"], items["sha256"]};
+  m.users = {users["file"], users["sha256"]};
+  if (contents.optimizer) m.optimizer_sha256 = optimizer_sha256(model, *contents.optimizer);
+  m.weights_sha256 = weights_sha256(model);
   for (const auto& p : model->named_parameters()) {
-    shapes[p.key()] = p.value().sizes().vec();
-    parameters += p.value().numel();
+    m.parameter_shapes[p.key()] = p.value().sizes().vec();
+    m.parameters += p.value().numel();
   }
-  meta["parameter_shapes"] = shapes;
-  meta["parameters"] = parameters;
+  const nlohmann::json meta = m.to_json();
 
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive;
@@ -188,13 +309,96 @@ void save_checkpoint(const std::string& path, Recommender& model,
   out.commit();
 }
 
-nlohmann::json read_checkpoint_meta(const std::string& path) {
-  return read_raw(path, /*with_payload=*/false).meta;
+CheckpointMeta read_checkpoint_meta(const std::string& path) {
+  return CheckpointMeta::from_json(read_raw(path, /*with_payload=*/false).meta, path);
 }
+
+void check_parameter_shapes(const std::string& path, const CheckpointMeta& meta,
+                            Recommender& model) {
+  std::map<std::string, std::vector<std::int64_t>> built;
+  for (const auto& p : model->named_parameters()) built[p.key()] = p.value().sizes().vec();
+  for (const auto& [name, shape] : built) {
+    const auto it = meta.parameter_shapes.find(name);
+    if (it == meta.parameter_shapes.end()) {
+      throw CheckpointError(path + ": its stored config builds a parameter " + name +
+                            " that the checkpoint does not hold; the header was changed");
+    }
+    if (it->second != shape) {
+      throw CheckpointError(path + ": parameter " + name + ": the stored config builds shape " +
+                            shape_text(shape) + " but the checkpoint holds " +
+                            shape_text(it->second) + "; the header was changed");
+    }
+  }
+  for (const auto& [name, shape] : meta.parameter_shapes) {
+    if (!built.count(name)) {
+      throw CheckpointError(path + ": holds a parameter " + name + " " + shape_text(shape) +
+                            " that its stored config does not build; the header was changed");
+    }
+  }
+}
+
+namespace {
+
+/// Shapes and types of every parameter and buffer, to compare after loading (LibTorch's
+/// archive reader replaces a tensor whatever its shape).
+std::map<std::string, std::pair<std::vector<std::int64_t>, c10::ScalarType>> tensor_layout(
+    Recommender& model) {
+  std::map<std::string, std::pair<std::vector<std::int64_t>, c10::ScalarType>> out;
+  for (const auto& p : model->named_parameters()) {
+    out[p.key()] = {p.value().sizes().vec(), p.value().scalar_type()};
+  }
+  for (const auto& b : model->named_buffers()) {
+    out["buffer " + b.key()] = {b.value().sizes().vec(), b.value().scalar_type()};
+  }
+  return out;
+}
+
+void check_layout_kept(const std::string& path, Recommender& model,
+                       const std::map<std::string, std::pair<std::vector<std::int64_t>,
+                                                             c10::ScalarType>>& expected) {
+  const auto got = tensor_layout(model);
+  for (const auto& [name, layout] : expected) {
+    const auto it = got.find(name);
+    if (it == got.end() || it->second != layout) {
+      throw CheckpointError(
+          path + ": " + name + ": the model expects " + shape_text(layout.first) + " " +
+          c10::toString(layout.second) + " but the checkpoint's weights are " +
+          (it == got.end() ? std::string("missing")
+                           : shape_text(it->second.first) + " " + c10::toString(it->second.second)));
+    }
+  }
+}
+
+/// Every parameter's Adam moments must have the parameter's shape (the fused kernels index
+/// them by the parameter's size).
+void check_optimizer_state(const std::string& path, Recommender& model,
+                           torch::optim::Optimizer& optimizer) {
+  auto& state = optimizer.state();
+  for (const auto& p : model->named_parameters()) {
+    const auto it = state.find(c10::guts::to_string(p.value().unsafeGetTensorImpl()));
+    if (it == state.end()) continue;
+    auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get());
+    if (!adam) continue;
+    for (const auto& t : {adam->exp_avg(), adam->exp_avg_sq()}) {
+      if (!t.defined() || t.sizes() != p.value().sizes() ||
+          t.scalar_type() != p.value().scalar_type()) {
+        throw CheckpointError(path + ": optimizer state of " + p.key() +
+                              " does not match the parameter's shape " +
+                              shape_text(p.value().sizes().vec()));
+      }
+    }
+    if (adam->step() < 0) {
+      throw CheckpointError(path + ": optimizer state of " + p.key() + " has a negative step");
+    }
+  }
+}
+
+}  // namespace
 
 void load_checkpoint_state(const std::string& path, Recommender& model,
                            torch::optim::Optimizer* optimizer, bool restore_rng) {
   const RawCheckpoint raw = read_raw(path, /*with_payload=*/true);
+  const auto expected = tensor_layout(model);
   torch::serialize::InputArchive archive;
   try {
     std::istringstream payload(raw.payload);
@@ -202,12 +406,14 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model->load(model_archive);
+    check_layout_kept(path, model, expected);
     if (optimizer) {
       torch::serialize::InputArchive optimizer_archive;
       if (!archive.try_read("optimizer", optimizer_archive)) {
         throw CheckpointError(path + ": holds no optimizer state; it cannot be resumed from");
       }
       optimizer->load(optimizer_archive);
+      check_optimizer_state(path, model, *optimizer);
     }
     if (restore_rng) {
       torch::Tensor state;
@@ -232,48 +438,30 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": weights do not match the model built from its config: " +
                           e.what_without_backtrace());
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw CheckpointError(path + ": unreadable checkpoint payload: " + e.what());
   }
 }
 
-nlohmann::json vocab_reference(const std::string& checkpoint_path, const std::string& vocab_path) {
-  const auto base = fs::absolute(checkpoint_path).parent_path();
-  return {{"file", fs::relative(fs::absolute(vocab_path), base).string()},
-          {"sha256", sha256_hex(read_file(vocab_path))}};
-}
-
-Vocab load_referenced_vocab(const std::string& checkpoint, const nlohmann::json& meta,
+Vocab load_referenced_vocab(const std::string& checkpoint, const CheckpointMeta& meta,
                             const std::string& which) {
-  const auto& ref = meta.at("vocab").at(which);
-  const auto file = fs::absolute(checkpoint).parent_path() / ref.at("file").get<std::string>();
+  const VocabReference& ref = which == "items" ? meta.items : meta.users;
+  const auto file = fs::absolute(checkpoint).parent_path() / ref.file;
   const auto shown = file.lexically_normal().string();
   const std::string name = which == "items" ? "item" : "user";
-  if (!fs::exists(file)) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
     throw CheckpointError(checkpoint + ": its " + name + " vocabulary " + shown +
                           " is missing (a checkpoint needs the vocabulary files of its run "
                           "directory; copy the whole run directory)");
   }
   const auto text = read_file(file.string());
-  if (sha256_hex(text) != ref.at("sha256").get<std::string>()) {
+  if (sha256_hex(text) != ref.sha256) {
     throw CheckpointError(checkpoint + ": the " + name + " vocabulary " + shown +
                           " has changed since the checkpoint was written (SHA-256 differs)");
   }
   return Vocab::from_text(text, shown);
-}
-
-std::string resolve_checkpoint_path(const std::string& path) {
-  if (!fs::exists(path)) throw CheckpointError(path + ": no such checkpoint or run directory");
-  if (!fs::is_directory(path)) return path;
-  for (const char* name : {"checkpoints/best.pt", "checkpoints/final.pt"}) {
-    const auto candidate = fs::path(path) / name;
-    if (fs::exists(candidate)) return candidate.string();
-  }
-  const auto latest = fs::path(path) / "checkpoints" / "latest";
-  if (fs::exists(latest)) {
-    const auto name = read_file(latest.string());
-    return (fs::path(path) / "checkpoints" / name.substr(0, name.find('\n'))).string();
-  }
-  throw CheckpointError(path + ": a directory without checkpoints (checkpoints/best.pt, "
-                        "final.pt or latest); pass a run directory or a checkpoint file");
 }
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
@@ -281,16 +469,13 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   loaded.checkpoint_path = resolve_checkpoint_path(path);
   const auto& ckpt = loaded.checkpoint_path;
   loaded.meta = read_checkpoint_meta(ckpt);
-  try {
-    loaded.config = config_from_json(loaded.meta.at("config"), ckpt + " (stored config)");
-    loaded.items = load_referenced_vocab(ckpt, loaded.meta, "items");
-    loaded.users = load_referenced_vocab(ckpt, loaded.meta, "users");
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(ckpt + ": incomplete checkpoint header: " + e.what());
-  }
+  loaded.config = loaded.meta.config;
+  loaded.items = load_referenced_vocab(ckpt, loaded.meta, "items");
+  loaded.users = load_referenced_vocab(ckpt, loaded.meta, "users");
   // The item -> category map is a model buffer, restored with the weights.
   loaded.model = build_recommender(loaded.config, loaded.items.size(), loaded.users.size(),
-                                   loaded.meta.value("category_vocab", std::int64_t{0}));
+                                   loaded.meta.category_vocab);
+  check_parameter_shapes(ckpt, loaded.meta, loaded.model);
   load_checkpoint_state(ckpt, loaded.model, nullptr, false);
   loaded.model->to(device);
   loaded.model->eval();

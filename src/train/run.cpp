@@ -15,10 +15,13 @@
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/checkpoint.hpp"
 #include "attnrec/train/trainer.hpp"
+#include "attnrec/io/outputs.hpp"
+#include "attnrec/io/run_dir.hpp"
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/logging.hpp"
 #include "attnrec/util/run_lock.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -35,34 +38,83 @@ bool is_interrupted_start(const fs::path& root) {
     const std::string name = entry.path().filename().string();
     const bool skeleton = (name == "checkpoints" && entry.is_directory() &&
                            fs::is_empty(entry.path())) ||
-                          name == ".lock" || name == "train.log" ||
-                          (name.rfind('.', 0) == 0 && name.find(".tmp") != std::string::npos);
+                          name == ".lock" || name == "train.log" || RunDir::is_temporary_name(name);
     if (!skeleton) return false;
   }
   return true;
 }
 
-void prepare_run_dir(const RunDir& run, bool overwrite) {
+/// The files a training run reads, for the checks against its run directory.
+std::vector<std::pair<std::string, std::string>> training_inputs(const Config& config,
+                                                                 const std::string& config_file) {
+  return {{config_file, "--config"},
+          {config.data.train, "data.train"},
+          {config.data.valid, "data.valid"},
+          {config.data.test, "data.test"},
+          {config.data.item_categories, "data.item_categories"}};
+}
+
+/// Refuses a run directory whose use would lose work; changes nothing.
+void check_run_dir(const RunDir& run, bool overwrite,
+                   const std::vector<std::pair<std::string, std::string>>& inputs) {
   const fs::path root(run.root);
-  if (fs::exists(root) && !fs::is_directory(root)) {
+  std::error_code ec;
+  if (fs::exists(root, ec) && !fs::is_directory(root, ec)) {
     throw UsageError(run.root + ": exists and is not a directory");
   }
-  if (fs::exists(root) && !fs::is_empty(root)) {
-    const bool looks_like_run = fs::exists(run.config()) || fs::exists(run.metrics()) ||
-                                is_interrupted_start(root);
-    if (!overwrite || !looks_like_run) {
-      throw UsageError(run.root + (looks_like_run
-                                       ? ": already holds a run; pass --overwrite to replace it "
-                                         "or --run-dir to train elsewhere"
-                                       : ": not empty and not a run directory; choose another "
-                                         "--run-dir"));
-    }
-    { RunLock probe(run.root); }  // never delete a run another process is still training
-    fs::remove_all(root);
+  if (!fs::exists(root, ec) || fs::is_empty(root, ec)) return;
+  const bool looks_like_run =
+      fs::exists(run.config()) || fs::exists(run.metrics()) || is_interrupted_start(root);
+  if (!overwrite || !looks_like_run) {
+    throw UsageError(run.root + (looks_like_run
+                                     ? ": already holds a run; pass --overwrite to replace it "
+                                       "or --run-dir to train elsewhere"
+                                     : ": not empty and not a run directory; choose another "
+                                       "--run-dir"));
   }
+  // --overwrite deletes the files the old run owns: none of them may be an input.
+  for (const auto& file : run.owned_files()) {
+    for (const auto& [path, what] : inputs) {
+      if (!path.empty() && same_file(path, file)) {
+        throw UsageError(fmt::format("{}: {} ({}) is {} of the run directory, which --overwrite "
+                                     "would delete; move it out of {} first",
+                                     run.root, what, path, fs::path(file).filename().string(),
+                                     run.root));
+      }
+    }
+  }
+  // Never replace a run another process is still training (probing an existing lock changes
+  // nothing; a run without a lock file has no holder).
+  if (fs::exists(run.lock(), ec)) {
+    RunLock probe(run.root, /*announce=*/false);
+  }
+}
+
+/// Deletes the files an earlier run owned (never anything else) and creates the layout. Runs
+/// with the lock held, after every check passed.
+void prepare_run_dir(const RunDir& run) {
+  std::vector<std::string> kept;
+  for (const auto& file : run.owned_files()) fs::remove(file);
   std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(run.root, ec)) {
+    const auto relative = entry.path().lexically_relative(run.root);
+    if (!entry.is_directory() && relative != ".lock") kept.push_back(relative.string());
+  }
+  std::sort(kept.begin(), kept.end());
+  if (!kept.empty()) {
+    spdlog::warn("{}: kept {} file(s) attnrec did not write: {}", run.root, kept.size(),
+                 join(kept, ", "));
+  }
   fs::create_directories(fs::path(run.checkpoints()), ec);
   if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
+}
+
+/// Creates the run directory (new runs) and takes its lock without changing the lock file.
+RunLock lock_run_dir(const RunDir& run) {
+  std::error_code ec;
+  fs::create_directories(fs::path(run.root), ec);
+  if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
+  return RunLock(run.root, /*announce=*/false);
 }
 
 nlohmann::json data_stats(const SampleSet& s) {
@@ -151,12 +203,18 @@ void read_data(const Config& config, Prepared& p) {
   }
 }
 
-/// Trains (fresh or resumed) and writes the test row and summary.
-nlohmann::json train_and_finish(const Config& config, Prepared& p, const FitOptions& fit,
-                                const std::chrono::steady_clock::time_point& started) {
+/// Builds the model the config describes (with the category map when there is one).
+Recommender build_model(const Config& config, const Prepared& p) {
   Recommender model = build_recommender(config, p.train.items.size(), p.train.users.size(),
                                         p.categories ? p.categories->categories.size() : 0);
   if (p.categories) model->set_item_categories(torch::tensor(p.categories->of_item, torch::kInt64));
+  return model;
+}
+
+/// Trains (fresh or resumed) and writes the test row and summary.
+nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& model,
+                                const FitOptions& fit,
+                                const std::chrono::steady_clock::time_point& started) {
   std::int64_t parameters = 0;
   for (const auto& param : model->parameters()) parameters += param.numel();
   spdlog::info("model: {} encoder, {} attention ({} query), {} parameters",
@@ -197,7 +255,7 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, const FitOpti
       nlohmann::json row = result.metrics;
       row["split"] = "test";
       row["checkpoint"] = best.checkpoint_path;
-      row["step"] = best.meta["train_state"]["global_step"];
+      row["step"] = best.meta.train_state.global_step;
       MetricsLog(p.run.metrics()).append(row);
       summary["test"] = result.metrics;
     }
@@ -212,11 +270,16 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, const FitOpti
 void remove_stale_temporaries(const RunDir& run) {
   if (!fs::exists(run.checkpoints())) return;
   for (const auto& entry : fs::directory_iterator(run.checkpoints())) {
-    const auto name = entry.path().filename().string();
-    if (!name.empty() && name[0] == '.' && name.find(".tmp") != std::string::npos) {
-      fs::remove(entry.path());
-    }
+    if (RunDir::is_temporary_name(entry.path().filename().string())) fs::remove(entry.path());
   }
+}
+
+/// Lines in metrics.jsonl (0 when it does not exist).
+std::int64_t metrics_rows(const RunDir& run) {
+  std::ifstream in(run.metrics());
+  std::int64_t rows = 0;
+  for (std::string line; std::getline(in, line);) ++rows;
+  return rows;
 }
 
 }  // namespace
@@ -225,23 +288,29 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   const auto started = std::chrono::steady_clock::now();
   Prepared p;
   p.run = RunDir{options.run_dir};
+  // Everything is checked and read before the run directory changes: a failure leaves it (and
+  // an earlier run in it) as it was.
   p.device = resolve_device(config.train.device);
-  check_data_files(config);
-  prepare_run_dir(p.run, options.overwrite);
-  RunLock lock(p.run.root);
-  add_log_file(p.run.log());
-  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
   p.threads = configure_threads(config.train.threads);
+  check_data_files(config);
+  check_run_dir(p.run, options.overwrite, training_inputs(config, options.config_file));
   seed_everything(static_cast<std::uint64_t>(config.train.seed));
   spdlog::info("run directory {}; device {}; {} CPU thread(s)", p.run.root, p.device.str(),
                p.threads);
   read_data(config, p);
+  Recommender model = build_model(config, p);
+
+  RunLock lock = lock_run_dir(p.run);
+  prepare_run_dir(p.run);
+  lock.announce();
+  add_log_file(p.run.log());
+  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
   p.train.items.save(p.run.items_vocab());
   p.train.users.save(p.run.users_vocab());
-  if (p.categories) p.categories->categories.save(p.run.root + "/categories.vocab");
+  if (p.categories) p.categories->categories.save(p.run.categories_vocab());
   FitOptions fit;
   fit.stop_after_steps = options.stop_after_steps;
-  return train_and_finish(config, p, fit, started);
+  return train_and_finish(config, p, model, fit, started);
 }
 
 const std::vector<std::string>& resumable_overrides() {
@@ -254,36 +323,38 @@ const std::vector<std::string>& resumable_overrides() {
   return keys;
 }
 
-nlohmann::json resume_training(const std::string& path, const std::vector<std::string>& overrides,
-                               const TrainRunOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
-  if (!fs::exists(path)) throw CheckpointError(path + ": no such run directory or checkpoint");
-  std::string checkpoint;
-  fs::path root;
-  if (fs::is_directory(path)) {
-    root = path;
-    checkpoint = RunDir{path}.latest();
-    if (checkpoint.empty() || !fs::exists(checkpoint)) {
+namespace {
+
+/// The checkpoint to resume from and its run directory.
+std::pair<std::string, RunDir> resume_target(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw CheckpointError(path + ": no such run directory or checkpoint");
+  if (fs::is_directory(path, ec)) {
+    const RunDir run{path};
+    const std::string checkpoint = run.latest();
+    if (checkpoint.empty() || !fs::exists(checkpoint, ec)) {
       throw CheckpointError(path + ": no checkpoint to resume from (checkpoints/latest is "
                             "missing: the run stopped before its first checkpoint; start it "
                             "again with --overwrite)");
     }
-  } else {
-    checkpoint = path;
-    root = fs::absolute(path).parent_path().parent_path();  // RUN/checkpoints/x.pt -> RUN
+    return {checkpoint, run};
   }
-  const auto meta = read_checkpoint_meta(checkpoint);
-  if (!meta.contains("train_state") || meta.value("kind", "") == "") {
-    throw CheckpointError(checkpoint + ": holds no train state; it cannot be resumed from");
+  const auto run = run_of_checkpoint(path);
+  if (!run) {
+    throw CheckpointError(path + ": not in the checkpoints/ directory of a run; resume needs the "
+                          "whole run directory (pass RUN_DIR or RUN_DIR/checkpoints/FILE)");
   }
-  const Config stored = config_from_json(meta.at("config"), checkpoint + " (stored config)");
-  Config config = stored;
+  return {path, *run};
+}
+
+/// The stored config with `overrides` applied; refuses changes that would make a different run.
+Config resumed_config(const CheckpointMeta& meta, const std::vector<std::string>& overrides) {
+  Config config = meta.config;
   apply_overrides(config, overrides);
   validate_config(config);
-  // Architecture, data and optimisation changes would make the continuation a different run.
   std::vector<std::string> refused, allowed;
   for (const auto& f : config_fields()) {
-    const auto va = field_value(f, stored);
+    const auto va = field_value(f, meta.config);
     const auto vb = field_value(f, config);
     if (va == vb) continue;
     const auto& ok = resumable_overrides();
@@ -295,16 +366,26 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
                       "in a resumed run: " + join(refused, ", ") + " (options that may change: " +
                       join(resumable_overrides(), ", ") + ")");
   }
+  for (const auto& line : allowed) spdlog::info("resume override: {}", line);
+  return config;
+}
+
+}  // namespace
+
+nlohmann::json resume_training(const std::string& path, const std::vector<std::string>& overrides,
+                               const TrainRunOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto [checkpoint, run] = resume_target(path);
+  const CheckpointMeta meta = read_checkpoint_meta(checkpoint);
+  const Config config = resumed_config(meta, overrides);
   check_data_files(config);
   Prepared p;
-  p.run = RunDir{root.string()};
+  p.run = run;
   p.device = resolve_device(config.train.device);
-  RunLock lock(p.run.root);
-  add_log_file(p.run.log());
-  remove_stale_temporaries(p.run);
-  for (const auto& line : allowed) spdlog::info("resume override: {}", line);
-  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
   p.threads = configure_threads(config.train.threads);
+  // Nothing in the run directory changes until the checkpoint, the data and the overrides have
+  // all been checked: a failing resume leaves config.json, the metrics and the checkpoints.
+  RunLock lock(p.run.root, /*announce=*/false);
   read_data(config, p);
   // The vocabularies rebuilt from the training file must be the ones the checkpoint used.
   const auto stored_items = load_referenced_vocab(checkpoint, meta, "items");
@@ -315,10 +396,27 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
                     " was written (its vocabulary differs); resuming would not continue the "
                     "same run");
   }
+  Recommender model = build_model(config, p);
   FitOptions fit;
-  fit.resume_from = checkpoint;
+  fit.optimizer = make_optimizer(config.train, model);
+  const std::int64_t per_epoch =
+      (p.train.samples.size() + config.train.batch_size - 1) / config.train.batch_size;
+  fit.start = restore_training(checkpoint, meta, config, per_epoch, model, *fit.optimizer);
+  if (fit.start->metrics_rows > metrics_rows(p.run)) {
+    throw CheckpointError(fmt::format("{}: the checkpoint follows {} rows of {}, which holds {}; "
+                                      "the metrics file was changed or belongs to another run",
+                                      checkpoint, fit.start->metrics_rows, p.run.metrics(),
+                                      metrics_rows(p.run)));
+  }
   fit.stop_after_steps = options.stop_after_steps;
-  return train_and_finish(config, p, fit, started);
+
+  lock.announce();
+  add_log_file(p.run.log());
+  spdlog::info("resuming {} from {}", p.run.root, checkpoint);
+  remove_stale_temporaries(p.run);
+  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
+  MetricsLog(p.run.metrics()).truncate(fit.start->metrics_rows);
+  return train_and_finish(config, p, model, fit, started);
 }
 
 }  // namespace attnrec

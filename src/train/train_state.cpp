@@ -1,6 +1,8 @@
 #include "attnrec/train/train_state.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <stdexcept>
 
 namespace attnrec {
 
@@ -29,11 +31,27 @@ nlohmann::json EarlyStopping::to_json() const {
           {"bad_validations", bad_validations_}};
 }
 
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+}  // namespace
+
 EarlyStopping EarlyStopping::from_json(const nlohmann::json& j) {
   EarlyStopping e(j.at("metric").get<std::string>(), j.at("patience").get<std::int64_t>());
-  if (!j.at("best").is_null()) e.best_ = j.at("best").get<double>();
+  require(e.metric_ == "auc" || e.metric_ == "gauc" || e.metric_ == "logloss",
+          "early_stopping.metric: expected auc, gauc or logloss, got \"" + e.metric_ + "\"");
+  require(e.patience_ >= 0, "early_stopping.patience: negative");
+  if (!j.at("best").is_null()) {
+    e.best_ = j.at("best").get<double>();
+    require(std::isfinite(*e.best_), "early_stopping.best: not a finite number");
+  }
   e.best_step_ = j.at("best_step").get<std::int64_t>();
   e.bad_validations_ = j.at("bad_validations").get<std::int64_t>();
+  require(e.best_step_ >= -1, "early_stopping.best_step: below -1");
+  require(e.bad_validations_ >= 0, "early_stopping.bad_validations: negative");
   return e;
 }
 
@@ -64,6 +82,23 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.skipped_nonfinite = j.at("skipped_nonfinite").get<std::int64_t>();
   s.metrics_rows = j.at("metrics_rows").get<std::int64_t>();
   s.early_stopping = EarlyStopping::from_json(j.at("early_stopping"));
+  for (const auto& [name, value] :
+       {std::pair<const char*, std::int64_t>{"epoch", s.epoch},
+        {"step_in_epoch", s.step_in_epoch},
+        {"global_step", s.global_step},
+        {"samples_seen", s.samples_seen},
+        {"epoch_loss_samples", s.epoch_loss_samples},
+        {"skipped_nonfinite", s.skipped_nonfinite},
+        {"metrics_rows", s.metrics_rows}}) {
+    require(value >= 0, std::string(name) + ": negative (" + std::to_string(value) + ")");
+  }
+  require(s.step_in_epoch <= s.global_step, "step_in_epoch: larger than global_step");
+  require(s.epoch_loss_samples <= s.samples_seen, "epoch_loss_samples: more than samples_seen");
+  require(std::isfinite(s.train_seconds) && s.train_seconds >= 0,
+          "train_seconds: not a finite non-negative number");
+  require(std::isfinite(s.epoch_loss_sum), "epoch_loss_sum: not a finite number");
+  require(s.early_stopping.best_step() <= s.global_step,
+          "early_stopping.best_step: after global_step");
   return s;
 }
 

@@ -19,6 +19,7 @@
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/progress.hpp"
 #include "attnrec/util/signals.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -39,13 +40,6 @@ void MetricsLog::truncate(std::int64_t rows) const {
   write_file_atomic(path_, kept);
 }
 
-std::string RunDir::latest() const {
-  std::ifstream in(latest_pointer());
-  std::string name;
-  if (!(in >> name)) return "";
-  return checkpoints() + "/" + name;
-}
-
 Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSet* valid,
                  RunDir run, torch::Device device)
     : config_(config),
@@ -59,14 +53,12 @@ void Trainer::save(const std::string& path, const std::string& kind, Recommender
                    torch::optim::Optimizer& optimizer, const TrainState& state,
                    const nlohmann::json& metrics) const {
   CheckpointContents c;
-  c.meta = {{"kind", kind},
-            {"config", config_to_json(config_)},
-            {"train_state", state.to_json()},
-            {"category_vocab", model->options.category_vocab()},
-            {"metrics", metrics},
-            {"vocab",
-             {{"items", vocab_reference(path, run_.items_vocab())},
-              {"users", vocab_reference(path, run_.users_vocab())}}}};
+  c.kind = kind;
+  c.config = &config_;
+  c.train_state = state;
+  c.metrics = metrics;
+  c.items_vocab = run_.items_vocab();
+  c.users_vocab = run_.users_vocab();
   c.optimizer = &optimizer;
   c.rng = true;
   save_checkpoint(path, model, c);
@@ -74,21 +66,14 @@ void Trainer::save(const std::string& path, const std::string& kind, Recommender
 
 void Trainer::save_periodic(Recommender& model, torch::optim::Optimizer& optimizer,
                             const TrainState& state) const {
-  const std::string name = fmt::format("step-{:09}.pt", state.global_step);
-  save(run_.checkpoints() + "/" + name, "periodic", model, optimizer, state,
-       nlohmann::json::object());
+  const std::string path = run_.periodic(state.global_step);
+  save(path, "periodic", model, optimizer, state, nlohmann::json::object());
   // The pointer moves only once the checkpoint is complete and in place.
-  write_file_atomic(run_.latest_pointer(), name + "\n");
-  std::vector<std::string> periodic;
-  static const std::regex pattern(R"(step-\d{9}\.pt)");
-  for (const auto& entry : fs::directory_iterator(run_.checkpoints())) {
-    const auto file = entry.path().filename().string();
-    if (std::regex_match(file, pattern)) periodic.push_back(file);
-  }
-  std::sort(periodic.begin(), periodic.end());  // zero-padded: lexical order = step order
+  write_file_atomic(run_.latest_pointer(), fs::path(path).filename().string() + "\n");
+  const auto periodic = run_.periodic_checkpoints();
   const auto keep = static_cast<std::size_t>(config_.checkpoint.keep_last);
   for (std::size_t i = 0; i + keep < periodic.size(); ++i) {
-    if (periodic[i] != name) fs::remove(run_.checkpoints() + "/" + periodic[i]);
+    if (periodic[i] != path) fs::remove(periodic[i]);
   }
 }
 
@@ -142,35 +127,57 @@ void Trainer::validate(Recommender& model, torch::optim::Optimizer& optimizer, T
   if (improved) save(run_.best(), "best", model, optimizer, state, result.metrics);
 }
 
-TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
-  const auto& t = config_.train;
-  fs::create_directories(run_.checkpoints());
-  model->to(device_);
-  model->train();
+std::shared_ptr<torch::optim::Adam> make_optimizer(const TrainConfig& t, Recommender& model) {
   const auto adam_options = torch::optim::AdamOptions(t.lr)
                                 .betas({t.beta1, t.beta2})
                                 .eps(t.eps)
                                 .weight_decay(t.weight_decay);
   // lazy_adam: the model's embedding tables produce sparse gradients (see the factory), and
   // only the rows of a batch are updated. Both keep Adam's state format for checkpoints.
-  std::unique_ptr<torch::optim::Adam> adam =
-      t.optimizer == "lazy_adam"
-          ? std::make_unique<LazyAdam>(model->parameters(), adam_options)
-          : std::make_unique<FusedAdam>(model->parameters(), adam_options);
+  if (t.optimizer == "lazy_adam") {
+    return std::make_shared<LazyAdam>(model->parameters(), adam_options);
+  }
+  return std::make_shared<FusedAdam>(model->parameters(), adam_options);
+}
+
+TrainState restore_training(const std::string& checkpoint, const CheckpointMeta& meta,
+                            const Config& config, std::int64_t batches_per_epoch,
+                            Recommender& model, torch::optim::Adam& optimizer) {
+  TrainState state = meta.train_state;
+  if (state.step_in_epoch > batches_per_epoch) {
+    throw CheckpointError(fmt::format("{}: train_state.step_in_epoch {} is beyond the {} batches "
+                                      "of an epoch of this run; the checkpoint does not belong "
+                                      "to this training data and batch size",
+                                      checkpoint, state.step_in_epoch, batches_per_epoch));
+  }
+  if (state.epoch > config.train.epochs) {
+    throw ConfigError(fmt::format("--resume: /train/epochs: {} is below the {} epochs the "
+                                  "checkpoint {} has already trained; set it to at least {}",
+                                  config.train.epochs, state.epoch, checkpoint, state.epoch));
+  }
+  check_parameter_shapes(checkpoint, meta, model);
+  load_checkpoint_state(checkpoint, model, &optimizer, /*restore_rng=*/true);
+  // Patience may be changed on resume; the best score and its counter carry over.
+  auto es = state.early_stopping.to_json();
+  es["patience"] = config.train.early_stopping.patience;
+  state.early_stopping = EarlyStopping::from_json(es);
+  return state;
+}
+
+TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
+  const auto& t = config_.train;
+  fs::create_directories(run_.checkpoints());
+  model->to(device_);
+  model->train();
+  const std::shared_ptr<torch::optim::Adam> adam =
+      options.optimizer ? options.optimizer : make_optimizer(t, model);
   torch::optim::Adam& optimizer = *adam;
   TrainState state;
   state.early_stopping = EarlyStopping(t.early_stopping.metric, t.early_stopping.patience);
-  if (!options.resume_from.empty()) {
-    const auto meta = read_checkpoint_meta(options.resume_from);
-    state = TrainState::from_json(meta.at("train_state"));
-    // Patience may be changed on resume; the best score and its counter carry over.
-    auto es = state.early_stopping.to_json();
-    es["patience"] = t.early_stopping.patience;
-    state.early_stopping = EarlyStopping::from_json(es);
-    load_checkpoint_state(options.resume_from, model, &optimizer, /*restore_rng=*/true);
-    log_.truncate(state.metrics_rows);
-    spdlog::info("resumed from {} at epoch {}, step {} of the epoch (global step {})",
-                 options.resume_from, state.epoch + 1, state.step_in_epoch, state.global_step);
+  if (options.start) {
+    state = *options.start;
+    spdlog::info("resumed at epoch {}, step {} of the epoch (global step {})", state.epoch + 1,
+                 state.step_in_epoch, state.global_step);
   }
   DataLoader loader(train_.samples, LoaderOptions()
                                         .with_batch_size(t.batch_size)

@@ -6,28 +6,39 @@
 #include <thread>
 #include <utility>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "attnrec/util/device_spec.hpp"
 #include "attnrec/util/error.hpp"
 
 namespace attnrec {
 
-torch::Device resolve_device(const std::string& spec) {
-  const bool available = torch::cuda::is_available();
-  if (spec == "auto") return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (spec == "cpu") return torch::Device(torch::kCPU);
-  if (spec.rfind("cuda", 0) == 0) {
-    if (!available) {
-      throw ConfigError("/train/device: \"" + spec + "\" requested but CUDA is not available (no "
-                        "GPU visible or a CPU-only LibTorch); use \"cpu\" or \"auto\"");
-    }
-    const int index = spec == "cuda" ? 0 : std::stoi(spec.substr(5));
-    const auto count = static_cast<int>(torch::cuda::device_count());
-    if (index >= count) {
-      throw ConfigError("/train/device: \"" + spec + "\" but only " + std::to_string(count) +
-                        " CUDA device(s) are visible");
-    }
-    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+torch::Device resolve_device(const std::string& text, const std::string& source) {
+  const auto spec = parse_device_spec(text);
+  if (!spec) {
+    throw ConfigError(fmt::format("{}: expected auto, cpu, cuda or cuda:N (N from 0 to {}), got {}",
+                                  source, kMaxCudaIndex, quote_for_message(text)));
   }
-  throw ConfigError("/train/device: expected auto, cpu, cuda or cuda:N, got \"" + spec + "\"");
+  const bool available = torch::cuda::is_available();
+  switch (spec->kind) {
+    case DeviceSpec::Kind::automatic:
+      return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    case DeviceSpec::Kind::cpu:
+      return torch::Device(torch::kCPU);
+    case DeviceSpec::Kind::cuda:
+      break;
+  }
+  if (!available) {
+    throw ConfigError(source + ": \"" + text + "\" requested but CUDA is not available (no GPU "
+                      "visible or a CPU-only LibTorch); use \"cpu\" or \"auto\"");
+  }
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (spec->index >= count) {
+    throw ConfigError(source + ": \"" + text + "\" but only " + std::to_string(count) +
+                      " CUDA device(s) are visible");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(spec->index));
 }
 
 int physical_cores() {
@@ -74,8 +85,20 @@ void limit_blas_threads() {
 
 }  // namespace
 
-int configure_threads(std::int64_t threads) {
-  const int n = threads > 0 ? static_cast<int>(threads) : default_threads();
+int logical_cpus() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+int configure_threads(std::int64_t threads, const std::string& source) {
+  if (threads < 0 || threads > kMaxThreads) {
+    throw ConfigError(fmt::format("{}: expected 0 (the physical cores) to {} threads, got {}",
+                                  source, kMaxThreads, threads));
+  }
+  int n = threads > 0 ? static_cast<int>(threads) : default_threads();
+  // More threads than CPUs only add start-up cost and contention.
+  if (n > logical_cpus()) {
+    spdlog::warn("{}: {} threads requested, this machine has {} CPUs; using {}", source, n,
+                 logical_cpus(), logical_cpus());
+    n = logical_cpus();
+  }
   limit_blas_threads();
   torch::set_num_threads(n);
   return n;

@@ -1,12 +1,29 @@
 #include "attnrec/util/logging.hpp"
 
+#include <algorithm>
+#include <fstream>
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "attnrec/util/error.hpp"
 
 namespace attnrec {
+
+namespace {
+
+constexpr const char* kFilePattern = "[%Y-%m-%d %H:%M:%S] [%l] %v";
+// Lines logged before a command knows its run directory is safe to write (data read, checks
+// done) are kept here and written to the log file when it is opened.
+constexpr std::size_t kEarlyLines = 4096;
+
+std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt>& early_sink() {
+  static std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink;
+  return sink;
+}
+
+}  // namespace
 
 void init_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("attnrec");
@@ -17,14 +34,25 @@ void init_logging(const std::string& level) {
                      "'; expected one of: trace, debug, info, warn, error, off");
   }
   logger->set_level(parsed);
+  early_sink() = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(kEarlyLines);
+  early_sink()->set_pattern(kFilePattern);
+  logger->sinks().push_back(early_sink());
   spdlog::set_default_logger(logger);
 }
 
 void add_log_file(const std::string& path) {
   try {
+    auto& sinks = spdlog::default_logger()->sinks();
+    if (auto early = early_sink()) {
+      std::ofstream out(path, std::ios::app);
+      for (const auto& line : early->last_formatted()) out << line;
+      if (!out) throw IoError(path + ": cannot write log file");
+      sinks.erase(std::remove(sinks.begin(), sinks.end(), early), sinks.end());
+      early_sink().reset();
+    }
     auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false);
-    sink->set_pattern("[%Y-%m-%d %H:%M:%S] [%l] %v");
-    spdlog::default_logger()->sinks().push_back(sink);
+    sink->set_pattern(kFilePattern);
+    sinks.push_back(sink);
     // Flush every info line so `tail -f train.log` (and a crash) sees the log up to date; info
     // lines come every log_every_steps steps, so this costs nothing measurable.
     spdlog::default_logger()->flush_on(spdlog::level::info);

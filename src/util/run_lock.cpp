@@ -11,7 +11,7 @@
 
 namespace attnrec {
 
-RunLock::RunLock(const std::string& dir) {
+RunLock::RunLock(const std::string& dir, bool announce_now) {
   const std::string path = dir + "/.lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw IoError(path + ": cannot create lock file: " + std::strerror(errno));
@@ -25,6 +25,10 @@ RunLock::RunLock(const std::string& dir) {
     throw UsageError(dir + ": another attnrec process is training in this run directory (" +
                      holder + "); wait for it to finish or use another --run-dir");
   }
+  if (announce_now) announce();
+}
+
+void RunLock::announce() {
   char host[128] = {0};
   ::gethostname(host, sizeof(host) - 1);
   const std::string info = "pid " + std::to_string(::getpid()) + " on " + host + "\n";

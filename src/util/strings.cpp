@@ -79,6 +79,40 @@ std::optional<std::string> closest_match(std::string_view word,
   return best;
 }
 
+bool is_valid_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned c = *p;
+    int extra = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= extra) return false;
+    for (int k = 1; k <= extra; ++k) {
+      if ((p[k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += extra + 1;
+  }
+  return true;
+}
+
 std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -86,117 +120,6 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
     out += items[i];
   }
   return out;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw IoError(path + ": read failed");
-  return buffer.str();
-}
-
-AtomicFileWriter::AtomicFileWriter(std::string path, std::string what)
-    : path_(std::move(path)), what_(std::move(what)) {
-  namespace fs = std::filesystem;
-  const fs::path target(path_);
-  // Same directory as the target so that rename() stays on one file system and is atomic.
-  tmp_ = (target.parent_path() /
-          ("." + target.filename().string() + ".tmp" + std::to_string(::getpid())))
-             .string();
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw IoError(path_ + ": cannot create " + what_ + ": " + std::strerror(errno));
-  buffer_.reserve(kBufferSize);
-}
-
-AtomicFileWriter::~AtomicFileWriter() {
-  if (fd_ >= 0) {  // not committed: leave the target untouched
-    ::close(fd_);
-    ::unlink(tmp_.c_str());
-  }
-}
-
-void AtomicFileWriter::fail(const char* action, int error) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-  ::unlink(tmp_.c_str());
-  throw IoError(path_ + ": cannot " + action + " " + what_ + ": " + std::strerror(error));
-}
-
-void AtomicFileWriter::write(std::string_view data) {
-  if (buffer_.size() + data.size() <= kBufferSize) {
-    buffer_.append(data);
-    return;
-  }
-  flush_buffer();
-  if (data.size() >= kBufferSize) {
-    write_raw(data);
-  } else {
-    buffer_.append(data);
-  }
-}
-
-void AtomicFileWriter::flush_buffer() {
-  write_raw(buffer_);
-  buffer_.clear();
-}
-
-void AtomicFileWriter::overwrite(std::uint64_t offset, std::string_view data) {
-  if (offset + data.size() > size()) {
-    throw std::logic_error("AtomicFileWriter::overwrite past the written bytes");
-  }
-  flush_buffer();
-  const char* p = data.data();
-  std::size_t left = data.size();
-  auto at = static_cast<off_t>(offset);
-  while (left > 0) {
-    const ssize_t n = ::pwrite(fd_, p, left, at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write", errno);
-    p += n;
-    at += n;
-    left -= static_cast<std::size_t>(n);
-  }
-}
-
-void AtomicFileWriter::write_raw(std::string_view data) {
-  written_ += data.size();
-  const char* p = data.data();
-  std::size_t left = data.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write", errno);
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-}
-
-void AtomicFileWriter::commit() {
-  flush_buffer();
-  if (::fsync(fd_) != 0) fail("flush", errno);
-  ::close(fd_);
-  fd_ = -1;
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp_.c_str());
-    throw IoError(path_ + ": cannot move into place " + what_ + ": " + std::strerror(e));
-  }
-  // Make the rename itself durable.
-  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
-  const int dir = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-}
-
-void write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts,
-                       const std::string& what) {
-  AtomicFileWriter out(path, what);
-  for (const auto part : parts) out.write(part);
-  out.commit();
 }
 
 }  // namespace attnrec

@@ -83,7 +83,7 @@ TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
         "c.json: /data/columns: element 1: unknown value \"histroy\"; did you mean \"history\"? "
         "(allowed: label, user, item, history, time, ignore)");
   CHECK(config_error(R"({"train": {"device": "gpu"}})") ==
-        "c.json: /train/device: expected auto, cpu, cuda or cuda:N, got \"gpu\"");
+        "c.json: /train/device: expected auto, cpu, cuda or cuda:N (N from 0 to 1023), got \"gpu\"");
   CHECK(config_error(R"({"model": 5})") ==
         "c.json: /model: expected an object with keys embedding, encoder, attention, head, got "
         "the number 5");

@@ -34,6 +34,10 @@ struct CheckDataOptions {
   std::string vocab;
   /// Examples kept per violation kind. Default: 5
   std::size_t max_examples = 5;
+
+  /// These options with every empty path filled in from `dir` (test_candidates.tsv only when it
+  /// exists there).
+  CheckDataOptions resolved() const;
 };
 
 /// Runs every check; returns the report {"ok", "checked": {...}, "violations": {kind: {count,

@@ -74,6 +74,9 @@ struct PreprocessOptions {
 /// The input formats preprocess reads.
 const std::vector<std::string>& preprocess_formats();
 
+/// Names of the files preprocess() may write into its output directory.
+const std::vector<std::string>& preprocess_output_files();
+
 /// Guesses the format from the first non-empty line of `path`; throws DataError when unsure.
 std::string detect_format(const std::string& path);
 

@@ -12,40 +12,86 @@
 /// The header can be read (`attnrec inspect`) without building the model. Files are written
 /// to a temporary name in the same directory, fsynced and renamed into place, so a reader (or a
 /// resume after a crash) sees either the previous complete checkpoint or the new one.
+///
+/// Nothing in a checkpoint is trusted before it is checked: the sizes on line 2 against the
+/// file's size (before anything is allocated), the checksum, every meta field's type and range
+/// (CheckpointMeta::from_json), the stored config (the same validation as a config file), and
+/// every tensor's shape against the model the config builds, before and after loading.
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <torch/torch.h>
+#include <vector>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/vocab.hpp"
+#include "attnrec/io/run_dir.hpp"
 #include "attnrec/model/recommender.hpp"
+#include "attnrec/train/train_state.hpp"
 
 namespace attnrec {
 
 /// Version of the checkpoint layout; bumped on incompatible changes.
 constexpr std::int64_t kCheckpointFormatVersion = 1;
 
+/// A vocabulary file a checkpoint needs: path relative to the checkpoint's directory, SHA-256.
+struct VocabReference {
+  std::string file;
+  std::string sha256;
+};
+
+/// The typed, validated header of a checkpoint.
+struct CheckpointMeta {
+  std::string kind;  ///< periodic, best or final
+  std::int64_t format_version = kCheckpointFormatVersion;
+  std::string attnrec_version;
+  Config config;
+  TrainState train_state;
+  std::int64_t category_vocab = 0;  ///< categories incl. reserved ids (0: no category feature)
+  nlohmann::json metrics = nlohmann::json::object();  ///< validation metrics (best checkpoints)
+  VocabReference items, users;
+  std::string weights_sha256, optimizer_sha256;
+  std::map<std::string, std::vector<std::int64_t>> parameter_shapes;
+  std::int64_t parameters = 0;
+
+  /// The meta as stored (written by save_checkpoint; shown by `inspect --json`).
+  nlohmann::json to_json() const;
+  /// Parses and checks every field; a CheckpointError naming `path` and the field otherwise.
+  static CheckpointMeta from_json(const nlohmann::json& j, const std::string& path);
+};
+
 /// What save_checkpoint() stores besides the model.
 struct CheckpointContents {
-  nlohmann::json meta;                          ///< config, train_state, metrics, vocab, kind
+  std::string kind;                              ///< periodic, best or final
+  const Config* config = nullptr;
+  TrainState train_state;
+  nlohmann::json metrics = nlohmann::json::object();
+  std::string items_vocab, users_vocab;          ///< vocabulary files referenced
   torch::optim::Optimizer* optimizer = nullptr;  ///< saved when not null
   bool rng = false;                              ///< save the torch generator states
 };
 
-/// Writes a checkpoint of `model` atomically. Adds format/attnrec versions, weights_sha256 and
-/// parameter shapes to the meta. Throws IoError (previous file untouched) when writing fails.
+/// Writes a checkpoint of `model` atomically. Throws IoError (previous file untouched) when
+/// writing fails.
 void save_checkpoint(const std::string& path, Recommender& model,
                      const CheckpointContents& contents);
 
-/// The verified JSON header of a checkpoint (format and checksum checked), without building
-/// the model.
-nlohmann::json read_checkpoint_meta(const std::string& path);
+/// The verified header of a checkpoint (sizes, format, checksum and fields checked), without
+/// building the model.
+CheckpointMeta read_checkpoint_meta(const std::string& path);
 
 /// Loads weights, and the optimizer state / generator states when asked. The checksum is
-/// verified first.
+/// verified first; every parameter and buffer must keep the shape and type `model` has (a
+/// CheckpointError naming the tensor otherwise), and so must the optimizer's moments.
 void load_checkpoint_state(const std::string& path, Recommender& model,
                            torch::optim::Optimizer* optimizer, bool restore_rng);
+
+/// Checks that `model` (built from meta.config) has exactly the parameters meta lists, with
+/// the same shapes; a CheckpointError naming the first difference otherwise.
+void check_parameter_shapes(const std::string& path, const CheckpointMeta& meta,
+                            Recommender& model);
 
 /// SHA-256 over every parameter (sorted by name: name, dtype, shape, bytes).
 std::string weights_sha256(Recommender& model);
@@ -54,28 +100,20 @@ std::string weights_sha256(Recommender& model);
 /// registration order.
 std::string optimizer_sha256(Recommender& model, torch::optim::Optimizer& optimizer);
 
-/// The "vocab" entry of a checkpoint's meta for a vocabulary file at `vocab_path`, referenced
-/// relative to the directory of the checkpoint at `checkpoint_path`.
-nlohmann::json vocab_reference(const std::string& checkpoint_path, const std::string& vocab_path);
-
 /// Loads the vocabulary a checkpoint's meta references (`which`: "items" or "users"); a
 /// missing or modified file is a CheckpointError.
-Vocab load_referenced_vocab(const std::string& checkpoint_path, const nlohmann::json& meta,
+Vocab load_referenced_vocab(const std::string& checkpoint_path, const CheckpointMeta& meta,
                             const std::string& which);
 
 /// A model ready to score data.
 struct LoadedModel {
   std::string checkpoint_path;
-  nlohmann::json meta;
+  CheckpointMeta meta;
   Config config;
   Vocab items;
   Vocab users;
   Recommender model{nullptr};
 };
-
-/// A checkpoint file, or a run directory: for scoring its best model, else its final model,
-/// else its latest checkpoint.
-std::string resolve_checkpoint_path(const std::string& path);
 
 /// Rebuilds the model from the config and vocabularies stored with the checkpoint and loads
 /// its weights onto `device`.

@@ -19,6 +19,9 @@ struct TrainRunOptions {
   bool overwrite = false;
   /// Stop with a checkpoint after this global step (0: run to the end). Default: 0
   std::int64_t stop_after_steps = 0;
+  /// The config file the run was read from (checked like the data files: --overwrite never
+  /// deletes an input). Default: none
+  std::string config_file;
 };
 
 /// Trains from scratch; returns the summary also written to RUN_DIR/summary.json.

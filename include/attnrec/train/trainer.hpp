@@ -4,12 +4,16 @@
 
 #include <nlohmann/json.hpp>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <torch/torch.h>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/dataset.hpp"
+#include "attnrec/io/run_dir.hpp"
 #include "attnrec/model/recommender.hpp"
+#include "attnrec/train/checkpoint.hpp"
 #include "attnrec/train/train_state.hpp"
 
 namespace attnrec {
@@ -27,27 +31,13 @@ class MetricsLog {
   std::string path_;
 };
 
-/// Files of a run directory.
-struct RunDir {
-  std::string root;
-  std::string config() const { return root + "/config.json"; }
-  std::string items_vocab() const { return root + "/items.vocab"; }
-  std::string users_vocab() const { return root + "/users.vocab"; }
-  std::string metrics() const { return root + "/metrics.jsonl"; }
-  std::string summary() const { return root + "/summary.json"; }
-  std::string log() const { return root + "/train.log"; }
-  std::string checkpoints() const { return root + "/checkpoints"; }
-  std::string best() const { return checkpoints() + "/best.pt"; }
-  std::string final_model() const { return checkpoints() + "/final.pt"; }
-  std::string latest_pointer() const { return checkpoints() + "/latest"; }
-  /// The checkpoint `latest` names; empty when there is none.
-  std::string latest() const;
-};
-
 /// Options of Trainer::fit() beyond the config.
 struct FitOptions {
-  /// Resume model, optimizer, generators and state from this checkpoint. Default: none
-  std::string resume_from;
+  /// Where training starts: the state restored by restore_training() for a resume. Default:
+  /// a fresh start (epoch 0, early stopping from the config).
+  std::optional<TrainState> start;
+  /// The optimizer to step (restored for a resume). Default: make_optimizer() on the model.
+  std::shared_ptr<torch::optim::Adam> optimizer;
   /// Stop (with a checkpoint, exit 0) after this global step; 0 = never. Default: 0
   std::int64_t stop_after_steps = 0;
   /// Called after every optimizer step with the step's (detached, on-device) loss; reading it
@@ -57,6 +47,18 @@ struct FitOptions {
   /// background thread during that epoch (0 when the loader keeps ahead). Default: none
   std::function<void(double seconds)> on_data_wait;
 };
+
+/// Adam as `train.optimizer` asks: FusedAdam (dense) or LazyAdam (sparse embedding rows). Both
+/// keep torch's Adam state format, so checkpoints do not depend on the choice.
+std::shared_ptr<torch::optim::Adam> make_optimizer(const TrainConfig& train, Recommender& model);
+
+/// Restores `model`, `optimizer`, the generators and the train state from `checkpoint` (whose
+/// verified header is `meta`) without writing anything. The checkpoint's position must fit the
+/// run of `config` (`batches_per_epoch` batches per epoch); a CheckpointError otherwise. The
+/// early-stopping patience comes from `config` (it may change on resume).
+TrainState restore_training(const std::string& checkpoint, const CheckpointMeta& meta,
+                            const Config& config, std::int64_t batches_per_epoch,
+                            Recommender& model, torch::optim::Adam& optimizer);
 
 class Trainer {
  public:

@@ -7,9 +7,9 @@
 
 namespace attnrec {
 
-/// Resolves "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Asking for CUDA
-/// where none is available is a ConfigError naming the option.
-torch::Device resolve_device(const std::string& spec);
+/// Resolves "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Anything else,
+/// or asking for CUDA where none is available, is a ConfigError naming `source` (the option).
+torch::Device resolve_device(const std::string& spec, const std::string& source = "/train/device");
 
 /// Physical cores of this machine (logical CPUs when the topology cannot be read).
 int physical_cores();
@@ -18,8 +18,16 @@ int physical_cores();
 /// to one thread, the data loader's thread no longer needs a core of its own).
 int default_threads();
 
-/// Sets LibTorch's intra-op threads: `threads`, or default_threads() when 0. Returns the count.
-int configure_threads(std::int64_t threads);
+/// Most intra-op threads accepted from a config or flag.
+constexpr std::int64_t kMaxThreads = 1024;
+
+/// Logical CPUs of this machine (at least 1).
+int logical_cpus();
+
+/// The one place thread counts from users are checked: `threads` must be 0 (default_threads())
+/// to kMaxThreads (a ConfigError naming `source` otherwise) and is capped at the logical CPUs.
+/// Sets LibTorch's intra-op threads and limits OpenBLAS to one thread; returns the count.
+int configure_threads(std::int64_t threads, const std::string& source = "/train/threads");
 
 /// Seeds every generator in use (torch CPU and CUDA).
 void seed_everything(std::uint64_t seed);

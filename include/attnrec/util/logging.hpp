@@ -9,7 +9,9 @@ namespace attnrec {
 /// Configures the default logger: stderr, level from `level` ("debug", "info", "warn", "error").
 void init_logging(const std::string& level = "info");
 
-/// Adds a file sink (appending) to the default logger, e.g. `RUN_DIR/train.log`.
+/// Adds a file sink (appending) to the default logger, e.g. `RUN_DIR/train.log`. The lines
+/// logged since init_logging() are written to the file first, so a command can open its log
+/// only once it is sure to change the run directory.
 void add_log_file(const std::string& path);
 
 }  // namespace attnrec

@@ -5,12 +5,17 @@
 
 namespace attnrec {
 
-/// Holds `DIR/.lock` (flock) for its lifetime; the file records the holder's pid and host. The
-/// kernel drops the lock when the process dies, so a crashed run never leaves a stale lock.
+/// Holds `DIR/.lock` (flock) for its lifetime; once announce()d, the file records the holder's
+/// pid and host. The kernel drops the lock when the process dies, so a crashed run never leaves
+/// a stale lock.
 class RunLock {
  public:
-  /// Throws UsageError naming the other process when the directory is locked.
-  explicit RunLock(const std::string& dir);
+  /// Throws UsageError naming the other process when the directory is locked. `announce`:
+  /// write this process into the file now (false: the file is not changed until announce(),
+  /// so a command that fails its checks leaves the run directory as it was).
+  explicit RunLock(const std::string& dir, bool announce = true);
+  /// Records this process (pid, host) in the lock file.
+  void announce();
   ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
