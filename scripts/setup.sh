@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # libopenblas0-pthread is listed explicitly: libtorch only *recommends* a fast BLAS, and with
 # --no-install-recommends it would fall back to reference BLAS (about 6x slower training).
 packages=(cmake ninja-build g++ libtorch-dev libopenblas0-pthread libfmt-dev libspdlog-dev
-          libcli11-dev nlohmann-json3-dev catch2 libssl-dev)
+          libcli11-dev nlohmann-json3-dev catch2 libssl-dev clang-format)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

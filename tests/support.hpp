@@ -1,6 +1,8 @@
 #pragma once
 // Test helpers: temporary directories, small files, and running the real attnrec binary.
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -8,8 +10,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 #include "test_paths.hpp"

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <memory>
 
-#include "attnrec/train/bench.hpp"
+#include "attnrec/tools/bench.hpp"
 #include "commands.hpp"
 
 namespace attnrec::cli {
@@ -32,23 +32,26 @@ void add_bench_command(CLI::App& app, Commands& commands) {
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 32));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
   commands.push_back({cmd, [args]() {
-    const auto r = run_bench(args->o);
-    if (args->json) {
-      fmt::print("{}\n", r.dump());
-      return 0;
-    }
-    fmt::print("workload {}: {} samples, vocabulary {}, {} thread(s)\n",
-               r["workload"].get<std::string>(), r["samples"].get<std::int64_t>(),
-               r["vocab"].get<std::int64_t>(), r["threads"].get<int>());
-    for (const char* k : {"data_samples_per_s", "train_samples_per_s", "train_loop_samples_per_s",
-                          "infer_samples_per_s", "eval_file_samples_per_s", "peak_rss_mb"}) {
-      if (r.contains(k)) fmt::print("{:<26}{:>12.0f}\n", k, r[k].get<double>());
-    }
-    if (r.contains("eval_file_vs_train")) {
-      fmt::print("{:<26}{:>12.2f}\n", "eval_file_vs_train", r["eval_file_vs_train"].get<double>());
-    }
-    return 0;
-  }});
+                        const auto r = run_bench(args->o);
+                        if (args->json) {
+                          fmt::print("{}\n", r.dump());
+                          return 0;
+                        }
+                        fmt::print("workload {}: {} samples, vocabulary {}, {} thread(s)\n",
+                                   r["workload"].get<std::string>(),
+                                   r["samples"].get<std::int64_t>(), r["vocab"].get<std::int64_t>(),
+                                   r["threads"].get<int>());
+                        for (const char* k : {"data_samples_per_s", "train_samples_per_s",
+                                              "train_loop_samples_per_s", "infer_samples_per_s",
+                                              "eval_file_samples_per_s", "peak_rss_mb"}) {
+                          if (r.contains(k)) fmt::print("{:<26}{:>12.0f}\n", k, r[k].get<double>());
+                        }
+                        if (r.contains("eval_file_vs_train")) {
+                          fmt::print("{:<26}{:>12.2f}\n", "eval_file_vs_train",
+                                     r["eval_file_vs_train"].get<double>());
+                        }
+                        return 0;
+                      }});
 }
 
 }  // namespace attnrec::cli

@@ -1,11 +1,11 @@
 // `attnrec generate`: the synthetic data set with a known answer (see data/README.md).
 
+#include <spdlog/spdlog.h>
 #include <filesystem>
 #include <memory>
-#include <spdlog/spdlog.h>
 
-#include "attnrec/data/synthetic.hpp"
 #include "attnrec/io/outputs.hpp"
+#include "attnrec/tools/synthetic.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
 #include "attnrec/util/hash.hpp"
@@ -48,7 +48,8 @@ void check_generate_outputs(const std::vector<std::string>& files, bool replacea
     std::error_code ec;
     if (!overwrite && !replaceable && fs::exists(file, ec) &&
         output_kind(file) == OutputKind::regular) {
-      throw UsageError(file + ": exists and is not the unchanged output of an earlier attnrec "
+      throw UsageError(file +
+                       ": exists and is not the unchanged output of an earlier attnrec "
                        "generate; choose another output or pass --overwrite to replace it; "
                        "nothing was written");
     }
@@ -114,36 +115,36 @@ void add_generate_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--popularity-weight", o.popularity_weight,
                   "Weight of the candidate's log-popularity in the click logit")
       ->capture_default_str();
-  commands.push_back({cmd, [args, cmd]() {
-                        if (!args->log.empty()) {
-                          if (cmd->count("--seed") > 0) args->log_options.seed = args->options.seed;
-                          args->log_options.validate();
-                          check_generate_outputs({args->log}, false, args->overwrite);
-                          const auto r = generate_interaction_log(args->log, args->log_options);
-                          spdlog::info("wrote {} events of {} users to {}",
-                                       r["events"].get<std::int64_t>(),
-                                       r["users"].get<std::int64_t>(), args->log);
-                          return 0;
-                        }
-                        if (args->out.empty()) {
-                          throw UsageError("generate: --out (sample files) or --log (an "
-                                           "interaction log) is required");
-                        }
-                        args->options.validate();
-                        const fs::path out(args->out);
-                        check_generate_outputs(
-                            {(out / "train.tsv").string(), (out / "valid.tsv").string(),
-                             (out / "test.tsv").string(), (out / "oracle.json").string()},
-                            holds_generated_data(out), args->overwrite);
-                        const auto oracle = generate_synthetic(args->out, args->options);
-                        spdlog::info("wrote {}/{{train,valid,test}}.tsv and oracle.json", args->out);
-                        spdlog::info("oracle (Bayes-optimal) test AUC {:.4f}, logloss {:.4f}, "
-                                     "positive rate {:.3f}",
-                                     oracle["test"]["auc"].get<double>(),
-                                     oracle["test"]["logloss"].get<double>(),
-                                     oracle["test"]["positive_rate"].get<double>());
-                        return 0;
-                      }});
+  commands.push_back(
+      {cmd, [args, cmd]() {
+         if (!args->log.empty()) {
+           if (cmd->count("--seed") > 0) args->log_options.seed = args->options.seed;
+           args->log_options.validate();
+           check_generate_outputs({args->log}, false, args->overwrite);
+           const auto r = generate_interaction_log(args->log, args->log_options);
+           spdlog::info("wrote {} events of {} users to {}", r["events"].get<std::int64_t>(),
+                        r["users"].get<std::int64_t>(), args->log);
+           return 0;
+         }
+         if (args->out.empty()) {
+           throw UsageError(
+               "generate: --out (sample files) or --log (an "
+               "interaction log) is required");
+         }
+         args->options.validate();
+         const fs::path out(args->out);
+         check_generate_outputs({(out / "train.tsv").string(), (out / "valid.tsv").string(),
+                                 (out / "test.tsv").string(), (out / "oracle.json").string()},
+                                holds_generated_data(out), args->overwrite);
+         const auto oracle = generate_synthetic(args->out, args->options);
+         spdlog::info("wrote {}/{{train,valid,test}}.tsv and oracle.json", args->out);
+         spdlog::info(
+             "oracle (Bayes-optimal) test AUC {:.4f}, logloss {:.4f}, "
+             "positive rate {:.3f}",
+             oracle["test"]["auc"].get<double>(), oracle["test"]["logloss"].get<double>(),
+             oracle["test"]["positive_rate"].get<double>());
+         return 0;
+       }});
 }
 
 }  // namespace attnrec::cli

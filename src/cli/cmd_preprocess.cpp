@@ -1,9 +1,9 @@
 // `attnrec preprocess` (interaction log -> sample files) and `attnrec check-data` (leakage).
 
-#include <filesystem>
 #include <fmt/format.h>
-#include <memory>
 #include <spdlog/spdlog.h>
+#include <filesystem>
+#include <memory>
 
 #include "attnrec/data/leakage.hpp"
 #include "attnrec/data/preprocess.hpp"
@@ -51,7 +51,8 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
       ->capture_default_str();
   cmd->add_option("--max-history", o.max_history, "Most recent events kept in a history")
       ->capture_default_str();
-  cmd->add_option("--min-history", o.min_history, "Targets with fewer earlier events make no sample")
+  cmd->add_option("--min-history", o.min_history,
+                  "Targets with fewer earlier events make no sample")
       ->capture_default_str();
   cmd->add_option("--split", o.split, "leave_last_out or temporal")->capture_default_str();
   cmd->add_option("--valid-fraction", o.valid_fraction, "temporal: share of events in valid")
@@ -68,28 +69,32 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of all sampling")->capture_default_str();
   commands.push_back({cmd, [args, cmd]() {
-    auto o = args->o;
-    if (cmd->count("--min-rating") > 0) o.min_rating = args->min_rating;
-    OutputGuard guard;
-    guard.input(o.input, "--input");
-    for (const auto& name : preprocess_output_files()) {
-      guard.output((std::filesystem::path(o.out_dir) / name).string(), "--out");
-    }
-    const auto stats = preprocess(o);
-    const auto& s = stats["splits"];
-    fmt::print("kept {} users, {} items, {} interactions (density {:.5f})\n",
-               stats["kept"]["users"].get<std::int64_t>(), stats["kept"]["items"].get<std::int64_t>(),
-               stats["kept"]["interactions"].get<std::int64_t>(),
-               stats["kept"]["density"].get<double>());
-    for (const char* split : {"train", "valid", "test"}) {
-      fmt::print("{:<6} {:>10} samples  {:>9} positives  mean history {:.1f}\n", split,
-                 s[split]["samples"].get<std::int64_t>(), s[split]["positives"].get<std::int64_t>(),
-                 s[split]["mean_history_length"].get<double>());
-    }
-    fmt::print("leakage check passed; wrote {}/{{train,valid,test}}.tsv, stats.json, "
-               "protocol.json\n", o.out_dir);
-    return 0;
-  }});
+                        auto o = args->o;
+                        if (cmd->count("--min-rating") > 0) o.min_rating = args->min_rating;
+                        OutputGuard guard;
+                        guard.input(o.input, "--input");
+                        for (const auto& name : preprocess_output_files()) {
+                          guard.output((std::filesystem::path(o.out_dir) / name).string(), "--out");
+                        }
+                        const auto stats = preprocess(o);
+                        const auto& s = stats["splits"];
+                        fmt::print("kept {} users, {} items, {} interactions (density {:.5f})\n",
+                                   stats["kept"]["users"].get<std::int64_t>(),
+                                   stats["kept"]["items"].get<std::int64_t>(),
+                                   stats["kept"]["interactions"].get<std::int64_t>(),
+                                   stats["kept"]["density"].get<double>());
+                        for (const char* split : {"train", "valid", "test"}) {
+                          fmt::print("{:<6} {:>10} samples  {:>9} positives  mean history {:.1f}\n",
+                                     split, s[split]["samples"].get<std::int64_t>(),
+                                     s[split]["positives"].get<std::int64_t>(),
+                                     s[split]["mean_history_length"].get<double>());
+                        }
+                        fmt::print(
+                            "leakage check passed; wrote {}/{{train,valid,test}}.tsv, stats.json, "
+                            "protocol.json\n",
+                            o.out_dir);
+                        return 0;
+                      }});
 }
 
 void add_check_data_command(CLI::App& app, Commands& commands) {
@@ -99,8 +104,8 @@ void add_check_data_command(CLI::App& app, Commands& commands) {
   };
   auto args = std::make_shared<Args>();
   auto& o = args->o;
-  auto* cmd = app.add_subcommand(
-      "check-data", "Check sample files for leakage against their interaction log");
+  auto* cmd = app.add_subcommand("check-data",
+                                 "Check sample files for leakage against their interaction log");
   cmd->add_option("--dir", o.dir, "A preprocess output directory (default for every file)");
   cmd->add_option("--train", o.train, "Training samples");
   cmd->add_option("--valid", o.valid, "Validation samples");
@@ -110,26 +115,28 @@ void add_check_data_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--vocab", o.vocab, "Item vocabulary of a run (RUN_DIR/items.vocab)");
   cmd->add_option("--output", args->output, "Write the report as JSON");
   commands.push_back({cmd, [args]() {
-    const auto files = args->o.resolved();
-    OutputGuard()
-        .input(files.train, "--train")
-        .input(files.valid, "--valid")
-        .input(files.test, "--test")
-        .input(files.interactions, "--interactions")
-        .input(files.candidates, "--candidates")
-        .input(files.vocab, "--vocab")
-        .output(args->output, "--output");
-    const auto report = check_data(args->o);
-    fmt::print("{}", format_leakage_report(report));
-    if (!args->output.empty()) write_file_atomic(args->output, report.dump(2) + "\n");
-    if (!report["ok"].get<bool>()) {
-      throw DataError(fmt::format(
-          "check-data: {} leakage violation(s) found (kinds and file:line examples above); fix "
-          "the sample files or regenerate them with `attnrec preprocess`",
-          report["violations_total"].get<std::int64_t>()));
-    }
-    return 0;
-  }});
+                        const auto files = args->o.resolved();
+                        OutputGuard()
+                            .input(files.train, "--train")
+                            .input(files.valid, "--valid")
+                            .input(files.test, "--test")
+                            .input(files.interactions, "--interactions")
+                            .input(files.candidates, "--candidates")
+                            .input(files.vocab, "--vocab")
+                            .output(args->output, "--output");
+                        const auto report = check_data(args->o);
+                        fmt::print("{}", format_leakage_report(report));
+                        if (!args->output.empty())
+                          write_file_atomic(args->output, report.dump(2) + "\n");
+                        if (!report["ok"].get<bool>()) {
+                          throw DataError(fmt::format(
+                              "check-data: {} leakage violation(s) found (kinds and file:line "
+                              "examples above); fix "
+                              "the sample files or regenerate them with `attnrec preprocess`",
+                              report["violations_total"].get<std::int64_t>()));
+                        }
+                        return 0;
+                      }});
 }
 
 }  // namespace attnrec::cli

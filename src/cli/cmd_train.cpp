@@ -1,9 +1,9 @@
 // `attnrec train`: train a model described by a config into a run directory.
 
-#include <filesystem>
 #include <fmt/format.h>
-#include <memory>
 #include <spdlog/spdlog.h>
+#include <filesystem>
+#include <memory>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/eval/evaluator.hpp"
@@ -43,31 +43,34 @@ void add_train_command(CLI::App& app, Commands& commands) {
                   "the config comes from the checkpoint, --set may change e.g. train.epochs");
   cmd->add_option("--stop-after-steps", args->stop_after_steps,
                   "Stop with a checkpoint after this global step (resume later with --resume)");
-  commands.push_back({cmd, [args]() {
-    TrainRunOptions options;
-    options.stop_after_steps = args->stop_after_steps;
-    if (!args->resume.empty()) {
-      if (!args->config.path.empty() || !args->run_dir.empty() || args->overwrite) {
-        throw UsageError("--resume takes the config and run directory from the checkpoint; "
-                         "drop --config, --run-dir and --overwrite (use --set for allowed "
-                         "changes such as train.epochs)");
-      }
-      const auto summary = resume_training(args->resume, args->config.overrides, options);
-      print_summary(summary);
-      return 0;
-    }
-    // Everything about the config is checked before any data is read.
-    const Config config = load_config(args->config.path, args->config.overrides);
-    options.overwrite = args->overwrite;
-    options.config_file = args->config.path;
-    options.run_dir = !args->run_dir.empty()
-                          ? args->run_dir
-                          : "runs/" + (args->config.path.empty()
-                                           ? std::string("run")
-                                           : std::filesystem::path(args->config.path).stem().string());
-    print_summary(run_training(config, options));
-    return 0;
-  }});
+  commands.push_back(
+      {cmd, [args]() {
+         TrainRunOptions options;
+         options.stop_after_steps = args->stop_after_steps;
+         if (!args->resume.empty()) {
+           if (!args->config.path.empty() || !args->run_dir.empty() || args->overwrite) {
+             throw UsageError(
+                 "--resume takes the config and run directory from the checkpoint; "
+                 "drop --config, --run-dir and --overwrite (use --set for allowed "
+                 "changes such as train.epochs)");
+           }
+           const auto summary = resume_training(args->resume, args->config.overrides, options);
+           print_summary(summary);
+           return 0;
+         }
+         // Everything about the config is checked before any data is read.
+         const Config config = load_config(args->config.path, args->config.overrides);
+         options.overwrite = args->overwrite;
+         options.config_file = args->config.path;
+         options.run_dir =
+             !args->run_dir.empty()
+                 ? args->run_dir
+                 : "runs/" + (args->config.path.empty()
+                                  ? std::string("run")
+                                  : std::filesystem::path(args->config.path).stem().string());
+         print_summary(run_training(config, options));
+         return 0;
+       }});
 }
 
 }  // namespace attnrec::cli

@@ -2,12 +2,12 @@
 // Exit codes: 0 ok; 1 runtime failure (I/O, numerical, internal); 2 bad usage, config, data or
 // checkpoint; 130/143 interrupted by SIGINT/SIGTERM.
 
-#include <malloc.h>
-#include <CLI/CLI.hpp>
-#include <cstdlib>
-#include <unistd.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <malloc.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+#include <cstdlib>
 
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/logging.hpp"
@@ -66,8 +66,10 @@ int main(int argc, char** argv) {
   // Arguments end up in JSON files (metrics, configs, summaries), which hold only UTF-8 text.
   for (int i = 1; i < argc; ++i) {
     if (!attnrec::is_valid_utf8(argv[i])) {
-      fmt::print(stderr, "error: command-line argument {} is not valid UTF-8 text; attnrec "
-                 "records its arguments in JSON files, so paths and values must be UTF-8\n", i);
+      fmt::print(stderr,
+                 "error: command-line argument {} is not valid UTF-8 text; attnrec "
+                 "records its arguments in JSON files, so paths and values must be UTF-8\n",
+                 i);
       return static_cast<int>(ExitCode::bad_input);
     }
   }

@@ -1,13 +1,13 @@
 #include "attnrec/config/fields.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <map>
 #include <set>
 
-#include "attnrec/model/registry.hpp"
+#include "attnrec/config/variants.hpp"
 #include "attnrec/util/device_spec.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
@@ -25,8 +25,14 @@ class Decl {
     spec_.name = std::move(name);
     spec_.ref = std::move(ref);
   }
-  Decl& def(json v) { spec_.default_value = std::move(v); return *this; }
-  Decl& help(std::string h) { spec_.help = std::move(h); return *this; }
+  Decl& def(json v) {
+    spec_.default_value = std::move(v);
+    return *this;
+  }
+  Decl& help(std::string h) {
+    spec_.help = std::move(h);
+    return *this;
+  }
   Decl& min(double v, bool exclusive = false) {
     spec_.min = v;
     spec_.min_exclusive = exclusive;
@@ -37,7 +43,10 @@ class Decl {
     spec_.max_exclusive = exclusive;
     return *this;
   }
-  Decl& choices(std::vector<std::string> c) { spec_.choices = std::move(c); return *this; }
+  Decl& choices(std::vector<std::string> c) {
+    spec_.choices = std::move(c);
+    return *this;
+  }
   Decl& variants(const std::vector<VariantInfo>& variants) {
     spec_.choices = variant_names(variants);
     spec_.help += "\n" + variant_docs(variants);
@@ -73,11 +82,14 @@ std::optional<std::string> check_single_char(const json& v) {
 std::vector<FieldSpec> build_table() {
   return {
       // ---- data
-      ATTNREC_FIELD(data.train).def("").help(
-          "Training samples (TSV, see data/README.md). The vocabulary is built from this file "
-          "only. Relative paths are relative to the working directory."),
-      ATTNREC_FIELD(data.valid).def("").help(
-          "Validation samples, scored after every epoch (empty: no validation)."),
+      ATTNREC_FIELD(data.train)
+          .def("")
+          .help(
+              "Training samples (TSV, see data/README.md). The vocabulary is built from this file "
+              "only. Relative paths are relative to the working directory."),
+      ATTNREC_FIELD(data.valid)
+          .def("")
+          .help("Validation samples, scored after every epoch (empty: no validation)."),
       ATTNREC_FIELD(data.test).def("").help("Test samples, scored at the end of training "
                                             "(empty: no test evaluation)."),
       ATTNREC_FIELD(data.columns)
@@ -87,138 +99,241 @@ std::vector<FieldSpec> build_table() {
                 "`label`, `user`, `item` and `time` at most once; `ignore` skips a column. "
                 "`time` is the integer timestamp of the target event (written by `attnrec "
                 "preprocess`, checked by `attnrec check-data`); the model does not use it."),
-      ATTNREC_FIELD(data.header).def("auto").choices({"auto", "yes", "no"}).help(
-          "Whether the first line names the columns. `auto`: it does when every field is a "
-          "column role name; a header whose order differs from `data.columns` is an error."),
+      ATTNREC_FIELD(data.header)
+          .def("auto")
+          .choices({"auto", "yes", "no"})
+          .help("Whether the first line names the columns. `auto`: it does when every field is a "
+                "column role name; a header whose order differs from `data.columns` is an error."),
       ATTNREC_FIELD(data.history_separator)
           .def(",")
           .check(check_single_char, "a single character")
           .help("Separator between the item ids of a history."),
-      ATTNREC_FIELD(data.max_history).def(50).min(1).max(100000).help(
-          "Longest history kept; longer ones keep their most recent items."),
-      ATTNREC_FIELD(data.min_count).def(1).min(1).help(
-          "Item and user ids seen fewer times in the training file map to out-of-vocabulary."),
-      ATTNREC_FIELD(data.max_vocab).def(0).min(0).help(
-          "Keep at most this many of the most frequent ids per vocabulary (0: no cap); the "
-          "rest map to out-of-vocabulary."),
-      ATTNREC_FIELD(data.on_bad_line).def("error").choices({"error", "skip"}).help(
-          "What a malformed line does: `error` stops with file, line and problem; `skip` "
-          "drops it and counts it in the log and the run summary."),
-      ATTNREC_FIELD(data.shuffle).def(true).help(
-          "Shuffle the training samples every epoch (deterministic from `train.seed`)."),
-      ATTNREC_FIELD(data.prefetch_batches).def(2).min(0).max(64).help(
-          "Batches prepared ahead on a background thread (0: prepare in the training thread)."),
-      ATTNREC_FIELD(data.item_categories).def("").help(
-          "Item side feature: a file of `item<TAB>category` lines with an `item<TAB>category` "
-          "header (`attnrec preprocess` writes `item_categories.tsv` when the log has "
-          "categories). Used when `model.embedding.category` is true."),
+      ATTNREC_FIELD(data.max_history)
+          .def(50)
+          .min(1)
+          .max(100000)
+          .help("Longest history kept; longer ones keep their most recent items."),
+      ATTNREC_FIELD(data.min_count)
+          .def(1)
+          .min(1)
+          .help(
+              "Item and user ids seen fewer times in the training file map to out-of-vocabulary."),
+      ATTNREC_FIELD(data.max_vocab)
+          .def(0)
+          .min(0)
+          .help("Keep at most this many of the most frequent ids per vocabulary (0: no cap); the "
+                "rest map to out-of-vocabulary."),
+      ATTNREC_FIELD(data.on_bad_line)
+          .def("error")
+          .choices({"error", "skip"})
+          .help("What a malformed line does: `error` stops with file, line and problem; `skip` "
+                "drops it and counts it in the log and the run summary."),
+      ATTNREC_FIELD(data.shuffle)
+          .def(true)
+          .help("Shuffle the training samples every epoch (deterministic from `train.seed`)."),
+      ATTNREC_FIELD(data.prefetch_batches)
+          .def(2)
+          .min(0)
+          .max(64)
+          .help(
+              "Batches prepared ahead on a background thread (0: prepare in the training thread)."),
+      ATTNREC_FIELD(data.item_categories)
+          .def("")
+          .help(
+              "Item side feature: a file of `item<TAB>category` lines with an `item<TAB>category` "
+              "header (`attnrec preprocess` writes `item_categories.tsv` when the log has "
+              "categories). Used when `model.embedding.category` is true."),
 
       // ---- model
-      ATTNREC_FIELD(model.embedding.dim).def(64).min(1).max(4096).help(
-          "Size of the item (and user) embeddings."),
-      ATTNREC_FIELD(model.embedding.user).def(false).help(
-          "Add a user embedding to the dense head's input (needs a `user` column)."),
-      ATTNREC_FIELD(model.embedding.share_candidate).def(true).help(
-          "The candidate item uses the history's embedding table (false: a separate table)."),
-      ATTNREC_FIELD(model.embedding.category).def(false).help(
-          "Embed each item's category (from `data.item_categories`) and concatenate it to the "
-          "item embedding, for history items and the candidate alike."),
-      ATTNREC_FIELD(model.embedding.category_dim).def(16).min(1).max(4096).help(
-          "Size of the category embedding."),
-      ATTNREC_FIELD(model.encoder.type).def("lstm").variants(encoder_variants()).help(
-          "Sequence encoder over the history."),
-      ATTNREC_FIELD(model.encoder.hidden).def(64).min(1).max(4096).help(
-          "Hidden size of the LSTM/GRU (per direction)."),
+      ATTNREC_FIELD(model.embedding.dim)
+          .def(64)
+          .min(1)
+          .max(4096)
+          .help("Size of the item (and user) embeddings."),
+      ATTNREC_FIELD(model.embedding.user)
+          .def(false)
+          .help("Add a user embedding to the dense head's input (needs a `user` column)."),
+      ATTNREC_FIELD(model.embedding.share_candidate)
+          .def(true)
+          .help("The candidate item uses the history's embedding table (false: a separate table)."),
+      ATTNREC_FIELD(model.embedding.category)
+          .def(false)
+          .help(
+              "Embed each item's category (from `data.item_categories`) and concatenate it to the "
+              "item embedding, for history items and the candidate alike."),
+      ATTNREC_FIELD(model.embedding.category_dim)
+          .def(16)
+          .min(1)
+          .max(4096)
+          .help("Size of the category embedding."),
+      ATTNREC_FIELD(model.encoder.type)
+          .def("lstm")
+          .variants(encoder_variants())
+          .help("Sequence encoder over the history."),
+      ATTNREC_FIELD(model.encoder.hidden)
+          .def(64)
+          .min(1)
+          .max(4096)
+          .help("Hidden size of the LSTM/GRU (per direction)."),
       ATTNREC_FIELD(model.encoder.layers).def(1).min(1).max(8).help("Stacked encoder layers."),
-      ATTNREC_FIELD(model.encoder.bidirectional).def(false).help(
-          "Run the encoder in both directions and concatenate the outputs."),
-      ATTNREC_FIELD(model.encoder.dropout).def(0.0).min(0.0).max(1.0, true).help(
-          "Dropout between stacked encoder layers (needs `layers` > 1)."),
-      ATTNREC_FIELD(model.attention.type).def("additive").variants(attention_variants()).help(
-          "Attention scoring function over the encoder outputs (softmax over valid positions "
-          "only; an all-padding history gets a zero context vector)."),
-      ATTNREC_FIELD(model.attention.query).def("target").variants(query_variants()).help(
-          "What the attention query is."),
-      ATTNREC_FIELD(model.attention.heads).def(4).min(1).max(64).help(
-          "Heads of `multi_head` attention; must divide the encoder output size."),
-      ATTNREC_FIELD(model.attention.hidden).def(64).min(1).max(4096).help(
-          "Hidden size of the `additive` attention MLP."),
-      ATTNREC_FIELD(model.attention.positional).def("none").variants(positional_variants()).help(
-          "Positional encoding added before attention."),
-      ATTNREC_FIELD(model.head.inputs).def("all").choices({"all", "context_candidate"}).help(
-          "What the dense head sees: `all` = [attended context, candidate embedding, query ⊙ "
-          "context, user embedding]; `context_candidate` = [attended context, candidate "
-          "embedding] only (the plain DIN-style head, and the benchmark's peer model)."),
-      ATTNREC_FIELD(model.head.hidden).def(json::array({64, 32})).min(1).max(65536).help(
-          "Hidden layer sizes of the dense head's MLP (empty: a single linear layer)."),
-      ATTNREC_FIELD(model.head.activation).def("relu").variants(activation_variants()).help(
-          "Activation between the head's layers."),
-      ATTNREC_FIELD(model.head.dropout).def(0.0).min(0.0).max(1.0, true).help(
-          "Dropout after each hidden layer of the head."),
+      ATTNREC_FIELD(model.encoder.bidirectional)
+          .def(false)
+          .help("Run the encoder in both directions and concatenate the outputs."),
+      ATTNREC_FIELD(model.encoder.dropout)
+          .def(0.0)
+          .min(0.0)
+          .max(1.0, true)
+          .help("Dropout between stacked encoder layers (needs `layers` > 1)."),
+      ATTNREC_FIELD(model.attention.type)
+          .def("additive")
+          .variants(attention_variants())
+          .help("Attention scoring function over the encoder outputs (softmax over valid positions "
+                "only; an all-padding history gets a zero context vector)."),
+      ATTNREC_FIELD(model.attention.query)
+          .def("target")
+          .variants(query_variants())
+          .help("What the attention query is."),
+      ATTNREC_FIELD(model.attention.heads)
+          .def(4)
+          .min(1)
+          .max(64)
+          .help("Heads of `multi_head` attention; must divide the encoder output size."),
+      ATTNREC_FIELD(model.attention.hidden)
+          .def(64)
+          .min(1)
+          .max(4096)
+          .help("Hidden size of the `additive` attention MLP."),
+      ATTNREC_FIELD(model.attention.positional)
+          .def("none")
+          .variants(positional_variants())
+          .help("Positional encoding added before attention."),
+      ATTNREC_FIELD(model.head.inputs)
+          .def("all")
+          .choices({"all", "context_candidate"})
+          .help("What the dense head sees: `all` = [attended context, candidate embedding, query ⊙ "
+                "context, user embedding]; `context_candidate` = [attended context, candidate "
+                "embedding] only (the plain DIN-style head, and the benchmark's peer model)."),
+      ATTNREC_FIELD(model.head.hidden)
+          .def(json::array({64, 32}))
+          .min(1)
+          .max(65536)
+          .help("Hidden layer sizes of the dense head's MLP (empty: a single linear layer)."),
+      ATTNREC_FIELD(model.head.activation)
+          .def("relu")
+          .variants(activation_variants())
+          .help("Activation between the head's layers."),
+      ATTNREC_FIELD(model.head.dropout)
+          .def(0.0)
+          .min(0.0)
+          .max(1.0, true)
+          .help("Dropout after each hidden layer of the head."),
 
       // ---- train
       ATTNREC_FIELD(train.epochs).def(3).min(1).max(100000).help("Passes over the training data."),
       ATTNREC_FIELD(train.batch_size).def(256).min(1).max(1 << 20).help("Samples per step."),
-      ATTNREC_FIELD(train.optimizer).def("adam").choices({"adam", "lazy_adam"}).help(
-          "`adam`: torch's dense Adam over every parameter each step. `lazy_adam`: embedding "
-          "tables get sparse gradients and only the rows in the batch are updated (moments "
-          "included), as PyTorch's SparseAdam; other parameters get dense Adam. The step's "
-          "cost then no longer grows with the vocabulary; untouched rows keep their value "
-          "instead of drifting with momentum. No weight decay."),
+      ATTNREC_FIELD(train.optimizer)
+          .def("adam")
+          .choices({"adam", "lazy_adam"})
+          .help("`adam`: torch's dense Adam over every parameter each step. `lazy_adam`: embedding "
+                "tables get sparse gradients and only the rows in the batch are updated (moments "
+                "included), as PyTorch's SparseAdam; other parameters get dense Adam. The step's "
+                "cost then no longer grows with the vocabulary; untouched rows keep their value "
+                "instead of drifting with momentum. No weight decay."),
       ATTNREC_FIELD(train.lr).def(1e-3).min(0.0, true).max(10.0).help("Adam learning rate."),
       ATTNREC_FIELD(train.beta1).def(0.9).min(0.0).max(1.0, true).help("Adam beta1."),
       ATTNREC_FIELD(train.beta2).def(0.999).min(0.0).max(1.0, true).help("Adam beta2."),
       ATTNREC_FIELD(train.eps).def(1e-8).min(0.0, true).max(1.0).help("Adam epsilon."),
-      ATTNREC_FIELD(train.weight_decay).def(0.0).min(0.0).max(1.0).help(
-          "L2 penalty added to the gradients (Adam's `weight_decay`)."),
-      ATTNREC_FIELD(train.schedule).def("constant").choices({"constant", "warmup_linear"}).help(
-          "Learning-rate schedule: `constant`, or `warmup_linear` (linear warm-up over "
-          "`warmup_steps`, then linear decay to 0 at the last step)."),
-      ATTNREC_FIELD(train.warmup_steps).def(0).min(0).help(
-          "Warm-up steps of the `warmup_linear` schedule."),
-      ATTNREC_FIELD(train.grad_clip).def(0.0).min(0.0).help(
-          "Clip the global gradient norm to this value (0: no clipping)."),
-      ATTNREC_FIELD(train.seed).def(42).min(0).help(
-          "Seed of every random choice: initialisation, shuffling, dropout."),
-      ATTNREC_FIELD(train.device).def("auto").check(check_device, "auto, cpu, cuda or cuda:N")
+      ATTNREC_FIELD(train.weight_decay)
+          .def(0.0)
+          .min(0.0)
+          .max(1.0)
+          .help("L2 penalty added to the gradients (Adam's `weight_decay`)."),
+      ATTNREC_FIELD(train.schedule)
+          .def("constant")
+          .choices({"constant", "warmup_linear"})
+          .help("Learning-rate schedule: `constant`, or `warmup_linear` (linear warm-up over "
+                "`warmup_steps`, then linear decay to 0 at the last step)."),
+      ATTNREC_FIELD(train.warmup_steps)
+          .def(0)
+          .min(0)
+          .help("Warm-up steps of the `warmup_linear` schedule."),
+      ATTNREC_FIELD(train.grad_clip)
+          .def(0.0)
+          .min(0.0)
+          .help("Clip the global gradient norm to this value (0: no clipping)."),
+      ATTNREC_FIELD(train.seed)
+          .def(42)
+          .min(0)
+          .help("Seed of every random choice: initialisation, shuffling, dropout."),
+      ATTNREC_FIELD(train.device)
+          .def("auto")
+          .check(check_device, "auto, cpu, cuda or cuda:N")
           .help("Where to train: `auto` picks CUDA when available."),
-      ATTNREC_FIELD(train.threads).def(0).min(0).max(1024).help(
-          "Intra-op CPU threads (0: the physical cores). Use fewer when other processes "
-          "compete for the cores."),
-      ATTNREC_FIELD(train.validate_every_steps).def(0).min(0).help(
-          "Also validate every N steps (0: only at the end of each epoch)."),
-      ATTNREC_FIELD(train.log_every_steps).def(100).min(1).help(
-          "Steps between progress log lines when stdout is not a terminal."),
-      ATTNREC_FIELD(train.on_nonfinite).def("error").choices({"error", "skip"}).help(
-          "A non-finite loss (or clipped gradient norm): `error` stops naming the step, before "
-          "the optimizer applies it (no checkpoint is written from a diverged model); `skip` "
-          "drops that batch's update and counts it in the summary."),
-      ATTNREC_FIELD(train.early_stopping.metric).def("auc").choices({"auc", "gauc", "logloss"})
+      ATTNREC_FIELD(train.threads)
+          .def(0)
+          .min(0)
+          .max(1024)
+          .help("Intra-op CPU threads (0: the physical cores). Use fewer when other processes "
+                "compete for the cores."),
+      ATTNREC_FIELD(train.validate_every_steps)
+          .def(0)
+          .min(0)
+          .help("Also validate every N steps (0: only at the end of each epoch)."),
+      ATTNREC_FIELD(train.log_every_steps)
+          .def(100)
+          .min(1)
+          .help("Steps between progress log lines when stdout is not a terminal."),
+      ATTNREC_FIELD(train.on_nonfinite)
+          .def("error")
+          .choices({"error", "skip"})
+          .help(
+              "A non-finite loss (or clipped gradient norm): `error` stops naming the step, before "
+              "the optimizer applies it (no checkpoint is written from a diverged model); `skip` "
+              "drops that batch's update and counts it in the summary."),
+      ATTNREC_FIELD(train.early_stopping.metric)
+          .def("auc")
+          .choices({"auc", "gauc", "logloss"})
           .help("Validation metric that selects the best model and drives early stopping."),
-      ATTNREC_FIELD(train.early_stopping.patience).def(0).min(0).help(
-          "Stop after this many validations without improvement (0: never stop early)."),
+      ATTNREC_FIELD(train.early_stopping.patience)
+          .def(0)
+          .min(0)
+          .help("Stop after this many validations without improvement (0: never stop early)."),
 
       // ---- eval
-      ATTNREC_FIELD(eval.batch_size).def(1024).min(1).max(1 << 22).help(
-          "Samples per batch when scoring (validation, evaluate, predict)."),
-      ATTNREC_FIELD(eval.threshold).def(0.5).min(0.0, true).max(1.0, true).help(
-          "Probability threshold for accuracy, precision, recall and F1."),
+      ATTNREC_FIELD(eval.batch_size)
+          .def(1024)
+          .min(1)
+          .max(1 << 22)
+          .help("Samples per batch when scoring (validation, evaluate, predict)."),
+      ATTNREC_FIELD(eval.threshold)
+          .def(0.5)
+          .min(0.0, true)
+          .max(1.0, true)
+          .help("Probability threshold for accuracy, precision, recall and F1."),
 
       // ---- checkpoint
-      ATTNREC_FIELD(checkpoint.every_steps).def(0).min(0).help(
-          "Write a checkpoint every N optimizer steps (0: off)."),
-      ATTNREC_FIELD(checkpoint.every_epoch).def(true).help(
-          "Write a checkpoint at the end of every epoch."),
-      ATTNREC_FIELD(checkpoint.keep_last).def(3).min(1).max(1000).help(
-          "Periodic checkpoints kept (older ones are deleted; `best.pt` and `final.pt` are kept "
-          "separately)."),
+      ATTNREC_FIELD(checkpoint.every_steps)
+          .def(0)
+          .min(0)
+          .help("Write a checkpoint every N optimizer steps (0: off)."),
+      ATTNREC_FIELD(checkpoint.every_epoch)
+          .def(true)
+          .help("Write a checkpoint at the end of every epoch."),
+      ATTNREC_FIELD(checkpoint.keep_last)
+          .def(3)
+          .min(1)
+          .max(1000)
+          .help("Periodic checkpoints kept (older ones are deleted; `best.pt` and `final.pt` are "
+                "kept "
+                "separately)."),
   };
 }
 
 #undef ATTNREC_FIELD
 
 std::string number_text(double v) {
-  if (std::floor(v) == v && std::fabs(v) < 1e15) return fmt::format("{}", static_cast<long long>(v));
+  if (std::floor(v) == v && std::fabs(v) < 1e15)
+    return fmt::format("{}", static_cast<long long>(v));
   return fmt::format("{}", v);
 }
 
@@ -234,12 +349,18 @@ std::string range_text(const FieldSpec& f) {
 
 std::string describe(const json& v) {
   switch (v.type()) {
-    case json::value_t::string: return "the string " + v.dump();
-    case json::value_t::boolean: return "the boolean " + v.dump();
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::null: return "null";
-    default: return "the number " + v.dump();
+    case json::value_t::string:
+      return "the string " + v.dump();
+    case json::value_t::boolean:
+      return "the boolean " + v.dump();
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::null:
+      return "null";
+    default:
+      return "the number " + v.dump();
   }
 }
 
@@ -253,8 +374,7 @@ std::optional<std::string> check_number(const FieldSpec& f, double v) {
 }
 
 std::optional<std::string> check_choice(const FieldSpec& f, const std::string& v) {
-  if (f.choices.empty() ||
-      std::find(f.choices.begin(), f.choices.end(), v) != f.choices.end()) {
+  if (f.choices.empty() || std::find(f.choices.begin(), f.choices.end(), v) != f.choices.end()) {
     return std::nullopt;
   }
   std::string msg = "unknown value " + quote_for_message(v);
@@ -318,7 +438,6 @@ std::optional<std::string> assign(const FieldSpec& f, Config& config, const json
   return std::nullopt;
 }
 
-
 std::string to_pointer(const std::string& dotted) {
   std::string p = "/" + dotted;
   std::replace(p.begin(), p.end(), '.', '/');
@@ -370,8 +489,7 @@ void apply_object(Config& config, const json& j, const std::string& prefix,
     } else if (is_section(dotted)) {
       if (!it.value().is_object()) {
         errors.push_back(where + ": expected an object with keys " +
-                         join(children_of(dotted + "."), ", ") + ", got " +
-                         describe(it.value()));
+                         join(children_of(dotted + "."), ", ") + ", got " + describe(it.value()));
       } else {
         apply_object(config, it.value(), dotted + ".", source, errors);
       }
@@ -499,9 +617,10 @@ json parse_json_text(const std::string& text, const std::string& source) {
       column = text[i] == '\n' ? 1 : column + 1;
       line += text[i] == '\n' ? 1 : 0;
     }
-    throw ConfigError(fmt::format("{}:{}:{}: number {} is out of range (not a finite "
-                                  "double-precision value)",
-                                  source, line, column, literal));
+    throw ConfigError(
+        fmt::format("{}:{}:{}: number {} is out of range (not a finite "
+                    "double-precision value)",
+                    source, line, column, literal));
   } catch (const json::exception& e) {
     throw ConfigError(fmt::format("{}: invalid JSON: {}", source, e.what()));
   }
@@ -528,9 +647,9 @@ void apply_overrides(Config& config, const std::vector<std::string>& assignments
       const auto dot = key.rfind('.');
       const std::string prefix = dot == std::string::npos ? "" : key.substr(0, dot + 1);
       const std::string leaf = dot == std::string::npos ? key : key.substr(dot + 1);
-      std::string msg = is_section(key)
-                            ? "is a section; set one of its keys: " + join(children_of(key + "."), ", ")
-                            : unknown_key_message(prefix, leaf);
+      std::string msg = is_section(key) ? "is a section; set one of its keys: " +
+                                              join(children_of(key + "."), ", ")
+                                        : unknown_key_message(prefix, leaf);
       errors.push_back("--set: " + to_pointer(key) + ": " + msg);
       continue;
     }
@@ -539,8 +658,7 @@ void apply_overrides(Config& config, const std::vector<std::string>& assignments
       char* end = nullptr;
       const double number = std::strtod(text.c_str(), &end);
       const bool numeric = f->type_name() == "a number" || f->type_name() == "an integer";
-      if (numeric && !text.empty() && end == text.c_str() + text.size() &&
-          !std::isfinite(number)) {
+      if (numeric && !text.empty() && end == text.c_str() + text.size() && !std::isfinite(number)) {
         errors.push_back("--set: " + f->pointer() + ": " + quote_for_message(text) +
                          " is not a finite number");
         continue;
@@ -565,46 +683,54 @@ void validate_config(const Config& c) {
   }
   for (const char* role : {"label", "user", "item", "time"}) {
     if (count(role) > 1) {
-      errors.push_back(fmt::format("/data/columns: \"{}\" appears more than once in {}", role,
-                                   columns));
+      errors.push_back(
+          fmt::format("/data/columns: \"{}\" appears more than once in {}", role, columns));
     }
   }
   if (count("label") == 0) {
     errors.push_back("/data/columns: needs a \"label\" column (0/1 clicks), got " + columns);
   }
   if (c.model.attention.query == "target" && count("item") == 0) {
-    errors.push_back("/model/attention/query: \"target\" attention needs a candidate item, but "
-                     "/data/columns has no \"item\" column (" + columns +
-                     "); add one or use \"self\"");
+    errors.push_back(
+        "/model/attention/query: \"target\" attention needs a candidate item, but "
+        "/data/columns has no \"item\" column (" +
+        columns + "); add one or use \"self\"");
   }
   if (c.train.optimizer == "lazy_adam" && c.train.weight_decay > 0) {
-    errors.push_back(fmt::format("/train/weight_decay: {} is not supported by \"lazy_adam\" "
-                                 "(sparse updates); set it to 0 or use \"adam\"",
-                                 c.train.weight_decay));
+    errors.push_back(
+        fmt::format("/train/weight_decay: {} is not supported by \"lazy_adam\" "
+                    "(sparse updates); set it to 0 or use \"adam\"",
+                    c.train.weight_decay));
   }
   if (c.model.head.inputs == "context_candidate" && count("item") == 0) {
-    errors.push_back("/model/head/inputs: \"context_candidate\" needs a candidate item, but "
-                     "/data/columns has no \"item\" column (" + columns + ")");
+    errors.push_back(
+        "/model/head/inputs: \"context_candidate\" needs a candidate item, but "
+        "/data/columns has no \"item\" column (" +
+        columns + ")");
   }
   if (c.model.head.inputs == "context_candidate" && c.model.embedding.user) {
-    errors.push_back("/model/head/inputs: \"context_candidate\" leaves out the user embedding; "
-                     "set /model/embedding/user to false or use \"all\"");
+    errors.push_back(
+        "/model/head/inputs: \"context_candidate\" leaves out the user embedding; "
+        "set /model/embedding/user to false or use \"all\"");
   }
   if (c.model.embedding.category && c.data.item_categories.empty()) {
-    errors.push_back("/model/embedding/category: true needs /data/item_categories (an "
-                     "item<TAB>category file)");
+    errors.push_back(
+        "/model/embedding/category: true needs /data/item_categories (an "
+        "item<TAB>category file)");
   }
   if (!c.model.embedding.category && !c.data.item_categories.empty()) {
-    errors.push_back("/data/item_categories: set, but /model/embedding/category is false, so it "
-                     "would be ignored; set category to true or remove the file");
+    errors.push_back(
+        "/data/item_categories: set, but /model/embedding/category is false, so it "
+        "would be ignored; set category to true or remove the file");
   }
   if (c.model.embedding.user && count("user") == 0) {
     errors.push_back("/model/embedding/user: true needs a \"user\" column, but /data/columns is " +
                      columns);
   }
   if (c.model.encoder.type == "none" && c.model.encoder.bidirectional) {
-    errors.push_back("/model/encoder/bidirectional: true has no effect with encoder type "
-                     "\"none\"; set it to false or choose \"lstm\"/\"gru\"");
+    errors.push_back(
+        "/model/encoder/bidirectional: true has no effect with encoder type "
+        "\"none\"; set it to false or choose \"lstm\"/\"gru\"");
   }
   if (c.model.encoder.dropout > 0 && c.model.encoder.layers < 2) {
     errors.push_back(fmt::format(
@@ -620,20 +746,24 @@ void validate_config(const Config& c) {
         c.model.encoder.bidirectional ? " x 2 directions" : ""));
   }
   if (c.train.early_stopping.metric == "gauc" && count("user") == 0) {
-    errors.push_back("/train/early_stopping/metric: \"gauc\" groups samples by user, but "
-                     "/data/columns has no \"user\" column; use \"auc\" or \"logloss\"");
+    errors.push_back(
+        "/train/early_stopping/metric: \"gauc\" groups samples by user, but "
+        "/data/columns has no \"user\" column; use \"auc\" or \"logloss\"");
   }
   if (c.train.schedule == "constant" && c.train.warmup_steps > 0) {
-    errors.push_back("/train/warmup_steps: only used by the \"warmup_linear\" schedule, but "
-                     "/train/schedule is \"constant\"");
+    errors.push_back(
+        "/train/warmup_steps: only used by the \"warmup_linear\" schedule, but "
+        "/train/schedule is \"constant\"");
   }
   if (c.train.early_stopping.patience > 0 && c.data.valid.empty()) {
-    errors.push_back("/train/early_stopping/patience: early stopping needs validation data, but "
-                     "/data/valid is empty");
+    errors.push_back(
+        "/train/early_stopping/patience: early stopping needs validation data, but "
+        "/data/valid is empty");
   }
   if (c.train.validate_every_steps > 0 && c.data.valid.empty()) {
-    errors.push_back("/train/validate_every_steps: needs validation data, but /data/valid is "
-                     "empty");
+    errors.push_back(
+        "/train/validate_every_steps: needs validation data, but /data/valid is "
+        "empty");
   }
   if (!errors.empty()) {
     for (auto& e : errors) e = "config: " + e;

@@ -1,4 +1,5 @@
 #include "attnrec/data/batch.hpp"
+#include "attnrec/data/batching.hpp"
 
 #include <algorithm>
 #include <numeric>

@@ -1,14 +1,14 @@
 #include "attnrec/data/dataset.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <cctype>
-#include <fmt/format.h>
 #include <exception>
 #include <fstream>
 #include <optional>
 #include <thread>
 #include <type_traits>
-#include <spdlog/spdlog.h>
 
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/strings.hpp"
@@ -79,8 +79,13 @@ class LineParser {
   LineParser(const std::string& path, const ReaderOptions& options, const Layout& layout,
              ResolveItem& resolve_item, ResolveUser& resolve_user, SampleSet& set,
              StringInterner& user_groups)
-      : path_(path), options_(options), layout_(layout), resolve_item_(resolve_item),
-        resolve_user_(resolve_user), set_(set), user_groups_(user_groups),
+      : path_(path),
+        options_(options),
+        layout_(layout),
+        resolve_item_(resolve_item),
+        resolve_user_(resolve_user),
+        set_(set),
+        user_groups_(user_groups),
         expected_columns_(join(options.columns, ", ")) {}
 
   /// Parses the lines of `text` (each ends with '\n' except perhaps the file's last), the first
@@ -118,8 +123,8 @@ class LineParser {
     if (text.empty()) return BadLine{"empty line"};
     split(text, '\t', fields_);
     if (fields_.size() != layout.fields) {
-      std::string msg = fmt::format("expected {} tab-separated fields ({}), got {}",
-                                    layout.fields, expected_columns_, fields_.size());
+      std::string msg = fmt::format("expected {} tab-separated fields ({}), got {}", layout.fields,
+                                    expected_columns_, fields_.size());
       if (fields_.size() == 1 && text.find(' ') != std::string_view::npos) {
         msg += " (the line contains spaces: fields must be separated by tabs)";
       }
@@ -142,8 +147,8 @@ class LineParser {
     if (set.has_users && fields_[layout.user].empty()) return BadLine{"empty user id"};
     std::int64_t time = 0;
     if (set.has_times && !parse_int64(fields_[layout.time], time)) {
-      return BadLine{fmt::format("time must be an integer timestamp, got \"{}\"",
-                                 fields_[layout.time])};
+      return BadLine{
+          fmt::format("time must be an integer timestamp, got \"{}\"", fields_[layout.time])};
     }
     const auto hist = fields_[layout.history];
     // Split and look for stray separators in one pass over the bytes: the history ids are most
@@ -159,8 +164,7 @@ class LineParser {
         if (ch == sep) {
           tokens_.push_back(hist.substr(start, i - start));
           start = i + 1;
-        } else if ((ch == ' ' || ch == ';' || ch == '|') &&
-                   first_stray == std::string_view::npos) {
+        } else if ((ch == ' ' || ch == ';' || ch == '|') && first_stray == std::string_view::npos) {
           first_stray = tokens_.size();
         }
       }
@@ -173,9 +177,10 @@ class LineParser {
             options_.history_separator)};
       }
       if (k == first_stray) {
-        return BadLine{fmt::format("history item \"{}\" contains ' ', ';' or '|': items must be "
-                                   "separated by '{}' (data.history_separator)",
-                                   tokens_[k], options_.history_separator)};
+        return BadLine{
+            fmt::format("history item \"{}\" contains ' ', ';' or '|': items must be "
+                        "separated by '{}' (data.history_separator)",
+                        tokens_[k], options_.history_separator)};
       }
     }
     // The line is valid: only now touch the encoded arrays, so a skipped line leaves no trace.
@@ -291,13 +296,13 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
   ReadStats& stats = set.stats;
   const std::string expected_columns = join(options.columns, ", ");
   const std::int64_t threads = thread_safe_resolvers ? reader_threads(options) : 1;
-  using Parser = LineParser<std::remove_reference_t<ResolveItem>,
-                            std::remove_reference_t<ResolveUser>>;
+  using Parser =
+      LineParser<std::remove_reference_t<ResolveItem>, std::remove_reference_t<ResolveUser>>;
 
   // Parses a block of whole lines; `first_line` is the file line number of its first line.
   const auto parse_block = [&](std::string_view text, std::int64_t first_line) {
-    const auto chunks = std::min<std::int64_t>(
-        threads, static_cast<std::int64_t>(text.size() / kMinChunk));
+    const auto chunks =
+        std::min<std::int64_t>(threads, static_cast<std::int64_t>(text.size() / kMinChunk));
     if (chunks <= 1) {
       Parser parser(path, options, layout, resolve_item, resolve_user, set, user_groups);
       const std::string error = parser.parse(text, first_line);
@@ -412,9 +417,10 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
   }
   if (options.require_both_classes && set.has_labels) {
     if (stats.positives == 0 || stats.positives == stats.samples) {
-      throw DataError(fmt::format("{}: all {} labels are {}; training and AUC need both "
-                                  "positive (1) and negative (0) samples",
-                                  path, stats.samples, stats.positives == 0 ? 0 : 1));
+      throw DataError(
+          fmt::format("{}: all {} labels are {}; training and AUC need both "
+                      "positive (1) and negative (0) samples",
+                      path, stats.samples, stats.positives == 0 ? 0 : 1));
     }
   }
   if (stats.skipped > 0) {
@@ -457,9 +463,8 @@ TrainingData read_training_file(const std::string& path, const ReaderOptions& op
   for (auto& id : s.items) id = item_map[static_cast<std::size_t>(id)];
   for (auto& id : s.history) id = item_map[static_cast<std::size_t>(id)];
   for (auto& id : s.users) id = user_map[static_cast<std::size_t>(id)];
-  s.stats.oov_item_tokens =
-      std::count(s.items.begin(), s.items.end(), Vocab::kOov) +
-      std::count(s.history.begin(), s.history.end(), Vocab::kOov);
+  s.stats.oov_item_tokens = std::count(s.items.begin(), s.items.end(), Vocab::kOov) +
+                            std::count(s.history.begin(), s.history.end(), Vocab::kOov);
   s.stats.oov_users = std::count(s.users.begin(), s.users.end(), Vocab::kOov);
   return data;
 }

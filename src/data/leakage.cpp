@@ -1,8 +1,8 @@
 #include "attnrec/data/leakage.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -38,9 +38,10 @@ void read_table(const std::string& path, const std::vector<std::string>& require
       for (const auto& r : required) {
         const auto it = std::find(names.begin(), names.end(), r);
         if (it == names.end()) {
-          throw DataError(fmt::format("{}:1: check-data needs a header naming the columns; "
-                                      "column \"{}\" missing from [{}]",
-                                      path, r, join(names, ", ")));
+          throw DataError(
+              fmt::format("{}:1: check-data needs a header naming the columns; "
+                          "column \"{}\" missing from [{}]",
+                          path, r, join(names, ", ")));
         }
         index.push_back(static_cast<int>(it - names.begin()));
       }
@@ -48,8 +49,8 @@ void read_table(const std::string& path, const std::vector<std::string>& require
       continue;
     }
     if (fields.size() != width) {
-      throw DataError(
-          fmt::format("{}:{}: expected {} tab-separated fields, got {}", path, n, width, fields.size()));
+      throw DataError(fmt::format("{}:{}: expected {} tab-separated fields, got {}", path, n, width,
+                                  fields.size()));
     }
     row(n, fields);
   }
@@ -131,7 +132,8 @@ class Checker {
                  ++rows;
                  const auto where = [&] { return fmt::format("{}:{}", path, n); };
                  std::int64_t t = 0;
-                 if (!parse_int64(f[col[3]], t)) throw DataError(where() + ": time must be an integer");
+                 if (!parse_int64(f[col[3]], t))
+                   throw DataError(where() + ": time must be an integer");
                  history.clear();
                  if (!f[col[2]].empty()) split_history(f[col[2]], history);
                  check_sample(where, f[col[0]], f[col[1]], true, t, history, -1);
@@ -141,7 +143,8 @@ class Checker {
                    if (neg == f[col[1]] || (u >= 0 && interacted(u, items_.find(neg)))) {
                      violation("negative_interacted",
                                fmt::format("{}: candidate \"{}\" was interacted with by user "
-                                           "\"{}\"", where(), neg, f[col[0]]));
+                                           "\"{}\"",
+                                           where(), neg, f[col[0]]));
                    }
                  }
                });
@@ -155,8 +158,8 @@ class Checker {
       ++ids;
       if (train_items_.find(vocab.token(id)) < 0) {
         violation("vocab_not_from_train",
-                  fmt::format("{}:{}: id \"{}\" does not occur in the training file", path,
-                              id + 1, vocab.token(id)));
+                  fmt::format("{}:{}: id \"{}\" does not occur in the training file", path, id + 1,
+                              vocab.token(id)));
       }
     }
     checked_["vocab_ids"] = ids;
@@ -189,8 +192,8 @@ class Checker {
     }
     auto checked = checked_;
     checked["repeat_targets_in_history"] = repeat_targets_;
-    return {{"ok", total == 0}, {"violations_total", total}, {"checked", checked},
-            {"violations", v}};
+    return {
+        {"ok", total == 0}, {"violations_total", total}, {"checked", checked}, {"violations", v}};
   }
 
  private:
@@ -206,14 +209,14 @@ class Checker {
   }
 
   /// Occurrences of (user, item) in timeline order, as [begin, end).
-  std::pair<const Occurrence*, const Occurrence*> occurrences(std::int32_t u, std::int32_t i) const {
+  std::pair<const Occurrence*, const Occurrence*> occurrences(std::int32_t u,
+                                                              std::int32_t i) const {
     if (u < 0 || i < 0) return {nullptr, nullptr};
     const Occurrence key{u, i, 0, std::numeric_limits<std::int64_t>::min()};
-    const auto lo = std::lower_bound(log_.begin(), log_.end(), key,
-                                     [](const Occurrence& a, const Occurrence& b) {
-                                       return std::tie(a.user, a.item, a.seq) <
-                                              std::tie(b.user, b.item, b.seq);
-                                     });
+    const auto lo = std::lower_bound(
+        log_.begin(), log_.end(), key, [](const Occurrence& a, const Occurrence& b) {
+          return std::tie(a.user, a.item, a.seq) < std::tie(b.user, b.item, b.seq);
+        });
     auto hi = lo;
     while (hi != log_.end() && hi->user == u && hi->item == i) ++hi;
     return {log_.data() + (lo - log_.begin()), log_.data() + (hi - log_.begin())};
@@ -224,9 +227,8 @@ class Checker {
   }
 
   template <class Where>
-  void check_sample(const Where& where, std::string_view user, std::string_view item,
-                    bool positive, std::int64_t time, const std::vector<std::string_view>& history,
-                    int split) {
+  void check_sample(const Where& where, std::string_view user, std::string_view item, bool positive,
+                    std::int64_t time, const std::vector<std::string_view>& history, int split) {
     const auto u = users_.find(user);
     if (u < 0) {
       violation("user_not_in_log", fmt::format("{}: user \"{}\" is not in the log", where(), user));
@@ -248,7 +250,8 @@ class Checker {
                               user, item, time));
       } else if (split >= 0) {
         auto& s = per_user_[u];
-        s.min_seq[split] = s.min_seq[split] == kNone ? target_seq : std::min(s.min_seq[split], target_seq);
+        s.min_seq[split] =
+            s.min_seq[split] == kNone ? target_seq : std::min(s.min_seq[split], target_seq);
         s.max_seq[split] = std::max(s.max_seq[split], target_seq);
       }
       if (split >= 1 && std::find(history.begin(), history.end(), item) != history.end()) {
@@ -274,7 +277,8 @@ class Checker {
       if (b == e) {
         violation("history_item_not_in_log",
                   fmt::format("{}: history item \"{}\" (position {}) is not among user \"{}\"'s "
-                              "interactions", where(), history[p], p, user));
+                              "interactions",
+                              where(), history[p], p, user));
         continue;
       }
       // The earliest occurrence after the previous history item keeps repeated items apart.
@@ -288,7 +292,8 @@ class Checker {
       if (!chosen) {
         violation("history_out_of_order",
                   fmt::format("{}: history item \"{}\" (position {}) comes before the previous "
-                              "history item in the user's timeline", where(), history[p], p));
+                              "history item in the user's timeline",
+                              where(), history[p], p));
         chosen = b;
       }
       previous = chosen->seq;
@@ -296,7 +301,8 @@ class Checker {
       if (!before) {
         violation("history_not_before_target",
                   fmt::format("{}: history item \"{}\" (position {}, time {}) does not precede the "
-                              "target (time {})", where(), history[p], p, chosen->time, time));
+                              "target (time {})",
+                              where(), history[p], p, chosen->time, time));
       }
     }
   }
@@ -344,7 +350,8 @@ nlohmann::json check_data(const CheckDataOptions& options) {
   if (log.empty()) {
     throw UsageError("check-data: the interaction log is required (--interactions or --dir)");
   }
-  if (train.empty()) throw UsageError("check-data: the training file is required (--train or --dir)");
+  if (train.empty())
+    throw UsageError("check-data: the training file is required (--train or --dir)");
   Checker checker(o.max_examples);
   checker.read_log(log);
   checker.read_samples(train, 0);
@@ -354,8 +361,8 @@ nlohmann::json check_data(const CheckDataOptions& options) {
   if (!o.vocab.empty()) checker.check_vocab(o.vocab);
   checker.finish_split_order();
   auto report = checker.report();
-  report["files"] = {{"train", train}, {"valid", valid}, {"test", test}, {"interactions", log},
-                     {"candidates", candidates}, {"vocab", o.vocab}};
+  report["files"] = {{"train", train},      {"valid", valid},           {"test", test},
+                     {"interactions", log}, {"candidates", candidates}, {"vocab", o.vocab}};
   return report;
 }
 

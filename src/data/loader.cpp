@@ -1,4 +1,5 @@
 #include "attnrec/data/loader.hpp"
+#include "attnrec/data/batching.hpp"
 
 #include <algorithm>
 
@@ -6,8 +7,7 @@
 
 namespace attnrec {
 
-DataLoader::DataLoader(const SampleSet& set, LoaderOptions options)
-    : set_(set), options_(options) {
+DataLoader::DataLoader(const SampleSet& set, LoaderOptions options) : set_(set), options_(options) {
   if (options_.batch_size < 1) throw UsageError("batch size must be >= 1");
 }
 
@@ -77,8 +77,7 @@ std::optional<Batch> DataLoader::next() {
   const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   not_empty_.wait(lock, [&] { return !queue_.empty(); });
-  wait_seconds_ +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!queue_.front()) {
     // End of epoch: the marker stays queued so further calls keep returning nullopt.
     if (error_) std::rethrow_exception(error_);

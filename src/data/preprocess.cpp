@@ -1,19 +1,19 @@
 #include "attnrec/data/preprocess.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fmt/format.h>
 #include <numeric>
-#include <spdlog/spdlog.h>
 
 #include "attnrec/data/interner.hpp"
 #include "attnrec/data/leakage.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/hash.hpp"
 #include "attnrec/util/rng.hpp"
-#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -26,9 +26,9 @@ const std::vector<std::string>& preprocess_formats() {
 
 const std::vector<std::string>& preprocess_output_files() {
   static const std::vector<std::string> files = {
-      "train.tsv",          "valid.tsv",  "test.tsv",      "test_candidates.tsv",
-      "interactions.tsv",   "stats.json", "protocol.json", "item_categories.tsv",
-      "leakage_report.json"};
+      "train.tsv",           "valid.tsv",           "test.tsv",
+      "test_candidates.tsv", "interactions.tsv",    "stats.json",
+      "protocol.json",       "item_categories.tsv", "leakage_report.json"};
   return files;
 }
 
@@ -324,9 +324,10 @@ std::string detect_format(const std::string& path) {
     if (line.find(',') == std::string_view::npos && split_whitespace(line).size() >= 2) {
       return "sequence";
     }
-    throw DataError(where + ": cannot detect the log format from this line; name it with "
-                            "--format (for a generic CSV/TSV: --format csv --columns "
-                            "user=COL,item=COL[,time=COL,rating=COL,category=COL])");
+    throw DataError(where +
+                    ": cannot detect the log format from this line; name it with "
+                    "--format (for a generic CSV/TSV: --format csv --columns "
+                    "user=COL,item=COL[,time=COL,rating=COL,category=COL])");
   }
   throw DataError(path + ": the interaction log is empty");
 }
@@ -335,8 +336,7 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   o.validate();
   namespace fs = std::filesystem;
   const std::string format = o.format == "auto" ? detect_format(o.input) : o.format;
-  const bool has_ratings = format == "movielens" || format == "movielens_tsv" ||
-                           format == "amazon";
+  const bool has_ratings = format == "movielens" || format == "movielens_tsv" || format == "amazon";
   bool csv_has_rating = false, csv_has_behavior = false;
   CsvLayout csv;
   if (format == "csv") {
@@ -352,12 +352,13 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     csv_has_behavior = maps("behavior");
   }
   if (o.min_rating && !has_ratings && !csv_has_rating) {
-    throw UsageError("preprocess: --min-rating needs ratings, but format " + format +
-                     " has none");
+    throw UsageError("preprocess: --min-rating needs ratings, but format " + format + " has none");
   }
   if (!o.behaviors.empty() && format != "taobao" && !csv_has_behavior) {
-    throw UsageError("preprocess: --behaviors needs a behavior column (taobao, or csv with "
-                     "behavior=COL), but format " + format + " has none");
+    throw UsageError(
+        "preprocess: --behaviors needs a behavior column (taobao, or csv with "
+        "behavior=COL), but format " +
+        format + " has none");
   }
   spdlog::info("preprocess: reading {} as {}", o.input, format);
 
@@ -378,8 +379,10 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     if (e.item.empty()) return LineError{"empty item id"};
     for (auto id : {e.user, e.item}) {
       if (has_bad_id_char(id)) {
-        return LineError{fmt::format("id \"{}\" contains a tab, space, ',', ';' or '|', which "
-                                     "the sample format cannot hold", id)};
+        return LineError{
+            fmt::format("id \"{}\" contains a tab, space, ',', ';' or '|', which "
+                        "the sample format cannot hold",
+                        id)};
       }
     }
     if (o.min_rating && e.has_rating && e.rating < *o.min_rating) {
@@ -396,8 +399,8 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     if (static_cast<std::size_t>(i) == item_category.size()) item_category.push_back(-1);
     if (!e.category.empty()) {
       if (has_bad_id_char(e.category)) {
-        return LineError{fmt::format("category \"{}\" contains a tab, space, ',', ';' or '|'",
-                                     e.category)};
+        return LineError{
+            fmt::format("category \"{}\" contains a tab, space, ',', ';' or '|'", e.category)};
       }
       // An item keeps the first category it is seen with.
       if (item_category[i] < 0) item_category[i] = categories.intern(e.category);
@@ -424,7 +427,8 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     return std::nullopt;
   };
   auto parse_rating = [](std::string_view s, Fields& e) -> std::optional<LineError> {
-    if (!parse_double(s, e.rating)) return LineError{fmt::format("rating must be a number, got \"{}\"", s)};
+    if (!parse_double(s, e.rating))
+      return LineError{fmt::format("rating must be a number, got \"{}\"", s)};
     e.has_rating = true;
     return std::nullopt;
   };
@@ -501,8 +505,8 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     if (format == "sequence") {
       const auto tokens = split_whitespace(text);
       if (tokens.size() < 2) {
-        return LineError{fmt::format("expected \"user item1 item2 ...\", got {} field(s)",
-                                     tokens.size())};
+        return LineError{
+            fmt::format("expected \"user item1 item2 ...\", got {} field(s)", tokens.size())};
       }
       fields.user = tokens[0];
       for (std::size_t k = 1; k < tokens.size(); ++k) {
@@ -551,9 +555,10 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   const std::string input_sha = reader.sha256();
   const std::int64_t read_interactions = static_cast<std::int64_t>(events.size());
   if (events.empty()) {
-    throw DataError(fmt::format("{}: no interactions kept ({} lines, {} below --min-rating, {} "
-                                "with other behaviours)",
-                                o.input, lines, below_rating, other_behavior));
+    throw DataError(
+        fmt::format("{}: no interactions kept ({} lines, {} below --min-rating, {} "
+                    "with other behaviours)",
+                    o.input, lines, below_rating, other_behavior));
   }
   spdlog::info("preprocess: {} lines, {} interactions, {} users, {} items", lines,
                read_interactions, users.size(), items.size());
@@ -601,10 +606,11 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     ++kcore_rounds;
   }
   if (events.empty()) {
-    throw DataError(fmt::format("{}: k-core filtering (users >= {}, items >= {}) removed every "
-                                "interaction; lower --min-user-interactions or "
-                                "--min-item-interactions",
-                                o.input, o.min_user_interactions, o.min_item_interactions));
+    throw DataError(
+        fmt::format("{}: k-core filtering (users >= {}, items >= {}) removed every "
+                    "interaction; lower --min-user-interactions or "
+                    "--min-item-interactions",
+                    o.input, o.min_user_interactions, o.min_item_interactions));
   }
 
   // ---- 4. timelines: each user's events by (time, file order)
@@ -677,8 +683,9 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
     popular_cdf.push_back(total);
   }
   if (popular_items.empty() && (o.sampling == "popularity" || o.ranking_sampling == "popularity")) {
-    throw DataError("preprocess: popularity sampling needs training interactions, and the "
-                    "training split is empty");
+    throw DataError(
+        "preprocess: popularity sampling needs training interactions, and the "
+        "training split is empty");
   }
 
   Rng rng(o.seed);
@@ -730,8 +737,8 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   }
   std::unique_ptr<HashedOutput> candidates;
   if (o.ranking_negatives > 0) {
-    candidates = std::make_unique<HashedOutput>((dir / "test_candidates.tsv").string(),
-                                                "candidates file");
+    candidates =
+        std::make_unique<HashedOutput>((dir / "test_candidates.tsv").string(), "candidates file");
     candidates->write("user\titem\thistory\ttime\tnegatives\n");
   }
   HashedOutput log_out((dir / "interactions.tsv").string(), "interaction log");
@@ -828,10 +835,13 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
 
   // ---- 8. stats, protocol, leakage check
   nlohmann::json stats;
-  stats["input"] = {{"path", o.input}, {"format", format}, {"lines", lines},
-                    {"bytes", reader.bytes()}, {"sha256", input_sha}};
-  stats["read"] = {{"interactions", read_interactions}, {"users", users.size()},
-                   {"items", items.size()}};
+  stats["input"] = {{"path", o.input},
+                    {"format", format},
+                    {"lines", lines},
+                    {"bytes", reader.bytes()},
+                    {"sha256", input_sha}};
+  stats["read"] = {
+      {"interactions", read_interactions}, {"users", users.size()}, {"items", items.size()}};
   stats["dropped"] = {{"blank_lines", blank},
                       {"header_lines", header_lines},
                       {"below_min_rating", below_rating},
@@ -866,12 +876,13 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   protocol["format"] = format;
   protocol["options"] = o.to_json();
   protocol["input"] = stats["input"];
-  protocol["time"] = time_from_order     ? "file order (the log has no timestamps)"
+  protocol["time"] = time_from_order        ? "file order (the log has no timestamps)"
                      : format == "sequence" ? "position in the user's sequence"
                                             : "timestamp column";
   protocol["ties"] = "events with equal timestamps keep their order in the input file";
   protocol["split"] = split_info;
-  protocol["negatives"] = {{"per_positive", o.negatives}, {"sampling", o.sampling},
+  protocol["negatives"] = {{"per_positive", o.negatives},
+                           {"sampling", o.sampling},
                            {"excluded", "every item the user interacted with, in any split"}};
   protocol["ranking_candidates"] =
       candidates ? nlohmann::json{{"file", "test_candidates.tsv"},

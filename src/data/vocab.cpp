@@ -1,11 +1,11 @@
 #include "attnrec/data/vocab.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <charconv>
-#include <fmt/format.h>
 #include <fstream>
-#include <sstream>
 #include <numeric>
+#include <sstream>
 
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
@@ -24,8 +24,8 @@ Vocab Vocab::build(const StringInterner& raw, const std::vector<std::int64_t>& c
   raw_to_id.assign(order.size(), kOov);
   for (const std::int32_t r : order) {
     const bool frequent = counts[r] >= options.min_count;
-    const bool room = options.max_size == 0 ||
-                      static_cast<std::int64_t>(vocab.tokens_.size()) < options.max_size;
+    const bool room =
+        options.max_size == 0 || static_cast<std::int64_t>(vocab.tokens_.size()) < options.max_size;
     if (frequent && room) {
       raw_to_id[r] = static_cast<std::int32_t>(vocab.size());
       vocab.add(raw.token(r), counts[r]);
@@ -94,8 +94,8 @@ Vocab Vocab::from_text(const std::string& text, const std::string& path) {
       if (ec != std::errc() || ptr != end) count = -1;
     }
     if (count < 0) {
-      throw CheckpointError(fmt::format("{}:{}: expected \"id<TAB>count\", got \"{}\"", path,
-                                        line_number, line));
+      throw CheckpointError(
+          fmt::format("{}:{}: expected \"id<TAB>count\", got \"{}\"", path, line_number, line));
     }
     const std::string_view token(line.data(), tab);
     if (line_number <= kReserved) {

@@ -33,8 +33,10 @@ AttentionMass attention_mass(Recommender& model, const SampleSet& set,
       double m = 0;
       bool inside = true;
       for (const auto p : positions) {
-        if (p >= len) inside = false;
-        else m += w[b * t + p];
+        if (p >= len)
+          inside = false;
+        else
+          m += w[b * t + p];
       }
       if (!inside) continue;  // truncated history: positions do not line up
       mass += m;
@@ -62,9 +64,11 @@ std::vector<std::vector<std::int64_t>> read_planted_positions(const std::string&
     for (std::size_t i = 0; i < planted.size(); ++i) {
       for (std::size_t k = 0; k < planted[i].size(); ++k) {
         if (planted[i][k] < 0) {
-          throw DataError(fmt::format("{}: /test_planted_positions/{}/{}: a history position "
-                                      "must be >= 0, got {}; regenerate the data with attnrec "
-                                      "generate", oracle_path, i, k, planted[i][k]));
+          throw DataError(
+              fmt::format("{}: /test_planted_positions/{}/{}: a history position "
+                          "must be >= 0, got {}; regenerate the data with attnrec "
+                          "generate",
+                          oracle_path, i, k, planted[i][k]));
         }
       }
     }

@@ -79,9 +79,13 @@ nlohmann::json compute_metrics(const SampleSet& set, const std::vector<double>& 
   const auto nonfinite = std::count_if(probabilities.begin(), probabilities.end(),
                                        [](double p) { return !std::isfinite(p); });
   if (nonfinite > 0) {
-    m = {{"auc", nullptr}, {"gauc", nullptr}, {"logloss", nullptr},
-         {"nonfinite_scores", nonfinite}, {"samples", set.size()},
-         {"positives", set.stats.positives}, {"oov_rate", set.stats.oov_rate()},
+    m = {{"auc", nullptr},
+         {"gauc", nullptr},
+         {"logloss", nullptr},
+         {"nonfinite_scores", nonfinite},
+         {"samples", set.size()},
+         {"positives", set.stats.positives},
+         {"oov_rate", set.stats.oov_rate()},
          {"skipped_lines", set.stats.skipped}};
     return m;
   }
@@ -119,8 +123,8 @@ EvalResult evaluate(Recommender& model, const SampleSet& set, const EvalOptions&
 std::string format_metrics_table(const nlohmann::json& m) {
   std::string out = fmt::format("{:<22}{:>12}\n", "metric", "value");
   out += std::string(34, '-') + "\n";
-  for (const char* key : {"auc", "gauc", "logloss", "accuracy", "precision", "recall", "f1",
-                          "oov_rate"}) {
+  for (const char* key :
+       {"auc", "gauc", "logloss", "accuracy", "precision", "recall", "f1", "oov_rate"}) {
     if (!m.contains(key)) continue;
     const auto& v = m[key];
     out += v.is_number() ? fmt::format("{:<22}{:>12.4f}\n", key, v.get<double>())
@@ -129,8 +133,8 @@ std::string format_metrics_table(const nlohmann::json& m) {
   for (const char* key : {"attention_mass_ratio"}) {
     if (m.contains(key)) out += fmt::format("{:<22}{:>12.4f}\n", key, m[key].get<double>());
   }
-  for (const char* key : {"samples", "positives", "gauc_users", "gauc_users_excluded",
-                          "skipped_lines"}) {
+  for (const char* key :
+       {"samples", "positives", "gauc_users", "gauc_users_excluded", "skipped_lines"}) {
     if (m.contains(key) && m[key].is_number()) {
       out += fmt::format("{:<22}{:>12}\n", key, m[key].get<std::int64_t>());
     }

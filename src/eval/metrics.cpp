@@ -18,9 +18,8 @@ void check_sizes(std::size_t a, std::size_t b) {
 std::optional<double> auc_of(const std::vector<double>& scores,
                              const std::vector<std::uint8_t>& labels,
                              std::vector<std::int64_t>& idx) {
-  std::sort(idx.begin(), idx.end(), [&](std::int64_t a, std::int64_t b) {
-    return scores[a] < scores[b];
-  });
+  std::sort(idx.begin(), idx.end(),
+            [&](std::int64_t a, std::int64_t b) { return scores[a] < scores[b]; });
   double positive_rank_sum = 0;
   std::int64_t positives = 0;
   const std::int64_t n = static_cast<std::int64_t>(idx.size());
@@ -98,10 +97,14 @@ ThresholdMetrics threshold_metrics(const std::vector<double>& probabilities,
   std::int64_t tp = 0, fp = 0, tn = 0, fn = 0;
   for (std::size_t i = 0; i < probabilities.size(); ++i) {
     const bool predicted = probabilities[i] >= threshold;
-    if (predicted && labels[i]) ++tp;
-    else if (predicted) ++fp;
-    else if (labels[i]) ++fn;
-    else ++tn;
+    if (predicted && labels[i])
+      ++tp;
+    else if (predicted)
+      ++fp;
+    else if (labels[i])
+      ++fn;
+    else
+      ++tn;
   }
   ThresholdMetrics m;
   const double n = static_cast<double>(probabilities.size());

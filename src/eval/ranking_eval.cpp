@@ -1,11 +1,12 @@
 #include "attnrec/eval/ranking_eval.hpp"
+#include "attnrec/data/batching.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <numeric>
-#include <spdlog/spdlog.h>
 
 #include "attnrec/data/batch.hpp"
 #include "attnrec/eval/ranking.hpp"
@@ -30,8 +31,9 @@ RankingInput read_candidates_file(const std::string& path, const ReaderOptions& 
     if (!f || !std::getline(f, header)) throw DataError(path + ": cannot read candidates file");
     if (!header.empty() && header.back() == '\r') header.pop_back();
     if (header != "user\titem\thistory\ttime\tnegatives") {
-      throw DataError(path + ":1: expected the header \"user<TAB>item<TAB>history<TAB>time<TAB>"
-                             "negatives\" of a candidates file written by `attnrec preprocess`");
+      throw DataError(path +
+                      ":1: expected the header \"user<TAB>item<TAB>history<TAB>time<TAB>"
+                      "negatives\" of a candidates file written by `attnrec preprocess`");
     }
   }
   in.rows = read_sample_file(path, options, items, users);
@@ -49,14 +51,17 @@ RankingInput read_candidates_file(const std::string& path, const ReaderOptions& 
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     split(text, '\t', fields);
     split(fields[4], ',', tokens);
-    if (fields[4].empty() || std::any_of(tokens.begin(), tokens.end(),
-                                         [](std::string_view t) { return t.empty(); })) {
-      throw DataError(fmt::format("{}:{}: negatives must be a non-empty comma-separated list", path, n));
+    if (fields[4].empty() ||
+        std::any_of(tokens.begin(), tokens.end(), [](std::string_view t) { return t.empty(); })) {
+      throw DataError(
+          fmt::format("{}:{}: negatives must be a non-empty comma-separated list", path, n));
     }
     if (row == 0) expected = tokens.size();
     if (tokens.size() != expected) {
-      throw DataError(fmt::format("{}:{}: {} negatives, but the first row has {}; every row must "
-                                  "have the same number", path, n, tokens.size(), expected));
+      throw DataError(
+          fmt::format("{}:{}: {} negatives, but the first row has {}; every row must "
+                      "have the same number",
+                      path, n, tokens.size(), expected));
     }
     auto& out = in.negatives[row];
     for (auto t : tokens) {
@@ -222,8 +227,10 @@ nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
   std::int64_t nonfinite = 0;
   std::int64_t candidates_total = 0;
   if (in.protocol == "sampled") {
-    const std::int64_t m = in.negatives.empty() ? 0 : static_cast<std::int64_t>(in.negatives[0].size()) + 1;
-    const std::int64_t block = std::max<std::int64_t>(1, options.pairs_per_batch / std::max<std::int64_t>(m, 1));
+    const std::int64_t m =
+        in.negatives.empty() ? 0 : static_cast<std::int64_t>(in.negatives[0].size()) + 1;
+    const std::int64_t block =
+        std::max<std::int64_t>(1, options.pairs_per_batch / std::max<std::int64_t>(m, 1));
     for (std::int64_t b = 0; b < n; b += block) {
       const std::int64_t r = std::min(block, n - b);
       auto cands = torch::empty({r, m}, torch::kInt64);
@@ -246,7 +253,8 @@ nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
     const std::int64_t items = v - Vocab::kReserved;
     if (items < 1) throw DataError("full ranking: the vocabulary has no items");
     const auto all = torch::arange(Vocab::kReserved, v, torch::kInt64);
-    const std::int64_t block = std::max<std::int64_t>(1, std::min<std::int64_t>(64, options.pairs_per_batch / 64));
+    const std::int64_t block =
+        std::max<std::int64_t>(1, std::min<std::int64_t>(64, options.pairs_per_batch / 64));
     std::vector<double> scores;
     for (std::int64_t b = 0; b < n; b += block) {
       const std::int64_t r = std::min(block, n - b);
@@ -268,7 +276,8 @@ nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
         const auto& ex = in.excluded[b + i];
         std::int64_t above = 0, count = 0;
         for (std::int64_t id = Vocab::kReserved; id < v; ++id) {
-          if (id == target || std::binary_search(ex.begin(), ex.end(), static_cast<std::int32_t>(id))) {
+          if (id == target ||
+              std::binary_search(ex.begin(), ex.end(), static_cast<std::int32_t>(id))) {
             continue;
           }
           ++count;

@@ -4,8 +4,8 @@
 
 #include <ATen/Parallel.h>
 
-#include "attention_kernels.hpp"
-#include "attnrec/model/registry.hpp"
+#include "../kernels/attention_kernels.hpp"
+#include "attnrec/config/variants.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -24,12 +24,18 @@ AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(opti
 
 void AttentionImpl::reset() {
   const auto& t = options.type();
-  if (t == "dot") kind_ = Kind::dot;
-  else if (t == "scaled_dot") kind_ = Kind::scaled_dot;
-  else if (t == "additive") kind_ = Kind::additive;
-  else if (t == "cosine") kind_ = Kind::cosine;
-  else if (t == "multi_head") kind_ = Kind::multi_head;
-  else if (t == "none") kind_ = Kind::none;
+  if (t == "dot")
+    kind_ = Kind::dot;
+  else if (t == "scaled_dot")
+    kind_ = Kind::scaled_dot;
+  else if (t == "additive")
+    kind_ = Kind::additive;
+  else if (t == "cosine")
+    kind_ = Kind::cosine;
+  else if (t == "multi_head")
+    kind_ = Kind::multi_head;
+  else if (t == "none")
+    kind_ = Kind::none;
   else {
     TORCH_CHECK(false, "attention type: expected one of ",
                 join(variant_names(attention_variants()), ", "), ", got \"", t, "\"");
@@ -38,9 +44,10 @@ void AttentionImpl::reset() {
   TORCH_CHECK(d > 0, "attention dim: expected > 0, got ", d);
   if (kind_ == Kind::additive) {
     w_query_ = register_module("w_query", torch::nn::Linear(d, options.hidden()));
-    w_key_ = register_module("w_key",
-                             torch::nn::Linear(torch::nn::LinearOptions(d, options.hidden()).bias(false)));
-    v_ = register_module("v", torch::nn::Linear(torch::nn::LinearOptions(options.hidden(), 1).bias(false)));
+    w_key_ = register_module(
+        "w_key", torch::nn::Linear(torch::nn::LinearOptions(d, options.hidden()).bias(false)));
+    v_ = register_module(
+        "v", torch::nn::Linear(torch::nn::LinearOptions(options.hidden(), 1).bias(false)));
   } else if (kind_ == Kind::multi_head) {
     TORCH_CHECK(d % options.heads() == 0, "multi_head attention: heads (", options.heads(),
                 ") must divide dim (", d, ")");
@@ -91,14 +98,13 @@ torch::Tensor AttentionImpl::key_weight() const {
 AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& keys,
                                        const torch::Tensor& mask,
                                        const torch::Tensor& key_projection) {
-  TORCH_CHECK(keys.dim() == 3 && keys.size(2) == options.dim(),
-              "attention keys: expected [B, T, ", options.dim(), "], got ", keys.sizes());
+  TORCH_CHECK(keys.dim() == 3 && keys.size(2) == options.dim(), "attention keys: expected [B, T, ",
+              options.dim(), "], got ", keys.sizes());
   TORCH_CHECK(mask.sizes() == keys.sizes().slice(0, 2), "attention mask: expected ",
               keys.sizes().slice(0, 2), ", got ", mask.sizes());
   // Shared keys: one history ([1, T, dim]) against many queries, broadcast instead of copied
   // (ranking scores one user's history against thousands of candidates).
-  const bool shared = keys.size(0) == 1 && query.defined() && query.dim() == 2 &&
-                      query.size(0) > 1;
+  const bool shared = keys.size(0) == 1 && query.defined() && query.dim() == 2 && query.size(0) > 1;
   if (kind_ != Kind::none) {
     TORCH_CHECK(query.dim() == 2 && (shared || query.size(0) == keys.size(0)) &&
                     query.size(1) == options.dim(),
@@ -176,9 +182,8 @@ AttentionOutput AttentionImpl::additive_inference(const torch::Tensor& query,
   const auto k = keys.contiguous();
   const auto m = mask.to(torch::kBool).contiguous();
   const std::int64_t rows = k.size(0), steps = k.size(1), d = k.size(2), a = kp.size(2);
-  TORCH_CHECK(kp.size(0) == rows && kp.size(1) == steps,
-              "attention key projection: expected [", rows, ", ", steps, ", ", a, "], got ",
-              kp.sizes());
+  TORCH_CHECK(kp.size(0) == rows && kp.size(1) == steps, "attention key projection: expected [",
+              rows, ", ", steps, ", ", a, "], got ", kp.sizes());
   auto weights = torch::empty({rows, steps}, k.options());
   auto context = torch::empty({rows, d}, k.options());
   const float *kp_data = kp.data_ptr<float>(), *qp_data = qp.data_ptr<float>();

@@ -58,8 +58,7 @@ torch::Tensor SequenceEncoderImpl::forward(const torch::Tensor& inputs, const to
                                                   /*enforce_sorted=*/false);
     const auto result = lstm_ ? std::get<0>(lstm_->forward_with_packed_input(packed))
                               : std::get<0>(gru_->forward_with_packed_input(packed));
-    out = std::get<0>(rnn::pad_packed_sequence(result, /*batch_first=*/true, 0.0,
-                                               inputs.size(1)));
+    out = std::get<0>(rnn::pad_packed_sequence(result, /*batch_first=*/true, 0.0, inputs.size(1)));
   } else {
     out = lstm_ ? std::get<0>(lstm_->forward(inputs)) : std::get<0>(gru_->forward(inputs));
   }

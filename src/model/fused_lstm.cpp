@@ -6,7 +6,7 @@
 #include <numeric>
 #include <vector>
 
-#include "lstm_kernels.hpp"
+#include "../kernels/lstm_kernels.hpp"
 
 namespace attnrec {
 
@@ -18,16 +18,16 @@ namespace {
 /// recurrence of step t reads the first count[t] rows of step t - 1.
 struct Plan {
   struct Part {
-    std::int64_t base = 0;              ///< first packed row of the part
-    std::int64_t rows = 0;              ///< packed rows of the part (its total length)
-    std::int64_t sequences = 0;         ///< sequences with at least one step
-    std::vector<std::int64_t> offset;   ///< per step: first packed row, relative to base
-    std::vector<std::int64_t> count;    ///< per step: sequences still running
-    std::vector<std::int64_t> order;    ///< batch rows of the part's sequences, longest first
+    std::int64_t base = 0;             ///< first packed row of the part
+    std::int64_t rows = 0;             ///< packed rows of the part (its total length)
+    std::int64_t sequences = 0;        ///< sequences with at least one step
+    std::vector<std::int64_t> offset;  ///< per step: first packed row, relative to base
+    std::vector<std::int64_t> count;   ///< per step: sequences still running
+    std::vector<std::int64_t> order;   ///< batch rows of the part's sequences, longest first
   };
   std::int64_t total = 0;  ///< packed rows over all parts
   std::vector<Part> parts;
-  torch::Tensor index;     ///< [total] int64: packed row -> b * T + t in the padded layout
+  torch::Tensor index;  ///< [total] int64: packed row -> b * T + t in the padded layout
 };
 
 Plan make_plan(const torch::Tensor& lengths, std::int64_t batch, std::int64_t steps,
@@ -122,8 +122,8 @@ void check_arguments(const torch::Tensor& input, const torch::Tensor& w_ih,
   const std::int64_t e = input.size(2), h = w_hh.size(1);
   TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == 4 * h && w_ih.size(1) == e,
               "fused_lstm w_ih: expected [", 4 * h, ", ", e, "], got ", w_ih.sizes());
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 4 * h,
-              "fused_lstm w_hh: expected [", 4 * h, ", ", h, "], got ", w_hh.sizes());
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 4 * h, "fused_lstm w_hh: expected [", 4 * h, ", ",
+              h, "], got ", w_hh.sizes());
   TORCH_CHECK(b_ih.dim() == 1 && b_ih.size(0) == 4 * h && b_hh.sizes() == b_ih.sizes(),
               "fused_lstm biases: expected [", 4 * h, "], got ", b_ih.sizes(), " and ",
               b_hh.sizes());
@@ -168,8 +168,10 @@ torch::Tensor forward_inference(const torch::Tensor& lengths, std::int64_t b, st
       kernels::lstm_step_forward(g.data_ptr<float>(), c_prev, cells[s % 2].data_ptr<float>(),
                                  tanh_c.data_ptr<float>(), h_now, rows, h);
       for (std::int64_t i = 0; i < rows; ++i) {
-        std::memcpy(out_data + (part.order[static_cast<std::size_t>(i)] * t + static_cast<std::int64_t>(s)) * h,
-                    h_now + i * h, sizeof(float) * h);
+        std::memcpy(
+            out_data +
+                (part.order[static_cast<std::size_t>(i)] * t + static_cast<std::int64_t>(s)) * h,
+            h_now + i * h, sizeof(float) * h);
       }
     }
     for (const std::int64_t row : part.order) {  // zero the padding after each sequence
@@ -244,12 +246,11 @@ class FusedLstmFunction : public torch::autograd::Function<FusedLstmFunction> {
         const auto si = static_cast<std::size_t>(s);
         const std::int64_t rows = part.count[si], off = part.base + part.offset[si];
         const std::int64_t prev = s > 0 ? part.base + part.offset[si - 1] : 0;
-        kernels::lstm_step_backward(gates.data_ptr<float>() + off * 4 * h,
-                                    tanh_c.data_ptr<float>() + off * h,
-                                    s > 0 ? cells.data_ptr<float>() + prev * h : nullptr,
-                                    grad_h.data_ptr<float>() + off * h,
-                                    grad_h_next.data_ptr<float>(), grad_c_next.data_ptr<float>(),
-                                    grad_gates.data_ptr<float>() + off * 4 * h, rows, h);
+        kernels::lstm_step_backward(
+            gates.data_ptr<float>() + off * 4 * h, tanh_c.data_ptr<float>() + off * h,
+            s > 0 ? cells.data_ptr<float>() + prev * h : nullptr,
+            grad_h.data_ptr<float>() + off * h, grad_h_next.data_ptr<float>(),
+            grad_c_next.data_ptr<float>(), grad_gates.data_ptr<float>() + off * 4 * h, rows, h);
         if (s > 0) {
           auto dh = grad_h_next.narrow(0, 0, rows);
           at::mm_out(dh, grad_gates.narrow(0, off, rows), w_hh);
@@ -280,8 +281,12 @@ class FusedLstmFunction : public torch::autograd::Function<FusedLstmFunction> {
       at::sum_out(db, dg, {0});
     });
     auto grad_bias_sum = grad_bias.sum(0);
-    return {scatter_padded(grad_x, plan, b, t), torch::Tensor(), grad_w_ih.sum(0),
-            grad_w_hh.sum(0), grad_bias_sum.clone(), grad_bias_sum};
+    return {scatter_padded(grad_x, plan, b, t),
+            torch::Tensor(),
+            grad_w_ih.sum(0),
+            grad_w_hh.sum(0),
+            grad_bias_sum.clone(),
+            grad_bias_sum};
   }
 };
 
@@ -296,10 +301,9 @@ torch::Tensor fused_lstm(const torch::Tensor& input, const torch::Tensor& length
                          const torch::Tensor& w_ih, const torch::Tensor& w_hh,
                          const torch::Tensor& b_ih, const torch::Tensor& b_hh) {
   check_arguments(input, w_ih, w_hh, b_ih, b_hh);
-  const bool needs_grad =
-      torch::GradMode::is_enabled() && (input.requires_grad() || w_ih.requires_grad() ||
-                                        w_hh.requires_grad() || b_ih.requires_grad() ||
-                                        b_hh.requires_grad());
+  const bool needs_grad = torch::GradMode::is_enabled() &&
+                          (input.requires_grad() || w_ih.requires_grad() || w_hh.requires_grad() ||
+                           b_ih.requires_grad() || b_hh.requires_grad());
   if (!needs_grad) {
     torch::NoGradGuard no_grad;
     const std::int64_t b = input.size(0), t = input.size(1), e = input.size(2);
@@ -337,8 +341,8 @@ std::tuple<torch::Tensor, torch::Tensor> fused_lstm_items(const torch::Tensor& i
               "fused_lstm_items ids: expected a CPU int64 tensor [B, T], got ", ids.sizes());
   TORCH_CHECK(fused_lstm_supported(item_gates) && item_gates.dim() == 2 &&
                   item_gates.size(1) == 4 * w_hh.size(1),
-              "fused_lstm_items item_gates: expected float32 CPU [V, ", 4 * w_hh.size(1),
-              "], got ", item_gates.sizes());
+              "fused_lstm_items item_gates: expected float32 CPU [V, ", 4 * w_hh.size(1), "], got ",
+              item_gates.sizes());
   torch::NoGradGuard no_grad;
   const std::int64_t b = ids.size(0), t = ids.size(1), width = item_gates.size(1);
   const std::int64_t h = w_hh.size(1), vocab = item_gates.size(0);
@@ -377,11 +381,10 @@ std::tuple<torch::Tensor, torch::Tensor> fused_lstm_items(const torch::Tensor& i
   kernels::pack_recurrent_weights(w.data_ptr<float>(), packed.data(), h);
   const bool project = projection.defined() && projection.size(0) % kernels::kProjectionBlock == 0;
   const std::int64_t a = project ? projection.size(0) : 0;
-  TORCH_CHECK(!project || (projection.dim() == 2 && projection.size(1) == h &&
-                           projection.scalar_type() == torch::kFloat32 &&
-                           projection.device().is_cpu()),
-              "fused_lstm_items projection: expected float32 CPU [a, ", h, "], got ",
-              projection.sizes());
+  TORCH_CHECK(
+      !project || (projection.dim() == 2 && projection.size(1) == h &&
+                   projection.scalar_type() == torch::kFloat32 && projection.device().is_cpu()),
+      "fused_lstm_items projection: expected float32 CPU [a, ", h, "], got ", projection.sizes());
   torch::Tensor proj;
   float* proj_data = nullptr;
   std::vector<float> packed_proj(static_cast<std::size_t>(a * h));

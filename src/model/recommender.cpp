@@ -16,10 +16,10 @@ void RecommenderImpl::set_item_categories(const torch::Tensor& categories) {
   TORCH_CHECK(item_category_.defined(), "set_item_categories: the model has no category feature");
   TORCH_CHECK(categories.dim() == 1 && categories.size(0) == options.item_vocab(),
               "item categories: expected [", options.item_vocab(), "], got ", categories.sizes());
-  TORCH_CHECK(categories.numel() == 0 ||
-                  (categories.min().item<std::int64_t>() >= 0 &&
-                   categories.max().item<std::int64_t>() < options.category_vocab()),
-              "item categories: expected ids in [0, ", options.category_vocab(), ")");
+  TORCH_CHECK(
+      categories.numel() == 0 || (categories.min().item<std::int64_t>() >= 0 &&
+                                  categories.max().item<std::int64_t>() < options.category_vocab()),
+      "item categories: expected ids in [0, ", options.category_vocab(), ")");
   torch::NoGradGuard guard;
   item_category_.copy_(categories);
 }
@@ -40,20 +40,23 @@ void RecommenderImpl::reset() {
   TORCH_CHECK(options.query() != "target" || options.has_item(),
               "target attention needs a candidate item");
   item_embedding_ = register_module(
-      "item_embedding",
-      torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0).sparse(options.sparse_embeddings())));
+      "item_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed)
+                                                 .padding_idx(0)
+                                                 .sparse(options.sparse_embeddings())));
   if (options.has_item() && !options.share_candidate()) {
-    candidate_embedding_ = register_module(
-        "candidate_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed).padding_idx(0).sparse(options.sparse_embeddings())));
+    candidate_embedding_ =
+        register_module("candidate_embedding",
+                        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed)
+                                                 .padding_idx(0)
+                                                 .sparse(options.sparse_embeddings())));
   }
   if (options.category_vocab() > 0) {
-    category_embedding_ = register_module(
-        "category_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.category_vocab(),
-                                                         options.category_dim())
-                                 .padding_idx(0)
-                                 .sparse(options.sparse_embeddings())));
+    category_embedding_ =
+        register_module("category_embedding",
+                        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.category_vocab(),
+                                                                         options.category_dim())
+                                                 .padding_idx(0)
+                                                 .sparse(options.sparse_embeddings())));
     // Padding items map to the padding category; everything else starts as "unknown" (1).
     auto categories = torch::ones({options.item_vocab()}, torch::kInt64);
     categories[0] = 0;
@@ -61,8 +64,9 @@ void RecommenderImpl::reset() {
   }
   if (options.user_vocab() > 0) {
     user_embedding_ = register_module(
-        "user_embedding",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(options.user_vocab(), ed).padding_idx(0).sparse(options.sparse_embeddings())));
+        "user_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options.user_vocab(), ed)
+                                                   .padding_idx(0)
+                                                   .sparse(options.sparse_embeddings())));
   }
   encoder_ = register_module("encoder", SequenceEncoder(options.encoder()));
   const std::int64_t d = encoder_->output_size();
@@ -71,25 +75,29 @@ void RecommenderImpl::reset() {
   attention_ = register_module("attention", Attention(options.attention()));
 
   if (options.positional() == "learned") {
-    position_embedding_ = register_module(
-        "position_embedding", torch::nn::Embedding(options.max_history(), d));
+    position_embedding_ =
+        register_module("position_embedding", torch::nn::Embedding(options.max_history(), d));
   } else if (options.positional() == "sinusoidal") {
     const auto pos = torch::arange(options.max_history(), torch::kFloat32).unsqueeze(1);
     const auto i = torch::arange(0, d, 2, torch::kFloat32);
     const auto angle = pos * torch::exp(-std::log(10000.0) * i / static_cast<double>(d));
     auto table = torch::zeros({options.max_history(), d});
-    table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, d, 2)}, torch::sin(angle));
+    table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, d, 2)},
+                     torch::sin(angle));
     table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(1, d, 2)},
                      torch::cos(angle).narrow(1, 0, d / 2));
     sinusoid_ = register_buffer("sinusoid", table);
   } else {
-    TORCH_CHECK(options.positional() == "none", "positional: expected none, sinusoidal or "
-                "learned, got \"", options.positional(), "\"");
+    TORCH_CHECK(options.positional() == "none",
+                "positional: expected none, sinusoidal or "
+                "learned, got \"",
+                options.positional(), "\"");
   }
 
   std::int64_t features = d;  // attended context
   TORCH_CHECK(options.head_inputs() == "all" || options.head_inputs() == "context_candidate",
-              "head inputs: expected all or context_candidate, got \"", options.head_inputs(), "\"");
+              "head inputs: expected all or context_candidate, got \"", options.head_inputs(),
+              "\"");
   const bool all_inputs = options.head_inputs() == "all";
   TORCH_CHECK(all_inputs || options.has_item(), "head inputs context_candidate need a candidate");
   if (options.query() == "target") {
@@ -145,13 +153,13 @@ bool RecommenderImpl::use_item_gates(const Batch& batch) const {
 RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
   // (With the item-gate table, encode() needs no history embeddings: no shared lookup then.)
   if (!use_item_gates(batch) && options.has_item() && !candidate_embedding_ &&
-      batch.item.defined() &&
-      batch.item.dim() == 1 && batch.history.dim() == 2 &&
+      batch.item.defined() && batch.item.dim() == 1 && batch.history.dim() == 2 &&
       batch.item.size(0) == batch.history.size(0)) {
     // History and candidates share the table: one lookup, so that the backward pass builds one
     // embedding gradient (a dense one is the size of the table) instead of two and a sum.
     const std::int64_t b = batch.history.size(0), t = batch.history.size(1);
-    const auto all = embed_items(torch::cat({batch.history.reshape({-1}), batch.item}), item_embedding_);
+    const auto all =
+        embed_items(torch::cat({batch.history.reshape({-1}), batch.item}), item_embedding_);
     return score_embedded(encode_embedded(batch, all.narrow(0, 0, b * t).view({b, t, -1})),
                           all.narrow(0, b * t, b));
   }
@@ -163,9 +171,9 @@ EncodedHistory RecommenderImpl::encode(const Batch& batch) {
     // Target attention projects the keys; with no position term added to them first, the
     // recurrent kernel does it while each step's hidden states are in cache.
     const bool fuse_keys = options.query() == "target" && !has_position_term();
-    auto [keys, projected] = encoder_->forward_items(
-        batch.history, batch.lengths, item_gates_,
-        fuse_keys ? attention_->key_weight() : torch::Tensor());
+    auto [keys, projected] =
+        encoder_->forward_items(batch.history, batch.lengths, item_gates_,
+                                fuse_keys ? attention_->key_weight() : torch::Tensor());
     return finish_encoding(batch, std::move(keys), std::move(projected));
   }
   return encode_embedded(batch, embed_items(batch.history, item_embedding_));  // [B, T, E]
@@ -183,9 +191,8 @@ EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tenso
   if (has_position_term()) {
     TORCH_CHECK(t <= options.max_history(), "history length ", t, " exceeds max_history ",
                 options.max_history());
-    const auto pos = position_embedding_
-                         ? position_embedding_->weight.narrow(0, 0, t)
-                         : sinusoid_.narrow(0, 0, t);
+    const auto pos = position_embedding_ ? position_embedding_->weight.narrow(0, 0, t)
+                                         : sinusoid_.narrow(0, 0, t);
     h.keys = h.keys + pos.unsqueeze(0) * batch.mask.unsqueeze(2).to(h.keys.dtype());
   }
   h.mask = batch.mask;

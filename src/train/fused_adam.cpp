@@ -3,7 +3,7 @@
 #include <ATen/Parallel.h>
 #include <cmath>
 
-#include "adam_kernels.hpp"
+#include "../kernels/adam_kernels.hpp"
 
 namespace attnrec {
 
@@ -51,8 +51,8 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       auto& state = state_of(p);
       state.step(state.step() + 1);
       const auto s = kernels::adam_scalars(
-          options.lr(), std::get<0>(options.betas()), std::get<1>(options.betas()),
-          options.eps(), options.weight_decay(), static_cast<double>(state.step()));
+          options.lr(), std::get<0>(options.betas()), std::get<1>(options.betas()), options.eps(),
+          options.weight_decay(), static_cast<double>(state.step()));
       float* param = p.data_ptr<float>();
       const float* grad = p.grad().data_ptr<float>();
       float* m = state.exp_avg().data_ptr<float>();

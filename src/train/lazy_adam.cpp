@@ -3,7 +3,7 @@
 #include <ATen/Parallel.h>
 #include <cmath>
 
-#include "adam_kernels.hpp"
+#include "../kernels/adam_kernels.hpp"
 
 namespace attnrec {
 

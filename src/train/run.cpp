@@ -1,8 +1,8 @@
 #include "attnrec/train/run.hpp"
 
+#include <fmt/format.h>
 #include <chrono>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 
 #include <ATen/Parallel.h>
@@ -12,16 +12,16 @@
 #include "attnrec/data/categories.hpp"
 #include "attnrec/data/dataset.hpp"
 #include "attnrec/eval/evaluator.hpp"
-#include "attnrec/model/factory.hpp"
-#include "attnrec/train/checkpoint.hpp"
-#include "attnrec/train/trainer.hpp"
+#include "attnrec/io/checkpoint.hpp"
 #include "attnrec/io/outputs.hpp"
 #include "attnrec/io/run_dir.hpp"
+#include "attnrec/model/factory.hpp"
+#include "attnrec/train/trainer.hpp"
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/logging.hpp"
 #include "attnrec/util/run_lock.hpp"
-#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -36,9 +36,9 @@ namespace {
 bool is_interrupted_start(const fs::path& root) {
   for (const auto& entry : fs::directory_iterator(root)) {
     const std::string name = entry.path().filename().string();
-    const bool skeleton = (name == "checkpoints" && entry.is_directory() &&
-                           fs::is_empty(entry.path())) ||
-                          name == ".lock" || name == "train.log" || RunDir::is_temporary_name(name);
+    const bool skeleton =
+        (name == "checkpoints" && entry.is_directory() && fs::is_empty(entry.path())) ||
+        name == ".lock" || name == "train.log" || RunDir::is_temporary_name(name);
     if (!skeleton) return false;
   }
   return true;
@@ -76,10 +76,10 @@ void check_run_dir(const RunDir& run, bool overwrite,
   for (const auto& file : run.owned_files()) {
     for (const auto& [path, what] : inputs) {
       if (!path.empty() && same_file(path, file)) {
-        throw UsageError(fmt::format("{}: {} ({}) is {} of the run directory, which --overwrite "
-                                     "would delete; move it out of {} first",
-                                     run.root, what, path, fs::path(file).filename().string(),
-                                     run.root));
+        throw UsageError(
+            fmt::format("{}: {} ({}) is {} of the run directory, which --overwrite "
+                        "would delete; move it out of {} first",
+                        run.root, what, path, fs::path(file).filename().string(), run.root));
       }
     }
   }
@@ -118,9 +118,12 @@ RunLock lock_run_dir(const RunDir& run) {
 }
 
 nlohmann::json data_stats(const SampleSet& s) {
-  return {{"file", s.source},          {"samples", s.size()},
-          {"positives", s.stats.positives}, {"skipped_lines", s.stats.skipped},
-          {"truncated_histories", s.stats.truncated}, {"oov_rate", s.stats.oov_rate()},
+  return {{"file", s.source},
+          {"samples", s.size()},
+          {"positives", s.stats.positives},
+          {"skipped_lines", s.stats.skipped},
+          {"truncated_histories", s.stats.truncated},
+          {"oov_rate", s.stats.oov_rate()},
           {"skipped_examples", s.stats.skipped_examples}};
 }
 
@@ -168,8 +171,8 @@ void check_data_files(const Config& config) {
     throw ConfigError("config: /data/train: empty; training needs a training file");
   }
   // Fail on a missing file now rather than after the run directory was set up.
-  for (const auto* path : {&config.data.train, &config.data.valid, &config.data.test,
-                           &config.data.item_categories}) {
+  for (const auto* path :
+       {&config.data.train, &config.data.valid, &config.data.test, &config.data.item_categories}) {
     if (!path->empty() && !std::ifstream(*path)) {
       throw DataError(*path + ": cannot open sample file");
     }
@@ -182,9 +185,9 @@ void read_data(const Config& config, Prepared& p) {
   vocab_options.min_count = config.data.min_count;
   vocab_options.max_size = config.data.max_vocab;
   p.train = read_training_file(config.data.train, reader, vocab_options);
-  spdlog::info("{}: {} samples ({} positive), {} items, {} users in vocabulary",
-               config.data.train, p.train.samples.size(), p.train.samples.stats.positives,
-               p.train.items.size(), p.train.users.size());
+  spdlog::info("{}: {} samples ({} positive), {} items, {} users in vocabulary", config.data.train,
+               p.train.samples.size(), p.train.samples.stats.positives, p.train.items.size(),
+               p.train.users.size());
   if (config.model.embedding.category) {
     p.categories = read_item_categories(config.data.item_categories, p.train.items);
     spdlog::info("{}: {} categories; {} vocabulary items without one", config.data.item_categories,
@@ -218,8 +221,8 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
   std::int64_t parameters = 0;
   for (const auto& param : model->parameters()) parameters += param.numel();
   spdlog::info("model: {} encoder, {} attention ({} query), {} parameters",
-               config.model.encoder.type, config.model.attention.type,
-               config.model.attention.query, parameters);
+               config.model.encoder.type, config.model.attention.type, config.model.attention.query,
+               parameters);
   Trainer trainer(config, p.train, p.valid ? &*p.valid : nullptr, p.run, p.device);
   const TrainState state = trainer.fit(model, fit);
   const bool finished = state.epoch >= config.train.epochs || state.stopped_early;
@@ -248,10 +251,11 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
       summary["data"]["test"] = data_stats(*p.test);
       // The same loading path as `attnrec evaluate RUN_DIR`: the best model from its checkpoint.
       auto best = load_model(p.run.root, p.device);
-      const auto result = evaluate(best.model, *p.test, EvalOptions()
-                                                          .with_batch_size(config.eval.batch_size)
-                                                          .with_threshold(config.eval.threshold)
-                                                          .with_device(p.device));
+      const auto result = evaluate(best.model, *p.test,
+                                   EvalOptions()
+                                       .with_batch_size(config.eval.batch_size)
+                                       .with_threshold(config.eval.threshold)
+                                       .with_device(p.device));
       nlohmann::json row = result.metrics;
       row["split"] = "test";
       row["checkpoint"] = best.checkpoint_path;
@@ -272,14 +276,6 @@ void remove_stale_temporaries(const RunDir& run) {
   for (const auto& entry : fs::directory_iterator(run.checkpoints())) {
     if (RunDir::is_temporary_name(entry.path().filename().string())) fs::remove(entry.path());
   }
-}
-
-/// Lines in metrics.jsonl (0 when it does not exist).
-std::int64_t metrics_rows(const RunDir& run) {
-  std::ifstream in(run.metrics());
-  std::int64_t rows = 0;
-  for (std::string line; std::getline(in, line);) ++rows;
-  return rows;
 }
 
 }  // namespace
@@ -314,12 +310,21 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
 }
 
 const std::vector<std::string>& resumable_overrides() {
-  static const std::vector<std::string> keys = {
-      "train.epochs",          "train.threads",       "train.device",
-      "train.log_every_steps", "train.validate_every_steps", "train.on_nonfinite",
-      "train.early_stopping.patience", "eval.batch_size", "eval.threshold",
-      "checkpoint.every_steps", "checkpoint.every_epoch", "checkpoint.keep_last",
-      "data.prefetch_batches", "data.valid", "data.test"};
+  static const std::vector<std::string> keys = {"train.epochs",
+                                                "train.threads",
+                                                "train.device",
+                                                "train.log_every_steps",
+                                                "train.validate_every_steps",
+                                                "train.on_nonfinite",
+                                                "train.early_stopping.patience",
+                                                "eval.batch_size",
+                                                "eval.threshold",
+                                                "checkpoint.every_steps",
+                                                "checkpoint.every_epoch",
+                                                "checkpoint.keep_last",
+                                                "data.prefetch_batches",
+                                                "data.valid",
+                                                "data.test"};
   return keys;
 }
 
@@ -333,7 +338,8 @@ std::pair<std::string, RunDir> resume_target(const std::string& path) {
     const RunDir run{path};
     const std::string checkpoint = run.latest();
     if (checkpoint.empty() || !fs::exists(checkpoint, ec)) {
-      throw CheckpointError(path + ": no checkpoint to resume from (checkpoints/latest is "
+      throw CheckpointError(path +
+                            ": no checkpoint to resume from (checkpoints/latest is "
                             "missing: the run stopped before its first checkpoint; start it "
                             "again with --overwrite)");
     }
@@ -341,7 +347,8 @@ std::pair<std::string, RunDir> resume_target(const std::string& path) {
   }
   const auto run = run_of_checkpoint(path);
   if (!run) {
-    throw CheckpointError(path + ": not in the checkpoints/ directory of a run; resume needs the "
+    throw CheckpointError(path +
+                          ": not in the checkpoints/ directory of a run; resume needs the "
                           "whole run directory (pass RUN_DIR or RUN_DIR/checkpoints/FILE)");
   }
   return {path, *run};
@@ -362,9 +369,11 @@ Config resumed_config(const CheckpointMeta& meta, const std::vector<std::string>
     (std::find(ok.begin(), ok.end(), f.name) != ok.end() ? allowed : refused).push_back(line);
   }
   if (!refused.empty()) {
-    throw ConfigError("--resume: these options differ from the checkpoint's and cannot change "
-                      "in a resumed run: " + join(refused, ", ") + " (options that may change: " +
-                      join(resumable_overrides(), ", ") + ")");
+    throw ConfigError(
+        "--resume: these options differ from the checkpoint's and cannot change "
+        "in a resumed run: " +
+        join(refused, ", ") + " (options that may change: " + join(resumable_overrides(), ", ") +
+        ")");
   }
   for (const auto& line : allowed) spdlog::info("resume override: {}", line);
   return config;
@@ -402,11 +411,11 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   const std::int64_t per_epoch =
       (p.train.samples.size() + config.train.batch_size - 1) / config.train.batch_size;
   fit.start = restore_training(checkpoint, meta, config, per_epoch, model, *fit.optimizer);
-  if (fit.start->metrics_rows > metrics_rows(p.run)) {
-    throw CheckpointError(fmt::format("{}: the checkpoint follows {} rows of {}, which holds {}; "
-                                      "the metrics file was changed or belongs to another run",
-                                      checkpoint, fit.start->metrics_rows, p.run.metrics(),
-                                      metrics_rows(p.run)));
+  if (fit.start->metrics_rows > count_metrics_rows(p.run.metrics())) {
+    throw CheckpointError(fmt::format(
+        "{}: the checkpoint follows {} rows of {}, which holds {}; "
+        "the metrics file was changed or belongs to another run",
+        checkpoint, fit.start->metrics_rows, p.run.metrics(), count_metrics_rows(p.run.metrics())));
   }
   fit.stop_after_steps = options.stop_after_steps;
 

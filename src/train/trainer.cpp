@@ -2,43 +2,30 @@
 
 #include "attnrec/train/fused_adam.hpp"
 #include "attnrec/train/lazy_adam.hpp"
+#include "attnrec/train/schedule.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <regex>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/loader.hpp"
 #include "attnrec/eval/evaluator.hpp"
-#include "attnrec/train/checkpoint.hpp"
+#include "attnrec/io/checkpoint.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/progress.hpp"
 #include "attnrec/util/signals.hpp"
-#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
 
 namespace fs = std::filesystem;
-
-void MetricsLog::append(const nlohmann::json& row) const {
-  std::ofstream out(path_, std::ios::app);
-  out << row.dump() << '\n';
-  out.flush();
-  if (!out) throw IoError(path_ + ": cannot append metrics");
-}
-
-void MetricsLog::truncate(std::int64_t rows) const {
-  std::ifstream in(path_);
-  std::string kept, line;
-  for (std::int64_t n = 0; n < rows && std::getline(in, line); ++n) kept += line + "\n";
-  write_file_atomic(path_, kept);
-}
 
 Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSet* valid,
                  RunDir run, torch::Device device)
@@ -80,10 +67,11 @@ void Trainer::save_periodic(Recommender& model, torch::optim::Optimizer& optimiz
 void Trainer::validate(Recommender& model, torch::optim::Optimizer& optimizer, TrainState& state,
                        double train_loss) {
   const auto start = std::chrono::steady_clock::now();
-  const auto result = evaluate(model, *valid_, EvalOptions()
-                                                   .with_batch_size(config_.eval.batch_size)
-                                                   .with_threshold(config_.eval.threshold)
-                                                   .with_device(device_));
+  const auto result = evaluate(model, *valid_,
+                               EvalOptions()
+                                   .with_batch_size(config_.eval.batch_size)
+                                   .with_threshold(config_.eval.threshold)
+                                   .with_device(device_));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json row = result.metrics;
@@ -102,15 +90,17 @@ void Trainer::validate(Recommender& model, torch::optim::Optimizer& optimizer, T
     row["best"] = false;
     log_.append(row);
     ++state.metrics_rows;
-    spdlog::warn("valid epoch {} step {}: {} non-finite scores; not a candidate for the best "
-                 "model", state.epoch + 1, state.global_step,
-                 result.metrics["nonfinite_scores"].get<std::int64_t>());
+    spdlog::warn(
+        "valid epoch {} step {}: {} non-finite scores; not a candidate for the best "
+        "model",
+        state.epoch + 1, state.global_step, result.metrics["nonfinite_scores"].get<std::int64_t>());
     return;
   }
   if (!value.is_number()) {
-    throw DataError(fmt::format("{}: validation {} is undefined (e.g. one class only); choose "
-                                "another train.early_stopping.metric",
-                                valid_->source, metric));
+    throw DataError(
+        fmt::format("{}: validation {} is undefined (e.g. one class only); choose "
+                    "another train.early_stopping.metric",
+                    valid_->source, metric));
   }
   // A non-finite score (diverged model) never becomes the best model.
   const bool improved = std::isfinite(value.get<double>()) &&
@@ -145,15 +135,17 @@ TrainState restore_training(const std::string& checkpoint, const CheckpointMeta&
                             Recommender& model, torch::optim::Adam& optimizer) {
   TrainState state = meta.train_state;
   if (state.step_in_epoch > batches_per_epoch) {
-    throw CheckpointError(fmt::format("{}: train_state.step_in_epoch {} is beyond the {} batches "
-                                      "of an epoch of this run; the checkpoint does not belong "
-                                      "to this training data and batch size",
-                                      checkpoint, state.step_in_epoch, batches_per_epoch));
+    throw CheckpointError(
+        fmt::format("{}: train_state.step_in_epoch {} is beyond the {} batches "
+                    "of an epoch of this run; the checkpoint does not belong "
+                    "to this training data and batch size",
+                    checkpoint, state.step_in_epoch, batches_per_epoch));
   }
   if (state.epoch > config.train.epochs) {
-    throw ConfigError(fmt::format("--resume: /train/epochs: {} is below the {} epochs the "
-                                  "checkpoint {} has already trained; set it to at least {}",
-                                  config.train.epochs, state.epoch, checkpoint, state.epoch));
+    throw ConfigError(
+        fmt::format("--resume: /train/epochs: {} is below the {} epochs the "
+                    "checkpoint {} has already trained; set it to at least {}",
+                    config.train.epochs, state.epoch, checkpoint, state.epoch));
   }
   check_parameter_shapes(checkpoint, meta, model);
   load_checkpoint_state(checkpoint, model, &optimizer, /*restore_rng=*/true);
@@ -189,8 +181,8 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   const std::int64_t total_steps = per_epoch * t.epochs;
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   // Reading the loss value synchronises with the device, so it happens only every few steps.
-  const std::int64_t read_every = tty ? std::min<std::int64_t>(10, t.log_every_steps)
-                                      : t.log_every_steps;
+  const std::int64_t read_every =
+      tty ? std::min<std::int64_t>(10, t.log_every_steps) : t.log_every_steps;
   install_stop_handlers();
   spdlog::info("training {} samples, {} steps/epoch x {} epochs on {}", train_.samples.size(),
                per_epoch, t.epochs, device_.str());
@@ -203,12 +195,13 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
     if (!sig && !step_limit) return false;
     if (!just_saved) save_periodic(model, optimizer, state);
     const std::string where =
-        fmt::format("global step {} (epoch {}, step {} of {})", state.global_step,
-                    state.epoch + 1, state.step_in_epoch, per_epoch);
+        fmt::format("global step {} (epoch {}, step {} of {})", state.global_step, state.epoch + 1,
+                    state.step_in_epoch, per_epoch);
     if (sig) {
-      spdlog::warn("{} received: stopped at {}; checkpoint {}; resume with: attnrec train "
-                   "--resume {}",
-                   sig == 15 ? "SIGTERM" : "SIGINT", where, run_.latest(), run_.root);
+      spdlog::warn(
+          "{} received: stopped at {}; checkpoint {}; resume with: attnrec train "
+          "--resume {}",
+          sig == 15 ? "SIGTERM" : "SIGINT", where, run_.latest(), run_.root);
       throw Interrupted(fmt::format("interrupted at {}; resume with: attnrec train --resume {}",
                                     where, run_.root),
                         sig);
@@ -244,7 +237,8 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
       const auto loss = torch::binary_cross_entropy_with_logits(out.logits, b.label);
       loss.backward();
       double norm = 0.0;
-      if (t.grad_clip > 0) norm = torch::nn::utils::clip_grad_norm_(model->parameters(), t.grad_clip);
+      if (t.grad_clip > 0)
+        norm = torch::nn::utils::clip_grad_norm_(model->parameters(), t.grad_clip);
       // Checked before the update so a diverged step never reaches the weights (or a
       // checkpoint). This reads one value per step from the device.
       const bool finite = torch::isfinite(loss).item<bool>() && std::isfinite(norm);
@@ -259,10 +253,11 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
         spdlog::warn("non-finite loss at global step {}: batch skipped ({} so far)",
                      state.global_step + 1, state.skipped_nonfinite);
       } else {
-        throw Error(fmt::format("non-finite training loss at global step {} (epoch {}); no "
-                                "checkpoint was written from it. Lower train.lr, set "
-                                "train.grad_clip, or set train.on_nonfinite to \"skip\"",
-                                state.global_step + 1, state.epoch + 1));
+        throw Error(
+            fmt::format("non-finite training loss at global step {} (epoch {}); no "
+                        "checkpoint was written from it. Lower train.lr, set "
+                        "train.grad_clip, or set train.on_nonfinite to \"skip\"",
+                        state.global_step + 1, state.epoch + 1));
       }
       window_samples += n;
       ++state.global_step;

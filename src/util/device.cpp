@@ -30,7 +30,8 @@ torch::Device resolve_device(const std::string& text, const std::string& source)
       break;
   }
   if (!available) {
-    throw ConfigError(source + ": \"" + text + "\" requested but CUDA is not available (no GPU "
+    throw ConfigError(source + ": \"" + text +
+                      "\" requested but CUDA is not available (no GPU "
                       "visible or a CPU-only LibTorch); use \"cpu\" or \"auto\"");
   }
   const auto count = static_cast<int>(torch::cuda::device_count());

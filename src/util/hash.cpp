@@ -1,7 +1,7 @@
 #include "attnrec/util/hash.hpp"
 
-#include <fstream>
 #include <openssl/evp.h>
+#include <fstream>
 #include <vector>
 
 #include "attnrec/util/error.hpp"

@@ -1,11 +1,11 @@
 #include "attnrec/util/logging.hpp"
 
-#include <algorithm>
-#include <fstream>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
+#include <fstream>
 
 #include "attnrec/util/error.hpp"
 

@@ -1,9 +1,9 @@
 #include "attnrec/util/progress.hpp"
 
-#include <cstdio>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <cstdio>
 
 namespace attnrec {
 

@@ -1,11 +1,11 @@
 #include "attnrec/util/run_lock.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <string>
 #include <sys/file.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <string>
 
 #include "attnrec/util/error.hpp"
 

@@ -1,18 +1,18 @@
 #include "attnrec/util/strings.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
-#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "attnrec/util/error.hpp"
 
@@ -34,7 +34,6 @@ bool parse_double(std::string_view text, double& out) {
   out = std::strtod(buffer, &end);
   return end == buffer + text.size() && std::isfinite(out) && !std::isspace(buffer[0]);
 }
-
 
 void split(std::string_view text, char sep, std::vector<std::string_view>& out) {
   out.clear();

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "attnrec/model/factory.hpp"
-#include "attnrec/train/bench.hpp"
+#include "attnrec/tools/bench.hpp"
 #include "attnrec/util/error.hpp"
 #include "support.hpp"
 
@@ -26,7 +26,8 @@ TEST_CASE("bench: the workload follows its specification", "[bench]") {
     }
     // The sample's topic is the most common (id - 1) % 100 of its history.
     std::vector<int> count(100, 0);
-    for (auto k = s.history_offsets[i]; k < s.history_offsets[i + 1]; ++k) ++count[(s.history[k] - 1) % 100];
+    for (auto k = s.history_offsets[i]; k < s.history_offsets[i + 1]; ++k)
+      ++count[(s.history[k] - 1) % 100];
     on_topic_history += *std::max_element(count.begin(), count.end());
     history += len;
   }
@@ -63,8 +64,8 @@ TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
   // The evaluated file: every written sample read back, with both classes.
   CHECK(j["eval_file_samples"].get<std::int64_t>() == 700);
   CHECK(j["eval_file_auc"].is_number());
-  CHECK(j["eval_file_vs_train"].get<double>() ==
-        Approx(j["eval_file_samples_per_s"].get<double>() / j["train_samples_per_s"].get<double>()));
+  CHECK(j["eval_file_vs_train"].get<double>() == Approx(j["eval_file_samples_per_s"].get<double>() /
+                                                        j["train_samples_per_s"].get<double>()));
   REQUIRE(j["loss_segments"].size() == 10);
   for (const auto& loss : j["loss_segments"]) {
     // Each tenth is the mean BCE of its one step: near ln 2 at the start of training.

@@ -4,6 +4,7 @@
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/batch.hpp"
+#include "attnrec/data/batching.hpp"
 #include "attnrec/data/categories.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/util/error.hpp"
@@ -30,13 +31,14 @@ TEST_CASE("categories: the file maps onto the item vocabulary", "[categories]") 
   CHECK(c.categories.size() == 3);  // pad, unknown, x
   CHECK(c.of_item == std::vector<std::int64_t>{0, 1, 2, 2, 1});
   CHECK(c.items_without_category == 1);
-  CHECK_THROWS_WITH(read_item_categories(write_text(dir.file("bad.tsv"),
-                                                    "item\tcategory\na\tx\na\ty\n"), items),
-                    Contains("bad.tsv:3: item \"a\" already has category \"x\" (line 2)"));
+  CHECK_THROWS_WITH(
+      read_item_categories(write_text(dir.file("bad.tsv"), "item\tcategory\na\tx\na\ty\n"), items),
+      Contains("bad.tsv:3: item \"a\" already has category \"x\" (line 2)"));
   CHECK_THROWS_WITH(read_item_categories(write_text(dir.file("h.tsv"), "a\tx\n"), items),
                     Contains("h.tsv:1: expected the header"));
-  CHECK_THROWS_WITH(read_item_categories(write_text(dir.file("f.tsv"), "item\tcategory\na\n"), items),
-                    Contains("f.tsv:2: expected \"item<TAB>category\""));
+  CHECK_THROWS_WITH(
+      read_item_categories(write_text(dir.file("f.tsv"), "item\tcategory\na\n"), items),
+      Contains("f.tsv:2: expected \"item<TAB>category\""));
 }
 
 TEST_CASE("categories: the model concatenates a category embedding", "[categories][model]") {
@@ -75,10 +77,13 @@ TEST_CASE("cli: taobao log with categories -> preprocess -> train and evaluate w
           "[cli][categories]") {
   TempDir dir;
   const auto log = dir.file("taobao.csv");
-  REQUIRE(run_cli("generate --log '" + log + "' --log-format taobao --log-users 100 "
-                  "--log-items 120 --log-categories 6 --min-events 6 --max-events 25").code == 0);
+  REQUIRE(run_cli("generate --log '" + log +
+                  "' --log-format taobao --log-users 100 "
+                  "--log-items 120 --log-categories 6 --min-events 6 --max-events 25")
+              .code == 0);
   const auto data = dir.file("prepared");
-  const auto pre = run_cli("preprocess -i '" + log + "' -o '" + data + "' --behaviors pv "
+  const auto pre = run_cli("preprocess -i '" + log + "' -o '" + data +
+                           "' --behaviors pv "
                            "--ranking-negatives 10");
   INFO(pre.err);
   REQUIRE(pre.code == 0);
@@ -91,8 +96,8 @@ TEST_CASE("cli: taobao log with categories -> preprocess -> train and evaluate w
       "model": {"embedding": {"dim": 8, "category": true, "category_dim": 4},
                 "encoder": {"hidden": 8}, "head": {"hidden": [8]}},
       "train": {"epochs": 1, "batch_size": 64, "threads": 1, "device": "cpu"}})");
-  const auto train = run_cli("train --config '" + dir.file("c.json") + "' --run-dir '" +
-                             dir.file("run") + "'");
+  const auto train =
+      run_cli("train --config '" + dir.file("c.json") + "' --run-dir '" + dir.file("run") + "'");
   INFO(train.err);
   REQUIRE(train.code == 0);
   CHECK_THAT(train.err, Contains("6 categories"));
@@ -101,8 +106,10 @@ TEST_CASE("cli: taobao log with categories -> preprocess -> train and evaluate w
   INFO(eval.err);
   CHECK(eval.code == 0);
   // Switching the feature on without the file is refused before any data is read.
-  const auto bad = run_cli("train --config '" + dir.file("c.json") + "' --set "
-                           "data.item_categories= --run-dir '" + dir.file("run2") + "'");
+  const auto bad = run_cli("train --config '" + dir.file("c.json") +
+                           "' --set "
+                           "data.item_categories= --run-dir '" +
+                           dir.file("run2") + "'");
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Contains("/model/embedding/category: true needs /data/item_categories"));
 }

@@ -64,8 +64,9 @@ TEST_CASE("cli: config --doc matches docs/config.md", "[cli]") {
 
 TEST_CASE("cli: generate writes the splits and the oracle deterministically", "[cli]") {
   TempDir a, b;
-  const std::string flags = " --users 50 --items 100 --categories 6 --train 300 --valid 100 "
-                            "--test 100 --seed 3";
+  const std::string flags =
+      " --users 50 --items 100 --categories 6 --train 300 --valid 100 "
+      "--test 100 --seed 3";
   REQUIRE(run_cli("generate --out '" + a.path().string() + "'" + flags).code == 0);
   REQUIRE(run_cli("generate --out '" + b.path().string() + "'" + flags).code == 0);
   for (const char* f : {"train.tsv", "valid.tsv", "test.tsv", "oracle.json"}) {

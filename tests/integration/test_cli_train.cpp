@@ -16,10 +16,12 @@ struct TrainedRun {
   std::string run = dir.file("run");
   CliResult train;
   TrainedRun() {
-    run_cli("generate --out '" + data + "' --users 40 --items 60 --categories 6 --train 600 "
+    run_cli("generate --out '" + data +
+            "' --users 40 --items 60 --categories 6 --train 600 "
             "--valid 200 --test 200 --seed 5");
     write_text(dir.file("c.json"), R"({"data": {"train": ")" + data + R"(/train.tsv",
-        "valid": ")" + data + R"(/valid.tsv", "test": ")" + data + R"(/test.tsv"},
+        "valid": ")" + data + R"(/valid.tsv", "test": ")" +
+                                       data + R"(/test.tsv"},
         "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8}, "head": {"hidden": [8]}},
         "train": {"epochs": 2, "batch_size": 64, "threads": 1, "device": "cpu"}})");
     train = run_cli("train --config '" + dir.file("c.json") + "' --run-dir '" + run + "'");
@@ -40,9 +42,9 @@ TEST_CASE("cli train writes a complete run directory", "[cli][train]") {
   CHECK_THAT(r.train.out, Contains("test metrics"));
   CHECK_THAT(r.train.out, Contains("auc"));
   namespace fs = std::filesystem;
-  for (const char* f : {"config.json", "items.vocab", "users.vocab", "metrics.jsonl",
-                        "summary.json", "train.log", "checkpoints/best.pt",
-                        "checkpoints/final.pt"}) {
+  for (const char* f :
+       {"config.json", "items.vocab", "users.vocab", "metrics.jsonl", "summary.json", "train.log",
+        "checkpoints/best.pt", "checkpoints/final.pt"}) {
     INFO(f);
     CHECK(fs::exists(r.run + "/" + f));
   }
@@ -63,7 +65,8 @@ TEST_CASE("cli train writes a complete run directory", "[cli][train]") {
   CHECK(summary["steps"] == 20);
   CHECK(summary["test"]["samples"] == 200);
   // A second train into the same directory is refused rather than destroying the run.
-  const auto again = run_cli("train --config '" + r.dir.file("c.json") + "' --run-dir '" + r.run + "'");
+  const auto again =
+      run_cli("train --config '" + r.dir.file("c.json") + "' --run-dir '" + r.run + "'");
   CHECK(again.code == 2);
   CHECK_THAT(again.err, Contains("already holds a run; pass --overwrite"));
 }
@@ -89,8 +92,8 @@ TEST_CASE("cli train --overwrite replaces a run killed before it wrote its confi
   const auto foreign = r.dir.file("foreign");
   std::filesystem::create_directories(foreign + "/checkpoints");
   write_text(foreign + "/notes.txt", "mine");
-  const auto kept = run_cli("train --config '" + r.dir.file("c.json") + "' --run-dir '" +
-                            foreign + "' --overwrite");
+  const auto kept = run_cli("train --config '" + r.dir.file("c.json") + "' --run-dir '" + foreign +
+                            "' --overwrite");
   CHECK(kept.code == 2);
   CHECK_THAT(kept.err, Contains("not empty and not a run directory"));
   CHECK(std::filesystem::exists(foreign + "/notes.txt"));
@@ -100,9 +103,9 @@ TEST_CASE("cli evaluate scores a file with the stored config and vocabulary", "[
   auto& r = trained();
   REQUIRE(r.train.code == 0);
   const auto out = r.dir.file("m.json"), preds = r.dir.file("p.tsv");
-  const auto e = run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.data +
-                         "/test.tsv' --output '" + out + "' --predictions '" + preds +
-                         "' --oracle '" + r.data + "/oracle.json'");
+  const auto e =
+      run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.data + "/test.tsv' --output '" +
+              out + "' --predictions '" + preds + "' --oracle '" + r.data + "/oracle.json'");
   INFO(e.err);
   REQUIRE(e.code == 0);
   CHECK_THAT(e.out, Contains("auc"));
@@ -144,9 +147,9 @@ TEST_CASE("cli predict: two threads score a large file exactly as one does", "[c
   std::string outputs[2];
   for (const int threads : {1, 2}) {
     const auto out = r.dir.file("big-" + std::to_string(threads) + ".tsv");
-    const auto p = run_cli("predict --checkpoint '" + r.run + "' --data '" + r.dir.file("big.tsv") +
-                           "' --output '" + out + "' --batch-size 256 --threads " +
-                           std::to_string(threads));
+    const auto p =
+        run_cli("predict --checkpoint '" + r.run + "' --data '" + r.dir.file("big.tsv") +
+                "' --output '" + out + "' --batch-size 256 --threads " + std::to_string(threads));
     INFO(p.err);
     REQUIRE(p.code == 0);
     outputs[threads - 1] = read_text(out);
@@ -161,43 +164,53 @@ TEST_CASE("cli evaluate: bad inputs are clear errors", "[cli][train]") {
   auto& r = trained();
   REQUIRE(r.train.code == 0);
   // A file with a different column layout.
-  write_text(r.dir.file("swapped.tsv"), "label\titem\tuser\thistory\n1\ti1\tu1\ti2\n0\ti2\tu1\ti1\n");
-  auto e = run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.dir.file("swapped.tsv") + "'");
+  write_text(r.dir.file("swapped.tsv"),
+             "label\titem\tuser\thistory\n1\ti1\tu1\ti2\n0\ti2\tu1\ti1\n");
+  auto e =
+      run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.dir.file("swapped.tsv") + "'");
   CHECK(e.code == 2);
   CHECK_THAT(e.err, Contains("the header names the columns [label, item, user, history]"));
   // A missing checkpoint.
-  e = run_cli("evaluate --checkpoint '" + r.dir.file("nope") + "' --data '" + r.data + "/test.tsv'");
+  e = run_cli("evaluate --checkpoint '" + r.dir.file("nope") + "' --data '" + r.data +
+              "/test.tsv'");
   CHECK(e.code == 2);
   CHECK_THAT(e.err, Contains("nope: no such checkpoint or run directory"));
   // A corrupted checkpoint file.
   write_text(r.dir.file("junk.pt"), "not a checkpoint");
-  e = run_cli("evaluate --checkpoint '" + r.dir.file("junk.pt") + "' --data '" + r.data + "/test.tsv'");
+  e = run_cli("evaluate --checkpoint '" + r.dir.file("junk.pt") + "' --data '" + r.data +
+              "/test.tsv'");
   CHECK(e.code == 2);
   CHECK_THAT(e.err, Contains("junk.pt: not an attnrec checkpoint"));
   // A checkpoint whose vocabulary file is missing.
   TempDir copy;
   std::filesystem::copy(r.run, copy.path(), std::filesystem::copy_options::recursive);
   std::filesystem::remove(copy.file("items.vocab"));
-  e = run_cli("evaluate --checkpoint '" + copy.path().string() + "' --data '" + r.data + "/test.tsv'");
+  e = run_cli("evaluate --checkpoint '" + copy.path().string() + "' --data '" + r.data +
+              "/test.tsv'");
   CHECK(e.code == 2);
   CHECK_THAT(e.err, Contains("items.vocab is missing"));
   // A vocabulary file edited after training.
   std::filesystem::copy(r.run + "/items.vocab", copy.file("items.vocab"));
   std::ofstream(copy.file("items.vocab"), std::ios::app) << "extra\t1\n";
-  e = run_cli("evaluate --checkpoint '" + copy.path().string() + "' --data '" + r.data + "/test.tsv'");
+  e = run_cli("evaluate --checkpoint '" + copy.path().string() + "' --data '" + r.data +
+              "/test.tsv'");
   CHECK(e.code == 2);
   CHECK_THAT(e.err, Contains("has changed since the checkpoint was written"));
 }
 
 TEST_CASE("cli train: config errors stop before any data is read", "[cli][train]") {
   TempDir dir;
-  const auto e = run_cli("train --set data.train=/nonexistent.tsv --set model.attention.heads=0 "
-                         "--run-dir '" + dir.file("run") + "'");
+  const auto e = run_cli(
+      "train --set data.train=/nonexistent.tsv --set model.attention.heads=0 "
+      "--run-dir '" +
+      dir.file("run") + "'");
   CHECK(e.code == 2);
   CHECK_THAT(e.err, Contains("/model/attention/heads: out of range"));
   CHECK_FALSE(std::filesystem::exists(dir.file("run")));
-  const auto cuda = run_cli("train --set data.train=/nonexistent.tsv --set train.device=cuda "
-                            "--run-dir '" + dir.file("run") + "'");
+  const auto cuda = run_cli(
+      "train --set data.train=/nonexistent.tsv --set train.device=cuda "
+      "--run-dir '" +
+      dir.file("run") + "'");
   CHECK(cuda.code == 2);
   CHECK_THAT(cuda.err, Contains("CUDA is not available"));
   const auto missing = run_cli("train --set data.train=" + dir.file("none.tsv") + " --run-dir '" +

@@ -11,8 +11,8 @@
 #include <map>
 #include <thread>
 
-#include "attnrec/data/synthetic.hpp"
-#include "attnrec/train/checkpoint.hpp"
+#include "attnrec/io/checkpoint.hpp"
+#include "attnrec/tools/synthetic.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/hash.hpp"
 #include "support.hpp"

@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include "attnrec/config/fields.hpp"
-#include "attnrec/data/synthetic.hpp"
 #include "attnrec/eval/attention_analysis.hpp"
-#include "attnrec/train/checkpoint.hpp"
+#include "attnrec/io/checkpoint.hpp"
+#include "attnrec/tools/synthetic.hpp"
 #include "attnrec/train/run.hpp"
 #include "support.hpp"
 
@@ -28,11 +28,11 @@ TEST_CASE("training on a small synthetic set beats chance and attends to planted
   const auto oracle = generate_synthetic(data, o);
 
   Config c = default_config();
-  apply_overrides(c, {"data.train=" + data + "/train.tsv", "data.valid=" + data + "/valid.tsv",
-                      "data.test=" + data + "/test.tsv", "model.embedding.dim=16",
-                      "model.encoder.hidden=16", "model.attention.hidden=16",
-                      "model.head.hidden=[32]", "train.epochs=6", "train.lr=0.005",
-                      "train.batch_size=128", "train.threads=1", "train.device=cpu"});
+  apply_overrides(
+      c, {"data.train=" + data + "/train.tsv", "data.valid=" + data + "/valid.tsv",
+          "data.test=" + data + "/test.tsv", "model.embedding.dim=16", "model.encoder.hidden=16",
+          "model.attention.hidden=16", "model.head.hidden=[32]", "train.epochs=6", "train.lr=0.005",
+          "train.batch_size=128", "train.threads=1", "train.device=cpu"});
   validate_config(c);
   TrainRunOptions run;
   run.run_dir = dir.file("run");
@@ -45,10 +45,10 @@ TEST_CASE("training on a small synthetic set beats chance and attends to planted
   CHECK(test_auc <= oracle_auc + 0.02);  // nothing beats the Bayes-optimal score by much
 
   auto model = load_model(run.run_dir, torch::kCPU);
-  const auto test = read_for_model(data + "/test.tsv", model.config, model.items, model.users,
-                                   false);
-  const auto mass = attention_mass(model.model, test,
-                                   read_planted_positions(data + "/oracle.json"), EvalOptions());
+  const auto test =
+      read_for_model(data + "/test.tsv", model.config, model.items, model.users, false);
+  const auto mass = attention_mass(model.model, test, read_planted_positions(data + "/oracle.json"),
+                                   EvalOptions());
   INFO("attention mass on planted positions " << mass.planted_mass << " vs uniform share "
                                               << mass.uniform_share);
   CHECK(mass.samples > 200);

@@ -7,6 +7,7 @@
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/batch.hpp"
+#include "attnrec/data/batching.hpp"
 #include "attnrec/eval/ranking_eval.hpp"
 #include "attnrec/model/factory.hpp"
 #include "support.hpp"
@@ -114,27 +115,33 @@ TEST_CASE("cli: preprocess, check-data, train and evaluate with both ranking pro
           "[cli][ranking]") {
   TempDir dir;
   const auto log = dir.file("log.dat");
-  REQUIRE(run_cli("generate --log '" + log + "' --log-users 120 --log-items 150 "
-                  "--log-categories 6 --min-events 6 --max-events 30").code == 0);
+  REQUIRE(run_cli("generate --log '" + log +
+                  "' --log-users 120 --log-items 150 "
+                  "--log-categories 6 --min-events 6 --max-events 30")
+              .code == 0);
   const auto data = dir.file("prepared");
-  auto pre = run_cli("preprocess -i '" + log + "' -o '" + data + "' --min-rating 4 "
+  auto pre = run_cli("preprocess -i '" + log + "' -o '" + data +
+                     "' --min-rating 4 "
                      "--min-user-interactions 4 --ranking-negatives 30");
   INFO(pre.err);
   REQUIRE(pre.code == 0);
   CHECK_THAT(pre.out, Contains("leakage check passed"));
   CHECK(run_cli("check-data --dir '" + data + "'").code == 0);
 
-  write_text(dir.file("c.json"), R"({"data": {"train": ")" + data + R"(/train.tsv",
-      "valid": ")" + data + R"(/valid.tsv", "columns": ["label", "user", "item", "history", "time"]},
+  write_text(dir.file("c.json"),
+             R"({"data": {"train": ")" + data + R"(/train.tsv",
+      "valid": ")" +
+                 data + R"(/valid.tsv", "columns": ["label", "user", "item", "history", "time"]},
       "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8}, "head": {"hidden": [8]}},
       "train": {"epochs": 1, "batch_size": 64, "threads": 1, "device": "cpu"}})");
-  const auto train = run_cli("train --config '" + dir.file("c.json") + "' --run-dir '" +
-                             dir.file("run") + "'");
+  const auto train =
+      run_cli("train --config '" + dir.file("c.json") + "' --run-dir '" + dir.file("run") + "'");
   INFO(train.err);
   REQUIRE(train.code == 0);
   const auto eval = run_cli("evaluate --checkpoint '" + dir.file("run") + "' --data '" + data +
                             "/test.tsv' --ranking sampled,full --ks 1,10 --baseline popularity "
-                            "--output '" + dir.file("m.json") + "'");
+                            "--output '" +
+                            dir.file("m.json") + "'");
   INFO(eval.err);
   REQUIRE(eval.code == 0);
   CHECK_THAT(eval.out, Contains("vs popularity"));
@@ -186,8 +193,8 @@ TEST_CASE("cli preprocess: bad input exits 2 naming the file and line, writes no
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Contains("ratings.dat:2: expected 4 fields user::item::rating::timestamp"));
   CHECK_FALSE(std::filesystem::exists(dir.file("out/train.tsv")));
-  const auto usage = run_cli("preprocess -i '" + log + "' -o '" + dir.file("out") +
-                             "' --split random");
+  const auto usage =
+      run_cli("preprocess -i '" + log + "' -o '" + dir.file("out") + "' --split random");
   CHECK(usage.code == 2);
   CHECK_THAT(usage.err, Contains("--split must be leave_last_out or temporal"));
 }

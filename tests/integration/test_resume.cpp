@@ -9,8 +9,8 @@
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/dataset.hpp"
+#include "attnrec/io/checkpoint.hpp"
 #include "attnrec/model/factory.hpp"
-#include "attnrec/train/checkpoint.hpp"
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/run_lock.hpp"
@@ -29,10 +29,13 @@ struct Workspace {
   std::string data = dir.file("data");
   std::string config = dir.file("c.json");
   explicit Workspace(int train_samples = 600) {
-    run_cli("--log-level warn generate --out '" + data + "' --users 40 --items 60 --categories 6 "
-            "--train " + std::to_string(train_samples) + " --valid 200 --test 200 --seed 5");
+    run_cli("--log-level warn generate --out '" + data +
+            "' --users 40 --items 60 --categories 6 "
+            "--train " +
+            std::to_string(train_samples) + " --valid 200 --test 200 --seed 5");
     write_text(config, R"({"data": {"train": ")" + data + R"(/train.tsv",
-        "valid": ")" + data + R"(/valid.tsv", "test": ")" + data + R"(/test.tsv"},
+        "valid": ")" + data +
+                           R"(/valid.tsv", "test": ")" + data + R"(/test.tsv"},
         "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8},
                   "head": {"hidden": [8], "dropout": 0.2}},
         "train": {"epochs": 3, "batch_size": 64, "threads": 1, "device": "cpu",
@@ -40,7 +43,8 @@ struct Workspace {
         "checkpoint": {"every_steps": 3, "keep_last": 2}})");
   }
   CliResult train(const std::string& run, const std::string& extra = "") const {
-    return run_cli("--log-level warn train --config '" + config + "' --run-dir '" + run + "' " + extra);
+    return run_cli("--log-level warn train --config '" + config + "' --run-dir '" + run + "' " +
+                   extra);
   }
 };
 
@@ -61,7 +65,8 @@ std::vector<nlohmann::json> metric_rows(const std::string& run) {
   std::istringstream lines(read_text(run + "/metrics.jsonl"));
   for (std::string line; std::getline(lines, line);) {
     auto row = nlohmann::json::parse(line);
-    for (const char* k : {"eval_seconds", "train_seconds", "train_samples_per_second", "checkpoint"}) {
+    for (const char* k :
+         {"eval_seconds", "train_seconds", "train_samples_per_second", "checkpoint"}) {
       row.erase(k);
     }
     rows.push_back(row);
@@ -81,12 +86,12 @@ void check_same_run(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-TEST_CASE("resume is bit-identical to an uninterrupted run at any interruption point",
-          "[resume]") {
+TEST_CASE("resume is bit-identical to an uninterrupted run at any interruption point", "[resume]") {
   Workspace w;
   const auto straight = w.dir.file("straight");
   REQUIRE(w.train(straight).code == 0);
-  REQUIRE(metric_rows(straight).size() == 3 * 3 + 1);  // 2 step + 1 epoch validations per epoch, test
+  REQUIRE(metric_rows(straight).size() ==
+          3 * 3 + 1);  // 2 step + 1 epoch validations per epoch, test
   // 3: a step checkpoint; 4: right after a validation; 7: mid-epoch, no periodic checkpoint;
   // 10: last step of epoch 1, before its validation; 20: end of epoch 2.
   for (const int stop : {3, 4, 7, 10, 20}) {
@@ -160,7 +165,8 @@ TEST_CASE("inspect and checkpoint verification", "[resume]") {
   CHECK_THAT(r.err, Contains("corrupted checkpoint"));
   // A truncated file.
   write_text(w.dir.file("truncated.pt"), bytes.substr(0, bytes.size() / 2));
-  r = run_cli("evaluate --checkpoint '" + w.dir.file("truncated.pt") + "' --data '" + w.data + "/test.tsv'");
+  r = run_cli("evaluate --checkpoint '" + w.dir.file("truncated.pt") + "' --data '" + w.data +
+              "/test.tsv'");
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Contains("truncated checkpoint"));
   // A newer format.
@@ -181,10 +187,11 @@ TEST_CASE("SIGINT finishes the step and checkpoints - exit 130 - resume complete
   const auto straight = w.dir.file("straight");
   REQUIRE(w.train(straight).code == 0);
   const auto run = w.dir.file("run");
-  const pid_t pid = spawn_cli({"train", "--config", w.config, "--run-dir", run},
-                              w.dir.file("out"), w.dir.file("err"));
+  const pid_t pid = spawn_cli({"train", "--config", w.config, "--run-dir", run}, w.dir.file("out"),
+                              w.dir.file("err"));
   // Wait until training has started (the log says so), then interrupt.
-  for (int i = 0; i < 500 && read_text(run + "/train.log").find("training 20000") == std::string::npos; ++i) {
+  for (int i = 0;
+       i < 500 && read_text(run + "/train.log").find("training 20000") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -238,28 +245,32 @@ TEST_CASE("SIGKILL at random moments: the latest checkpoint always resumes to th
   const bool extended = std::getenv("ATTNREC_EXTENDED_TESTS") != nullptr;
   const int trials = extended ? 20 : 3;
   Workspace w(3000);
-  write_text(w.config, R"({"data": {"train": ")" + w.data + R"(/train.tsv", "valid": ")" + w.data +
-      R"(/valid.tsv"}, "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8},
+  write_text(w.config,
+             R"({"data": {"train": ")" + w.data + R"(/train.tsv", "valid": ")" + w.data +
+                 R"(/valid.tsv"}, "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8},
       "head": {"hidden": [8], "dropout": 0.2}},
       "train": {"epochs": 2, "batch_size": 32, "threads": 1, "device": "cpu"},
       "checkpoint": {"every_steps": 2, "keep_last": 2}})");
   const auto straight = w.dir.file("straight");
   const auto t0 = std::chrono::steady_clock::now();
   REQUIRE(w.train(straight).code == 0);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto expected = inspect(straight + "/checkpoints/final.pt")["weights_sha256"];
   std::mt19937 rng(12345);
   for (int trial = 0; trial < trials; ++trial) {
     INFO("trial " << trial);
     const auto run = w.dir.file("kill" + std::to_string(trial));
     const double delay = std::uniform_real_distribution<double>(0.2, 0.95)(rng) * seconds;
-    const pid_t pid = spawn_cli({"--log-level", "warn", "train", "--config", w.config,
-                                 "--run-dir", run}, "/dev/null", "/dev/null");
+    const pid_t pid =
+        spawn_cli({"--log-level", "warn", "train", "--config", w.config, "--run-dir", run},
+                  "/dev/null", "/dev/null");
     std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     ::kill(pid, SIGKILL);
     wait_cli(pid);
     // Resume from whatever was complete; a run killed before its first checkpoint restarts.
-    CliResult r = fs::exists(run + "/checkpoints/latest") ? resume(run) : w.train(run, "--overwrite");
+    CliResult r =
+        fs::exists(run + "/checkpoints/latest") ? resume(run) : w.train(run, "--overwrite");
     INFO(r.err);
     REQUIRE(r.code == 0);
     CHECK(inspect(run + "/checkpoints/final.pt")["weights_sha256"] == expected);
@@ -275,7 +286,8 @@ TEST_CASE("a full disk while saving: clear error, earlier checkpoints intact", "
   const auto latest_before = read_text(run + "/checkpoints/latest");
   // RLIMIT_FSIZE makes writes past 16 KiB fail with EFBIG (SIGXFSZ ignored), like a full disk.
   const auto full = std::system(("bash -c \"trap '' XFSZ; ulimit -f 16; '" + binary_path() +
-                                 "' train --resume '" + run + "' 2>'" + w.dir.file("err") + "'\"").c_str());
+                                 "' train --resume '" + run + "' 2>'" + w.dir.file("err") + "'\"")
+                                    .c_str());
   CHECK(WEXITSTATUS(full) == 1);
   CHECK_THAT(read_text(w.dir.file("err")), Contains("cannot write checkpoint"));
   CHECK(read_text(run + "/checkpoints/latest") == latest_before);
@@ -311,9 +323,10 @@ TEST_CASE("non-finite loss: error before the update, or skip and count", "[resum
   for (const std::string policy : {"error", "skip"}) {
     INFO(policy);
     Config c = default_config();
-    apply_overrides(c, {"data.train=" + w.data + "/train.tsv", "data.valid=" + w.data + "/valid.tsv",
-                        "model.embedding.dim=8", "model.encoder.hidden=8", "train.epochs=1",
-                        "train.on_nonfinite=" + policy});
+    apply_overrides(c,
+                    {"data.train=" + w.data + "/train.tsv", "data.valid=" + w.data + "/valid.tsv",
+                     "model.embedding.dim=8", "model.encoder.hidden=8", "train.epochs=1",
+                     "train.on_nonfinite=" + policy});
     ReaderOptions reader = reader_options(c.data);
     const auto train = read_training_file(c.data.train, reader, {});
     const auto valid = read_sample_file(c.data.valid, reader, train.items, train.users);

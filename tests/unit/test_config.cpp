@@ -82,8 +82,9 @@ TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
   CHECK(config_error(R"({"data": {"columns": ["label", "histroy"]}})") ==
         "c.json: /data/columns: element 1: unknown value \"histroy\"; did you mean \"history\"? "
         "(allowed: label, user, item, history, time, ignore)");
-  CHECK(config_error(R"({"train": {"device": "gpu"}})") ==
-        "c.json: /train/device: expected auto, cpu, cuda or cuda:N (N from 0 to 1023), got \"gpu\"");
+  CHECK(
+      config_error(R"({"train": {"device": "gpu"}})") ==
+      "c.json: /train/device: expected auto, cpu, cuda or cuda:N (N from 0 to 1023), got \"gpu\"");
   CHECK(config_error(R"({"model": 5})") ==
         "c.json: /model: expected an object with keys embedding, encoder, attention, head, got "
         "the number 5");
@@ -147,9 +148,9 @@ TEST_CASE("set overrides: precedence defaults < file < --set", "[config]") {
   const Config from_file = load_config(path);
   CHECK(from_file.model.encoder.hidden == 32);
   CHECK(from_file.model.embedding.dim == 64);  // default kept
-  const Config overridden = load_config(
-      path, {"model.encoder.hidden=128", "train.device=cpu", "model.head.hidden=[16]",
-             "train.device=\"cuda:1\""});
+  const Config overridden =
+      load_config(path, {"model.encoder.hidden=128", "train.device=cpu", "model.head.hidden=[16]",
+                         "train.device=\"cuda:1\""});
   CHECK(overridden.model.encoder.hidden == 128);
   CHECK(overridden.train.lr == Approx(0.01));
   CHECK(overridden.train.device == "cuda:1");  // the last --set wins
@@ -168,8 +169,9 @@ TEST_CASE("set overrides: precedence defaults < file < --set", "[config]") {
 
 TEST_CASE("dumped config re-parses to the same config", "[config]") {
   Config c = default_config();
-  apply_overrides(c, {"model.attention.type=multi_head", "train.epochs=7", "data.columns=[\"label\",\"item\",\"history\"]",
-                      "model.embedding.user=false"});
+  apply_overrides(c,
+                  {"model.attention.type=multi_head", "train.epochs=7",
+                   "data.columns=[\"label\",\"item\",\"history\"]", "model.embedding.user=false"});
   const auto dumped = config_to_json(c);
   const Config back = config_from_json(nlohmann::json::parse(dumped.dump()), "dump");
   CHECK(config_to_json(back) == dumped);
@@ -183,7 +185,8 @@ TEST_CASE("dumped config re-parses to the same config", "[config]") {
 
 TEST_CASE("docs/config.md is generated from the table and up to date", "[config]") {
   const auto committed = attnrec::test::read_text(attnrec::test::source_path("docs/config.md"));
-  CHECK(committed == config_reference_markdown());  // regenerate: attnrec config --doc > docs/config.md
+  CHECK(committed ==
+        config_reference_markdown());  // regenerate: attnrec config --doc > docs/config.md
 }
 
 TEST_CASE("every shipped config validates", "[config]") {

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "attnrec/data/batch.hpp"
+#include "attnrec/data/batching.hpp"
 #include "attnrec/data/dataset.hpp"
 #include "attnrec/data/loader.hpp"
 #include "attnrec/util/error.hpp"
@@ -130,30 +131,37 @@ TEST_CASE("malformed lines: error names file, line and problem", "[data]") {
   const std::string suffix = " (set data.on_bad_line to \"skip\" to drop such lines)";
   CHECK(data_error("1\tu\ti\n") ==
         "d.tsv:1: expected 4 tab-separated fields (label, user, item, history), got 3" + suffix);
-  CHECK(data_error("1\tu\ti\tj\n2\tu\ti\tj\n") == "d.tsv:2: label must be 0 or 1, got \"2\"" + suffix);
+  CHECK(data_error("1\tu\ti\tj\n2\tu\ti\tj\n") ==
+        "d.tsv:2: label must be 0 or 1, got \"2\"" + suffix);
   CHECK(data_error("1\tu\t\tj\n") == "d.tsv:1: empty item id" + suffix);
   CHECK(data_error("1\tu\ti\tj,,k\n") ==
         "d.tsv:1: empty item id at position 1 of the history (separator ',' doubled or "
-        "trailing)" + suffix);
+        "trailing)" +
+            suffix);
   CHECK(data_error("1\tu\ti\tj;k\n") ==
         "d.tsv:1: history item \"j;k\" contains ' ', ';' or '|': items must be separated by ',' "
-        "(data.history_separator)" + suffix);
+        "(data.history_separator)" +
+            suffix);
   // The first problem in the history wins; a configured separator is not a stray one.
   CHECK(data_error("1\tu\ti\tj k,,m\n") ==
         "d.tsv:1: history item \"j k\" contains ' ', ';' or '|': items must be separated by ',' "
-        "(data.history_separator)" + suffix);
+        "(data.history_separator)" +
+            suffix);
   CHECK(data_error("1\tu\ti\tj,,k m\n") ==
         "d.tsv:1: empty item id at position 1 of the history (separator ',' doubled or "
-        "trailing)" + suffix);
+        "trailing)" +
+            suffix);
   ReaderOptions semicolon;
   semicolon.history_separator = ';';
   CHECK(data_error("1\tu\ti\tj;k|m;n\n", semicolon) ==
         "d.tsv:1: history item \"k|m\" contains ' ', ';' or '|': items must be separated by ';' "
-        "(data.history_separator)" + suffix);
+        "(data.history_separator)" +
+            suffix);
   CHECK(data_error("1\tu\ti\tj;k\n0\tu\ti\tk;j\n", semicolon) == "no error");
   CHECK(data_error("1 u i j\n") ==
         "d.tsv:1: expected 4 tab-separated fields (label, user, item, history), got 1 (the line "
-        "contains spaces: fields must be separated by tabs)" + suffix);
+        "contains spaces: fields must be separated by tabs)" +
+            suffix);
   CHECK(data_error("1\tu\ti\tj\n\n0\tu\ti\tj\n") == "d.tsv:2: empty line" + suffix);
   CHECK(data_error("") == "d.tsv: file is empty");
   CHECK(data_error("label\tuser\titem\thistory\n") ==
@@ -168,8 +176,8 @@ TEST_CASE("malformed lines: error names file, line and problem", "[data]") {
 
 TEST_CASE("on_bad_line = skip drops and counts malformed lines", "[data]") {
   TempDir dir;
-  const auto path = write_text(dir.file("d.tsv"),
-                               "1\tu\ti\tj\r\n1\tu\ti\n0\tu\tj\ti\nx\tu\ti\tj\n");
+  const auto path =
+      write_text(dir.file("d.tsv"), "1\tu\ti\tj\r\n1\tu\ti\n0\tu\tj\ti\nx\tu\ti\tj\n");
   ReaderOptions o;
   o.skip_bad_lines = true;
   const auto data = read_training_file(path, o, {});
@@ -226,7 +234,8 @@ TEST_CASE("shuffling is deterministic from (seed, epoch)", "[data]") {
   CHECK(small != epoch_order(8, false, 1, 0));
 }
 
-TEST_CASE("the loader yields the same batches with and without prefetching, and resumes", "[data]") {
+TEST_CASE("the loader yields the same batches with and without prefetching, and resumes",
+          "[data]") {
   TempDir dir;
   std::string text;
   for (int i = 0; i < 103; ++i) {
@@ -235,8 +244,10 @@ TEST_CASE("the loader yields the same batches with and without prefetching, and 
   }
   const auto data = read_training_file(write_text(dir.file("t.tsv"), text), ReaderOptions{}, {});
   auto collect = [&](std::int64_t prefetch, std::int64_t epoch, std::int64_t first) {
-    DataLoader loader(data.samples, LoaderOptions().with_batch_size(10).with_shuffle(true)
-                                        .with_seed(5).with_prefetch(prefetch));
+    DataLoader loader(
+        data.samples,
+        LoaderOptions().with_batch_size(10).with_shuffle(true).with_seed(5).with_prefetch(
+            prefetch));
     loader.start_epoch(epoch, first);
     std::vector<torch::Tensor> indices;
     while (auto b = loader.next()) indices.push_back(b->index);

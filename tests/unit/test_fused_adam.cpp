@@ -57,11 +57,10 @@ void check_same(torch::optim::AdamOptions options) {
     const auto key_ref = c10::guts::to_string(ref[i].unsafeGetTensorImpl());
     const auto key_fused = c10::guts::to_string(fused[i].unsafeGetTensorImpl());
     const auto& a = static_cast<torch::optim::AdamParamState&>(*ref_opt->state().at(key_ref));
-    const auto& b =
-        static_cast<torch::optim::AdamParamState&>(*fused_opt->state().at(key_fused));
+    const auto& b = static_cast<torch::optim::AdamParamState&>(*fused_opt->state().at(key_fused));
     CHECK(a.step() == b.step());
-    INFO("max |m diff| " << (a.exp_avg() - b.exp_avg()).abs().max().item<double>()
-                         << ", max |m| " << a.exp_avg().abs().max().item<double>());
+    INFO("max |m diff| " << (a.exp_avg() - b.exp_avg()).abs().max().item<double>() << ", max |m| "
+                         << a.exp_avg().abs().max().item<double>());
     // FMA contraction in the fused loop rounds differently from torch's separate passes; the
     // parameters' own differences feed back into later gradients, hence the relative bounds.
     CHECK(torch::allclose(a.exp_avg(), b.exp_avg(), 1e-4, 1e-7));

@@ -58,7 +58,9 @@ void check_against_torch(std::int64_t batch, std::int64_t steps, std::int64_t e,
 
   REQUIRE(out.sizes() == out_ref.sizes());
   CHECK(torch::allclose(out, out_ref, /*rtol=*/1e-5, /*atol=*/1e-6));
-  CHECK((out.masked_select(c.mask.logical_not().unsqueeze(2).expand_as(out)) == 0).all().item<bool>());
+  CHECK((out.masked_select(c.mask.logical_not().unsqueeze(2).expand_as(out)) == 0)
+            .all()
+            .item<bool>());
   CHECK(torch::allclose(x.grad(), x_ref.grad(), 1e-4, 1e-5));
   // Gradients at padded input positions are exactly zero (they influence nothing).
   CHECK((x.grad().masked_select(c.mask.logical_not().unsqueeze(2).expand_as(x)) == 0)
@@ -110,12 +112,12 @@ TEST_CASE("fused LSTM: all-padding batch and bad arguments", "[model][fused]") {
                     Catch::Contains("expected values in [0, 4], got 5"));
   CHECK_THROWS_WITH(fused_lstm(x, torch::zeros({3}, torch::kInt64), w[0], w[1], w[2], w[3]),
                     Catch::Contains("expected a CPU int64 tensor [2]"));
-  CHECK_THROWS_WITH(fused_lstm(x.to(torch::kFloat64), torch::zeros({2}, torch::kInt64), w[0],
-                               w[1], w[2], w[3]),
-                    Catch::Contains("expected a float32 CPU input"));
-  CHECK_THROWS_WITH(fused_lstm(torch::randn({2, 4, 5}), torch::zeros({2}, torch::kInt64), w[0],
-                               w[1], w[2], w[3]),
-                    Catch::Contains("w_ih: expected [8, 5]"));
+  CHECK_THROWS_WITH(
+      fused_lstm(x.to(torch::kFloat64), torch::zeros({2}, torch::kInt64), w[0], w[1], w[2], w[3]),
+      Catch::Contains("expected a float32 CPU input"));
+  CHECK_THROWS_WITH(
+      fused_lstm(torch::randn({2, 4, 5}), torch::zeros({2}, torch::kInt64), w[0], w[1], w[2], w[3]),
+      Catch::Contains("w_ih: expected [8, 5]"));
 }
 
 TEST_CASE("encoder: fused and torch LSTM agree for stacked layers", "[model][fused][encoder]") {

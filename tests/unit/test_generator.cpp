@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "attnrec/data/dataset.hpp"
-#include "attnrec/data/synthetic.hpp"
+#include "attnrec/tools/synthetic.hpp"
 #include "attnrec/util/error.hpp"
 #include "support.hpp"
 
@@ -43,8 +43,8 @@ TEST_CASE("generator: output is readable and the oracle is well above chance", "
   const auto train = read_training_file(dir.file("train.tsv"), ReaderOptions{}, {});
   CHECK(train.samples.size() == o.train);
   CHECK(train.samples.stats.header);
-  const auto test = read_sample_file(dir.file("test.tsv"), ReaderOptions{}, train.items,
-                                     train.users);
+  const auto test =
+      read_sample_file(dir.file("test.tsv"), ReaderOptions{}, train.items, train.users);
   REQUIRE(test.size() == o.test);
   for (const char* split : {"train", "valid", "test"}) {
     INFO(split);

@@ -4,6 +4,7 @@
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/batch.hpp"
+#include "attnrec/data/batching.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/model/fused_lstm.hpp"
@@ -46,8 +47,8 @@ TEST_CASE("inference paths equal the autograd computation", "[model][fused][infe
     for (const std::string attention : {"additive", "scaled_dot"}) {
       for (const std::int64_t layers : {1, 2}) {
         INFO(attention << ", " << layers << " layer(s), hidden " << hidden);
-        auto model = build_recommender(
-            small_config(attention, layers, hidden, attention_hidden), 40, 5);
+        auto model =
+            build_recommender(small_config(attention, layers, hidden, attention_hidden), 40, 5);
         model->eval();
         const Batch b = random_batch(37, 9, 40, 2);
         const auto reference = model->forward(b);  // grad mode on: generic operators
@@ -88,13 +89,13 @@ TEST_CASE("item-gate LSTM equals the fused LSTM on embedded items", "[model][fus
         const auto w = lstm->all_weights();
         const Batch b = random_batch(rows, 40, 12, 9);
         const auto gates = torch::addmm(w[2] + w[3], table->weight, w[0].t());
-        const auto expected = std::get<0>(lstm->forward(table(b.history))) *
-                              b.mask.unsqueeze(2).to(torch::kFloat32);
+        const auto expected =
+            std::get<0>(lstm->forward(table(b.history))) * b.mask.unsqueeze(2).to(torch::kFloat32);
         // The key projection computed in the kernel: outputs 2h (blocks of 16 when h is a
         // multiple of 8); 8 outputs cannot be, and come back undefined.
         const auto key_weight = torch::randn({2 * hidden, hidden});
-        const auto [got, projected] = fused_lstm_items(b.history, b.lengths, gates, w[1],
-                                                       key_weight);
+        const auto [got, projected] =
+            fused_lstm_items(b.history, b.lengths, gates, w[1], key_weight);
         if (hidden % 8 == 0) {
           REQUIRE(projected.defined());
           CHECK((projected - torch::matmul(expected, key_weight.t())).abs().max().item<double>() <

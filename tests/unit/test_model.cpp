@@ -2,10 +2,10 @@
 #include <cmath>
 
 #include "attnrec/config/fields.hpp"
+#include "attnrec/config/variants.hpp"
 #include "attnrec/model/attention.hpp"
 #include "attnrec/model/encoder.hpp"
 #include "attnrec/model/factory.hpp"
-#include "attnrec/model/registry.hpp"
 
 using namespace attnrec;
 
@@ -14,8 +14,8 @@ namespace {
 /// Query [1, 2] over keys [1, 0], [0, 1] and a masked [5, 5]; a second, all-padding row.
 struct Tiny {
   torch::Tensor query = torch::tensor({{1.0f, 2.0f}, {1.0f, 2.0f}});
-  torch::Tensor keys = torch::tensor({{{1.0f, 0.0f}, {0.0f, 1.0f}, {5.0f, 5.0f}},
-                                      {{3.0f, 1.0f}, {1.0f, 3.0f}, {2.0f, 2.0f}}});
+  torch::Tensor keys = torch::tensor(
+      {{{1.0f, 0.0f}, {0.0f, 1.0f}, {5.0f, 5.0f}}, {{3.0f, 1.0f}, {1.0f, 3.0f}, {2.0f, 2.0f}}});
   torch::Tensor mask = torch::tensor({{true, true, false}, {false, false, false}});
 };
 
@@ -132,8 +132,8 @@ TEST_CASE("encoders: padding never leaks into valid positions", "[model][encoder
            {"lstm", false}, {"gru", false}, {"lstm", true}, {"gru", true}, {"none", false}}) {
     INFO(type << " bidirectional=" << bidirectional);
     torch::manual_seed(1);
-    SequenceEncoder enc(SequenceEncoderOptions(3).type(type).hidden_size(4).layers(2)
-                            .bidirectional(bidirectional));
+    SequenceEncoder enc(
+        SequenceEncoderOptions(3).type(type).hidden_size(4).layers(2).bidirectional(bidirectional));
     enc->eval();
     const auto x = torch::randn({1, 2, 3});
     // Alone, length 2, no padding.
@@ -141,8 +141,8 @@ TEST_CASE("encoders: padding never leaks into valid positions", "[model][encoder
     // In a batch padded to 5 with garbage in the padding.
     auto padded = torch::randn({2, 5, 3}) * 10;
     padded[0].narrow(0, 0, 2).copy_(x[0]);
-    const auto mask = torch::tensor({{true, true, false, false, false},
-                                     {true, true, true, true, true}});
+    const auto mask =
+        torch::tensor({{true, true, false, false, false}, {true, true, true, true, true}});
     const auto out = enc(padded, mask, torch::tensor({2, 5}, torch::kInt64));
     CHECK(torch::allclose(out[0].narrow(0, 0, 2), alone[0], 1e-5, 1e-6));
     CHECK(out[0].narrow(0, 2, 3).abs().sum().item<double>() == 0.0);

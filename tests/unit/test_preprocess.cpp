@@ -8,7 +8,7 @@
 
 #include "attnrec/data/leakage.hpp"
 #include "attnrec/data/preprocess.hpp"
-#include "attnrec/data/synthetic.hpp"
+#include "attnrec/tools/synthetic.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/hash.hpp"
 #include "attnrec/util/strings.hpp"
@@ -110,7 +110,8 @@ TEST_CASE("preprocess: movielens, rating filter, dedup first, k-core, leave-last
   CHECK(protocol["options"]["seed"] == 42);
   CHECK(protocol["options"]["min_rating"] == 4.0);
   CHECK(protocol["input"]["sha256"] == sha256_hex(kMovieLens));
-  CHECK(protocol["outputs_sha256"]["train.tsv"] == sha256_hex(read_text(dir.file("out/train.tsv"))));
+  CHECK(protocol["outputs_sha256"]["train.tsv"] ==
+        sha256_hex(read_text(dir.file("out/train.tsv"))));
   CHECK(nlohmann::json::parse(read_text(dir.file("out/leakage_report.json")))["ok"] == true);
 }
 
@@ -184,7 +185,8 @@ TEST_CASE("preprocess: k-core repeats until stable (sequence format)", "[preproc
   CHECK(stats["kept"]["items"] == 5);  // x, y, e1, e2, e3
   CHECK(stats["dropped"]["kcore_rounds"] == 2);
   // Sequence positions are the times: a = x@0 y@1.
-  CHECK(read_text(dir.file("out/interactions.tsv")).find("a\tx\t0\na\ty\t1\n") != std::string::npos);
+  CHECK(read_text(dir.file("out/interactions.tsv")).find("a\tx\t0\na\ty\t1\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess]") {
@@ -200,8 +202,9 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
   };
   // Three users with three events over four items: one train, valid, test target each.
   SECTION("movielens_tsv (u.data)") {
-    const std::string ok = "1\t1\t5\t10\n1\t2\t5\t20\n1\t3\t5\t30\n2\t2\t4\t10\n2\t3\t4\t20\n"
-                           "2\t4\t4\t30\n";
+    const std::string ok =
+        "1\t1\t5\t10\n1\t2\t5\t20\n1\t3\t5\t30\n2\t2\t4\t10\n2\t3\t4\t20\n"
+        "2\t4\t4\t30\n";
     CHECK(detect_format(write_text(dir.file("u.data"), ok)) == "movielens_tsv");
     CHECK(run("u.data", ok, "auto")["kept"]["interactions"] == 6);
     CHECK_THROWS_WITH(run("u.data", ok + "3\t1\tfive\t40\n", "movielens_tsv"),
@@ -209,10 +212,14 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
   }
   SECTION("amazon JSON lines") {
     const std::string ok =
-        R"({"reviewerID": "A1", "asin": "B1", "unixReviewTime": 10, "overall": 5.0})" "\n"
-        R"({"reviewerID": "A1", "asin": "B2", "unixReviewTime": 20})" "\n"
-        R"({"reviewerID": "A1", "asin": "B3", "unixReviewTime": 30})" "\n"
-        R"({"reviewerID": "A2", "asin": "B4", "unixReviewTime": 5})" "\n";
+        R"({"reviewerID": "A1", "asin": "B1", "unixReviewTime": 10, "overall": 5.0})"
+        "\n"
+        R"({"reviewerID": "A1", "asin": "B2", "unixReviewTime": 20})"
+        "\n"
+        R"({"reviewerID": "A1", "asin": "B3", "unixReviewTime": 30})"
+        "\n"
+        R"({"reviewerID": "A2", "asin": "B4", "unixReviewTime": 5})"
+        "\n";
     CHECK(run("a.json", ok, "auto")["input"]["format"] == "amazon");
     CHECK_THROWS_WITH(run("a.json", ok + "{\"reviewerID\": \"A3\", \"asin\": \"B1\"}\n", "amazon"),
                       Contains("a.json:5: missing integer field \"unixReviewTime\""));
@@ -220,8 +227,9 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
                       Contains("a.json:5: invalid JSON"));
   }
   SECTION("taobao with categories and a behaviour filter") {
-    const std::string ok = "1,10,c1,pv,100\n1,11,c1,pv,200\n1,12,c2,buy,300\n1,13,c2,pv,400\n"
-                           "2,10,c1,pv,100\n2,14,c3,pv,200\n2,15,c3,cart,250\n2,13,c2,pv,300\n";
+    const std::string ok =
+        "1,10,c1,pv,100\n1,11,c1,pv,200\n1,12,c2,buy,300\n1,13,c2,pv,400\n"
+        "2,10,c1,pv,100\n2,14,c3,pv,200\n2,15,c3,cart,250\n2,13,c2,pv,300\n";
     o.behaviors = {"pv", "buy"};
     const auto stats = run("t.csv", ok, "auto");
     CHECK(stats["input"]["format"] == "taobao");
@@ -234,8 +242,9 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
     o.behaviors.clear();
   }
   SECTION("generic csv by header names and by index") {
-    const std::string ok = "userId,movieId,rating,timestamp\n1,10,4.5,100\n1,11,4,200\n"
-                           "1,12,5,300\n2,11,3,100\n2,13,4,150\n2,12,5,200\n";
+    const std::string ok =
+        "userId,movieId,rating,timestamp\n1,10,4.5,100\n1,11,4,200\n"
+        "1,12,5,300\n2,11,3,100\n2,13,4,150\n2,12,5,200\n";
     o.csv_columns = {"user=userId", "item=movieId", "rating=rating", "time=timestamp"};
     o.min_rating = 4.0;
     auto stats = run("r.csv", ok, "csv");
@@ -257,8 +266,9 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
     CHECK_THROWS_WITH(run("x.csv", "userId,movieId,rating\n1,2,3\n", "auto"),
                       Contains("x.csv:1: cannot detect the log format"));
     CHECK_THROWS_WITH(run("empty.dat", "\n\n", "auto"), Contains("the interaction log is empty"));
-    CHECK_THROWS_WITH(run("bad.dat", "1::2::3\n", "movielens"),
-                      Contains("bad.dat:1: expected 4 fields user::item::rating::timestamp, got 3"));
+    CHECK_THROWS_WITH(
+        run("bad.dat", "1::2::3\n", "movielens"),
+        Contains("bad.dat:1: expected 4 fields user::item::rating::timestamp, got 3"));
     CHECK_THROWS_WITH(run("sp.dat", "1::a b::5::1\n", "movielens"),
                       Contains("sp.dat:1: id \"a b\" contains"));
     o.min_rating = 4.0;
@@ -347,7 +357,8 @@ TEST_CASE("preprocess: lines spanning the read buffer are read whole", "[preproc
   std::int64_t lines = 0;
   for (int u = 0; u < 2000 && text.size() < 2'600'000; ++u) {
     for (int k = 0; k < 60; ++k, ++lines) {
-      text += fmt::format("{}::{}::5::{}\n", 100000 + u, 500000 + (u * 7 + k * 13) % 900, 1000000 + k);
+      text +=
+          fmt::format("{}::{}::5::{}\n", 100000 + u, 500000 + (u * 7 + k * 13) % 900, 1000000 + k);
     }
   }
   text.pop_back();  // and a last line without a newline
@@ -382,8 +393,9 @@ void replace_line(const std::string& path, const std::string& from, const std::s
 }
 
 std::int64_t count_of(const nlohmann::json& report, const std::string& kind) {
-  return report["violations"].contains(kind) ? report["violations"][kind]["count"].get<std::int64_t>()
-                                             : 0;
+  return report["violations"].contains(kind)
+             ? report["violations"][kind]["count"].get<std::int64_t>()
+             : 0;
 }
 
 }  // namespace

@@ -15,8 +15,9 @@ struct DataConfig {
   std::string train;
   std::string valid;
   std::string test;
-  std::vector<std::string> columns;  ///< Column roles in file order: label, user, item, history, ignore.
-  std::string header;                ///< auto | yes | no
+  std::vector<std::string>
+      columns;         ///< Column roles in file order: label, user, item, history, ignore.
+  std::string header;  ///< auto | yes | no
   std::string history_separator;
   std::int64_t max_history = 0;
   std::int64_t min_count = 0;

@@ -33,15 +33,15 @@ ReaderOptions reader_options(const DataConfig& data, std::int64_t threads = 0);
 
 /// What reading a file found.
 struct ReadStats {
-  std::int64_t lines = 0;          ///< physical lines, header included
+  std::int64_t lines = 0;  ///< physical lines, header included
   std::int64_t samples = 0;
-  std::int64_t skipped = 0;        ///< malformed lines dropped (on_bad_line = skip)
+  std::int64_t skipped = 0;  ///< malformed lines dropped (on_bad_line = skip)
   bool header = false;
   std::int64_t positives = 0;
-  std::int64_t truncated = 0;      ///< histories cut to max_history
-  std::int64_t item_tokens = 0;    ///< candidate + kept history ids
+  std::int64_t truncated = 0;    ///< histories cut to max_history
+  std::int64_t item_tokens = 0;  ///< candidate + kept history ids
   std::int64_t oov_item_tokens = 0;
-  std::int64_t oov_users = 0;      ///< samples whose user is out of vocabulary
+  std::int64_t oov_users = 0;                 ///< samples whose user is out of vocabulary
   std::vector<std::string> skipped_examples;  ///< the first few problems, "file:line: what"
 
   double oov_rate() const {

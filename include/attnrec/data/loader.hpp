@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "attnrec/data/batch.hpp"
+#include "attnrec/data/batching.hpp"
 
 namespace attnrec {
 
@@ -32,12 +32,30 @@ struct LoaderOptions {
   /// Batch::index names its samples). Default: false
   bool by_length = false;
 
-  LoaderOptions& with_batch_size(std::int64_t v) { batch_size = v; return *this; }
-  LoaderOptions& with_shuffle(bool v) { shuffle = v; return *this; }
-  LoaderOptions& with_seed(std::uint64_t v) { seed = v; return *this; }
-  LoaderOptions& with_prefetch(std::int64_t v) { prefetch = v; return *this; }
-  LoaderOptions& with_pin_memory(bool v) { pin_memory = v; return *this; }
-  LoaderOptions& with_by_length(bool v) { by_length = v; return *this; }
+  LoaderOptions& with_batch_size(std::int64_t v) {
+    batch_size = v;
+    return *this;
+  }
+  LoaderOptions& with_shuffle(bool v) {
+    shuffle = v;
+    return *this;
+  }
+  LoaderOptions& with_seed(std::uint64_t v) {
+    seed = v;
+    return *this;
+  }
+  LoaderOptions& with_prefetch(std::int64_t v) {
+    prefetch = v;
+    return *this;
+  }
+  LoaderOptions& with_pin_memory(bool v) {
+    pin_memory = v;
+    return *this;
+  }
+  LoaderOptions& with_by_length(bool v) {
+    by_length = v;
+    return *this;
+  }
 };
 
 /// Iterates over a SampleSet in batches, epoch by epoch. The data position is (epoch, batch

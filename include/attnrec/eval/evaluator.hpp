@@ -2,9 +2,9 @@
 /// \file Scoring a SampleSet with a model and computing metrics over the whole set. The same
 /// evaluate() serves `attnrec evaluate` and validation during training.
 
+#include <torch/torch.h>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 #include <vector>
 
 #include "attnrec/data/dataset.hpp"
@@ -21,9 +21,18 @@ struct EvalOptions {
   /// Where the model runs. Default: CPU
   torch::Device device = torch::kCPU;
 
-  EvalOptions& with_batch_size(std::int64_t v) { batch_size = v; return *this; }
-  EvalOptions& with_threshold(double v) { threshold = v; return *this; }
-  EvalOptions& with_device(torch::Device v) { device = v; return *this; }
+  EvalOptions& with_batch_size(std::int64_t v) {
+    batch_size = v;
+    return *this;
+  }
+  EvalOptions& with_threshold(double v) {
+    threshold = v;
+    return *this;
+  }
+  EvalOptions& with_device(torch::Device v) {
+    device = v;
+    return *this;
+  }
 };
 
 /// Called for every scored batch (on the model's device), e.g. to inspect attention weights.

@@ -15,9 +15,9 @@ std::optional<double> auc(const std::vector<double>& scores,
 /// Group AUC: per-user AUC weighted by the user's impressions. Users with only one class are
 /// excluded (their AUC is undefined) and counted.
 struct GaucResult {
-  std::optional<double> value;        ///< nullopt when no user has both classes
+  std::optional<double> value;  ///< nullopt when no user has both classes
   std::int64_t users_used = 0;
-  std::int64_t users_excluded = 0;    ///< single-class users
+  std::int64_t users_excluded = 0;  ///< single-class users
 };
 GaucResult gauc(const std::vector<double>& scores, const std::vector<std::uint8_t>& labels,
                 const std::vector<std::int32_t>& groups);

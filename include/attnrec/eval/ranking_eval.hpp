@@ -7,10 +7,10 @@
 /// Ranks are pessimistic on ties (see ranking.hpp). A model is scored history-once: the encoder
 /// runs once per row, then the candidate-dependent part in chunks of `pairs_per_batch`.
 
+#include <torch/torch.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <torch/torch.h>
 #include <vector>
 
 #include "attnrec/data/dataset.hpp"

@@ -2,8 +2,8 @@
 /// \file Masked attention over encoder outputs. One module, several scoring functions (see
 /// the registry): dot, scaled_dot, additive, cosine, multi_head, none (masked mean).
 
-#include <string>
 #include <torch/torch.h>
+#include <string>
 
 namespace attnrec {
 

@@ -1,8 +1,8 @@
 #pragma once
 /// \file The sequence encoder over history embeddings: LSTM, GRU, or none.
 
-#include <string>
 #include <torch/torch.h>
+#include <string>
 
 namespace attnrec {
 

@@ -1,8 +1,8 @@
 #pragma once
 /// \file The click-prediction model: Embedding -> encoder -> attention -> dense head -> logit.
 
-#include <string>
 #include <torch/torch.h>
+#include <string>
 #include <vector>
 
 #include "attnrec/data/batch.hpp"
@@ -119,7 +119,7 @@ class RecommenderImpl : public torch::nn::Module {
   torch::nn::Embedding category_embedding_{nullptr};
   torch::Tensor item_category_;  // buffer [item_vocab] int64
   torch::Tensor item_gates_;     // cache_item_gates(); not a buffer (never saved)
-  torch::Tensor sinusoid_;  // buffer [max_history, D] for "sinusoidal"
+  torch::Tensor sinusoid_;       // buffer [max_history, D] for "sinusoidal"
   SequenceEncoder encoder_{nullptr};
   Attention attention_{nullptr};
   torch::nn::Linear query_proj_{nullptr};

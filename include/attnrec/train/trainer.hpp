@@ -2,34 +2,22 @@
 /// \file The training loop: Adam on binary cross-entropy with logits, LR schedule, gradient
 /// clipping, validation with early stopping, the checkpoint policy and metrics.jsonl rows.
 
-#include <nlohmann/json.hpp>
+#include <torch/torch.h>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <torch/torch.h>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/dataset.hpp"
+#include "attnrec/io/checkpoint.hpp"
+#include "attnrec/io/metrics_log.hpp"
 #include "attnrec/io/run_dir.hpp"
+#include "attnrec/io/train_state.hpp"
 #include "attnrec/model/recommender.hpp"
-#include "attnrec/train/checkpoint.hpp"
-#include "attnrec/train/train_state.hpp"
 
 namespace attnrec {
-
-/// Appends one JSON object per line to a file (metrics.jsonl).
-class MetricsLog {
- public:
-  explicit MetricsLog(std::string path) : path_(std::move(path)) {}
-  void append(const nlohmann::json& row) const;
-  /// Keeps the first `rows` lines (drops rows written after the checkpoint a run resumes from).
-  void truncate(std::int64_t rows) const;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 /// Options of Trainer::fit() beyond the config.
 struct FitOptions {

@@ -1,9 +1,9 @@
 #pragma once
 /// \file Device selection, CPU threads and seeding.
 
+#include <torch/torch.h>
 #include <cstdint>
 #include <string>
-#include <torch/torch.h>
 
 namespace attnrec {
 

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "../util/target_clones.hpp"
 #include "activations.hpp"
+#include "target_clones.hpp"
 
 // Why hand-written: scoring with LibTorch runs add, tanh, a [*, a] x [a, 1] product, masking
 // and softmax as separate passes over [rows, steps, a] tensors (tanh alone ~2 ns an element);
@@ -14,9 +14,9 @@ namespace attnrec::kernels {
 
 ATTNREC_CLONES
 void additive_attention_forward(const float* key_projection, const float* query_projection,
-                                const float* v, const float* keys, const bool* mask,
-                                float* weights, float* context, std::int64_t rows,
-                                std::int64_t steps, std::int64_t a, std::int64_t d) {
+                                const float* v, const float* keys, const bool* mask, float* weights,
+                                float* context, std::int64_t rows, std::int64_t steps,
+                                std::int64_t a, std::int64_t d) {
   for (std::int64_t b = 0; b < rows; ++b) {
     const float* q = query_projection + b * a;
     const bool* m = mask + b * steps;

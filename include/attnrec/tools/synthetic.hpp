@@ -28,9 +28,9 @@ struct SyntheticOptions {
   std::int64_t max_history = 50;
   std::int64_t min_interests = 3;
   std::int64_t max_interests = 6;
-  double zipf = 1.0;               ///< popularity exponent: weight of rank r is r^-zipf
-  double noise = 0.2;              ///< norm of an item's deviation from its category direction
-  double slope = 8.0;              ///< weight of the best history match in the click logit
+  double zipf = 1.0;   ///< popularity exponent: weight of rank r is r^-zipf
+  double noise = 0.2;  ///< norm of an item's deviation from its category direction
+  double slope = 8.0;  ///< weight of the best history match in the click logit
   double bias = -6.0;
   double popularity_weight = 0.0;  ///< weight of the candidate's (centred) log-popularity
   double in_interest = 0.7;        ///< chance that a candidate comes from the user's interests

@@ -14,7 +14,7 @@ struct AdamScalars {
   float weight_decay = 0.0f;
   float sqrt_bias_correction2 = 1.0f;  ///< sqrt(1 - beta2^step)
   float eps = 1e-8f;
-  float step_size = 1e-3f;             ///< lr / (1 - beta1^step)
+  float step_size = 1e-3f;  ///< lr / (1 - beta1^step)
 };
 
 /// The scalars of Adam's step number `step` (1-based), computed as torch::optim::Adam does.
@@ -34,7 +34,7 @@ inline AdamScalars adam_scalars(double lr, double beta1, double beta2, double ep
 
 /// For i in [0, n): g = grad + weight_decay * param; m = beta1 m + (1 - beta1) g;
 /// v = beta2 v + (1 - beta2) g^2; param -= step_size * m / (sqrt(v) / sqrt_bc2 + eps).
-void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
-                 std::int64_t n, const AdamScalars& s);
+void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, std::int64_t n,
+                 const AdamScalars& s);
 
 }  // namespace attnrec::kernels

@@ -18,18 +18,18 @@
 /// (CheckpointMeta::from_json), the stored config (the same validation as a config file), and
 /// every tensor's shape against the model the config builds, before and after loading.
 
+#include <torch/torch.h>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <torch/torch.h>
 #include <vector>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/vocab.hpp"
 #include "attnrec/io/run_dir.hpp"
+#include "attnrec/io/train_state.hpp"
 #include "attnrec/model/recommender.hpp"
-#include "attnrec/train/train_state.hpp"
 
 namespace attnrec {
 
@@ -64,7 +64,7 @@ struct CheckpointMeta {
 
 /// What save_checkpoint() stores besides the model.
 struct CheckpointContents {
-  std::string kind;                              ///< periodic, best or final
+  std::string kind;  ///< periodic, best or final
   const Config* config = nullptr;
   TrainState train_state;
   nlohmann::json metrics = nlohmann::json::object();

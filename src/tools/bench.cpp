@@ -1,22 +1,22 @@
-#include "attnrec/train/bench.hpp"
+#include "attnrec/tools/bench.hpp"
 
-#include <chrono>
-#include <filesystem>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <chrono>
+#include <filesystem>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/loader.hpp"
 #include "attnrec/eval/evaluator.hpp"
-#include "attnrec/train/run.hpp"
-#include "attnrec/util/files.hpp"
-#include "attnrec/util/strings.hpp"
 #include "attnrec/model/factory.hpp"
+#include "attnrec/train/run.hpp"
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/rng.hpp"
+#include "attnrec/util/strings.hpp"
 
 namespace attnrec {
 
@@ -42,7 +42,8 @@ SampleSet make_bench_samples(const BenchWorkload& w, std::int64_t n, std::uint64
   s.history.reserve(static_cast<std::size_t>(n) * 28);
   auto topic_item = [&](std::int64_t k) {
     const std::int64_t count = (w.vocab - 2 - k) / kTopics + 1;  // ids 1 + k + 100 j < vocab
-    return static_cast<std::int32_t>(1 + k + kTopics * static_cast<std::int64_t>(rng.uniform_int(count)));
+    return static_cast<std::int32_t>(1 + k +
+                                     kTopics * static_cast<std::int64_t>(rng.uniform_int(count)));
   };
   auto any_item = [&] { return static_cast<std::int32_t>(1 + rng.uniform_int(w.vocab - 1)); };
   for (std::int64_t i = 0; i < n; ++i) {
@@ -132,7 +133,8 @@ nlohmann::json bench_eval_file(Recommender& model, const Config& config, const B
   const SampleSet set = read_for_model(path, config, items, Vocab(), /*label_optional=*/false);
   const double read_seconds = seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
-  const auto probabilities = score(model, set, EvalOptions().with_batch_size(config.eval.batch_size));
+  const auto probabilities =
+      score(model, set, EvalOptions().with_batch_size(config.eval.batch_size));
   const double score_seconds = seconds_since(t1);
   const auto t2 = std::chrono::steady_clock::now();
   const auto metrics = compute_metrics(set, probabilities, 0.5);
@@ -164,7 +166,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
   // 1. The data pipeline alone: every batch of the epoch, built in this thread.
   double data_seconds = 0;
   {
-    DataLoader loader(train.samples, LoaderOptions().with_batch_size(w.batch_size).with_prefetch(0));
+    DataLoader loader(train.samples,
+                      LoaderOptions().with_batch_size(w.batch_size).with_prefetch(0));
     loader.start_epoch(0);
     const auto t0 = std::chrono::steady_clock::now();
     std::int64_t seen = 0;
@@ -221,34 +224,36 @@ nlohmann::json run_bench(const BenchOptions& options) {
 
   // 4. Optional: evaluation of a file, as `attnrec evaluate` runs it.
   nlohmann::json eval_file;
-  if (options.eval_samples > 0) eval_file = bench_eval_file(model, config, w, options.eval_samples, dir);
+  if (options.eval_samples > 0)
+    eval_file = bench_eval_file(model, config, w, options.eval_samples, dir);
 
   const double n = static_cast<double>(w.samples);
   const double steps_after_first = static_cast<double>(state.global_step - 1);
-  nlohmann::json result = {{"workload", w.name},
-          {"optimizer", options.optimizer},
-          {"samples", w.samples},
-          {"vocab", w.vocab},
-          {"threads", threads},
-          // The OpenMP wait policy this process started with (see ensure_passive_openmp).
-          {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY")
-                                                              : "libgomp default"},
-          {"data_samples_per_s", n / data_seconds},
-          {"train_samples_per_s", n / state.train_seconds},
-          // Wall time between the first and last step: includes any wait for data.
-          {"train_loop_samples_per_s",
-           loop_seconds > 0 ? steps_after_first * static_cast<double>(w.batch_size) / loop_seconds
-                            : 0.0},
-          {"infer_samples_per_s", n / infer_seconds},
-          {"train_seconds", state.train_seconds},
-          // Time the training loop spent waiting for the loader's next batch.
-          {"train_data_wait_seconds", data_wait_seconds},
-          {"peak_rss_mb", peak_rss_mb()},
-          // Peak resident memory up to the end of data generation and of training: what each
-          // phase added (inference comes last).
-          {"peak_rss_mb_before_train", peak_rss_before_train},
-          {"peak_rss_mb_after_train", peak_rss_train},
-          {"loss_segments", segments}};
+  nlohmann::json result = {
+      {"workload", w.name},
+      {"optimizer", options.optimizer},
+      {"samples", w.samples},
+      {"vocab", w.vocab},
+      {"threads", threads},
+      // The OpenMP wait policy this process started with (see ensure_passive_openmp).
+      {"omp_wait_policy",
+       std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "libgomp default"},
+      {"data_samples_per_s", n / data_seconds},
+      {"train_samples_per_s", n / state.train_seconds},
+      // Wall time between the first and last step: includes any wait for data.
+      {"train_loop_samples_per_s",
+       loop_seconds > 0 ? steps_after_first * static_cast<double>(w.batch_size) / loop_seconds
+                        : 0.0},
+      {"infer_samples_per_s", n / infer_seconds},
+      {"train_seconds", state.train_seconds},
+      // Time the training loop spent waiting for the loader's next batch.
+      {"train_data_wait_seconds", data_wait_seconds},
+      {"peak_rss_mb", peak_rss_mb()},
+      // Peak resident memory up to the end of data generation and of training: what each
+      // phase added (inference comes last).
+      {"peak_rss_mb_before_train", peak_rss_before_train},
+      {"peak_rss_mb_after_train", peak_rss_train},
+      {"loss_segments", segments}};
   if (!eval_file.is_null()) {
     result.update(eval_file);
     // Issue 6's target (>= 10): evaluation against this run's own training throughput.

@@ -39,11 +39,12 @@ void pack_recurrent_weights(const float* w_hh, float* packed, std::int64_t h);
 /// One step of an LSTM layer whose input part of the gates is already known per row (the
 /// item-gate table), fused: gates = x[r] + h_prev[r] W_hh^T computed in registers, then the
 /// cell update, without writing the gates anywhere. Sigmoid and tanh are a rational
-/// approximation (within a few ulp of the exact functions; the training path's differ as much). Row pointers: `x[r]` [4h] input gates
-/// (biases included), `h_prev[r]` [h] the previous hidden state (`h_prev` nullptr at the first
-/// step, meaning zeros), `h_out[r]` [h] where the new hidden state goes (it may be the padded
-/// output tensor). `c` [rows, h] holds the previous cell state and is updated in place.
-/// `packed_w_hh` comes from pack_recurrent_weights; `h` is a multiple of kRecurrentBlock.
+/// approximation (within a few ulp of the exact functions; the training path's differ as much). Row
+/// pointers: `x[r]` [4h] input gates (biases included), `h_prev[r]` [h] the previous hidden state
+/// (`h_prev` nullptr at the first step, meaning zeros), `h_out[r]` [h] where the new hidden state
+/// goes (it may be the padded output tensor). `c` [rows, h] holds the previous cell state and is
+/// updated in place. `packed_w_hh` comes from pack_recurrent_weights; `h` is a multiple of
+/// kRecurrentBlock.
 ///
 /// With `packed_proj` (from pack_projection_weights), also writes the projection of the new
 /// hidden states, proj_out[r] [a] = h_out[r] W^T (the attention's key projection), while they

@@ -1,9 +1,9 @@
-#include "attnrec/train/checkpoint.hpp"
+#include "attnrec/io/checkpoint.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -11,8 +11,8 @@
 #include "attnrec/config/fields.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/util/error.hpp"
-#include "attnrec/util/hash.hpp"
 #include "attnrec/util/files.hpp"
+#include "attnrec/util/hash.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -45,7 +45,8 @@ RawCheckpoint read_raw(const std::string& path, bool with_payload) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw CheckpointError(path + ": checkpoint not found");
   if (!fs::is_regular_file(path, ec)) {
-    throw CheckpointError(path + ": not a regular file; pass a checkpoint file or a run "
+    throw CheckpointError(path +
+                          ": not a regular file; pass a checkpoint file or a run "
                           "directory");
   }
   std::ifstream in(path, std::ios::binary);
@@ -77,26 +78,28 @@ RawCheckpoint read_raw(const std::string& path, bool with_payload) {
     return !f.empty() && f.size() <= 20 && f.find_first_not_of("0123456789") == f.npos;
   };
   std::int64_t meta_bytes = -1, payload_bytes = -1;
-  const bool well_formed = sizes_ok && fields.size() == 3 && digits(fields[0]) &&
-                           digits(fields[1]) && fields[2].size() == 64 &&
-                           fields[2].find_first_not_of("0123456789abcdef") == fields[2].npos &&
-                           parse_int64(fields[0], meta_bytes) &&
-                           parse_int64(fields[1], payload_bytes) && meta_bytes > 0;
+  const bool well_formed =
+      sizes_ok && fields.size() == 3 && digits(fields[0]) && digits(fields[1]) &&
+      fields[2].size() == 64 && fields[2].find_first_not_of("0123456789abcdef") == fields[2].npos &&
+      parse_int64(fields[0], meta_bytes) && parse_int64(fields[1], payload_bytes) && meta_bytes > 0;
   if (!well_formed) throw CheckpointError(path + ": corrupted checkpoint header (line 2)");
   const std::string checksum(fields[2]);
   // The sizes are checked against the file before anything is allocated from them.
   const auto header_bytes = static_cast<std::uint64_t>(in.tellg());
   const std::uint64_t body = file_bytes - std::min(file_bytes, header_bytes);
-  const auto claimed = static_cast<std::uint64_t>(meta_bytes) +
-                       static_cast<std::uint64_t>(payload_bytes);
+  const auto claimed =
+      static_cast<std::uint64_t>(meta_bytes) + static_cast<std::uint64_t>(payload_bytes);
   if (claimed > body) {
-    throw CheckpointError(fmt::format("{}: truncated checkpoint (its header announces {} bytes "
-                                      "of data, the file holds {}; the file is incomplete)",
-                                      path, claimed, body));
+    throw CheckpointError(
+        fmt::format("{}: truncated checkpoint (its header announces {} bytes "
+                    "of data, the file holds {}; the file is incomplete)",
+                    path, claimed, body));
   }
   if (claimed < body) {
-    throw CheckpointError(fmt::format("{}: corrupted checkpoint ({} bytes after the data its "
-                                      "header announces)", path, body - claimed));
+    throw CheckpointError(
+        fmt::format("{}: corrupted checkpoint ({} bytes after the data its "
+                    "header announces)",
+                    path, body - claimed));
   }
   std::string meta_text(static_cast<std::size_t>(meta_bytes), '\0');
   std::string payload(static_cast<std::size_t>(payload_bytes), '\0');
@@ -109,7 +112,8 @@ RawCheckpoint read_raw(const std::string& path, bool with_payload) {
   h.update(meta_text);
   h.update(payload);
   if (h.hex() != checksum) {
-    throw CheckpointError(path + ": corrupted checkpoint (SHA-256 of its contents does not "
+    throw CheckpointError(path +
+                          ": corrupted checkpoint (SHA-256 of its contents does not "
                           "match the header)");
   }
   RawCheckpoint raw;
@@ -353,9 +357,9 @@ std::map<std::string, std::pair<std::vector<std::int64_t>, c10::ScalarType>> ten
   return out;
 }
 
-void check_layout_kept(const std::string& path, Recommender& model,
-                       const std::map<std::string, std::pair<std::vector<std::int64_t>,
-                                                             c10::ScalarType>>& expected) {
+void check_layout_kept(
+    const std::string& path, Recommender& model,
+    const std::map<std::string, std::pair<std::vector<std::int64_t>, c10::ScalarType>>& expected) {
   const auto got = tensor_layout(model);
   for (const auto& [name, layout] : expected) {
     const auto it = got.find(name);
@@ -363,8 +367,9 @@ void check_layout_kept(const std::string& path, Recommender& model,
       throw CheckpointError(
           path + ": " + name + ": the model expects " + shape_text(layout.first) + " " +
           c10::toString(layout.second) + " but the checkpoint's weights are " +
-          (it == got.end() ? std::string("missing")
-                           : shape_text(it->second.first) + " " + c10::toString(it->second.second)));
+          (it == got.end()
+               ? std::string("missing")
+               : shape_text(it->second.first) + " " + c10::toString(it->second.second)));
     }
   }
 }

@@ -1,4 +1,4 @@
-#include "attnrec/train/train_state.hpp"
+#include "attnrec/io/train_state.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,8 +11,7 @@ EarlyStopping::EarlyStopping(std::string metric, std::int64_t patience)
 
 bool EarlyStopping::update(double value, std::int64_t step) {
   const bool lower_is_better = metric_ == "logloss";
-  const bool improved =
-      !best_ || (lower_is_better ? value < *best_ : value > *best_);
+  const bool improved = !best_ || (lower_is_better ? value < *best_ : value > *best_);
   if (improved) {
     best_ = value;
     best_step_ = step;
@@ -82,14 +81,13 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.skipped_nonfinite = j.at("skipped_nonfinite").get<std::int64_t>();
   s.metrics_rows = j.at("metrics_rows").get<std::int64_t>();
   s.early_stopping = EarlyStopping::from_json(j.at("early_stopping"));
-  for (const auto& [name, value] :
-       {std::pair<const char*, std::int64_t>{"epoch", s.epoch},
-        {"step_in_epoch", s.step_in_epoch},
-        {"global_step", s.global_step},
-        {"samples_seen", s.samples_seen},
-        {"epoch_loss_samples", s.epoch_loss_samples},
-        {"skipped_nonfinite", s.skipped_nonfinite},
-        {"metrics_rows", s.metrics_rows}}) {
+  for (const auto& [name, value] : {std::pair<const char*, std::int64_t>{"epoch", s.epoch},
+                                    {"step_in_epoch", s.step_in_epoch},
+                                    {"global_step", s.global_step},
+                                    {"samples_seen", s.samples_seen},
+                                    {"epoch_loss_samples", s.epoch_loss_samples},
+                                    {"skipped_nonfinite", s.skipped_nonfinite},
+                                    {"metrics_rows", s.metrics_rows}}) {
     require(value >= 0, std::string(name) + ": negative (" + std::to_string(value) + ")");
   }
   require(s.step_in_epoch <= s.global_step, "step_in_epoch: larger than global_step");
@@ -100,17 +98,6 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   require(s.early_stopping.best_step() <= s.global_step,
           "early_stopping.best_step: after global_step");
   return s;
-}
-
-double scheduled_lr(const std::string& schedule, double base_lr, std::int64_t step,
-                    std::int64_t warmup_steps, std::int64_t total_steps) {
-  if (schedule != "warmup_linear") return base_lr;
-  if (step < warmup_steps) {
-    return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
-  }
-  const double remaining = static_cast<double>(total_steps - step);
-  const double span = static_cast<double>(std::max<std::int64_t>(1, total_steps - warmup_steps));
-  return base_lr * std::clamp(remaining / span, 0.0, 1.0);
 }
 
 }  // namespace attnrec

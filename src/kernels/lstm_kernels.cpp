@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "../util/target_clones.hpp"
 #include "activations.hpp"
+#include "target_clones.hpp"
 
 // Why hand-written: LibTorch runs a time step's element-wise work as ~10 separate operators
 // forward and ~15 backward, each a dispatch, an allocation and a pass over memory; at batch 256
@@ -17,10 +17,11 @@ namespace {
 // One row; restrict-qualified parameters (not locals) so that GCC proves the gate slices
 // disjoint and vectorises the loop.
 template <bool kHasPrev>
-inline __attribute__((always_inline)) void forward_row(
-    float* __restrict gi, float* __restrict gf, float* __restrict gg, float* __restrict go,
-    const float* __restrict cp, float* __restrict cr, float* __restrict tr,
-    float* __restrict hr, std::int64_t h) {
+inline __attribute__((always_inline)) void forward_row(float* __restrict gi, float* __restrict gf,
+                                                       float* __restrict gg, float* __restrict go,
+                                                       const float* __restrict cp,
+                                                       float* __restrict cr, float* __restrict tr,
+                                                       float* __restrict hr, std::int64_t h) {
   for (std::int64_t j = 0; j < h; ++j) {
     const float i = sigmoid(gi[j]);
     const float f = sigmoid(gf[j]);
@@ -42,9 +43,9 @@ template <bool kHasPrev>
 inline __attribute__((always_inline)) void backward_row(
     const float* __restrict gi, const float* __restrict gf, const float* __restrict gg,
     const float* __restrict go, const float* __restrict tc, const float* __restrict cp,
-    const float* __restrict dh_out, const float* __restrict dh_next,
-    float* __restrict dc_next, float* __restrict di, float* __restrict df,
-    float* __restrict dg, float* __restrict d_o, std::int64_t h) {
+    const float* __restrict dh_out, const float* __restrict dh_next, float* __restrict dc_next,
+    float* __restrict di, float* __restrict df, float* __restrict dg, float* __restrict d_o,
+    std::int64_t h) {
   for (std::int64_t j = 0; j < h; ++j) {
     const float dh = dh_out[j] + dh_next[j];
     const float i = gi[j], f = gf[j], g = gg[j], o = go[j], t = tc[j];
@@ -58,8 +59,8 @@ inline __attribute__((always_inline)) void backward_row(
 }
 
 template <bool kHasPrev>
-inline __attribute__((always_inline)) void forward_rows(float* gates, const float* c_prev,
-                                                        float* c, float* tanh_c, float* h_out,
+inline __attribute__((always_inline)) void forward_rows(float* gates, const float* c_prev, float* c,
+                                                        float* tanh_c, float* h_out,
                                                         std::int64_t rows, std::int64_t h) {
   for (std::int64_t r = 0; r < rows; ++r) {
     float* g = gates + r * 4 * h;
@@ -69,17 +70,17 @@ inline __attribute__((always_inline)) void forward_rows(float* gates, const floa
 }
 
 template <bool kHasPrev>
-inline __attribute__((always_inline)) void backward_rows(
-    const float* gates, const float* tanh_c, const float* c_prev, const float* grad_h,
-    const float* grad_h_next, float* grad_c_next, float* grad_gates, std::int64_t rows,
-    std::int64_t h) {
+inline __attribute__((always_inline)) void backward_rows(const float* gates, const float* tanh_c,
+                                                         const float* c_prev, const float* grad_h,
+                                                         const float* grad_h_next,
+                                                         float* grad_c_next, float* grad_gates,
+                                                         std::int64_t rows, std::int64_t h) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* g = gates + r * 4 * h;
     float* d = grad_gates + r * 4 * h;
     backward_row<kHasPrev>(g, g + h, g + 2 * h, g + 3 * h, tanh_c + r * h,
-                           kHasPrev ? c_prev + r * h : nullptr, grad_h + r * h,
-                           grad_h_next + r * h, grad_c_next + r * h, d, d + h, d + 2 * h,
-                           d + 3 * h, h);
+                           kHasPrev ? c_prev + r * h : nullptr, grad_h + r * h, grad_h_next + r * h,
+                           grad_c_next + r * h, d, d + h, d + 2 * h, d + 3 * h, h);
   }
 }
 
@@ -103,8 +104,8 @@ void lstm_step_backward(const float* gates, const float* tanh_c, const float* c_
     backward_rows<true>(gates, tanh_c, c_prev, grad_h, grad_h_next, grad_c_next, grad_gates, rows,
                         h);
   } else {
-    backward_rows<false>(gates, tanh_c, c_prev, grad_h, grad_h_next, grad_c_next, grad_gates,
-                         rows, h);
+    backward_rows<false>(gates, tanh_c, c_prev, grad_h, grad_h_next, grad_c_next, grad_gates, rows,
+                         h);
   }
 }
 
@@ -157,9 +158,8 @@ inline __attribute__((always_inline)) void tanh_ratio(V8 x, V8& p, V8& q) {
 /// there are and re-load the weights for every row).
 template <int R, bool kPrev>
 inline __attribute__((always_inline)) void half_tile(const float* panel, const float* const* x,
-                                                     const float* const* h_prev,
-                                                     std::int64_t j0, std::int64_t h, int half,
-                                                     V8 (&acc)[R][2]) {
+                                                     const float* const* h_prev, std::int64_t j0,
+                                                     std::int64_t h, int half, V8 (&acc)[R][2]) {
   for (int r = 0; r < R; ++r) {
     acc[r][0] = load8(x[r] + (2 * half) * h + j0);
     acc[r][1] = load8(x[r] + (2 * half + 1) * h + j0);
@@ -178,8 +178,7 @@ inline __attribute__((always_inline)) void half_tile(const float* panel, const f
 
 /// Rows r .. r + R - 1, hidden units j0 .. j0 + 7. `panel` is the unit block's packed W_hh.
 template <int R, bool kPrev>
-inline __attribute__((always_inline)) void items_tile(const float* panel,
-                                                      const float* const* x,
+inline __attribute__((always_inline)) void items_tile(const float* panel, const float* const* x,
                                                       const float* const* h_prev, float* c,
                                                       float* const* h_out, std::int64_t j0,
                                                       std::int64_t h) {
@@ -233,8 +232,7 @@ inline __attribute__((always_inline)) void projection_tile(const float* panel,
 }
 
 template <bool kPrev>
-inline __attribute__((always_inline)) void items_step(const float* packed,
-                                                      const float* const* x,
+inline __attribute__((always_inline)) void items_step(const float* packed, const float* const* x,
                                                       const float* const* h_prev, float* c,
                                                       float* const* h_out, std::int64_t rows,
                                                       std::int64_t h, const float* packed_proj,
@@ -251,12 +249,23 @@ inline __attribute__((always_inline)) void items_step(const float* packed,
     TILE(kTile);                \
   }                             \
   switch (re - r) {             \
-    case 5: TILE(5); break;     \
-    case 4: TILE(4); break;     \
-    case 3: TILE(3); break;     \
-    case 2: TILE(2); break;     \
-    case 1: TILE(1); break;     \
-    default: break;             \
+    case 5:                     \
+      TILE(5);                  \
+      break;                    \
+    case 4:                     \
+      TILE(4);                  \
+      break;                    \
+    case 3:                     \
+      TILE(3);                  \
+      break;                    \
+    case 2:                     \
+      TILE(2);                  \
+      break;                    \
+    case 1:                     \
+      TILE(1);                  \
+      break;                    \
+    default:                    \
+      break;                    \
   }
   for (std::int64_t rb = 0; rb < rows; rb += kRows) {
     const std::int64_t re = std::min(rows, rb + kRows);
@@ -266,11 +275,11 @@ inline __attribute__((always_inline)) void items_step(const float* packed,
       // The table rows are random rows of a large table, a cache miss each: every tile asks
       // for the slice it reads of the next block's rows, so the requests are spread over the
       // work and arrive a block ahead.
-#define ATTNREC_ITEMS_TILE(n)                                                                  \
+#define ATTNREC_ITEMS_TILE(n)                                                                    \
   items_tile<n, kPrev>(panel, x + r, kPrev ? h_prev + r : nullptr, c + r * h, h_out + r, j0, h); \
-  for (std::int64_t next = r + kRows; next < std::min(rows, r + kRows + n); ++next) {           \
-    for (std::int64_t q = 0; q < 4; ++q) __builtin_prefetch(x[next] + q * h + j0);            \
-  }                                                                                            \
+  for (std::int64_t next = r + kRows; next < std::min(rows, r + kRows + n); ++next) {            \
+    for (std::int64_t q = 0; q < 4; ++q) __builtin_prefetch(x[next] + q * h + j0);               \
+  }                                                                                              \
   r += n
       ATTNREC_ROW_TILES(ATTNREC_ITEMS_TILE);
 #undef ATTNREC_ITEMS_TILE
@@ -280,7 +289,7 @@ inline __attribute__((always_inline)) void items_step(const float* packed,
     for (std::int64_t o0 = 0; packed_proj && o0 < a; o0 += kProjectionBlock) {
       const float* panel = packed_proj + o0 * h;
       std::int64_t r = rb;
-#define ATTNREC_PROJECTION_TILE(n) \
+#define ATTNREC_PROJECTION_TILE(n)                           \
   projection_tile<n>(panel, h_out + r, proj_out + r, o0, h); \
   r += n
       ATTNREC_ROW_TILES(ATTNREC_PROJECTION_TILE);

@@ -1,4 +1,4 @@
-#include "attnrec/model/registry.hpp"
+#include "attnrec/config/variants.hpp"
 
 namespace attnrec {
 

@@ -41,21 +41,16 @@ struct TrainState {
   std::int64_t step_in_epoch = 0;  ///< batches of `epoch` already trained
   std::int64_t global_step = 0;    ///< optimizer steps so far
   std::int64_t samples_seen = 0;
-  double train_seconds = 0.0;      ///< wall time spent in training steps
+  double train_seconds = 0.0;  ///< wall time spent in training steps
   bool stopped_early = false;
-  double epoch_loss_sum = 0.0;     ///< sum of sample losses so far in `epoch` (for its mean)
+  double epoch_loss_sum = 0.0;  ///< sum of sample losses so far in `epoch` (for its mean)
   std::int64_t epoch_loss_samples = 0;
   std::int64_t skipped_nonfinite = 0;  ///< batches dropped by train.on_nonfinite = skip
-  std::int64_t metrics_rows = 0;   ///< rows in metrics.jsonl that belong to this state
+  std::int64_t metrics_rows = 0;       ///< rows in metrics.jsonl that belong to this state
   EarlyStopping early_stopping;
 
   nlohmann::json to_json() const;
   static TrainState from_json(const nlohmann::json& j);
 };
-
-/// Learning rate at `step` (0-based) of `total_steps` under `schedule` (constant |
-/// warmup_linear: linear warm-up over `warmup_steps`, then linear decay to 0).
-double scheduled_lr(const std::string& schedule, double base_lr, std::int64_t step,
-                    std::int64_t warmup_steps, std::int64_t total_steps);
 
 }  // namespace attnrec

@@ -1,16 +1,16 @@
-#include "attnrec/data/synthetic.hpp"
+#include "attnrec/tools/synthetic.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fmt/format.h>
 #include <numeric>
 
 #include "attnrec/eval/metrics.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/hash.hpp"
 #include "attnrec/util/rng.hpp"
-#include "attnrec/util/files.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -27,9 +27,9 @@ void SyntheticOptions::validate() const {
   require(max_history >= min_history, "--max-history must be >= --min-history");
   require(min_interests >= 1 && max_interests >= min_interests,
           "need 1 <= --min-interests <= --max-interests");
-  require(max_interests <= categories,
-          fmt::format("--max-interests ({}) must be <= --categories ({})", max_interests,
-                      categories));
+  require(
+      max_interests <= categories,
+      fmt::format("--max-interests ({}) must be <= --categories ({})", max_interests, categories));
   require(in_interest >= 0 && in_interest <= 1,
           fmt::format("--in-interest must be in [0, 1], got {}", in_interest));
   // Sampling loops draw until a condition holds: a NaN or infinite parameter would never let
@@ -46,23 +46,31 @@ void SyntheticOptions::validate() const {
 }
 
 nlohmann::json SyntheticOptions::to_json() const {
-  return {{"users", users},         {"items", items},
-          {"categories", categories}, {"train", train},
-          {"valid", valid},         {"test", test},
-          {"min_history", min_history}, {"max_history", max_history},
-          {"min_interests", min_interests}, {"max_interests", max_interests},
-          {"zipf", zipf},           {"noise", noise},
-          {"slope", slope},         {"bias", bias},
-          {"popularity_weight", popularity_weight}, {"in_interest", in_interest},
+  return {{"users", users},
+          {"items", items},
+          {"categories", categories},
+          {"train", train},
+          {"valid", valid},
+          {"test", test},
+          {"min_history", min_history},
+          {"max_history", max_history},
+          {"min_interests", min_interests},
+          {"max_interests", max_interests},
+          {"zipf", zipf},
+          {"noise", noise},
+          {"slope", slope},
+          {"bias", bias},
+          {"popularity_weight", popularity_weight},
+          {"in_interest", in_interest},
           {"seed", seed}};
 }
 
 namespace {
 
 struct World {
-  std::vector<std::int64_t> category;          // per item
-  std::vector<std::vector<double>> vec;        // per item, unit length
-  std::vector<double> log_pop;                 // per item, centred
+  std::vector<std::int64_t> category;              // per item
+  std::vector<std::vector<double>> vec;            // per item, unit length
+  std::vector<double> log_pop;                     // per item, centred
   std::vector<std::vector<std::int64_t>> members;  // per category
   std::vector<std::vector<double>> member_cdf;     // per category, popularity-weighted
   std::vector<double> global_cdf;
@@ -107,8 +115,8 @@ World make_world(const SyntheticOptions& o, Rng& rng) {
   w.vec.resize(n);
   for (std::size_t j = 0; j < n; ++j) {
     // The first `categories` items cover every category once; the rest are random.
-    w.category[j] = j < d ? static_cast<std::int64_t>(j)
-                          : static_cast<std::int64_t>(rng.uniform_int(d));
+    w.category[j] =
+        j < d ? static_cast<std::int64_t>(j) : static_cast<std::int64_t>(rng.uniform_int(d));
     w.members[w.category[j]].push_back(static_cast<std::int64_t>(j));
     std::vector<double> v(d);
     double norm = 0;
@@ -131,8 +139,8 @@ World make_world(const SyntheticOptions& o, Rng& rng) {
   w.interests.resize(users);
   w.interest_cdf.resize(users);
   for (std::size_t u = 0; u < users; ++u) {
-    const auto k = static_cast<std::size_t>(
-        o.min_interests + rng.uniform_int(o.max_interests - o.min_interests + 1));
+    const auto k = static_cast<std::size_t>(o.min_interests +
+                                            rng.uniform_int(o.max_interests - o.min_interests + 1));
     std::vector<std::int64_t> cats(d);
     std::iota(cats.begin(), cats.end(), 0);
     rng.shuffle(cats);
@@ -177,8 +185,8 @@ SplitResult write_split(const std::string& path, std::int64_t samples, const Wor
   double history_total = 0;
   for (std::int64_t s = 0; s < samples; ++s) {
     const auto u = static_cast<std::int64_t>(rng.uniform_int(o.users));
-    const auto len = static_cast<std::int64_t>(
-        o.min_history + rng.uniform_int(o.max_history - o.min_history + 1));
+    const auto len = static_cast<std::int64_t>(o.min_history +
+                                               rng.uniform_int(o.max_history - o.min_history + 1));
     history.clear();
     for (std::int64_t t = 0; t < len; ++t) {
       const auto c = w.interests[u][rng.categorical(w.interest_cdf[u])];
@@ -307,7 +315,8 @@ nlohmann::json generate_interaction_log(const std::string& path, const LogOption
     seen.clear();
     for (std::int64_t k = 0; k < n; ++k) {
       bool explore = rng.uniform() < lo.explore;
-      if (!explore && rng.uniform() >= lo.stay) c = w.interests[u][rng.categorical(w.interest_cdf[u])];
+      if (!explore && rng.uniform() >= lo.stay)
+        c = w.interests[u][rng.categorical(w.interest_cdf[u])];
       std::int64_t item = -1;
       for (int attempt = 0; attempt < 50; ++attempt) {
         const std::int64_t cand = explore ? static_cast<std::int64_t>(rng.categorical(w.global_cdf))

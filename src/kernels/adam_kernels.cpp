@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "../util/target_clones.hpp"
+#include "target_clones.hpp"
 
 // Why hand-written: torch::optim::Adam runs ~7 tensor operations per parameter (two for each
 // moment, sqrt, division, add, addcdiv), each a full pass over memory plus a temporary the size
@@ -34,8 +34,8 @@ inline __attribute__((always_inline)) void update(float* __restrict param,
 }  // namespace
 
 ATTNREC_CLONES
-void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
-                 std::int64_t n, const AdamScalars& s) {
+void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, std::int64_t n,
+                 const AdamScalars& s) {
   if (s.weight_decay != 0.0f) {
     update<true>(param, grad, exp_avg, exp_avg_sq, n, s);
   } else {

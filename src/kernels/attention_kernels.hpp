@@ -11,8 +11,8 @@ namespace attnrec::kernels {
 /// Shapes: key_projection [rows, steps, a], query_projection [rows, a], v [a],
 /// keys [rows, steps, d], mask [rows, steps]; outputs weights [rows, steps], context [rows, d].
 void additive_attention_forward(const float* key_projection, const float* query_projection,
-                                const float* v, const float* keys, const bool* mask,
-                                float* weights, float* context, std::int64_t rows,
-                                std::int64_t steps, std::int64_t a, std::int64_t d);
+                                const float* v, const float* keys, const bool* mask, float* weights,
+                                float* context, std::int64_t rows, std::int64_t steps,
+                                std::int64_t a, std::int64_t d);
 
 }  // namespace attnrec::kernels

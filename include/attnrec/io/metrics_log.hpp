@@ -1,0 +1,26 @@
+#pragma once
+/// \file metrics.jsonl: one JSON object per validation or test evaluation.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace attnrec {
+
+/// Appends one JSON object per line to a file (metrics.jsonl).
+class MetricsLog {
+ public:
+  explicit MetricsLog(std::string path) : path_(std::move(path)) {}
+  void append(const nlohmann::json& row) const;
+  /// Keeps the first `rows` lines (drops rows written after the checkpoint a run resumes from).
+  void truncate(std::int64_t rows) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// Lines in a metrics file (0 when it does not exist).
+std::int64_t count_metrics_rows(const std::string& path);
+
+}  // namespace attnrec

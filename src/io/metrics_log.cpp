@@ -1,0 +1,31 @@
+#include "attnrec/io/metrics_log.hpp"
+
+#include <fstream>
+
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
+
+namespace attnrec {
+
+void MetricsLog::append(const nlohmann::json& row) const {
+  std::ofstream out(path_, std::ios::app);
+  out << row.dump() << '\n';
+  out.flush();
+  if (!out) throw IoError(path_ + ": cannot append metrics");
+}
+
+void MetricsLog::truncate(std::int64_t rows) const {
+  std::ifstream in(path_);
+  std::string kept, line;
+  for (std::int64_t n = 0; n < rows && std::getline(in, line); ++n) kept += line + "\n";
+  write_file_atomic(path_, kept);
+}
+
+std::int64_t count_metrics_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::int64_t rows = 0;
+  for (std::string line; std::getline(in, line);) ++rows;
+  return rows;
+}
+
+}  // namespace attnrec
