@@ -17,7 +17,7 @@ bin=build/attnrec
 
 run() {  # run NAME THREADS [ENV...]: one bench, prints "NAME train infer"
   local name=$1 threads=$2; shift 2
-  env "$@" "$bin" --log-level warn bench --workload W1 --samples "$samples" --threads "$threads" 2>/dev/null \
+  env "$@" "$bin" --log-level warn bench --workload W1 --samples "$samples" --set "train.threads=$threads" 2>/dev/null \
     --json |
     tail -n 1 | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); \
 print('$name', round(d['train_samples_per_s']), round(d['infer_samples_per_s']))"

@@ -167,14 +167,14 @@ def main():
         optimizer = "lazy_adam" if w == "W2" else "adam"
         for r in range(a.runs):
             ours.append(run_json([attnrec, "--log-level", "warn", "bench", "--workload", w,
-                                  "--samples", str(n), "--optimizer", optimizer, "--json"]))
+                                  "--samples", str(n), "--set", "train.optimizer=" + optimizer, "--json"]))
             if w == "W2":
                 # The same optimizer on W1 with W2's sample count: does a step cost more with a
                 # 40x larger vocabulary? Steady-state steps (train_loop: after the first step,
                 # which also allocates Adam's moments, 1 GiB for W2's table).
                 lazy_train.setdefault("W1", []).append(run_json(
                     [attnrec, "--log-level", "warn", "bench", "--workload", "W1", "--samples",
-                     str(n), "--optimizer", "lazy_adam", "--json"])["train_loop_samples_per_s"])
+                     str(n), "--set", "train.optimizer=lazy_adam", "--json"])["train_loop_samples_per_s"])
                 lazy_train.setdefault("W2", []).append(ours[-1]["train_loop_samples_per_s"])
             for t in (1, 2):
                 theirs[t].append(run_json([sys.executable, __file__, "--peer", w, "--threads",

@@ -21,11 +21,9 @@ void add_bench_command(CLI::App& app, Commands& commands) {
       ->check(CLI::IsMember({"W1", "W2"}));
   cmd->add_option("--samples", args->o.samples, "Training samples (default: the workload's 200k)")
       ->check(CLI::Range(std::int64_t{256}, std::int64_t{1} << 32));
-  // Checked (and capped) by configure_threads, like every thread count.
-  cmd->add_option("--threads", args->o.threads, "Intra-op threads (0: attnrec's default)");
-  cmd->add_option("--optimizer", args->o.optimizer, "adam (dense) or lazy_adam (sparse rows)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"adam", "lazy_adam"}));
+  cmd->add_option("--set", args->o.overrides,
+                  "KEY=VALUE override of the benchmark model's config, e.g. --set train.threads=1 "
+                  "--set train.optimizer=lazy_adam; repeatable");
   cmd->add_option("--eval-samples", args->o.eval_samples,
                   "Also evaluate the trained model on a file of this many fresh samples (read, "
                   "score, metrics; 0: skip)")

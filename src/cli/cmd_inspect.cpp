@@ -41,13 +41,14 @@ void add_inspect_command(CLI::App& app, Commands& commands) {
          fmt::print(
              "model           embedding {} -> {} encoder (hidden {}) -> {} attention ({} "
              "query)\n",
-             m.embedding.dim, m.encoder.type, m.encoder.hidden, m.attention.type,
-             m.attention.query);
+             m.embedding.dim, name_of(m.encoder.type), m.encoder.hidden, m.attention.type,
+             name_of(m.attention.query));
          fmt::print("parameters      {} in {} tensors\n", meta.parameters,
                     meta.parameter_shapes.size());
          const auto& es = state.early_stopping;
          if (es.best()) {
-           fmt::print("best {:<10} {:.6f} at step {}\n", es.metric(), *es.best(), es.best_step());
+           fmt::print("best {:<10} {:.6f} at step {}\n", es.metric_name(), *es.best(),
+                      es.best_step());
          }
          for (auto it = meta.metrics.begin(); it != meta.metrics.end(); ++it) {
            if (it.value().is_number_float()) {

@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "attnrec/config/variants.hpp"
+#include "attnrec/config/choices.hpp"
 #include "attnrec/util/device_spec.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
@@ -47,9 +47,14 @@ class Decl {
     spec_.choices = std::move(c);
     return *this;
   }
-  Decl& variants(const std::vector<VariantInfo>& variants) {
-    spec_.choices = variant_names(variants);
-    spec_.help += "\n" + variant_docs(variants);
+  Decl& one_of(const std::vector<ChoiceInfo>& list) {
+    spec_.choice_list = &list;
+    spec_.choices = choice_names(list);
+    return *this;
+  }
+  /// The option may change when a run is resumed.
+  Decl& resumable() {
+    spec_.resumable = true;
     return *this;
   }
   Decl& check(std::function<std::optional<std::string>(const json&)> f, std::string doc) {
@@ -63,8 +68,24 @@ class Decl {
   FieldSpec spec_;
 };
 
+template <class E>
+ChoiceRef choice_ref(E& field) {
+  return {&choices<E>(), [&field] { return static_cast<std::size_t>(field); },
+          [&field](std::size_t i) { field = static_cast<E>(i); }};
+}
+
+template <class E>
+const std::vector<ChoiceInfo>& choices_of(E*) {
+  return choices<E>();
+}
+
 // The option name is the member path in Config, so one token gives both.
 #define ATTNREC_FIELD(path) Decl(#path, [](Config& c) -> FieldRef { return &c.path; })
+// A choice option: an enum in Config, its allowed values from choices.hpp.
+#define ATTNREC_CHOICE(path)              \
+  Decl(#path, [](Config& c) -> FieldRef { \
+    return choice_ref(c.path);            \
+  }).one_of(choices_of(static_cast<decltype(Config{}.path)*>(nullptr)))
 
 std::optional<std::string> check_device(const json& v) {
   const auto& text = v.get_ref<const std::string&>();
@@ -88,20 +109,21 @@ std::vector<FieldSpec> build_table() {
               "Training samples (TSV, see data/README.md). The vocabulary is built from this file "
               "only. Relative paths are relative to the working directory."),
       ATTNREC_FIELD(data.valid)
+          .resumable()
           .def("")
           .help("Validation samples, scored after every epoch (empty: no validation)."),
-      ATTNREC_FIELD(data.test).def("").help("Test samples, scored at the end of training "
-                                            "(empty: no test evaluation)."),
+      ATTNREC_FIELD(data.test).resumable().def("").help(
+          "Test samples, scored at the end of training "
+          "(empty: no test evaluation)."),
       ATTNREC_FIELD(data.columns)
           .def({"label", "user", "item", "history"})
-          .choices({"label", "user", "item", "history", "time", "ignore"})
+          .choices(choice_names(column_roles()))
           .help("Role of each tab-separated column, in file order. `history` is required; "
                 "`label`, `user`, `item` and `time` at most once; `ignore` skips a column. "
                 "`time` is the integer timestamp of the target event (written by `attnrec "
                 "preprocess`, checked by `attnrec check-data`); the model does not use it."),
-      ATTNREC_FIELD(data.header)
+      ATTNREC_CHOICE(data.header)
           .def("auto")
-          .choices({"auto", "yes", "no"})
           .help("Whether the first line names the columns. `auto`: it does when every field is a "
                 "column role name; a header whose order differs from `data.columns` is an error."),
       ATTNREC_FIELD(data.history_separator)
@@ -123,15 +145,15 @@ std::vector<FieldSpec> build_table() {
           .min(0)
           .help("Keep at most this many of the most frequent ids per vocabulary (0: no cap); the "
                 "rest map to out-of-vocabulary."),
-      ATTNREC_FIELD(data.on_bad_line)
+      ATTNREC_CHOICE(data.on_bad_line)
           .def("error")
-          .choices({"error", "skip"})
           .help("What a malformed line does: `error` stops with file, line and problem; `skip` "
                 "drops it and counts it in the log and the run summary."),
       ATTNREC_FIELD(data.shuffle)
           .def(true)
           .help("Shuffle the training samples every epoch (deterministic from `train.seed`)."),
       ATTNREC_FIELD(data.prefetch_batches)
+          .resumable()
           .def(2)
           .min(0)
           .max(64)
@@ -166,10 +188,7 @@ std::vector<FieldSpec> build_table() {
           .min(1)
           .max(4096)
           .help("Size of the category embedding."),
-      ATTNREC_FIELD(model.encoder.type)
-          .def("lstm")
-          .variants(encoder_variants())
-          .help("Sequence encoder over the history."),
+      ATTNREC_CHOICE(model.encoder.type).def("lstm").help("Sequence encoder over the history."),
       ATTNREC_FIELD(model.encoder.hidden)
           .def(64)
           .min(1)
@@ -186,13 +205,10 @@ std::vector<FieldSpec> build_table() {
           .help("Dropout between stacked encoder layers (needs `layers` > 1)."),
       ATTNREC_FIELD(model.attention.type)
           .def("additive")
-          .variants(attention_variants())
+          .one_of(attention_variants())
           .help("Attention scoring function over the encoder outputs (softmax over valid positions "
                 "only; an all-padding history gets a zero context vector)."),
-      ATTNREC_FIELD(model.attention.query)
-          .def("target")
-          .variants(query_variants())
-          .help("What the attention query is."),
+      ATTNREC_CHOICE(model.attention.query).def("target").help("What the attention query is."),
       ATTNREC_FIELD(model.attention.heads)
           .def(4)
           .min(1)
@@ -203,13 +219,11 @@ std::vector<FieldSpec> build_table() {
           .min(1)
           .max(4096)
           .help("Hidden size of the `additive` attention MLP."),
-      ATTNREC_FIELD(model.attention.positional)
+      ATTNREC_CHOICE(model.attention.positional)
           .def("none")
-          .variants(positional_variants())
           .help("Positional encoding added before attention."),
-      ATTNREC_FIELD(model.head.inputs)
+      ATTNREC_CHOICE(model.head.inputs)
           .def("all")
-          .choices({"all", "context_candidate"})
           .help("What the dense head sees: `all` = [attended context, candidate embedding, query ⊙ "
                 "context, user embedding]; `context_candidate` = [attended context, candidate "
                 "embedding] only (the plain DIN-style head, and the benchmark's peer model)."),
@@ -218,9 +232,8 @@ std::vector<FieldSpec> build_table() {
           .min(1)
           .max(65536)
           .help("Hidden layer sizes of the dense head's MLP (empty: a single linear layer)."),
-      ATTNREC_FIELD(model.head.activation)
+      ATTNREC_CHOICE(model.head.activation)
           .def("relu")
-          .variants(activation_variants())
           .help("Activation between the head's layers."),
       ATTNREC_FIELD(model.head.dropout)
           .def(0.0)
@@ -229,11 +242,15 @@ std::vector<FieldSpec> build_table() {
           .help("Dropout after each hidden layer of the head."),
 
       // ---- train
-      ATTNREC_FIELD(train.epochs).def(3).min(1).max(100000).help("Passes over the training data."),
+      ATTNREC_FIELD(train.epochs)
+          .resumable()
+          .def(3)
+          .min(1)
+          .max(100000)
+          .help("Passes over the training data."),
       ATTNREC_FIELD(train.batch_size).def(256).min(1).max(1 << 20).help("Samples per step."),
-      ATTNREC_FIELD(train.optimizer)
+      ATTNREC_CHOICE(train.optimizer)
           .def("adam")
-          .choices({"adam", "lazy_adam"})
           .help("`adam`: torch's dense Adam over every parameter each step. `lazy_adam`: embedding "
                 "tables get sparse gradients and only the rows in the batch are updated (moments "
                 "included), as PyTorch's SparseAdam; other parameters get dense Adam. The step's "
@@ -248,9 +265,8 @@ std::vector<FieldSpec> build_table() {
           .min(0.0)
           .max(1.0)
           .help("L2 penalty added to the gradients (Adam's `weight_decay`)."),
-      ATTNREC_FIELD(train.schedule)
+      ATTNREC_CHOICE(train.schedule)
           .def("constant")
-          .choices({"constant", "warmup_linear"})
           .help("Learning-rate schedule: `constant`, or `warmup_linear` (linear warm-up over "
                 "`warmup_steps`, then linear decay to 0 at the last step)."),
       ATTNREC_FIELD(train.warmup_steps)
@@ -266,46 +282,52 @@ std::vector<FieldSpec> build_table() {
           .min(0)
           .help("Seed of every random choice: initialisation, shuffling, dropout."),
       ATTNREC_FIELD(train.device)
+          .resumable()
           .def("auto")
           .check(check_device, "auto, cpu, cuda or cuda:N")
           .help("Where to train: `auto` picks CUDA when available."),
       ATTNREC_FIELD(train.threads)
+          .resumable()
           .def(0)
           .min(0)
           .max(1024)
           .help("Intra-op CPU threads (0: the physical cores). Use fewer when other processes "
                 "compete for the cores."),
       ATTNREC_FIELD(train.validate_every_steps)
+          .resumable()
           .def(0)
           .min(0)
           .help("Also validate every N steps (0: only at the end of each epoch)."),
       ATTNREC_FIELD(train.log_every_steps)
+          .resumable()
           .def(100)
           .min(1)
           .help("Steps between progress log lines when stdout is not a terminal."),
-      ATTNREC_FIELD(train.on_nonfinite)
+      ATTNREC_CHOICE(train.on_nonfinite)
+          .resumable()
           .def("error")
-          .choices({"error", "skip"})
           .help(
               "A non-finite loss (or clipped gradient norm): `error` stops naming the step, before "
               "the optimizer applies it (no checkpoint is written from a diverged model); `skip` "
               "drops that batch's update and counts it in the summary."),
-      ATTNREC_FIELD(train.early_stopping.metric)
+      ATTNREC_CHOICE(train.early_stopping.metric)
           .def("auc")
-          .choices({"auc", "gauc", "logloss"})
           .help("Validation metric that selects the best model and drives early stopping."),
       ATTNREC_FIELD(train.early_stopping.patience)
+          .resumable()
           .def(0)
           .min(0)
           .help("Stop after this many validations without improvement (0: never stop early)."),
 
       // ---- eval
       ATTNREC_FIELD(eval.batch_size)
+          .resumable()
           .def(1024)
           .min(1)
           .max(1 << 22)
           .help("Samples per batch when scoring (validation, evaluate, predict)."),
       ATTNREC_FIELD(eval.threshold)
+          .resumable()
           .def(0.5)
           .min(0.0, true)
           .max(1.0, true)
@@ -313,13 +335,16 @@ std::vector<FieldSpec> build_table() {
 
       // ---- checkpoint
       ATTNREC_FIELD(checkpoint.every_steps)
+          .resumable()
           .def(0)
           .min(0)
           .help("Write a checkpoint every N optimizer steps (0: off)."),
       ATTNREC_FIELD(checkpoint.every_epoch)
+          .resumable()
           .def(true)
           .help("Write a checkpoint at the end of every epoch."),
       ATTNREC_FIELD(checkpoint.keep_last)
+          .resumable()
           .def(3)
           .min(1)
           .max(1000)
@@ -433,6 +458,12 @@ std::optional<std::string> assign(const FieldSpec& f, Config& config, const json
       out.push_back(v[k].get<std::string>());
     }
     **p = std::move(out);
+  } else if (auto p = std::get_if<ChoiceRef>(&ref)) {
+    if (!v.is_string()) return expected;
+    if ((problem = check_choice(f, v.get<std::string>()))) return problem;
+    const auto names = choice_names(*p->choices);
+    p->set(static_cast<std::size_t>(std::find(names.begin(), names.end(), v.get<std::string>()) -
+                                    names.begin()));
   }
   if (f.check) return f.check(v);
   return std::nullopt;
@@ -508,8 +539,9 @@ void throw_if_any(const std::vector<std::string>& errors) {
 std::string FieldSpec::type_name() const {
   Config scratch;
   return std::visit(
-      [this](auto* p) -> std::string {
+      [this](auto p) -> std::string {
         using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, ChoiceRef>) return "a string";
         if constexpr (std::is_same_v<T, std::int64_t>) return "an integer";
         if constexpr (std::is_same_v<T, double>) return "a number";
         if constexpr (std::is_same_v<T, bool>) return "a boolean";
@@ -526,12 +558,28 @@ std::string FieldSpec::pointer() const { return to_pointer(name); }
 
 json field_value(const FieldSpec& f, const Config& config) {
   Config& c = const_cast<Config&>(config);  // ref() hands out mutable pointers; only read here
-  return std::visit([](auto* p) { return json(*p); }, f.ref(c));
+  return std::visit(
+      [](auto p) {
+        if constexpr (std::is_same_v<decltype(p), ChoiceRef>) {
+          return json((*p.choices)[p.get()].name);
+        } else {
+          return json(*p);
+        }
+      },
+      f.ref(c));
 }
 
 const std::vector<FieldSpec>& config_fields() {
   static const std::vector<FieldSpec> table = build_table();
   return table;
+}
+
+std::vector<std::string> resumable_fields() {
+  std::vector<std::string> out;
+  for (const auto& f : config_fields()) {
+    if (f.resumable) out.push_back(f.name);
+  }
+  return out;
 }
 
 const FieldSpec* find_field(const std::string& name) {
@@ -690,25 +738,25 @@ void validate_config(const Config& c) {
   if (count("label") == 0) {
     errors.push_back("/data/columns: needs a \"label\" column (0/1 clicks), got " + columns);
   }
-  if (c.model.attention.query == "target" && count("item") == 0) {
+  if (c.model.attention.query == QueryKind::target && count("item") == 0) {
     errors.push_back(
         "/model/attention/query: \"target\" attention needs a candidate item, but "
         "/data/columns has no \"item\" column (" +
         columns + "); add one or use \"self\"");
   }
-  if (c.train.optimizer == "lazy_adam" && c.train.weight_decay > 0) {
+  if (c.train.optimizer == OptimizerKind::lazy_adam && c.train.weight_decay > 0) {
     errors.push_back(
         fmt::format("/train/weight_decay: {} is not supported by \"lazy_adam\" "
                     "(sparse updates); set it to 0 or use \"adam\"",
                     c.train.weight_decay));
   }
-  if (c.model.head.inputs == "context_candidate" && count("item") == 0) {
+  if (c.model.head.inputs == HeadInputs::context_candidate && count("item") == 0) {
     errors.push_back(
         "/model/head/inputs: \"context_candidate\" needs a candidate item, but "
         "/data/columns has no \"item\" column (" +
         columns + ")");
   }
-  if (c.model.head.inputs == "context_candidate" && c.model.embedding.user) {
+  if (c.model.head.inputs == HeadInputs::context_candidate && c.model.embedding.user) {
     errors.push_back(
         "/model/head/inputs: \"context_candidate\" leaves out the user embedding; "
         "set /model/embedding/user to false or use \"all\"");
@@ -727,7 +775,7 @@ void validate_config(const Config& c) {
     errors.push_back("/model/embedding/user: true needs a \"user\" column, but /data/columns is " +
                      columns);
   }
-  if (c.model.encoder.type == "none" && c.model.encoder.bidirectional) {
+  if (c.model.encoder.type == EncoderKind::none && c.model.encoder.bidirectional) {
     errors.push_back(
         "/model/encoder/bidirectional: true has no effect with encoder type "
         "\"none\"; set it to false or choose \"lstm\"/\"gru\"");
@@ -745,12 +793,12 @@ void validate_config(const Config& c) {
         c.model.attention.heads, d, c.model.encoder.hidden,
         c.model.encoder.bidirectional ? " x 2 directions" : ""));
   }
-  if (c.train.early_stopping.metric == "gauc" && count("user") == 0) {
+  if (c.train.early_stopping.metric == StopMetric::gauc && count("user") == 0) {
     errors.push_back(
         "/train/early_stopping/metric: \"gauc\" groups samples by user, but "
         "/data/columns has no \"user\" column; use \"auc\" or \"logloss\"");
   }
-  if (c.train.schedule == "constant" && c.train.warmup_steps > 0) {
+  if (c.train.schedule == LrSchedule::constant && c.train.warmup_steps > 0) {
     errors.push_back(
         "/train/warmup_steps: only used by the \"warmup_linear\" schedule, but "
         "/train/schedule is \"constant\"");
@@ -811,7 +859,16 @@ std::string config_reference_markdown() {
       "are resolved as **defaults < config file < `--set KEY=VALUE`** (repeatable; VALUE is "
       "JSON, or a plain string). `attnrec config --dump --config FILE` prints the resolved "
       "config. Unknown keys, wrong types, out-of-range values and conflicting options are "
-      "errors (exit code 2) reported before any data is read.\n";
+      "errors (exit code 2) reported before any data is read.\n\n"
+      "`attnrec train --resume RUN --set KEY=VALUE` may change only these options (every other "
+      "difference from the checkpoint's config is refused): " +
+      [] {
+        std::string list;
+        for (const auto& name : resumable_fields())
+          list += (list.empty() ? "`" : ", `") + name + "`";
+        return list;
+      }() +
+      ".\n";
   std::string section;
   Config defaults = default_config();
   for (const auto& f : config_fields()) {
@@ -827,9 +884,12 @@ std::string config_reference_markdown() {
     if (f.min || f.max) allowed.push_back(range_text(f));
     if (!f.check_doc.empty()) allowed.push_back(f.check_doc);
     if (!allowed.empty()) out += "- allowed: " + join(allowed, "; ") + "\n";
-    const auto newline = f.help.find('\n');
-    out += "\n" + f.help.substr(0, newline) + "\n";
-    if (newline != std::string::npos) out += "\n" + f.help.substr(newline + 1);
+    if (f.resumable)
+      out += "- may change on resume (`train --resume RUN --set " + f.name + "=...`)\n";
+    out += "\n" + f.help + "\n";
+    if (f.choice_list && !choice_docs(*f.choice_list).empty()) {
+      out += "\n" + choice_docs(*f.choice_list);
+    }
     out += "\n";
   }
   return out;

@@ -22,7 +22,7 @@ ReaderOptions reader_options(const DataConfig& data, std::int64_t threads) {
   o.header = data.header;
   o.history_separator = data.history_separator.at(0);
   o.max_history = data.max_history;
-  o.skip_bad_lines = data.on_bad_line == "skip";
+  o.skip_bad_lines = data.on_bad_line == BadLinePolicy::skip;
   return o;
 }
 
@@ -35,18 +35,15 @@ struct BadLine {
   std::string message;
 };
 
-bool is_role_name(std::string_view s) {
-  std::string lower(s);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower == "label" || lower == "user" || lower == "item" || lower == "history" ||
-         lower == "time" || lower == "ignore";
-}
-
 std::string lowercase(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+bool is_role_name(std::string_view s) {
+  const auto names = choice_names(column_roles());
+  return std::find(names.begin(), names.end(), lowercase(s)) != names.end();
 }
 
 /// Column positions of each role (-1 when absent).
@@ -384,7 +381,8 @@ SampleSet parse_file(const std::string& path, const ReaderOptions& options,
       std::vector<std::string_view> fields;
       split(first, '\t', fields);
       const bool all_roles = std::all_of(fields.begin(), fields.end(), is_role_name);
-      if (options.header == "yes" || (options.header == "auto" && all_roles)) {
+      if (options.header == HeaderMode::yes ||
+          (options.header == HeaderMode::automatic && all_roles)) {
         stats.header = true;
         if (all_roles) {
           std::vector<std::string> names;
@@ -485,6 +483,18 @@ SampleSet read_sample_file(const std::string& path, const ReaderOptions& options
   // Lookups in fixed vocabularies are read-only: large files are parsed by several threads.
   return parse_file(path, options, lookup_item, lookup_user, user_groups,
                     /*thread_safe_resolvers=*/true);
+}
+
+std::optional<std::vector<std::string>> header_roles(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::vector<std::string_view> fields;
+  split(line, '\t', fields);
+  std::vector<std::string> names;
+  for (const auto f : fields) {
+    if (!is_role_name(f)) return std::nullopt;
+    names.push_back(lowercase(f));
+  }
+  return names;
 }
 
 }  // namespace attnrec

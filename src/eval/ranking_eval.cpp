@@ -20,7 +20,7 @@ RankingInput read_candidates_file(const std::string& path, const ReaderOptions& 
                                   const Vocab& items, const Vocab& users) {
   ReaderOptions options = reader;
   options.columns = {"user", "item", "history", "time", "ignore"};
-  options.header = "yes";
+  options.header = HeaderMode::yes;
   options.require_both_classes = false;
   RankingInput in;
   in.protocol = "sampled";

@@ -6,11 +6,11 @@
 
 namespace attnrec {
 
-EarlyStopping::EarlyStopping(std::string metric, std::int64_t patience)
-    : metric_(std::move(metric)), patience_(patience) {}
+EarlyStopping::EarlyStopping(StopMetric metric, std::int64_t patience)
+    : metric_(metric), patience_(patience) {}
 
 bool EarlyStopping::update(double value, std::int64_t step) {
-  const bool lower_is_better = metric_ == "logloss";
+  const bool lower_is_better = metric_ == StopMetric::logloss;
   const bool improved = !best_ || (lower_is_better ? value < *best_ : value > *best_);
   if (improved) {
     best_ = value;
@@ -23,7 +23,7 @@ bool EarlyStopping::update(double value, std::int64_t step) {
 }
 
 nlohmann::json EarlyStopping::to_json() const {
-  return {{"metric", metric_},
+  return {{"metric", name_of(metric_)},
           {"patience", patience_},
           {"best", best_ ? nlohmann::json(*best_) : nlohmann::json()},
           {"best_step", best_step_},
@@ -39,9 +39,11 @@ void require(bool ok, const std::string& message) {
 }  // namespace
 
 EarlyStopping EarlyStopping::from_json(const nlohmann::json& j) {
-  EarlyStopping e(j.at("metric").get<std::string>(), j.at("patience").get<std::int64_t>());
-  require(e.metric_ == "auc" || e.metric_ == "gauc" || e.metric_ == "logloss",
-          "early_stopping.metric: expected auc, gauc or logloss, got \"" + e.metric_ + "\"");
+  const auto name = j.at("metric").get<std::string>();
+  const auto metric = parse_choice<StopMetric>(name);
+  require(metric.has_value(),
+          "early_stopping.metric: expected auc, gauc or logloss, got \"" + name + "\"");
+  EarlyStopping e(*metric, j.at("patience").get<std::int64_t>());
   require(e.patience_ >= 0, "early_stopping.patience: negative");
   if (!j.at("best").is_null()) {
     e.best_ = j.at("best").get<double>();

@@ -5,7 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include "../kernels/attention_kernels.hpp"
-#include "attnrec/config/variants.hpp"
+#include "attnrec/config/choices.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -38,7 +38,7 @@ void AttentionImpl::reset() {
     kind_ = Kind::none;
   else {
     TORCH_CHECK(false, "attention type: expected one of ",
-                join(variant_names(attention_variants()), ", "), ", got \"", t, "\"");
+                join(choice_names(attention_variants()), ", "), ", got \"", t, "\"");
   }
   const std::int64_t d = options.dim();
   TORCH_CHECK(d > 0, "attention dim: expected > 0, got ", d);

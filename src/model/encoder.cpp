@@ -21,18 +21,20 @@ SequenceEncoderImpl::SequenceEncoderImpl(SequenceEncoderOptions options_)
 }
 
 void SequenceEncoderImpl::reset() {
-  const auto& t = options.type();
-  TORCH_CHECK(t == "lstm" || t == "gru" || t == "none",
-              "encoder type: expected lstm, gru or none, got \"", t, "\"");
-  if (t == "lstm") {
-    lstm_ = register_module("lstm", make_rnn<torch::nn::LSTM, torch::nn::LSTMOptions>(options));
-  } else if (t == "gru") {
-    gru_ = register_module("gru", make_rnn<torch::nn::GRU, torch::nn::GRUOptions>(options));
+  switch (options.type()) {
+    case EncoderKind::lstm:
+      lstm_ = register_module("lstm", make_rnn<torch::nn::LSTM, torch::nn::LSTMOptions>(options));
+      break;
+    case EncoderKind::gru:
+      gru_ = register_module("gru", make_rnn<torch::nn::GRU, torch::nn::GRUOptions>(options));
+      break;
+    case EncoderKind::none:
+      break;
   }
 }
 
 std::int64_t SequenceEncoderImpl::output_size() const {
-  if (options.type() == "none") return options.input_size();
+  if (options.type() == EncoderKind::none) return options.input_size();
   return options.hidden_size() * (options.bidirectional() ? 2 : 1);
 }
 
@@ -41,7 +43,7 @@ torch::Tensor SequenceEncoderImpl::forward(const torch::Tensor& inputs, const to
   TORCH_CHECK(inputs.dim() == 3 && inputs.size(2) == options.input_size(),
               "encoder inputs: expected [B, T, ", options.input_size(), "], got ", inputs.sizes());
   const auto m = mask.unsqueeze(2).to(inputs.dtype());
-  if (options.type() == "none") return inputs * m;
+  if (options.type() == EncoderKind::none) return inputs * m;
   if (lstm_ && options.fused() && !options.bidirectional() && fused_lstm_supported(inputs) &&
       lengths.defined() && lengths.device().is_cpu()) {
     // The parameters stay torch::nn::LSTM's (same names in checkpoints, cuDNN on CUDA); only

@@ -12,7 +12,7 @@ RecommenderOptions make_recommender_options(const Config& config, std::int64_t i
       .query(m.attention.query)
       .positional(m.attention.positional)
       .max_history(config.data.max_history)
-      .sparse_embeddings(config.train.optimizer == "lazy_adam")
+      .sparse_embeddings(config.train.optimizer == OptimizerKind::lazy_adam)
       .head_inputs(m.head.inputs)
       .head_hidden(m.head.hidden)
       .activation(m.head.activation)

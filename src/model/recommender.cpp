@@ -35,9 +35,7 @@ void RecommenderImpl::reset() {
   const std::int64_t ed = options.embedding_dim();
   TORCH_CHECK(options.encoder().input_size() == e, "encoder input size: expected ", e,
               " (the item representation size), got ", options.encoder().input_size());
-  TORCH_CHECK(options.query() == "target" || options.query() == "self",
-              "attention query: expected target or self, got \"", options.query(), "\"");
-  TORCH_CHECK(options.query() != "target" || options.has_item(),
+  TORCH_CHECK(options.query() != QueryKind::target || options.has_item(),
               "target attention needs a candidate item");
   item_embedding_ = register_module(
       "item_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), ed)
@@ -74,10 +72,10 @@ void RecommenderImpl::reset() {
               " (the encoder output size), got ", options.attention().dim());
   attention_ = register_module("attention", Attention(options.attention()));
 
-  if (options.positional() == "learned") {
+  if (options.positional() == PositionalKind::learned) {
     position_embedding_ =
         register_module("position_embedding", torch::nn::Embedding(options.max_history(), d));
-  } else if (options.positional() == "sinusoidal") {
+  } else if (options.positional() == PositionalKind::sinusoidal) {
     const auto pos = torch::arange(options.max_history(), torch::kFloat32).unsqueeze(1);
     const auto i = torch::arange(0, d, 2, torch::kFloat32);
     const auto angle = pos * torch::exp(-std::log(10000.0) * i / static_cast<double>(d));
@@ -87,20 +85,12 @@ void RecommenderImpl::reset() {
     table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(1, d, 2)},
                      torch::cos(angle).narrow(1, 0, d / 2));
     sinusoid_ = register_buffer("sinusoid", table);
-  } else {
-    TORCH_CHECK(options.positional() == "none",
-                "positional: expected none, sinusoidal or "
-                "learned, got \"",
-                options.positional(), "\"");
   }
 
   std::int64_t features = d;  // attended context
-  TORCH_CHECK(options.head_inputs() == "all" || options.head_inputs() == "context_candidate",
-              "head inputs: expected all or context_candidate, got \"", options.head_inputs(),
-              "\"");
-  const bool all_inputs = options.head_inputs() == "all";
+  const bool all_inputs = options.head_inputs() == HeadInputs::all;
   TORCH_CHECK(all_inputs || options.has_item(), "head inputs context_candidate need a candidate");
-  if (options.query() == "target") {
+  if (options.query() == QueryKind::target) {
     query_proj_ = register_module("query_proj", torch::nn::Linear(e, d));
     features += all_inputs ? e + d : e;  // candidate embedding[, query (.) context]
   } else {
@@ -118,12 +108,17 @@ void RecommenderImpl::reset() {
 }
 
 torch::Tensor RecommenderImpl::activation(const torch::Tensor& x) const {
-  const auto& a = options.activation();
-  if (a == "relu") return torch::relu(x);
-  if (a == "gelu") return torch::gelu(x);
-  if (a == "tanh") return torch::tanh(x);
-  if (a == "sigmoid") return torch::sigmoid(x);
-  TORCH_CHECK(false, "activation: expected relu, gelu, tanh or sigmoid, got \"", a, "\"");
+  switch (options.activation()) {
+    case ActivationKind::relu:
+      return torch::relu(x);
+    case ActivationKind::gelu:
+      return torch::gelu(x);
+    case ActivationKind::tanh:
+      return torch::tanh(x);
+    case ActivationKind::sigmoid:
+      return torch::sigmoid(x);
+  }
+  TORCH_CHECK(false, "activation: unknown kind");
 }
 
 EncodedHistory EncodedHistory::select_rows(const torch::Tensor& rows) const {
@@ -170,7 +165,7 @@ EncodedHistory RecommenderImpl::encode(const Batch& batch) {
   if (use_item_gates(batch)) {
     // Target attention projects the keys; with no position term added to them first, the
     // recurrent kernel does it while each step's hidden states are in cache.
-    const bool fuse_keys = options.query() == "target" && !has_position_term();
+    const bool fuse_keys = options.query() == QueryKind::target && !has_position_term();
     auto [keys, projected] =
         encoder_->forward_items(batch.history, batch.lengths, item_gates_,
                                 fuse_keys ? attention_->key_weight() : torch::Tensor());
@@ -198,7 +193,7 @@ EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tenso
   h.mask = batch.mask;
   if (key_projection.defined()) {
     h.key_projection = std::move(key_projection);
-  } else if (options.query() == "target") {
+  } else if (options.query() == QueryKind::target) {
     h.key_projection = attention_->project_keys(h.keys);
   }
   if (user_embedding_) {
@@ -226,16 +221,17 @@ RecommenderOutput RecommenderImpl::score_embedded(const EncodedHistory& h,
   torch::Tensor query;
   // One encoded history may be scored against many candidates (rows = candidates).
   const std::int64_t rows = candidate.defined() ? candidate.size(0) : keys.size(0);
-  if (options.query() == "target") {
+  if (options.query() == QueryKind::target) {
     query = query_proj_(candidate);
   } else {
     query = self_query_.unsqueeze(0).expand({rows, -1});
   }
   const auto attended = attention_(query, keys, h.mask, h.key_projection);
   features.push_back(attended.context);
-  const bool all_inputs = options.head_inputs() == "all";
+  const bool all_inputs = options.head_inputs() == HeadInputs::all;
   if (options.has_item()) features.push_back(candidate);
-  if (options.query() == "target" && all_inputs) features.push_back(query * attended.context);
+  if (options.query() == QueryKind::target && all_inputs)
+    features.push_back(query * attended.context);
   if (user_embedding_ && all_inputs) features.push_back(h.user.expand({rows, -1}));
   auto x = torch::cat(features, /*dim=*/1);
   const std::size_t layers = head_->size();

@@ -64,24 +64,24 @@ SampleSet make_bench_samples(const BenchWorkload& w, std::int64_t n, std::uint64
   return s;
 }
 
-Config bench_config(const BenchWorkload& w, std::int64_t threads) {
+Config bench_config(const BenchWorkload& w) {
   Config c = default_config();
   c.data.columns = {"label", "item", "history"};
   c.data.max_history = 50;
   c.data.shuffle = false;  // the samples are already in random order
   c.model.embedding.dim = 64;
   c.model.embedding.user = false;
-  c.model.encoder.type = "lstm";
+  c.model.encoder.type = EncoderKind::lstm;
   c.model.encoder.hidden = 64;
   c.model.attention.type = "additive";
-  c.model.attention.query = "target";
+  c.model.attention.query = QueryKind::target;
   c.model.attention.hidden = 64;
-  c.model.head.inputs = "context_candidate";
+  c.model.head.inputs = HeadInputs::context_candidate;
   c.model.head.hidden = {};
   c.train.epochs = 1;
   c.train.batch_size = w.batch_size;
   c.train.lr = 1e-3;
-  c.train.threads = threads;
+  c.train.threads = 0;
   c.train.device = "cpu";
   c.train.log_every_steps = 1000000;  // no progress output inside the measurement
   c.checkpoint.every_epoch = false;
@@ -130,7 +130,8 @@ nlohmann::json bench_eval_file(Recommender& model, const Config& config, const B
   for (std::int64_t id = 2; id < w.vocab; ++id) vocab_text += std::to_string(id) + "\t1\n";
   const Vocab items = Vocab::from_text(vocab_text, "bench vocabulary");
   const auto t0 = std::chrono::steady_clock::now();
-  const SampleSet set = read_for_model(path, config, items, Vocab(), /*label_optional=*/false);
+  const SampleSet set =
+      read_sample_file(path, reader_options(config.data, at::get_num_threads()), items, Vocab());
   const double read_seconds = seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
   const auto probabilities =
@@ -154,9 +155,10 @@ nlohmann::json run_bench(const BenchOptions& options) {
   namespace fs = std::filesystem;
   BenchWorkload w = bench_workload(options.workload);
   if (options.samples > 0) w.samples = options.samples;
-  Config config = bench_config(w, options.threads);
-  config.train.optimizer = options.optimizer;
-  const int threads = configure_threads(options.threads, "--threads");
+  Config config = bench_config(w);
+  apply_overrides(config, options.overrides);
+  validate_config(config);
+  const int threads = configure_threads(config.train.threads);
   seed_everything(w.seed);
   TrainingData train;
   train.samples = make_bench_samples(w, w.samples, w.seed);
@@ -231,7 +233,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   const double steps_after_first = static_cast<double>(state.global_step - 1);
   nlohmann::json result = {
       {"workload", w.name},
-      {"optimizer", options.optimizer},
+      {"optimizer", name_of(config.train.optimizer)},
       {"samples", w.samples},
       {"vocab", w.vocab},
       {"threads", threads},

@@ -129,31 +129,6 @@ nlohmann::json data_stats(const SampleSet& s) {
 
 }  // namespace
 
-SampleSet read_for_model(const std::string& path, const Config& config, const Vocab& items,
-                         const Vocab& users, bool label_optional,
-                         std::vector<std::string>* columns_used) {
-  ReaderOptions options = reader_options(config.data, at::get_num_threads());
-  if (label_optional) {
-    options.require_both_classes = false;
-    // Peek at the first data line: one field fewer than configured means "no label column".
-    std::ifstream in(path);
-    std::string line;
-    std::vector<std::string_view> fields;
-    for (int i = 0; i < 2 && std::getline(in, line); ++i) {
-      split(line, '\t', fields);
-      const bool header_like = fields.size() > 0 && (fields[0] == "label" || fields[0] == "user" ||
-                                                     fields[0] == "item" || fields[0] == "history");
-      if (header_like && i == 0 && config.data.header != "no") continue;
-      if (fields.size() + 1 == options.columns.size() && has_column(config.data, "label")) {
-        options.columns.erase(std::find(options.columns.begin(), options.columns.end(), "label"));
-      }
-      break;
-    }
-  }
-  if (columns_used) *columns_used = options.columns;
-  return read_sample_file(path, options, items, users);
-}
-
 namespace {
 
 /// Everything a run needs besides the model: data, vocabularies, device.
@@ -221,8 +196,8 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
   std::int64_t parameters = 0;
   for (const auto& param : model->parameters()) parameters += param.numel();
   spdlog::info("model: {} encoder, {} attention ({} query), {} parameters",
-               config.model.encoder.type, config.model.attention.type, config.model.attention.query,
-               parameters);
+               name_of(config.model.encoder.type), config.model.attention.type,
+               name_of(config.model.attention.query), parameters);
   Trainer trainer(config, p.train, p.valid ? &*p.valid : nullptr, p.run, p.device);
   const TrainState state = trainer.fit(model, fit);
   const bool finished = state.epoch >= config.train.epochs || state.stopped_early;
@@ -309,25 +284,6 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   return train_and_finish(config, p, model, fit, started);
 }
 
-const std::vector<std::string>& resumable_overrides() {
-  static const std::vector<std::string> keys = {"train.epochs",
-                                                "train.threads",
-                                                "train.device",
-                                                "train.log_every_steps",
-                                                "train.validate_every_steps",
-                                                "train.on_nonfinite",
-                                                "train.early_stopping.patience",
-                                                "eval.batch_size",
-                                                "eval.threshold",
-                                                "checkpoint.every_steps",
-                                                "checkpoint.every_epoch",
-                                                "checkpoint.keep_last",
-                                                "data.prefetch_batches",
-                                                "data.valid",
-                                                "data.test"};
-  return keys;
-}
-
 namespace {
 
 /// The checkpoint to resume from and its run directory.
@@ -364,16 +320,14 @@ Config resumed_config(const CheckpointMeta& meta, const std::vector<std::string>
     const auto va = field_value(f, meta.config);
     const auto vb = field_value(f, config);
     if (va == vb) continue;
-    const auto& ok = resumable_overrides();
     const std::string line = fmt::format("{} ({} -> {})", f.pointer(), va.dump(), vb.dump());
-    (std::find(ok.begin(), ok.end(), f.name) != ok.end() ? allowed : refused).push_back(line);
+    (f.resumable ? allowed : refused).push_back(line);
   }
   if (!refused.empty()) {
     throw ConfigError(
         "--resume: these options differ from the checkpoint's and cannot change "
         "in a resumed run: " +
-        join(refused, ", ") + " (options that may change: " + join(resumable_overrides(), ", ") +
-        ")");
+        join(refused, ", ") + " (options that may change: " + join(resumable_fields(), ", ") + ")");
   }
   for (const auto& line : allowed) spdlog::info("resume override: {}", line);
   return config;

@@ -4,9 +4,9 @@
 
 namespace attnrec {
 
-double scheduled_lr(const std::string& schedule, double base_lr, std::int64_t step,
+double scheduled_lr(LrSchedule schedule, double base_lr, std::int64_t step,
                     std::int64_t warmup_steps, std::int64_t total_steps) {
-  if (schedule != "warmup_linear") return base_lr;
+  if (schedule != LrSchedule::warmup_linear) return base_lr;
   if (step < warmup_steps) {
     return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
   }

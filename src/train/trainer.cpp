@@ -83,7 +83,7 @@ void Trainer::validate(Recommender& model, torch::optim::Optimizer& optimizer, T
   row["train_seconds"] = state.train_seconds;
   row["train_samples_per_second"] =
       state.train_seconds > 0 ? static_cast<double>(state.samples_seen) / state.train_seconds : 0.0;
-  const auto& metric = state.early_stopping.metric();
+  const auto& metric = state.early_stopping.metric_name();
   const auto& value = result.metrics[metric];
   if (result.metrics.contains("nonfinite_scores")) {
     // A diverged model is never the best one; training goes on (on_nonfinite = skip).
@@ -124,7 +124,7 @@ std::shared_ptr<torch::optim::Adam> make_optimizer(const TrainConfig& t, Recomme
                                 .weight_decay(t.weight_decay);
   // lazy_adam: the model's embedding tables produce sparse gradients (see the factory), and
   // only the rows of a batch are updated. Both keep Adam's state format for checkpoints.
-  if (t.optimizer == "lazy_adam") {
+  if (t.optimizer == OptimizerKind::lazy_adam) {
     return std::make_shared<LazyAdam>(model->parameters(), adam_options);
   }
   return std::make_shared<FusedAdam>(model->parameters(), adam_options);
@@ -248,7 +248,7 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
         loss_sum += loss.detach().to(torch::kFloat64) * static_cast<double>(n);
         state.epoch_loss_samples += n;
         if (options.on_step) options.on_step(state.global_step + 1, loss.detach());
-      } else if (t.on_nonfinite == "skip") {
+      } else if (t.on_nonfinite == NonFinitePolicy::skip) {
         ++state.skipped_nonfinite;
         spdlog::warn("non-finite loss at global step {}: batch skipped ({} so far)",
                      state.global_step + 1, state.skipped_nonfinite);
@@ -327,7 +327,7 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   }
   if (state.stopped_early) {
     spdlog::info("early stopping: no {} improvement in {} validations (best {:.4f} at step {})",
-                 state.early_stopping.metric(), state.early_stopping.bad_validations(),
+                 state.early_stopping.metric_name(), state.early_stopping.bad_validations(),
                  *state.early_stopping.best(), state.early_stopping.best_step());
   }
   state.step_in_epoch = 0;

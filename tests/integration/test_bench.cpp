@@ -38,7 +38,7 @@ TEST_CASE("bench: the workload follows its specification", "[bench]") {
 }
 
 TEST_CASE("bench: the model's head sees only [context, candidate]", "[bench][model]") {
-  const auto config = bench_config(bench_workload("W1"), 1);
+  const auto config = bench_config(bench_workload("W1"));
   Recommender model = build_recommender(config, 1000, 0);
   const auto params = model->named_parameters();
   REQUIRE(params.contains("head.0.weight"));
@@ -48,8 +48,8 @@ TEST_CASE("bench: the model's head sees only [context, candidate]", "[bench][mod
 
 TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
   // 10 steps of 256: one per tenth of the epoch.
-  const auto r =
-      run_cli("--log-level warn bench --samples 2560 --threads 1 --eval-samples 700 --json");
+  const auto r = run_cli(
+      "--log-level warn bench --samples 2560 --set train.threads=1 --eval-samples 700 --json");
   INFO(r.err);
   REQUIRE(r.code == 0);
   const auto j = nlohmann::json::parse(r.out);
@@ -79,7 +79,8 @@ TEST_CASE("cli: compute commands run with passive OpenMP waiting unless the user
   // libgomp reads OMP_WAIT_POLICY when it is loaded, so attnrec re-executes itself once with
   // PASSIVE; bench reports the policy its process started with.
   auto policy = [](const std::string& env) {
-    const auto r = run_cli_env(env, "--log-level warn bench --samples 300 --threads 1 --json");
+    const auto r =
+        run_cli_env(env, "--log-level warn bench --samples 300 --set train.threads=1 --json");
     INFO(r.err);
     REQUIRE(r.code == 0);
     return nlohmann::json::parse(r.out)["omp_wait_policy"].get<std::string>();

@@ -1,6 +1,8 @@
 // train / evaluate / predict through the real binary, on a tiny generated data set.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -147,9 +149,9 @@ TEST_CASE("cli predict: two threads score a large file exactly as one does", "[c
   std::string outputs[2];
   for (const int threads : {1, 2}) {
     const auto out = r.dir.file("big-" + std::to_string(threads) + ".tsv");
-    const auto p =
-        run_cli("predict --checkpoint '" + r.run + "' --data '" + r.dir.file("big.tsv") +
-                "' --output '" + out + "' --batch-size 256 --threads " + std::to_string(threads));
+    const auto p = run_cli(
+        "predict --checkpoint '" + r.run + "' --data '" + r.dir.file("big.tsv") + "' --output '" +
+        out + "' --set eval.batch_size=256 --set train.threads=" + std::to_string(threads));
     INFO(p.err);
     REQUIRE(p.code == 0);
     outputs[threads - 1] = read_text(out);
@@ -163,13 +165,14 @@ TEST_CASE("cli predict: two threads score a large file exactly as one does", "[c
 TEST_CASE("cli evaluate: bad inputs are clear errors", "[cli][train]") {
   auto& r = trained();
   REQUIRE(r.train.code == 0);
-  // A file with a different column layout.
-  write_text(r.dir.file("swapped.tsv"),
-             "label\titem\tuser\thistory\n1\ti1\tu1\ti2\n0\ti2\tu1\ti1\n");
+  // A file without a role the model needs (the candidate item): the error names it.
+  write_text(r.dir.file("no_item.tsv"), "label\tuser\thistory\n1\tu1\ti2\n0\tu1\ti1\n");
   auto e =
-      run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.dir.file("swapped.tsv") + "'");
+      run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.dir.file("no_item.tsv") + "'");
   CHECK(e.code == 2);
-  CHECK_THAT(e.err, Contains("the header names the columns [label, item, user, history]"));
+  CHECK_THAT(e.err, Contains("no_item.tsv: has no item column (its columns, from its header: "
+                             "[label, user, history]); the model needs the roles label, history, "
+                             "item"));
   // A missing checkpoint.
   e = run_cli("evaluate --checkpoint '" + r.dir.file("nope") + "' --data '" + r.data +
               "/test.tsv'");
@@ -217,4 +220,58 @@ TEST_CASE("cli train: config errors stop before any data is read", "[cli][train]
                                dir.file("run2") + "'");
   CHECK(missing.code == 2);
   CHECK_THAT(missing.err, Contains("none.tsv: cannot open sample file"));
+}
+
+TEST_CASE("cli evaluate/predict: any column order and extra columns, by header or data.columns",
+          "[cli][train]") {
+  auto& r = trained();
+  REQUIRE(r.train.code == 0);
+  // The test split rewritten as history, time, item, label, user (a time column the model does
+  // not use), once with a header and once without.
+  std::istringstream lines(read_text(r.data + "/test.tsv"));
+  std::string line, with_header = "history\ttime\titem\tlabel\tuser\n", bare;
+  std::getline(lines, line);  // the original header
+  for (int n = 0; std::getline(lines, line); ++n) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
+    REQUIRE(f.size() == 4);  // label user item history
+    const std::string row =
+        f[3] + "\t" + std::to_string(1000 + n) + "\t" + f[2] + "\t" + f[0] + "\t" + f[1] + "\n";
+    with_header += row;
+    bare += row;
+  }
+  write_text(r.dir.file("reordered.tsv"), with_header);
+  write_text(r.dir.file("bare.tsv"), bare);
+  const auto auc = [&](const std::string& file, const std::string& extra) {
+    const auto out = r.dir.file("m-" + std::to_string(std::hash<std::string>()(file + extra)));
+    const auto e = run_cli("evaluate --checkpoint '" + r.run + "' --data '" + file + "' " + extra +
+                           " --output '" + out + "'");
+    INFO(e.err);
+    REQUIRE(e.code == 0);
+    return nlohmann::json::parse(read_text(out))["auc"].get<double>();
+  };
+  const double original = auc(r.data + "/test.tsv", "");
+  CHECK(auc(r.dir.file("reordered.tsv"), "") == original);
+  CHECK(auc(r.dir.file("bare.tsv"),
+            "--set 'data.columns=[\"history\",\"time\",\"item\",\"label\",\"user\"]'") == original);
+  // Without a header and without data.columns, the field count tells it is another layout.
+  auto e = run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.dir.file("bare.tsv") + "'");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("bare.tsv:1: has 5 tab-separated fields and no header, but "
+                             "data.columns names 4 ([label, user, item, history]); the model "
+                             "needs the roles label, history, item. Name the file's columns"));
+  CHECK_THAT(e.err, !Contains("on_bad_line"));
+  // predict: the same file, the label column unused.
+  e = run_cli("predict --checkpoint '" + r.run + "' --data '" + r.dir.file("reordered.tsv") +
+              "' --output '" + r.dir.file("p.tsv") + "'");
+  INFO(e.err);
+  CHECK(e.code == 0);
+  const auto predictions = read_text(r.dir.file("p.tsv"));
+  CHECK(std::count(predictions.begin(), predictions.end(), '\n') == 201);
+  // Model options cannot be changed when scoring.
+  e = run_cli("evaluate --checkpoint '" + r.run + "' --data '" + r.data +
+              "/test.tsv' --set model.encoder.hidden=16");
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Contains("/model/encoder/hidden: describes the trained model"));
 }

@@ -372,15 +372,15 @@ TEST_CASE("untrusted sizes, devices, numbers and text get clear exit-2 errors", 
                        "' --set train.device=cuda:" + digits),
                    "(100005 characters)");
     expect_refusal(cli("evaluate --checkpoint '" + w.run + "' --data '" + w.data +
-                       "/test.tsv' --device cuda:-1"),
-                   "--device: expected auto, cpu, cuda or cuda:N");
+                       "/test.tsv' --set train.device=cuda:-1"),
+                   "/train/device: expected auto, cpu, cuda or cuda:N");
     CHECK_FALSE(fs::exists(scratch.file("r")));
   }
   SECTION("thread counts are validated in one place") {
     expect_refusal(cli("evaluate --checkpoint '" + w.run + "' --data '" + w.data +
-                       "/test.tsv' --threads 99999"),
-                   "--threads: expected 0 (the physical cores) to 1024 threads, got 99999");
-    expect_refusal(cli("bench --threads=-3 --samples 256"), "--threads: expected 0");
+                       "/test.tsv' --set train.threads=99999"),
+                   "/train/threads: out of range: expected [0, 1024], got 99999");
+    expect_refusal(cli("bench --set train.threads=-3 --samples 256"), "/train/threads");
     expect_refusal(cli("config --check --set train.threads=5000"), "/train/threads");
   }
   SECTION("generate rejects NaN and infinite parameters instead of looping") {

@@ -45,8 +45,8 @@ TEST_CASE("training on a small synthetic set beats chance and attends to planted
   CHECK(test_auc <= oracle_auc + 0.02);  // nothing beats the Bayes-optimal score by much
 
   auto model = load_model(run.run_dir, torch::kCPU);
-  const auto test =
-      read_for_model(data + "/test.tsv", model.config, model.items, model.users, false);
+  const auto test = read_sample_file(data + "/test.tsv", reader_options(model.config.data),
+                                     model.items, model.users);
   const auto mass = attention_mass(model.model, test, read_planted_positions(data + "/oracle.json"),
                                    EvalOptions());
   INFO("attention mass on planted positions " << mass.planted_mass << " vs uniform share "

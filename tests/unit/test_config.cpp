@@ -31,9 +31,9 @@ std::string config_error(const std::string& json_text, const std::vector<std::st
 TEST_CASE("defaults come from the field table", "[config]") {
   const Config c = default_config();
   CHECK(c.model.embedding.dim == 64);
-  CHECK(c.model.encoder.type == "lstm");
+  CHECK(c.model.encoder.type == EncoderKind::lstm);
   CHECK(c.model.attention.type == "additive");
-  CHECK(c.model.attention.query == "target");
+  CHECK(c.model.attention.query == QueryKind::target);
   CHECK(c.model.head.hidden == std::vector<std::int64_t>{64, 32});
   CHECK(c.train.lr == Approx(1e-3));
   CHECK(c.train.batch_size == 256);
@@ -199,4 +199,52 @@ TEST_CASE("every shipped config validates", "[config]") {
     ++count;
   }
   CHECK(count >= 1);
+}
+
+TEST_CASE("the option table is the only list: resumable names and choices exist", "[config]") {
+  // Resumability is a property of the declaration; the list follows from the table.
+  const auto resumable = resumable_fields();
+  const std::vector<std::string> expected = {"data.valid",
+                                             "data.test",
+                                             "data.prefetch_batches",
+                                             "train.epochs",
+                                             "train.device",
+                                             "train.threads",
+                                             "train.validate_every_steps",
+                                             "train.log_every_steps",
+                                             "train.on_nonfinite",
+                                             "train.early_stopping.patience",
+                                             "eval.batch_size",
+                                             "eval.threshold",
+                                             "checkpoint.every_steps",
+                                             "checkpoint.every_epoch",
+                                             "checkpoint.keep_last"};
+  CHECK(resumable == expected);
+  for (const auto& name : resumable) {
+    INFO(name);
+    REQUIRE(find_field(name) != nullptr);
+    CHECK(find_field(name)->resumable);
+  }
+  // Every choice option: its default is one of its choices, each choice is accepted by --set
+  // and written back by name, and nothing else is accepted.
+  int choice_options = 0;
+  for (const auto& f : config_fields()) {
+    if (f.choice_list == nullptr) continue;
+    ++choice_options;
+    INFO(f.name);
+    REQUIRE_FALSE(f.choice_list->empty());
+    CHECK(f.choices == choice_names(*f.choice_list));
+    CHECK(std::count(f.choices.begin(), f.choices.end(), f.default_value.get<std::string>()) == 1);
+    for (const auto& choice : f.choices) {
+      Config c = default_config();
+      apply_overrides(c, {f.name + "=" + choice});
+      CHECK(field_value(f, c) == choice);
+    }
+    Config c = default_config();
+    CHECK_THROWS_AS(apply_overrides(c, {f.name + "=no_such_choice"}), ConfigError);
+  }
+  CHECK(choice_options == 12);
+  CHECK(name_of(OptimizerKind::lazy_adam) == "lazy_adam");
+  CHECK(parse_choice<HeaderMode>("auto") == HeaderMode::automatic);
+  CHECK_FALSE(parse_choice<HeaderMode>("automatic"));
 }

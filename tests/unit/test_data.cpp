@@ -75,7 +75,7 @@ TEST_CASE("header detection: none, auto and a mismatching layout", "[data]") {
         "is [label, user, item, history]; the file has a different layout than the config "
         "expects (fix the file or set data.columns)");
   ReaderOptions forced;
-  forced.header = "yes";
+  forced.header = HeaderMode::yes;
   CHECK(data_error("click\tuid\tiid\thist\n1\tu\ti\tj\n0\tu\ti\tj\n", forced) == "no error");
   CHECK(data_error("click\tuid\tiid\thist\n1\tu\ti\tj\n") ==
         "d.tsv:1: label must be 0 or 1, got \"click\" (if this line names the columns, set "

@@ -123,7 +123,7 @@ TEST_CASE("the item-gate table is skipped when it would not fit", "[model][infer
   CHECK(model->cache_item_gates(true));
   CHECK_FALSE(model->cache_item_gates(false));
   Config gru = small_config("additive", 1);
-  gru.model.encoder.type = "gru";
+  gru.model.encoder.type = EncoderKind::gru;
   auto no_lstm = build_recommender(gru, 40, 5);
   CHECK_FALSE(no_lstm->cache_item_gates(true));
   // item_vocab * 4 * hidden * 4 bytes above the limit: 2^22 items x hidden 6 = 384 MiB.

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "attnrec/config/choices.hpp"
 #include "attnrec/config/fields.hpp"
-#include "attnrec/config/variants.hpp"
 #include "attnrec/model/attention.hpp"
 #include "attnrec/model/encoder.hpp"
 #include "attnrec/model/factory.hpp"
@@ -128,9 +128,13 @@ TEST_CASE("attention gradients match finite differences", "[model][attention]") 
 }
 
 TEST_CASE("encoders: padding never leaks into valid positions", "[model][encoder]") {
-  for (const auto& [type, bidirectional] : std::vector<std::pair<std::string, bool>>{
-           {"lstm", false}, {"gru", false}, {"lstm", true}, {"gru", true}, {"none", false}}) {
-    INFO(type << " bidirectional=" << bidirectional);
+  for (const auto& [type, bidirectional] :
+       std::vector<std::pair<EncoderKind, bool>>{{EncoderKind::lstm, false},
+                                                 {EncoderKind::gru, false},
+                                                 {EncoderKind::lstm, true},
+                                                 {EncoderKind::gru, true},
+                                                 {EncoderKind::none, false}}) {
+    INFO(name_of(type) << " bidirectional=" << bidirectional);
     torch::manual_seed(1);
     SequenceEncoder enc(
         SequenceEncoderOptions(3).type(type).hidden_size(4).layers(2).bidirectional(bidirectional));
@@ -157,16 +161,16 @@ TEST_CASE("recommender: shapes and finite outputs for every variant", "[model]")
   b.lengths = torch::tensor({3, 1, 0}, torch::kInt64);
   b.item = torch::tensor({3, 6, 1}, torch::kInt64);
   b.user = torch::tensor({2, 3, 1}, torch::kInt64);
-  for (const auto& attention : variant_names(attention_variants())) {
-    for (const auto& encoder : variant_names(encoder_variants())) {
-      for (const std::string query : {"target", "self"}) {
-        for (const auto& positional : variant_names(positional_variants())) {
+  for (const auto& attention : choice_names(attention_variants())) {
+    for (const auto& encoder : choice_names(choices<EncoderKind>())) {
+      for (const auto& query : choice_names(choices<QueryKind>())) {
+        for (const auto& positional : choice_names(choices<PositionalKind>())) {
           INFO(attention << " " << encoder << " " << query << " " << positional);
           Config c = default_config();
           c.model.attention.type = attention;
-          c.model.encoder.type = encoder;
-          c.model.attention.query = query;
-          c.model.attention.positional = positional;
+          c.model.encoder.type = *parse_choice<EncoderKind>(encoder);
+          c.model.attention.query = *parse_choice<QueryKind>(query);
+          c.model.attention.positional = *parse_choice<PositionalKind>(positional);
           c.model.embedding.dim = 8;
           c.model.encoder.hidden = 8;
           c.model.attention.heads = 2;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "attnrec/config/choices.hpp"
+
 namespace attnrec {
 
 /// Input files and how they are read (section `data`).
@@ -16,13 +18,13 @@ struct DataConfig {
   std::string valid;
   std::string test;
   std::vector<std::string>
-      columns;         ///< Column roles in file order: label, user, item, history, ignore.
-  std::string header;  ///< auto | yes | no
+      columns;  ///< Column roles in file order: label, user, item, history, ignore.
+  HeaderMode header = HeaderMode::automatic;
   std::string history_separator;
   std::int64_t max_history = 0;
   std::int64_t min_count = 0;
   std::int64_t max_vocab = 0;
-  std::string on_bad_line;  ///< error | skip
+  BadLinePolicy on_bad_line = BadLinePolicy::error;
   bool shuffle = false;
   std::int64_t prefetch_batches = 0;
   std::string item_categories;  ///< `item<TAB>category` file (preprocess writes one)
@@ -37,7 +39,7 @@ struct EmbeddingConfig {
 };
 
 struct EncoderConfig {
-  std::string type;  ///< lstm | gru | none
+  EncoderKind type = EncoderKind::lstm;
   std::int64_t hidden = 0;
   std::int64_t layers = 0;
   bool bidirectional = false;
@@ -45,17 +47,17 @@ struct EncoderConfig {
 };
 
 struct AttentionConfig {
-  std::string type;   ///< see the attention registry
-  std::string query;  ///< target | self
+  std::string type;  ///< a name from attention_variants()
+  QueryKind query = QueryKind::target;
   std::int64_t heads = 0;
   std::int64_t hidden = 0;
-  std::string positional;  ///< none | sinusoidal | learned
+  PositionalKind positional = PositionalKind::none;
 };
 
 struct HeadConfig {
-  std::string inputs;  ///< all | context_candidate
+  HeadInputs inputs = HeadInputs::all;
   std::vector<std::int64_t> hidden;
-  std::string activation;
+  ActivationKind activation = ActivationKind::relu;
   double dropout = 0.0;
 };
 
@@ -68,7 +70,7 @@ struct ModelConfig {
 };
 
 struct EarlyStoppingConfig {
-  std::string metric;  ///< auc | gauc | logloss
+  StopMetric metric = StopMetric::auc;
   std::int64_t patience = 0;
 };
 
@@ -81,7 +83,7 @@ struct TrainConfig {
   double beta2 = 0.0;
   double eps = 0.0;
   double weight_decay = 0.0;
-  std::string schedule;  ///< constant | warmup_linear
+  LrSchedule schedule = LrSchedule::constant;
   std::int64_t warmup_steps = 0;
   double grad_clip = 0.0;
   std::int64_t seed = 0;
@@ -89,8 +91,8 @@ struct TrainConfig {
   std::int64_t threads = 0;
   std::int64_t validate_every_steps = 0;
   std::int64_t log_every_steps = 0;
-  std::string on_nonfinite;  ///< error | skip
-  std::string optimizer;     ///< adam | lazy_adam
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::error;
+  OptimizerKind optimizer = OptimizerKind::adam;
   EarlyStoppingConfig early_stopping;
 };
 

@@ -12,13 +12,21 @@
 #include <variant>
 #include <vector>
 
+#include "attnrec/config/choices.hpp"
 #include "attnrec/config/config.hpp"
 
 namespace attnrec {
 
+/// One choice field of a `Config` (an enum): its list of allowed values and access by index.
+struct ChoiceRef {
+  const std::vector<ChoiceInfo>* choices = nullptr;
+  std::function<std::size_t()> get;
+  std::function<void(std::size_t)> set;
+};
+
 /// A typed pointer to one field of a `Config`.
 using FieldRef = std::variant<std::int64_t*, double*, bool*, std::string*,
-                              std::vector<std::int64_t>*, std::vector<std::string>*>;
+                              std::vector<std::int64_t>*, std::vector<std::string>*, ChoiceRef>;
 
 /// One option: declaration and validation rules.
 struct FieldSpec {
@@ -31,6 +39,11 @@ struct FieldSpec {
   bool min_exclusive = false;
   bool max_exclusive = false;
   std::vector<std::string> choices;  ///< allowed strings (for lists: of each element)
+  /// The allowed values with their descriptions, for choice fields (documented one per line).
+  const std::vector<ChoiceInfo>* choice_list = nullptr;
+  /// May differ between a checkpoint's config and a resumed run (e.g. train.epochs); every
+  /// other difference makes `train --resume` refuse.
+  bool resumable = false;
   /// Extra check for values the other rules cannot express; returns an error or nullopt.
   std::function<std::optional<std::string>(const nlohmann::json&)> check;
   std::string check_doc;  ///< how `check` is described in the reference
@@ -43,6 +56,9 @@ struct FieldSpec {
 
 /// All options, in documentation order.
 const std::vector<FieldSpec>& config_fields();
+
+/// The names of the options that may change on resume (FieldSpec::resumable), in table order.
+std::vector<std::string> resumable_fields();
 
 /// Finds an option by dotted name; nullptr when there is none.
 const FieldSpec* find_field(const std::string& name);

@@ -4,7 +4,9 @@
 /// each distinct id string stored once.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "attnrec/config/config.hpp"
@@ -15,7 +17,7 @@ namespace attnrec {
 /// How sample files are parsed; derived from DataConfig by reader_options().
 struct ReaderOptions {
   std::vector<std::string> columns = {"label", "user", "item", "history"};
-  std::string header = "auto";  ///< auto | yes | no
+  HeaderMode header = HeaderMode::automatic;
   char history_separator = ',';
   std::int64_t max_history = 50;
   bool skip_bad_lines = false;
@@ -30,6 +32,10 @@ struct ReaderOptions {
 /// `threads`: parse threads for files read with fixed vocabularies (0: one per hardware
 /// thread); the commands pass their intra-op thread count, so `--threads` bounds reading too.
 ReaderOptions reader_options(const DataConfig& data, std::int64_t threads = 0);
+
+/// The roles a header line names (lower-cased), when every field is a role name
+/// (label, user, item, history, time, ignore); nullopt for a data line.
+std::optional<std::vector<std::string>> header_roles(std::string_view line);
 
 /// What reading a file found.
 struct ReadStats {

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "attnrec/config/choices.hpp"
+
 namespace attnrec {
 
 /// Tracks the best validation score and the validations since it improved.
@@ -14,12 +16,14 @@ class EarlyStopping {
   EarlyStopping() = default;
   /// `metric` is auc or gauc (higher is better) or logloss (lower is better); `patience` 0
   /// never stops.
-  EarlyStopping(std::string metric, std::int64_t patience);
+  EarlyStopping(StopMetric metric, std::int64_t patience);
 
   /// Records a validation score at `step`; returns true when it is a new best.
   bool update(double value, std::int64_t step);
   bool should_stop() const { return patience_ > 0 && bad_validations_ >= patience_; }
-  const std::string& metric() const { return metric_; }
+  StopMetric metric() const { return metric_; }
+  /// The metric's name in metrics rows ("auc", "gauc", "logloss").
+  const std::string& metric_name() const { return name_of(metric_); }
   std::optional<double> best() const { return best_; }
   std::int64_t best_step() const { return best_step_; }
   std::int64_t bad_validations() const { return bad_validations_; }
@@ -28,7 +32,7 @@ class EarlyStopping {
   static EarlyStopping from_json(const nlohmann::json& j);
 
  private:
-  std::string metric_ = "auc";
+  StopMetric metric_ = StopMetric::auc;
   std::int64_t patience_ = 0;
   std::optional<double> best_;
   std::int64_t best_step_ = -1;

@@ -2,7 +2,9 @@
 /// \file The sequence encoder over history embeddings: LSTM, GRU, or none.
 
 #include <torch/torch.h>
+
 #include <string>
+#include "attnrec/config/choices.hpp"
 
 namespace attnrec {
 
@@ -13,7 +15,7 @@ struct SequenceEncoderOptions {
   /// Size of the input vectors (the item embedding size).
   TORCH_ARG(std::int64_t, input_size);
   /// "lstm", "gru" or "none". Default: "lstm"
-  TORCH_ARG(std::string, type) = "lstm";
+  TORCH_ARG(EncoderKind, type) = EncoderKind::lstm;
   /// Hidden size per direction. Default: 64
   TORCH_ARG(std::int64_t, hidden_size) = 64;
   /// Stacked layers. Default: 1

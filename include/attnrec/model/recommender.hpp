@@ -30,20 +30,20 @@ struct RecommenderOptions {
   TORCH_ARG(bool, has_item) = true;
   /// Candidate uses the history's table (false: a separate table). Default: true
   TORCH_ARG(bool, share_candidate) = true;
-  /// "target" (candidate as query) or "self" (learned query). Default: "target"
-  TORCH_ARG(std::string, query) = "target";
-  /// "none", "sinusoidal" or "learned". Default: "none"
-  TORCH_ARG(std::string, positional) = "none";
+  /// target (candidate as query) or self (learned query). Default: target
+  TORCH_ARG(QueryKind, query) = QueryKind::target;
+  /// none, sinusoidal or learned. Default: none
+  TORCH_ARG(PositionalKind, positional) = PositionalKind::none;
   /// Longest history (size of a learned positional table). Default: 50
   TORCH_ARG(std::int64_t, max_history) = 50;
   /// Embedding tables produce sparse gradients (for LazyAdam). Default: false
   TORCH_ARG(bool, sparse_embeddings) = false;
   /// "all" ([context, candidate, query (.) context, user]) or "context_candidate". Default: "all"
-  TORCH_ARG(std::string, head_inputs) = "all";
+  TORCH_ARG(HeadInputs, head_inputs) = HeadInputs::all;
   /// Hidden sizes of the head's MLP. Default: {64, 32}
   TORCH_ARG(std::vector<std::int64_t>, head_hidden) = std::vector<std::int64_t>{64, 32};
-  /// "relu", "gelu", "tanh" or "sigmoid". Default: "relu"
-  TORCH_ARG(std::string, activation) = "relu";
+  /// relu, gelu, tanh or sigmoid. Default: relu
+  TORCH_ARG(ActivationKind, activation) = ActivationKind::relu;
   /// Dropout after each hidden layer of the head. Default: 0
   TORCH_ARG(double, head_dropout) = 0.0;
   /// Encoder options (input_size must equal embedding_dim, plus category_dim with categories).

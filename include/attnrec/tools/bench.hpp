@@ -37,16 +37,15 @@ BenchWorkload bench_workload(const std::string& name);
 SampleSet make_bench_samples(const BenchWorkload& workload, std::int64_t n, std::uint64_t seed);
 
 /// The config of the benchmark model for `workload`.
-Config bench_config(const BenchWorkload& workload, std::int64_t threads);
+Config bench_config(const BenchWorkload& workload);
 
 struct BenchOptions {
   std::string workload = "W1";
   /// Samples to train on (0: the workload's). Default: 0
   std::int64_t samples = 0;
-  /// Intra-op threads (0: attnrec's default). Default: 0
-  std::int64_t threads = 0;
-  /// train.optimizer: adam or lazy_adam. Default: "adam"
-  std::string optimizer = "adam";
+  /// `--set KEY=VALUE` overrides of the benchmark model's config (e.g. train.threads=1,
+  /// train.optimizer=lazy_adam). Default: none
+  std::vector<std::string> overrides;
   /// After training, write this many fresh samples of the workload to a TSV file and evaluate
   /// the trained model on it as `attnrec evaluate` does (read, score, metrics); 0 skips it.
   /// Default: 0

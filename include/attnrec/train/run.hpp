@@ -27,21 +27,10 @@ struct TrainRunOptions {
 /// Trains from scratch; returns the summary also written to RUN_DIR/summary.json.
 nlohmann::json run_training(const Config& config, const TrainRunOptions& options);
 
-/// Options that may differ between a checkpoint's config and a resumed run (e.g.
-/// train.epochs). Any other difference is refused.
-const std::vector<std::string>& resumable_overrides();
-
 /// Continues the run of `path` (a run directory, meaning its latest checkpoint, or a checkpoint
 /// file) with its stored config plus `overrides`. options.run_dir is ignored (the checkpoint's
 /// run directory is used).
 nlohmann::json resume_training(const std::string& path, const std::vector<std::string>& overrides,
                                const TrainRunOptions& options);
-
-/// Reads a data file with the settings of `config` and the vocabularies of a trained model.
-/// `label_optional`: a file with one column fewer than `data.columns` is read as having no
-/// label column (for predict). Returns the columns actually used in `columns_used`.
-SampleSet read_for_model(const std::string& path, const Config& config, const Vocab& items,
-                         const Vocab& users, bool label_optional,
-                         std::vector<std::string>* columns_used = nullptr);
 
 }  // namespace attnrec

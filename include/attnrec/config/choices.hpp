@@ -1,0 +1,80 @@
+#pragma once
+/// \file The allowed values of every choice option, declared once each (choices.cpp). Configs
+/// hold the enums below; the option table turns names into them when a config is read and back
+/// into names when it is written, so a choice is never compared as a string anywhere else.
+/// Names and one-line descriptions feed validation messages and the option reference.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace attnrec {
+
+/// One allowed value: its name in configs and a one-line description (may be empty).
+struct ChoiceInfo {
+  std::string name;
+  std::string help;
+};
+
+/// data.header
+enum class HeaderMode { automatic, yes, no };
+/// data.on_bad_line, train.on_nonfinite
+enum class BadLinePolicy { error, skip };
+enum class NonFinitePolicy { error, skip };
+/// model.encoder.type
+enum class EncoderKind { lstm, gru, none };
+/// model.attention.query
+enum class QueryKind { target, self };
+/// model.attention.positional
+enum class PositionalKind { none, sinusoidal, learned };
+/// model.head.inputs
+enum class HeadInputs { all, context_candidate };
+/// model.head.activation
+enum class ActivationKind { relu, gelu, tanh, sigmoid };
+/// train.optimizer
+enum class OptimizerKind { adam, lazy_adam };
+/// train.schedule
+enum class LrSchedule { constant, warmup_linear };
+/// train.early_stopping.metric
+enum class StopMetric { auc, gauc, logloss };
+
+/// The allowed values of `E`, in enum order.
+template <class E>
+const std::vector<ChoiceInfo>& choices();
+
+/// The config name of `value`.
+template <class E>
+const std::string& name_of(E value) {
+  return choices<E>()[static_cast<std::size_t>(value)].name;
+}
+
+/// The value named `name`, if it is one.
+template <class E>
+std::optional<E> parse_choice(std::string_view name) {
+  const auto& list = choices<E>();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (list[i].name == name) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+/// The names of `list`, in order.
+std::vector<std::string> choice_names(const std::vector<ChoiceInfo>& list);
+
+/// "name: help" lines as a Markdown list (for the option reference; empty when no value has a
+/// description).
+std::string choice_docs(const std::vector<ChoiceInfo>& list);
+
+/// The roles of the columns of a sample file (data.columns), in documentation order.
+const std::vector<ChoiceInfo>& column_roles();
+
+/// Attention scoring functions (model.attention.type). Unlike the enums above this list is
+/// open: each variant's source file adds itself (see model/attention.hpp), so adding one
+/// touches no list here.
+const std::vector<ChoiceInfo>& attention_variants();
+/// Adds a variant to attention_variants() (called by the registration in the variant's file).
+void add_attention_variant(ChoiceInfo info);
+
+}  // namespace attnrec

@@ -1,0 +1,141 @@
+#include "attnrec/config/choices.hpp"
+
+namespace attnrec {
+
+template <>
+const std::vector<ChoiceInfo>& choices<HeaderMode>() {
+  static const std::vector<ChoiceInfo> v = {{"auto", ""}, {"yes", ""}, {"no", ""}};
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<BadLinePolicy>() {
+  static const std::vector<ChoiceInfo> v = {{"error", ""}, {"skip", ""}};
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<NonFinitePolicy>() {
+  static const std::vector<ChoiceInfo> v = {{"error", ""}, {"skip", ""}};
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<EncoderKind>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"lstm", "LSTM over the history (padding masked, never seen by attention)"},
+      {"gru", "GRU over the history"},
+      {"none", "attention directly over the item embeddings (DIN-style)"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<QueryKind>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"target", "the candidate item's embedding, projected to the encoder size (DIN-style)"},
+      {"self", "a learned query vector (sequence-only tasks without a candidate)"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<PositionalKind>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"none", "no positional information beyond what the encoder carries"},
+      {"sinusoidal", "fixed sine/cosine encoding added to the encoder outputs"},
+      {"learned", "a learned vector per position added to the encoder outputs"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<HeadInputs>() {
+  static const std::vector<ChoiceInfo> v = {{"all", ""}, {"context_candidate", ""}};
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<ActivationKind>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"relu", "max(0, x)"},
+      {"gelu", "Gaussian error linear unit"},
+      {"tanh", "hyperbolic tangent"},
+      {"sigmoid", "logistic function"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<OptimizerKind>() {
+  static const std::vector<ChoiceInfo> v = {{"adam", ""}, {"lazy_adam", ""}};
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<LrSchedule>() {
+  static const std::vector<ChoiceInfo> v = {{"constant", ""}, {"warmup_linear", ""}};
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<StopMetric>() {
+  static const std::vector<ChoiceInfo> v = {{"auc", ""}, {"gauc", ""}, {"logloss", ""}};
+  return v;
+}
+
+const std::vector<ChoiceInfo>& column_roles() {
+  static const std::vector<ChoiceInfo> v = {{"label", "0/1 click"},
+                                            {"user", "user id"},
+                                            {"item", "candidate item id"},
+                                            {"history", "item ids, oldest first"},
+                                            {"time", "integer timestamp of the target event"},
+                                            {"ignore", "a column that is skipped"}};
+  return v;
+}
+
+std::vector<std::string> choice_names(const std::vector<ChoiceInfo>& list) {
+  std::vector<std::string> names;
+  names.reserve(list.size());
+  for (const auto& c : list) names.push_back(c.name);
+  return names;
+}
+
+std::string choice_docs(const std::vector<ChoiceInfo>& list) {
+  std::string out;
+  for (const auto& c : list) {
+    if (!c.help.empty()) out += "- `" + c.name + "`: " + c.help + "\n";
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<ChoiceInfo>& attention_list() {
+  static std::vector<ChoiceInfo> v = {
+      {"dot", "score = q . h_t"},
+      {"scaled_dot", "score = q . h_t / sqrt(d)"},
+      {"additive", "Bahdanau/MLP: score = v . tanh(W_h h_t + W_q q)"},
+      {"cosine", "score = cos(q, h_t) / temperature (temperature 0.1, fixed)"},
+      {"multi_head", "scaled dot product in `model.attention.heads` heads, outputs concatenated"},
+      {"none", "no attention: masked mean of the encoder outputs (the pooling baseline)"},
+  };
+  return v;
+}
+
+}  // namespace
+
+const std::vector<ChoiceInfo>& attention_variants() { return attention_list(); }
+
+void add_attention_variant(ChoiceInfo info) {
+  auto& list = attention_list();
+  for (auto& existing : list) {
+    if (existing.name == info.name) {
+      existing = std::move(info);
+      return;
+    }
+  }
+  list.push_back(std::move(info));
+}
+
+}  // namespace attnrec
