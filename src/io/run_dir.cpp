@@ -1,11 +1,14 @@
 #include "attnrec/io/run_dir.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <fstream>
 
+#include "attnrec/io/outputs.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
+#include "attnrec/util/strings.hpp"
 
 namespace attnrec {
 
@@ -127,6 +130,90 @@ std::string resolve_checkpoint_path(const std::string& path) {
   throw CheckpointError(path +
                         ": a directory without checkpoints (checkpoints/best.pt, "
                         "final.pt or latest); pass a run directory or a checkpoint file");
+}
+
+namespace {
+
+/// True when `root` holds only what a training start creates before it writes config.json
+/// (an empty checkpoints/ directory, the lock file, the log, atomic-write temporaries): a run
+/// killed during its first moments, which --overwrite may replace.
+bool is_interrupted_start(const fs::path& root) {
+  for (const auto& entry : fs::directory_iterator(root)) {
+    const std::string name = entry.path().filename().string();
+    const bool skeleton =
+        (name == "checkpoints" && entry.is_directory() && fs::is_empty(entry.path())) ||
+        name == ".lock" || name == "train.log" || RunDir::is_temporary_name(name);
+    if (!skeleton) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void check_run_dir_usable(const RunDir& run, bool overwrite,
+                          const std::vector<std::pair<std::string, std::string>>& inputs) {
+  const fs::path root(run.root);
+  std::error_code ec;
+  if (fs::exists(root, ec) && !fs::is_directory(root, ec)) {
+    throw UsageError(run.root + ": exists and is not a directory");
+  }
+  if (!fs::exists(root, ec) || fs::is_empty(root, ec)) return;
+  const bool looks_like_run =
+      fs::exists(run.config()) || fs::exists(run.metrics()) || is_interrupted_start(root);
+  if (!overwrite || !looks_like_run) {
+    throw UsageError(run.root + (looks_like_run
+                                     ? ": already holds a run; pass --overwrite to replace it "
+                                       "or --run-dir to train elsewhere"
+                                     : ": not empty and not a run directory; choose another "
+                                       "--run-dir"));
+  }
+  // --overwrite deletes the files the old run owns: none of them may be an input.
+  for (const auto& file : run.owned_files()) {
+    for (const auto& [path, what] : inputs) {
+      if (!path.empty() && same_file(path, file)) {
+        throw UsageError(
+            fmt::format("{}: {} ({}) is {} of the run directory, which --overwrite "
+                        "would delete; move it out of {} first",
+                        run.root, what, path, fs::path(file).filename().string(), run.root));
+      }
+    }
+  }
+  // Never replace a run another process is still training (probing an existing lock changes
+  // nothing; a run without a lock file has no holder).
+  if (fs::exists(run.lock(), ec)) {
+    RunLock probe(run.root, /*announce=*/false);
+  }
+}
+
+void reset_run_dir(const RunDir& run) {
+  std::vector<std::string> kept;
+  for (const auto& file : run.owned_files()) fs::remove(file);
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(run.root, ec)) {
+    const auto relative = entry.path().lexically_relative(run.root);
+    if (!entry.is_directory() && relative != ".lock") kept.push_back(relative.string());
+  }
+  std::sort(kept.begin(), kept.end());
+  if (!kept.empty()) {
+    spdlog::warn("{}: kept {} file(s) attnrec did not write: {}", run.root, kept.size(),
+                 join(kept, ", "));
+  }
+  fs::create_directories(fs::path(run.checkpoints()), ec);
+  if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
+}
+
+RunLock lock_run_dir(const RunDir& run) {
+  std::error_code ec;
+  fs::create_directories(fs::path(run.root), ec);
+  if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
+  return RunLock(run.root, /*announce=*/false);
+}
+
+void remove_stale_temporaries(const RunDir& run) {
+  if (!fs::exists(run.checkpoints())) return;
+  for (const auto& entry : fs::directory_iterator(run.checkpoints())) {
+    if (RunDir::is_temporary_name(entry.path().filename().string())) fs::remove(entry.path());
+  }
 }
 
 }  // namespace attnrec

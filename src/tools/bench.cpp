@@ -192,31 +192,42 @@ nlohmann::json run_bench(const BenchOptions& options) {
   Vocab().save(run.users_vocab());
   Recommender model = build_recommender(config, w.vocab, 0);
   Trainer trainer(config, train, nullptr, run, torch::kCPU);
-  FitOptions fit;
   constexpr int kSegments = 10;
   const std::int64_t steps = (w.samples + w.batch_size - 1) / w.batch_size;
-  // One tensor per segment (a vector filled with copies of one tensor would share its storage).
-  std::vector<torch::Tensor> segment_sum;
-  for (int i = 0; i < kSegments; ++i) segment_sum.push_back(torch::zeros({}, torch::kFloat64));
-  std::vector<std::int64_t> segment_steps(kSegments, 0);
-  std::chrono::steady_clock::time_point first_step, last_step;
-  fit.on_step = [&](std::int64_t step, const torch::Tensor& loss) {
-    const auto now = std::chrono::steady_clock::now();
-    if (step == 1) first_step = now;
-    last_step = now;
-    const auto seg = std::min<std::int64_t>(kSegments - 1, (step - 1) * kSegments / steps);
-    segment_sum[seg] += loss.to(torch::kFloat64);
-    ++segment_steps[seg];
-  };
-  double data_wait_seconds = 0.0;
-  fit.on_data_wait = [&](double seconds) { data_wait_seconds += seconds; };
+  // Loss by tenth of the epoch, step times and the loader's waits, watched from the loop.
+  struct Watch : TrainObserver {
+    std::int64_t steps = 1;
+    // One tensor per segment (a vector filled with copies of one tensor would share storage).
+    std::vector<torch::Tensor> segment_sum;
+    std::vector<std::int64_t> segment_steps = std::vector<std::int64_t>(kSegments, 0);
+    std::chrono::steady_clock::time_point first_step, last_step;
+    double data_wait_seconds = 0.0;
+    void after_step(const TrainState& state, const torch::Tensor& loss) override {
+      const auto now = std::chrono::steady_clock::now();
+      if (state.global_step == 1) first_step = now;
+      last_step = now;
+      const auto seg =
+          std::min<std::int64_t>(kSegments - 1, (state.global_step - 1) * kSegments / steps);
+      segment_sum[seg] += loss.to(torch::kFloat64);
+      ++segment_steps[seg];
+    }
+    void after_epoch(const TrainState&, double seconds) override { data_wait_seconds += seconds; }
+  } watch;
+  watch.steps = steps;
+  for (int i = 0; i < kSegments; ++i)
+    watch.segment_sum.push_back(torch::zeros({}, torch::kFloat64));
+  FitOptions fit;
+  fit.observers.push_back(&watch);
   const double peak_rss_before_train = peak_rss_mb();
   const TrainState state = trainer.fit(model, fit);
   const double peak_rss_train = peak_rss_mb();
-  const double loop_seconds = std::chrono::duration<double>(last_step - first_step).count();
+  const double loop_seconds =
+      std::chrono::duration<double>(watch.last_step - watch.first_step).count();
   nlohmann::json segments = nlohmann::json::array();
   for (int i = 0; i < kSegments; ++i) {
-    segments.push_back(segment_steps[i] ? segment_sum[i].item<double>() / segment_steps[i] : 0.0);
+    segments.push_back(watch.segment_steps[i]
+                           ? watch.segment_sum[i].item<double>() / watch.segment_steps[i]
+                           : 0.0);
   }
 
   // 3. Inference on the same samples: no autograd, large batches.
@@ -249,7 +260,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
       {"infer_samples_per_s", n / infer_seconds},
       {"train_seconds", state.train_seconds},
       // Time the training loop spent waiting for the loader's next batch.
-      {"train_data_wait_seconds", data_wait_seconds},
+      {"train_data_wait_seconds", watch.data_wait_seconds},
       {"peak_rss_mb", peak_rss_mb()},
       // Peak resident memory up to the end of data generation and of training: what each
       // phase added (inference comes last).

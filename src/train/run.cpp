@@ -13,9 +13,11 @@
 #include "attnrec/data/dataset.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/io/checkpoint.hpp"
+#include "attnrec/io/metrics_log.hpp"
 #include "attnrec/io/outputs.hpp"
 #include "attnrec/io/run_dir.hpp"
 #include "attnrec/model/factory.hpp"
+#include "attnrec/train/resume.hpp"
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
@@ -30,20 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// True when `root` holds only what a training start creates before it writes config.json
-/// (an empty checkpoints/ directory, the lock file, the log, atomic-write temporaries): a run
-/// killed during its first moments, which --overwrite may replace.
-bool is_interrupted_start(const fs::path& root) {
-  for (const auto& entry : fs::directory_iterator(root)) {
-    const std::string name = entry.path().filename().string();
-    const bool skeleton =
-        (name == "checkpoints" && entry.is_directory() && fs::is_empty(entry.path())) ||
-        name == ".lock" || name == "train.log" || RunDir::is_temporary_name(name);
-    if (!skeleton) return false;
-  }
-  return true;
-}
-
 /// The files a training run reads, for the checks against its run directory.
 std::vector<std::pair<std::string, std::string>> training_inputs(const Config& config,
                                                                  const std::string& config_file) {
@@ -52,69 +40,6 @@ std::vector<std::pair<std::string, std::string>> training_inputs(const Config& c
           {config.data.valid, "data.valid"},
           {config.data.test, "data.test"},
           {config.data.item_categories, "data.item_categories"}};
-}
-
-/// Refuses a run directory whose use would lose work; changes nothing.
-void check_run_dir(const RunDir& run, bool overwrite,
-                   const std::vector<std::pair<std::string, std::string>>& inputs) {
-  const fs::path root(run.root);
-  std::error_code ec;
-  if (fs::exists(root, ec) && !fs::is_directory(root, ec)) {
-    throw UsageError(run.root + ": exists and is not a directory");
-  }
-  if (!fs::exists(root, ec) || fs::is_empty(root, ec)) return;
-  const bool looks_like_run =
-      fs::exists(run.config()) || fs::exists(run.metrics()) || is_interrupted_start(root);
-  if (!overwrite || !looks_like_run) {
-    throw UsageError(run.root + (looks_like_run
-                                     ? ": already holds a run; pass --overwrite to replace it "
-                                       "or --run-dir to train elsewhere"
-                                     : ": not empty and not a run directory; choose another "
-                                       "--run-dir"));
-  }
-  // --overwrite deletes the files the old run owns: none of them may be an input.
-  for (const auto& file : run.owned_files()) {
-    for (const auto& [path, what] : inputs) {
-      if (!path.empty() && same_file(path, file)) {
-        throw UsageError(
-            fmt::format("{}: {} ({}) is {} of the run directory, which --overwrite "
-                        "would delete; move it out of {} first",
-                        run.root, what, path, fs::path(file).filename().string(), run.root));
-      }
-    }
-  }
-  // Never replace a run another process is still training (probing an existing lock changes
-  // nothing; a run without a lock file has no holder).
-  if (fs::exists(run.lock(), ec)) {
-    RunLock probe(run.root, /*announce=*/false);
-  }
-}
-
-/// Deletes the files an earlier run owned (never anything else) and creates the layout. Runs
-/// with the lock held, after every check passed.
-void prepare_run_dir(const RunDir& run) {
-  std::vector<std::string> kept;
-  for (const auto& file : run.owned_files()) fs::remove(file);
-  std::error_code ec;
-  for (const auto& entry : fs::recursive_directory_iterator(run.root, ec)) {
-    const auto relative = entry.path().lexically_relative(run.root);
-    if (!entry.is_directory() && relative != ".lock") kept.push_back(relative.string());
-  }
-  std::sort(kept.begin(), kept.end());
-  if (!kept.empty()) {
-    spdlog::warn("{}: kept {} file(s) attnrec did not write: {}", run.root, kept.size(),
-                 join(kept, ", "));
-  }
-  fs::create_directories(fs::path(run.checkpoints()), ec);
-  if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
-}
-
-/// Creates the run directory (new runs) and takes its lock without changing the lock file.
-RunLock lock_run_dir(const RunDir& run) {
-  std::error_code ec;
-  fs::create_directories(fs::path(run.root), ec);
-  if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
-  return RunLock(run.root, /*announce=*/false);
 }
 
 nlohmann::json data_stats(const SampleSet& s) {
@@ -245,14 +170,6 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
   return summary;
 }
 
-/// Removes temporary files left by a process killed while writing a checkpoint.
-void remove_stale_temporaries(const RunDir& run) {
-  if (!fs::exists(run.checkpoints())) return;
-  for (const auto& entry : fs::directory_iterator(run.checkpoints())) {
-    if (RunDir::is_temporary_name(entry.path().filename().string())) fs::remove(entry.path());
-  }
-}
-
 }  // namespace
 
 nlohmann::json run_training(const Config& config, const TrainRunOptions& options) {
@@ -264,7 +181,7 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   p.device = resolve_device(config.train.device);
   p.threads = configure_threads(config.train.threads);
   check_data_files(config);
-  check_run_dir(p.run, options.overwrite, training_inputs(config, options.config_file));
+  check_run_dir_usable(p.run, options.overwrite, training_inputs(config, options.config_file));
   seed_everything(static_cast<std::uint64_t>(config.train.seed));
   spdlog::info("run directory {}; device {}; {} CPU thread(s)", p.run.root, p.device.str(),
                p.threads);
@@ -272,7 +189,7 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   Recommender model = build_model(config, p);
 
   RunLock lock = lock_run_dir(p.run);
-  prepare_run_dir(p.run);
+  reset_run_dir(p.run);
   lock.announce();
   add_log_file(p.run.log());
   write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
@@ -283,57 +200,6 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   fit.stop_after_steps = options.stop_after_steps;
   return train_and_finish(config, p, model, fit, started);
 }
-
-namespace {
-
-/// The checkpoint to resume from and its run directory.
-std::pair<std::string, RunDir> resume_target(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw CheckpointError(path + ": no such run directory or checkpoint");
-  if (fs::is_directory(path, ec)) {
-    const RunDir run{path};
-    const std::string checkpoint = run.latest();
-    if (checkpoint.empty() || !fs::exists(checkpoint, ec)) {
-      throw CheckpointError(path +
-                            ": no checkpoint to resume from (checkpoints/latest is "
-                            "missing: the run stopped before its first checkpoint; start it "
-                            "again with --overwrite)");
-    }
-    return {checkpoint, run};
-  }
-  const auto run = run_of_checkpoint(path);
-  if (!run) {
-    throw CheckpointError(path +
-                          ": not in the checkpoints/ directory of a run; resume needs the "
-                          "whole run directory (pass RUN_DIR or RUN_DIR/checkpoints/FILE)");
-  }
-  return {path, *run};
-}
-
-/// The stored config with `overrides` applied; refuses changes that would make a different run.
-Config resumed_config(const CheckpointMeta& meta, const std::vector<std::string>& overrides) {
-  Config config = meta.config;
-  apply_overrides(config, overrides);
-  validate_config(config);
-  std::vector<std::string> refused, allowed;
-  for (const auto& f : config_fields()) {
-    const auto va = field_value(f, meta.config);
-    const auto vb = field_value(f, config);
-    if (va == vb) continue;
-    const std::string line = fmt::format("{} ({} -> {})", f.pointer(), va.dump(), vb.dump());
-    (f.resumable ? allowed : refused).push_back(line);
-  }
-  if (!refused.empty()) {
-    throw ConfigError(
-        "--resume: these options differ from the checkpoint's and cannot change "
-        "in a resumed run: " +
-        join(refused, ", ") + " (options that may change: " + join(resumable_fields(), ", ") + ")");
-  }
-  for (const auto& line : allowed) spdlog::info("resume override: {}", line);
-  return config;
-}
-
-}  // namespace
 
 nlohmann::json resume_training(const std::string& path, const std::vector<std::string>& overrides,
                                const TrainRunOptions& options) {
@@ -350,27 +216,14 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   // all been checked: a failing resume leaves config.json, the metrics and the checkpoints.
   RunLock lock(p.run.root, /*announce=*/false);
   read_data(config, p);
-  // The vocabularies rebuilt from the training file must be the ones the checkpoint used.
-  const auto stored_items = load_referenced_vocab(checkpoint, meta, "items");
-  const auto stored_users = load_referenced_vocab(checkpoint, meta, "users");
-  if (p.train.items.to_text() != stored_items.to_text() ||
-      p.train.users.to_text() != stored_users.to_text()) {
-    throw DataError(config.data.train + ": the training data changed since " + checkpoint +
-                    " was written (its vocabulary differs); resuming would not continue the "
-                    "same run");
-  }
+  check_same_vocabularies(checkpoint, meta, config.data.train, p.train.items, p.train.users);
   Recommender model = build_model(config, p);
   FitOptions fit;
   fit.optimizer = make_optimizer(config.train, model);
   const std::int64_t per_epoch =
       (p.train.samples.size() + config.train.batch_size - 1) / config.train.batch_size;
-  fit.start = restore_training(checkpoint, meta, config, per_epoch, model, *fit.optimizer);
-  if (fit.start->metrics_rows > count_metrics_rows(p.run.metrics())) {
-    throw CheckpointError(fmt::format(
-        "{}: the checkpoint follows {} rows of {}, which holds {}; "
-        "the metrics file was changed or belongs to another run",
-        checkpoint, fit.start->metrics_rows, p.run.metrics(), count_metrics_rows(p.run.metrics())));
-  }
+  fit.start = restore_training(checkpoint, meta, config, per_epoch,
+                               count_metrics_rows(p.run.metrics()), model, *fit.optimizer);
   fit.stop_after_steps = options.stop_after_steps;
 
   lock.announce();

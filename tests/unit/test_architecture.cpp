@@ -100,6 +100,7 @@ TEST_CASE("architecture: no function in src/ is longer than 150 lines", "[archit
   };
   std::vector<std::string> long_functions;
   std::size_t functions = 0;
+  int fit_lines = 0;
   for (const auto& file : source_files()) {
     if (file.extension() != ".cpp") continue;
     std::ifstream in(file);
@@ -114,8 +115,8 @@ TEST_CASE("architecture: no function in src/ is longer than 150 lines", "[archit
         if (candidate != 0) {
           const auto last = line.find_last_not_of(" \t");
           const char end = last == std::string::npos ? ' ' : line[last];
-          if (end == ';' || line.find("= {") != std::string::npos) {
-            candidate = 0;  // a declaration or an initialised variable
+          if (end == ';' || end == '}' || line.find("= {") != std::string::npos) {
+            candidate = 0;  // a declaration, a one-line body or an initialised variable
           } else if (end == '{') {
             start = candidate;
             candidate = 0;
@@ -124,10 +125,10 @@ TEST_CASE("architecture: no function in src/ is longer than 150 lines", "[archit
       } else if (line == "}") {
         ++functions;
         // Still being split up (issue 13); the list only shrinks.
-        static const std::vector<std::string> pending = {
-            "void add_evaluate_command", "std::vector<FieldSpec> build_table",
-            "nlohmann::json preprocess", "TrainState Trainer::fit"};
+        static const std::vector<std::string> pending = {"std::vector<FieldSpec> build_table",
+                                                         "nlohmann::json preprocess"};
         const bool known = std::find(pending.begin(), pending.end(), name) != pending.end();
+        if (name == "TrainState Trainer::fit") fit_lines = n - start + 1;
         if (n - start + 1 > 150 && !known) {
           long_functions.push_back(in_tree(file).string() + ":" + std::to_string(start) + " " +
                                    name + " (" + std::to_string(n - start + 1) + " lines)");
@@ -137,6 +138,9 @@ TEST_CASE("architecture: no function in src/ is longer than 150 lines", "[archit
     }
   }
   CHECK(functions > 300);
+  // The training loop reads in one screen.
+  CHECK(fit_lines > 20);
+  CHECK(fit_lines <= 60);
   INFO([&] {
     std::string s;
     for (const auto& f : long_functions) s += f + "\n";

@@ -15,7 +15,10 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "attnrec/util/run_lock.hpp"
 
 namespace attnrec {
 
@@ -52,6 +55,22 @@ struct RunDir {
   /// The periodic checkpoints present, oldest first.
   std::vector<std::string> periodic_checkpoints() const;
 };
+
+/// Refuses (UsageError) a run directory whose use would lose work, and changes nothing: a file
+/// in its place; a non-empty directory that is not a run; a run without `overwrite`; a run
+/// whose owned files include one of `inputs` ({path, what}); a run another process trains in.
+void check_run_dir_usable(const RunDir& run, bool overwrite,
+                          const std::vector<std::pair<std::string, std::string>>& inputs);
+
+/// Deletes the files an earlier run owned (never anything else, which is listed in a warning)
+/// and creates the layout. Call with the lock held, after every check passed.
+void reset_run_dir(const RunDir& run);
+
+/// Creates the run directory (new runs) and takes its lock without changing the lock file.
+RunLock lock_run_dir(const RunDir& run);
+
+/// Removes temporary files left by a process killed while writing a checkpoint.
+void remove_stale_temporaries(const RunDir& run);
 
 /// The run directory `path` lies in (the nearest ancestor directory that holds a run), if any.
 std::optional<RunDir> enclosing_run(const std::string& path);

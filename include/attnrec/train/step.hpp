@@ -1,0 +1,47 @@
+#pragma once
+/// \file One optimisation step: learning rate, forward, loss, backward, gradient
+/// synchronisation (data-parallel training), clipping, the non-finite policy, the update.
+
+#include <torch/torch.h>
+#include <cstdint>
+
+#include "attnrec/config/config.hpp"
+#include "attnrec/data/batch.hpp"
+#include "attnrec/model/recommender.hpp"
+
+namespace attnrec {
+
+/// Runs between backward and the optimizer step; data-parallel training averages the gradients
+/// of all processes here.
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  virtual void sync(Recommender& model) = 0;
+};
+
+/// What a step did.
+struct StepResult {
+  torch::Tensor loss;   ///< detached, on the device (reading it synchronises)
+  bool applied = true;  ///< false: a non-finite batch skipped (train.on_nonfinite = skip)
+  std::int64_t samples = 0;
+};
+
+class TrainStep {
+ public:
+  /// `sync` may be null (one process).
+  TrainStep(Recommender& model, torch::optim::Adam& optimizer, const TrainConfig& train,
+            GradientSync* sync = nullptr);
+  /// One step on `batch` (already on the model's device) at learning rate `lr`.
+  /// `global_step`/`epoch` (0-based, before the step) name it in messages. A non-finite loss
+  /// or gradient norm is checked before the update: it throws an Error (on_nonfinite = error)
+  /// or skips the update (skip), so a diverged step never reaches the weights.
+  StepResult run(const Batch& batch, double lr, std::int64_t global_step, std::int64_t epoch);
+
+ private:
+  Recommender& model_;
+  torch::optim::Adam& optimizer_;
+  const TrainConfig& train_;
+  GradientSync* sync_;
+};
+
+}  // namespace attnrec

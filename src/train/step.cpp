@@ -1,0 +1,48 @@
+#include "attnrec/train/step.hpp"
+
+#include <fmt/format.h>
+#include <cmath>
+
+#include "attnrec/util/error.hpp"
+
+namespace attnrec {
+
+TrainStep::TrainStep(Recommender& model, torch::optim::Adam& optimizer, const TrainConfig& train,
+                     GradientSync* sync)
+    : model_(model), optimizer_(optimizer), train_(train), sync_(sync) {}
+
+StepResult TrainStep::run(const Batch& b, double lr, std::int64_t global_step, std::int64_t epoch) {
+  for (auto& group : optimizer_.param_groups()) {
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  }
+  // Gradients are dropped rather than zeroed (PyTorch's zero_grad(set_to_none=True)): the
+  // backward pass then hands its gradient tensors over instead of adding them into zeroed
+  // ones, which for a dense embedding table saves two passes over it per step. Every
+  // parameter takes part in every forward pass, so Adam still updates all of them.
+  for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
+  const auto out = model_->forward(b);
+  const auto loss = torch::binary_cross_entropy_with_logits(out.logits, b.label);
+  loss.backward();
+  if (sync_) sync_->sync(model_);
+  double norm = 0.0;
+  if (train_.grad_clip > 0) {
+    norm = torch::nn::utils::clip_grad_norm_(model_->parameters(), train_.grad_clip);
+  }
+  StepResult r;
+  r.samples = b.size();
+  // Checked before the update so a diverged step never reaches the weights (or a
+  // checkpoint). This reads one value per step from the device.
+  r.applied = torch::isfinite(loss).item<bool>() && std::isfinite(norm);
+  if (r.applied) {
+    optimizer_.step();
+    r.loss = loss.detach();
+  } else if (train_.on_nonfinite == NonFinitePolicy::error) {
+    throw Error(fmt::format(
+        "non-finite training loss at global step {} (epoch {}); no checkpoint was written from "
+        "it. Lower train.lr, set train.grad_clip, or set train.on_nonfinite to \"skip\"",
+        global_step + 1, epoch + 1));
+  }
+  return r;
+}
+
+}  // namespace attnrec
