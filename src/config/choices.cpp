@@ -1,5 +1,7 @@
 #include "attnrec/config/choices.hpp"
 
+#include <algorithm>
+
 namespace attnrec {
 
 template <>
@@ -112,14 +114,7 @@ std::string choice_docs(const std::vector<ChoiceInfo>& list) {
 namespace {
 
 std::vector<ChoiceInfo>& attention_list() {
-  static std::vector<ChoiceInfo> v = {
-      {"dot", "score = q . h_t"},
-      {"scaled_dot", "score = q . h_t / sqrt(d)"},
-      {"additive", "Bahdanau/MLP: score = v . tanh(W_h h_t + W_q q)"},
-      {"cosine", "score = cos(q, h_t) / temperature (temperature 0.1, fixed)"},
-      {"multi_head", "scaled dot product in `model.attention.heads` heads, outputs concatenated"},
-      {"none", "no attention: masked mean of the encoder outputs (the pooling baseline)"},
-  };
+  static std::vector<ChoiceInfo> v;  // filled by the variants' registrations (model/attention)
   return v;
 }
 
@@ -135,7 +130,10 @@ void add_attention_variant(ChoiceInfo info) {
       return;
     }
   }
-  list.push_back(std::move(info));
+  // Sorted by name: registration order is the linker's, documentation order must not be.
+  const auto at = std::find_if(list.begin(), list.end(),
+                               [&](const ChoiceInfo& c) { return c.name > info.name; });
+  list.insert(at, std::move(info));
 }
 
 }  // namespace attnrec

@@ -100,9 +100,8 @@ std::optional<std::string> check_single_char(const json& v) {
   return "expected a single character other than tab or newline, got " + v.dump();
 }
 
-std::vector<FieldSpec> build_table() {
+std::vector<FieldSpec> data_fields() {
   return {
-      // ---- data
       ATTNREC_FIELD(data.train)
           .def("")
           .help(
@@ -165,8 +164,11 @@ std::vector<FieldSpec> build_table() {
               "Item side feature: a file of `item<TAB>category` lines with an `item<TAB>category` "
               "header (`attnrec preprocess` writes `item_categories.tsv` when the log has "
               "categories). Used when `model.embedding.category` is true."),
+  };
+}
 
-      // ---- model
+std::vector<FieldSpec> model_fields() {
+  return {
       ATTNREC_FIELD(model.embedding.dim)
           .def(64)
           .min(1)
@@ -240,8 +242,11 @@ std::vector<FieldSpec> build_table() {
           .min(0.0)
           .max(1.0, true)
           .help("Dropout after each hidden layer of the head."),
+  };
+}
 
-      // ---- train
+std::vector<FieldSpec> train_fields() {
+  return {
       ATTNREC_FIELD(train.epochs)
           .resumable()
           .def(3)
@@ -318,8 +323,11 @@ std::vector<FieldSpec> build_table() {
           .def(0)
           .min(0)
           .help("Stop after this many validations without improvement (0: never stop early)."),
+  };
+}
 
-      // ---- eval
+std::vector<FieldSpec> eval_and_checkpoint_fields() {
+  return {
       ATTNREC_FIELD(eval.batch_size)
           .resumable()
           .def(1024)
@@ -333,7 +341,6 @@ std::vector<FieldSpec> build_table() {
           .max(1.0, true)
           .help("Probability threshold for accuracy, precision, recall and F1."),
 
-      // ---- checkpoint
       ATTNREC_FIELD(checkpoint.every_steps)
           .resumable()
           .def(0)
@@ -352,6 +359,15 @@ std::vector<FieldSpec> build_table() {
                 "kept "
                 "separately)."),
   };
+}
+
+/// The table, in documentation order: data, model, train, eval, checkpoint.
+std::vector<FieldSpec> build_table() {
+  std::vector<FieldSpec> table;
+  for (auto part : {data_fields(), model_fields(), train_fields(), eval_and_checkpoint_fields()}) {
+    table.insert(table.end(), part.begin(), part.end());
+  }
+  return table;
 }
 
 #undef ATTNREC_FIELD

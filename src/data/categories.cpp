@@ -4,35 +4,23 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "attnrec/data/tsv.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
 
 ItemCategories read_item_categories(const std::string& path, const Vocab& items) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open item categories file");
-  std::string line;
-  std::vector<std::string_view> f;
-  std::int64_t n = 0;
+  TsvReader in(path, "item categories file");
+  in.expect_header({"item", "category"}, /*exact=*/true);
   StringInterner raw;
   std::vector<std::int64_t> counts;
   std::vector<std::int32_t> raw_of_item(static_cast<std::size_t>(items.size()), -1);
   std::vector<std::int64_t> line_of_item(static_cast<std::size_t>(items.size()), 0);
-  while (std::getline(in, line)) {
-    ++n;
-    std::string_view text(line);
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    split(text, '\t', f);
-    if (n == 1) {
-      if (f.size() != 2 || f[0] != "item" || f[1] != "category") {
-        throw DataError(path + ":1: expected the header \"item<TAB>category\"");
-      }
-      continue;
-    }
-    if (f.size() != 2 || f[0].empty() || f[1].empty()) {
-      throw DataError(fmt::format("{}:{}: expected \"item<TAB>category\"", path, n));
-    }
+  while (in.next()) {
+    const auto& f = in.fields();
+    const std::int64_t n = in.line_number();
+    if (f.size() != 2 || f[0].empty() || f[1].empty()) in.fail("expected \"item<TAB>category\"");
     const auto id = items.lookup(f[0]);
     if (id == Vocab::kOov) continue;  // not a vocabulary item: the model never sees it
     const auto c = raw.intern(f[1]);
@@ -48,7 +36,6 @@ ItemCategories read_item_categories(const std::string& path, const Vocab& items)
     slot = c;
     line_of_item[id] = n;
   }
-  if (n == 0) throw DataError(path + ": file is empty");
   ItemCategories out;
   std::vector<std::int32_t> raw_to_id;
   out.categories = Vocab::build(raw, counts, VocabOptions{}, raw_to_id);

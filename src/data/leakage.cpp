@@ -8,6 +8,7 @@
 #include <map>
 
 #include "attnrec/data/interner.hpp"
+#include "attnrec/data/tsv.hpp"
 #include "attnrec/data/vocab.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/strings.hpp"
@@ -21,17 +22,11 @@ constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
 template <class Row>
 void read_table(const std::string& path, const std::vector<std::string>& required,
                 std::vector<int>& index, Row&& row) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open");
-  std::string line;
-  std::vector<std::string_view> fields;
-  std::int64_t n = 0;
+  TsvReader in(path, "file");
   std::size_t width = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    std::string_view text(line);
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    split(text, '\t', fields);
+  while (in.next()) {
+    const auto& fields = in.fields();
+    const std::int64_t n = in.line_number();
     if (n == 1) {
       std::vector<std::string> names(fields.begin(), fields.end());
       index.clear();
@@ -49,12 +44,11 @@ void read_table(const std::string& path, const std::vector<std::string>& require
       continue;
     }
     if (fields.size() != width) {
-      throw DataError(fmt::format("{}:{}: expected {} tab-separated fields, got {}", path, n, width,
-                                  fields.size()));
+      in.fail(fmt::format("expected {} tab-separated fields, got {}", width, fields.size()));
     }
     row(n, fields);
   }
-  if (n == 0) throw DataError(path + ": file is empty");
+  if (in.line_number() == 0) throw DataError(path + ": file is empty");
 }
 
 struct Occurrence {

@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 
 #include "attnrec/data/loader.hpp"
+#include "attnrec/data/tsv.hpp"
 #include "attnrec/eval/metrics.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
@@ -156,17 +157,13 @@ void write_predictions(const std::string& path, const SampleSet& set,
   }
   // The encoded set keeps ids as vocabulary indices (unknown ids are all OOV), so the original
   // strings are read back from the source lines.
-  std::ifstream in(set.source, std::ios::binary);
-  if (!in) throw IoError(set.source + ": cannot reopen to copy ids into predictions");
+  TsvReader in(set.source, "sample file (again, to copy ids into the predictions)");
   std::string out = with_labels ? "line\tuser\titem\tlabel\tscore\n" : "line\tuser\titem\tscore\n";
-  std::string line;
-  std::vector<std::string_view> fields;
-  std::int64_t line_number = 0;
   for (std::int64_t i = 0; i < set.size(); ++i) {
-    while (line_number < set.line_numbers[i] && std::getline(in, line)) ++line_number;
-    std::string_view text(line);
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    split(text, '\t', fields);
+    while (in.line_number() < set.line_numbers[i] && in.next()) {
+    }
+    const std::int64_t line_number = in.line_number();
+    const auto& fields = in.fields();
     const auto field = [&](int col) {
       return col >= 0 && static_cast<std::size_t>(col) < fields.size() ? fields[col]
                                                                        : std::string_view();

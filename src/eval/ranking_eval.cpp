@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "attnrec/data/batch.hpp"
+#include "attnrec/data/tsv.hpp"
 #include "attnrec/eval/ranking.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/progress.hpp"
@@ -24,32 +25,19 @@ RankingInput read_candidates_file(const std::string& path, const ReaderOptions& 
   options.require_both_classes = false;
   RankingInput in;
   in.protocol = "sampled";
-  {
-    // The header must be the one preprocess writes; a different layout is a different file.
-    std::ifstream f(path);
-    std::string header;
-    if (!f || !std::getline(f, header)) throw DataError(path + ": cannot read candidates file");
-    if (!header.empty() && header.back() == '\r') header.pop_back();
-    if (header != "user\titem\thistory\ttime\tnegatives") {
-      throw DataError(path +
-                      ":1: expected the header \"user<TAB>item<TAB>history<TAB>time<TAB>"
-                      "negatives\" of a candidates file written by `attnrec preprocess`");
-    }
-  }
+  // The header must be the one preprocess writes; a different layout is a different file.
+  TsvReader f(path, "candidates file");
+  f.expect_header({"user", "item", "history", "time", "negatives"}, /*exact=*/true,
+                  "of a candidates file written by `attnrec preprocess`");
   in.rows = read_sample_file(path, options, items, users);
-  std::ifstream f(path, std::ios::binary);
-  std::string line;
-  std::vector<std::string_view> fields, tokens;
-  std::int64_t n = 0;
+  std::vector<std::string_view> tokens;
   std::size_t row = 0;
   in.negatives.resize(static_cast<std::size_t>(in.rows.size()));
   std::size_t expected = 0;
-  while (std::getline(f, line) && row < in.negatives.size()) {
-    ++n;
+  while (row < in.negatives.size() && f.next()) {
+    const std::int64_t n = f.line_number();
     if (n != in.rows.line_numbers[row]) continue;
-    std::string_view text(line);
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    split(text, '\t', fields);
+    const auto& fields = f.fields();
     split(fields[4], ',', tokens);
     if (fields[4].empty() ||
         std::any_of(tokens.begin(), tokens.end(), [](std::string_view t) { return t.empty(); })) {
@@ -112,25 +100,11 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
     // possible for OOV users, so the log is joined on the user's vocabulary id and group.
     std::vector<std::int32_t> group_of_user(static_cast<std::size_t>(users.size()), -1);
     for (std::int64_t i = 0; i < set.size(); ++i) group_of_user[set.users[i]] = set.user_groups[i];
-    std::ifstream f(interactions, std::ios::binary);
-    if (!f) throw DataError(interactions + ": cannot open interaction log");
-    std::string line;
-    std::vector<std::string_view> fields;
-    std::int64_t n = 0;
-    while (std::getline(f, line)) {
-      ++n;
-      std::string_view text(line);
-      if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-      split(text, '\t', fields);
-      if (n == 1) {
-        if (fields.size() < 2 || fields[0] != "user" || fields[1] != "item") {
-          throw DataError(interactions + ":1: expected a header starting \"user<TAB>item\"");
-        }
-        continue;
-      }
-      if (fields.size() < 2) {
-        throw DataError(fmt::format("{}:{}: expected user<TAB>item[<TAB>time]", interactions, n));
-      }
+    TsvReader f(interactions, "interaction log");
+    f.expect_header({"user", "item"}, /*exact=*/false);
+    while (f.next()) {
+      const auto& fields = f.fields();
+      if (fields.size() < 2) f.fail("expected user<TAB>item[<TAB>time]");
       const auto u = users.lookup(fields[0]);
       if (u == Vocab::kOov) continue;  // users unknown to the model are not ranked per user
       const auto g = group_of_user[u];

@@ -74,7 +74,7 @@ TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
         "c.json: /train/epochs: out of range: expected [1, 100000], got 0");
   CHECK(config_error(R"({"model": {"attention": {"type": "adtitive"}}})") ==
         "c.json: /model/attention/type: unknown value \"adtitive\"; did you mean \"additive\"? "
-        "(allowed: dot, scaled_dot, additive, cosine, multi_head, none)");
+        "(allowed: additive, cosine, dot, multi_head, none, scaled_dot)");
   CHECK(config_error(R"({"data": {"shuffle": 1}})") ==
         "c.json: /data/shuffle: expected a boolean, got the number 1");
   CHECK(config_error(R"({"model": {"head": {"hidden": [64, 0]}}})") ==

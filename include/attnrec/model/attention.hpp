@@ -3,6 +3,8 @@
 /// the registry): dot, scaled_dot, additive, cosine, multi_head, none (masked mean).
 
 #include <torch/torch.h>
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace attnrec {
@@ -32,6 +34,64 @@ struct AttentionOutput {
 /// weights (not NaN), so their context vector is zero and gradients stay finite.
 torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& mask);
 
+/// One attention pass's inputs, as AttentionImpl::forward() checked and prepared them.
+struct AttentionInput {
+  const torch::Tensor& query;           ///< [rows, dim] (undefined for query-free variants)
+  const torch::Tensor& keys;            ///< [B, T, dim], or [1, T, dim] when `shared`
+  const torch::Tensor& mask;            ///< [B, T] (or [1, T]) bool
+  const torch::Tensor& row_mask;        ///< [rows, T]: mask, expanded when `shared`
+  const torch::Tensor& key_projection;  ///< project_keys(keys) computed earlier, may be undefined
+  bool shared = false;  ///< one history against many queries (broadcast, not copied)
+  std::int64_t rows = 0;
+};
+
+/// One attention variant (a scoring function). Each lives in its own file under
+/// src/model/attention/ and registers itself with ATTNREC_REGISTER_ATTENTION, which also makes
+/// its name a valid `model.attention.type` and documents it: adding a variant touches its file,
+/// a config for it, and the generated docs/config.md.
+class AttentionScorer {
+ public:
+  virtual ~AttentionScorer() = default;
+  /// Registers the variant's parameters on `module` (their names are the checkpoint's).
+  virtual void build(torch::nn::Module& module, const AttentionOptions& options) {
+    (void)module;
+    (void)options;
+  }
+  /// The attention output. The default scores() + masked softmax + weighted sum of the keys.
+  virtual AttentionOutput attend(const AttentionInput& in);
+  /// [rows, T] scores of each query against each key (softmax over valid positions follows).
+  virtual torch::Tensor scores(const AttentionInput& in) = 0;
+  /// Whether the variant reads the query (false: none).
+  virtual bool uses_query() const { return true; }
+  /// The query-independent part of the scores (e.g. additive: W_k keys), computed once when one
+  /// history is scored against many candidates; undefined when there is none.
+  virtual torch::Tensor project_keys(const torch::Tensor& keys) {
+    (void)keys;
+    return {};
+  }
+  /// W_k such that project_keys(keys) = keys W_k^T, for encoders that fuse the projection into
+  /// their own kernel; undefined when the variant has none.
+  virtual torch::Tensor key_weight() const { return {}; }
+
+ protected:
+  /// q . k for every (row, position), batched or against the shared keys.
+  static torch::Tensor dot_scores(const AttentionInput& in, const torch::Tensor& keys,
+                                  const torch::Tensor& query);
+  /// Masked softmax of `scores` and the weighted sum of the keys.
+  static AttentionOutput pool(const AttentionInput& in, const torch::Tensor& scores);
+};
+
+/// Makes the scorer of one variant.
+using AttentionFactory = std::function<std::unique_ptr<AttentionScorer>()>;
+
+/// Registers a variant (name, one-line description); see ATTNREC_REGISTER_ATTENTION.
+bool register_attention(const std::string& name, const std::string& help, AttentionFactory factory);
+
+/// In the variant's file: `ATTNREC_REGISTER_ATTENTION("name", "description", Class);`
+#define ATTNREC_REGISTER_ATTENTION(name, help, Class)             \
+  [[maybe_unused]] static const bool attnrec_registered_##Class = \
+      ::attnrec::register_attention(name, help, [] { return std::make_unique<Class>(); })
+
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(AttentionOptions options);
@@ -43,23 +103,15 @@ class AttentionImpl : public torch::nn::Module {
                           const torch::Tensor& mask, const torch::Tensor& key_projection = {});
   /// The query-independent part of the scores (additive: W_k keys); undefined for the other
   /// types, whose key-side work is a cheap product.
-  torch::Tensor project_keys(const torch::Tensor& keys);
+  torch::Tensor project_keys(const torch::Tensor& keys) { return scorer_->project_keys(keys); }
   /// W_k [hidden, dim] such that project_keys(keys) = keys W_k^T (additive; else undefined),
   /// for encoders that can fuse the projection into their own kernel.
-  torch::Tensor key_weight() const;
+  torch::Tensor key_weight() const { return scorer_->key_weight(); }
 
   AttentionOptions options;
 
  private:
-  /// Additive attention without autograd on float32 CPU tensors: one fused kernel per row.
-  AttentionOutput additive_inference(const torch::Tensor& query, const torch::Tensor& keys,
-                                     const torch::Tensor& mask,
-                                     const torch::Tensor& key_projection);
-
-  enum class Kind { dot, scaled_dot, additive, cosine, multi_head, none };
-  Kind kind_ = Kind::additive;
-  torch::nn::Linear w_query_{nullptr}, w_key_{nullptr}, v_{nullptr};  // additive
-  torch::nn::Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, o_proj_{nullptr};
+  std::unique_ptr<AttentionScorer> scorer_;  // chosen once, by name, in reset()
 };
 TORCH_MODULE(Attention);
 

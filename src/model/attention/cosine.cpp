@@ -1,0 +1,28 @@
+// Attention variant "cosine".
+#include "attnrec/model/attention.hpp"
+
+namespace attnrec {
+namespace {
+
+class CosineAttention : public AttentionScorer {
+ public:
+  void build(torch::nn::Module&, const AttentionOptions& options) override {
+    temperature_ = options.temperature();
+  }
+  torch::Tensor scores(const AttentionInput& in) override {
+    // The eps keeps zero vectors (padding, an all-zero query) finite.
+    const auto qn = in.query / in.query.norm(2, -1, true).clamp_min(1e-8);
+    const auto kn = in.keys / in.keys.norm(2, -1, true).clamp_min(1e-8);
+    return dot_scores(in, kn, qn) / temperature_;
+  }
+
+ private:
+  double temperature_ = 0.1;
+};
+
+}  // namespace
+
+ATTNREC_REGISTER_ATTENTION("cosine", "score = cos(q, h_t) / temperature (temperature 0.1, fixed)",
+                           CosineAttention);
+
+}  // namespace attnrec
