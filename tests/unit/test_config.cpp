@@ -3,6 +3,7 @@
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/strings.hpp"
 #include "support.hpp"
 
 using namespace attnrec;
@@ -72,9 +73,15 @@ TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
         "c.json: /train/lr: out of range: expected (0, 10], got 0");
   CHECK(config_error(R"({"train": {"epochs": 0}})") ==
         "c.json: /train/epochs: out of range: expected [1, 100000], got 0");
+  // The allowed attention types are the registered variants (the list grows with each one).
   CHECK(config_error(R"({"model": {"attention": {"type": "adtitive"}}})") ==
         "c.json: /model/attention/type: unknown value \"adtitive\"; did you mean \"additive\"? "
-        "(allowed: additive, cosine, dot, multi_head, none, scaled_dot)");
+        "(allowed: " +
+            join(choice_names(attention_variants()), ", ") + ")");
+  for (const char* shipped : {"additive", "cosine", "dot", "multi_head", "none", "scaled_dot"}) {
+    const auto names = choice_names(attention_variants());
+    CHECK(std::count(names.begin(), names.end(), shipped) == 1);
+  }
   CHECK(config_error(R"({"data": {"shuffle": 1}})") ==
         "c.json: /data/shuffle: expected a boolean, got the number 1");
   CHECK(config_error(R"({"model": {"head": {"hidden": [64, 0]}}})") ==
