@@ -86,6 +86,43 @@ const std::vector<ChoiceInfo>& choices<StopMetric>() {
   return v;
 }
 
+template <>
+const std::vector<ChoiceInfo>& choices<LossKind>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"bce",
+       "binary cross-entropy on every labelled sample, or on the positive and each of its "
+       "drawn negatives (optimises logloss, and AUC through it)"},
+      {"bpr",
+       "pairwise: -log sigmoid(positive - negative) over each drawn negative (optimises "
+       "AUC and rank directly; scores are not probabilities)"},
+      {"sampled_softmax",
+       "softmax over the positive and its drawn negatives, with the log-q correction for "
+       "popularity sampling (optimises rank at the top: HR/NDCG/MRR; scores are not "
+       "probabilities)"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<NegativeDistribution>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"uniform", "every item equally likely"},
+      {"popularity", "proportional to count^exponent, counting positive training targets"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<NegativeExclusion>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"train", "never an item the user interacted with anywhere in the training file"},
+      {"all",
+       "nor in data.valid or data.test (uses the held-out files' items: leaks which "
+       "items a user will interact with into training, as some papers do; not the default)"},
+  };
+  return v;
+}
+
 const std::vector<ChoiceInfo>& column_roles() {
   static const std::vector<ChoiceInfo> v = {{"label", "0/1 click"},
                                             {"user", "user id"},

@@ -190,6 +190,12 @@ std::vector<FieldSpec> model_fields() {
           .min(1)
           .max(4096)
           .help("Size of the category embedding."),
+      ATTNREC_FIELD(model.embedding.dropout)
+          .def(0.0)
+          .min(0.0)
+          .max(1.0, true)
+          .help("Dropout on the history's item embeddings during training (a regulariser for "
+                "sparse logs; the candidate's embedding is not dropped)."),
       ATTNREC_CHOICE(model.encoder.type).def("lstm").help("Sequence encoder over the history."),
       ATTNREC_FIELD(model.encoder.hidden)
           .def(64)
@@ -242,6 +248,10 @@ std::vector<FieldSpec> model_fields() {
           .min(0.0)
           .max(1.0, true)
           .help("Dropout after each hidden layer of the head."),
+      ATTNREC_FIELD(model.head.item_bias)
+          .def(false)
+          .help("Add a learned per-item scalar to the logit (the candidate's popularity prior). "
+                "Needs an item column; with `lazy_adam` it is a sparse table like the embeddings."),
   };
 }
 
@@ -260,7 +270,8 @@ std::vector<FieldSpec> train_fields() {
                 "tables get sparse gradients and only the rows in the batch are updated (moments "
                 "included), as PyTorch's SparseAdam; other parameters get dense Adam. The step's "
                 "cost then no longer grows with the vocabulary; untouched rows keep their value "
-                "instead of drifting with momentum. No weight decay."),
+                "instead of drifting with momentum. `weight_decay` is then lazy on the tables (see "
+                "there)."),
       ATTNREC_FIELD(train.lr).def(1e-3).min(0.0, true).max(10.0).help("Adam learning rate."),
       ATTNREC_FIELD(train.beta1).def(0.9).min(0.0).max(1.0, true).help("Adam beta1."),
       ATTNREC_FIELD(train.beta2).def(0.999).min(0.0).max(1.0, true).help("Adam beta2."),
@@ -269,7 +280,10 @@ std::vector<FieldSpec> train_fields() {
           .def(0.0)
           .min(0.0)
           .max(1.0)
-          .help("L2 penalty added to the gradients (Adam's `weight_decay`)."),
+          .help("L2 penalty added to the gradients (Adam's `weight_decay`). With `lazy_adam` it is "
+                "lazy on the embedding tables, as TensorFlow's LazyAdam: a row decays only in the "
+                "steps whose batch touches it (its gradient gets weight_decay x row); dense "
+                "parameters decay every step."),
       ATTNREC_CHOICE(train.schedule)
           .def("constant")
           .help("Learning-rate schedule: `constant`, or `warmup_linear` (linear warm-up over "
@@ -315,6 +329,37 @@ std::vector<FieldSpec> train_fields() {
               "A non-finite loss (or clipped gradient norm): `error` stops naming the step, before "
               "the optimizer applies it (no checkpoint is written from a diverged model); `skip` "
               "drops that batch's update and counts it in the summary."),
+      ATTNREC_CHOICE(train.loss)
+          .def("bce")
+          .help("Training loss. `bpr` and `sampled_softmax` need drawn negatives "
+                "(`train.negatives.per_positive` >= 1); each scores a positive and its negatives "
+                "against one history, encoded once."),
+      ATTNREC_FIELD(train.label_smoothing)
+          .def(0.0)
+          .min(0.0)
+          .max(0.5, true)
+          .help("`bce` only: targets become 1 - s/2 and s/2 instead of 1 and 0."),
+      ATTNREC_FIELD(train.negatives.per_positive)
+          .def(0)
+          .min(0)
+          .max(1024)
+          .help("Negatives drawn by the trainer for every positive training sample, afresh each "
+                "epoch (0: train on the file's samples and labels as they are). The training "
+                "file's own negatives (label 0) are then ignored; validation and test keep their "
+                "frozen negatives. A draw depends only on (train.seed, epoch, sample), so resume "
+                "stays exact."),
+      ATTNREC_CHOICE(train.negatives.sampling)
+          .def("uniform")
+          .help("How drawn negatives are distributed over the items."),
+      ATTNREC_FIELD(train.negatives.exponent)
+          .def(0.75)
+          .min(0.0)
+          .max(2.0)
+          .help("`popularity` sampling: weight = (positive count)^exponent."),
+      ATTNREC_CHOICE(train.negatives.exclude)
+          .def("train")
+          .help("Which interactions a drawn negative must avoid (always: the sample's own "
+                "history and positive)."),
       ATTNREC_CHOICE(train.early_stopping.metric)
           .def("auc")
           .help("Validation metric that selects the best model and drives early stopping."),
@@ -736,8 +781,46 @@ void apply_overrides(Config& config, const std::vector<std::string>& assignments
   throw_if_any(errors);
 }
 
+namespace {
+
+/// The rules of the loss, drawn negatives and regularisers.
+void check_training_objective(const Config& c, std::vector<std::string>& errors) {
+  const bool has_item = has_column(c.data, "item");
+  const auto& n = c.train.negatives;
+  if (c.train.loss != LossKind::bce && n.per_positive == 0) {
+    errors.push_back(
+        fmt::format("/train/loss: \"{}\" compares a positive with drawn negatives, but "
+                    "/train/negatives/per_positive is 0; set it to 1 or more (4 is a good start)",
+                    name_of(c.train.loss)));
+  }
+  if (n.per_positive > 0 && !has_item) {
+    errors.push_back(
+        "/train/negatives/per_positive: drawn negatives replace a sample's candidate item, but "
+        "/data/columns has no \"item\" column");
+  }
+  if (c.train.label_smoothing > 0 && c.train.loss != LossKind::bce) {
+    errors.push_back(fmt::format(
+        "/train/label_smoothing: applies to the \"bce\" loss only, but /train/loss is \"{}\"",
+        name_of(c.train.loss)));
+  }
+  if (c.model.head.item_bias && !has_item) {
+    errors.push_back(
+        "/model/head/item_bias: true needs a candidate item, but /data/columns has no "
+        "\"item\" column");
+  }
+  if (n.exclude == NegativeExclusion::all && n.per_positive > 0 && c.data.valid.empty() &&
+      c.data.test.empty()) {
+    errors.push_back(
+        "/train/negatives/exclude: \"all\" also avoids the items of /data/valid and /data/test, "
+        "but both are empty; use \"train\"");
+  }
+}
+
+}  // namespace
+
 void validate_config(const Config& c) {
   std::vector<std::string> errors;
+  check_training_objective(c, errors);
   auto count = [&](const std::string& role) {
     return std::count(c.data.columns.begin(), c.data.columns.end(), role);
   };
@@ -759,12 +842,6 @@ void validate_config(const Config& c) {
         "/model/attention/query: \"target\" attention needs a candidate item, but "
         "/data/columns has no \"item\" column (" +
         columns + "); add one or use \"self\"");
-  }
-  if (c.train.optimizer == OptimizerKind::lazy_adam && c.train.weight_decay > 0) {
-    errors.push_back(
-        fmt::format("/train/weight_decay: {} is not supported by \"lazy_adam\" "
-                    "(sparse updates); set it to 0 or use \"adam\"",
-                    c.train.weight_decay));
   }
   if (c.model.head.inputs == HeadInputs::context_candidate && count("item") == 0) {
     errors.push_back(

@@ -20,7 +20,16 @@ std::int64_t DataLoader::batches_per_epoch() const {
 Batch DataLoader::build(std::int64_t batch_number) const {
   const std::int64_t begin = batch_number * options_.batch_size;
   const std::int64_t n = std::min(options_.batch_size, set_.size() - begin);
-  return make_batch(set_, order_.data() + begin, n, options_.pin_memory);
+  Batch batch = make_batch(set_, order_.data() + begin, n, options_.pin_memory);
+  if (options_.negatives) {
+    // Drawn here, on the background thread, so the step never waits for them.
+    const auto k = options_.negatives->per_positive();
+    batch.negatives = torch::empty(
+        {n, k}, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(options_.pin_memory));
+    options_.negatives->draw(epoch_, order_.data() + begin, n,
+                             batch.negatives.data_ptr<std::int64_t>());
+  }
+  return batch;
 }
 
 void DataLoader::stop() {
@@ -37,6 +46,7 @@ void DataLoader::stop() {
 
 void DataLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
   stop();
+  epoch_ = epoch;
   order_ = epoch_order(set_.size(), options_.shuffle, options_.seed, epoch);
   if (options_.by_length) {
     std::stable_sort(order_.begin(), order_.end(), [&](std::int64_t a, std::int64_t b) {

@@ -28,9 +28,9 @@ const std::vector<std::string>& preprocess_formats() {
 
 const std::vector<std::string>& preprocess_output_files() {
   static const std::vector<std::string> files = {
-      "train.tsv",           "valid.tsv",           "test.tsv",
-      "test_candidates.tsv", "interactions.tsv",    "stats.json",
-      "protocol.json",       "item_categories.tsv", "leakage_report.json"};
+      "train.tsv",           "valid.tsv",          "test.tsv",   "train_positives.tsv",
+      "test_candidates.tsv", "interactions.tsv",   "stats.json", "protocol.json",
+      "item_categories.tsv", "leakage_report.json"};
   return files;
 }
 
@@ -237,6 +237,11 @@ class SampleWriter {
           std::make_unique<HashedOutput>((dir / "test_candidates.tsv").string(), "candidates file");
       candidates_->write("user\titem\thistory\ttime\tnegatives\n");
     }
+    // The training positives alone: what `train.negatives` (negatives drawn by the trainer)
+    // reads; the fixed negatives of train.tsv would otherwise be memorised.
+    positives_ =
+        std::make_unique<HashedOutput>((dir / "train_positives.tsv").string(), "sample file");
+    positives_->write("label\tuser\titem\thistory\ttime\n");
     log_ = std::make_unique<HashedOutput>((dir / "interactions.tsv").string(), "interaction log");
     log_->write("user\titem\ttime\n");
   }
@@ -249,7 +254,7 @@ class SampleWriter {
  private:
   const PreprocessOptions& o_;
   std::vector<std::unique_ptr<HashedOutput>> outs_;
-  std::unique_ptr<HashedOutput> candidates_, log_;
+  std::unique_ptr<HashedOutput> candidates_, positives_, log_;
   Written written_;
   std::string history_, buffer_;
   std::vector<std::int32_t> interacted_, negatives_;
@@ -284,6 +289,7 @@ void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
     buffer_.clear();
     fmt::format_to(std::back_inserter(buffer_), "1\t{}\t{}\t{}\t{}\n", user_id,
                    d.items.token(ev.item), history_, ev.time);
+    if (ev.split == 0) positives_->write(buffer_);
     for (const auto n : negatives_) {
       fmt::format_to(std::back_inserter(buffer_), "0\t{}\t{}\t{}\t{}\n", user_id, d.items.token(n),
                      history_, ev.time);
@@ -327,6 +333,8 @@ Written SampleWriter::finish(std::size_t users) {
     written_.outputs["test_candidates.tsv"] = candidates_->hash.hex();
     written_.candidates = true;
   }
+  positives_->out.commit();
+  written_.outputs["train_positives.tsv"] = positives_->hash.hex();
   log_->out.commit();
   written_.outputs["interactions.tsv"] = log_->hash.hex();
   return written_;

@@ -17,6 +17,8 @@ RecommenderOptions make_recommender_options(const Config& config, std::int64_t i
       .head_hidden(m.head.hidden)
       .activation(m.head.activation)
       .head_dropout(m.head.dropout)
+      .embedding_dropout(m.embedding.dropout)
+      .item_bias(m.head.item_bias)
       .category_vocab(m.embedding.category ? category_vocab : 0)
       .category_dim(m.embedding.category_dim)
       .encoder(SequenceEncoderOptions(item_representation_size(m))

@@ -105,6 +105,21 @@ void RecommenderImpl::reset() {
   }
   head_->push_back(torch::nn::Linear(features, 1));
   head_dropout_ = register_module("head_dropout", torch::nn::Dropout(options.head_dropout()));
+  // Registered only when used: a dropout layer draws from the generator, and a model without
+  // one must keep the random stream (and so its results) of earlier versions.
+  if (options.embedding_dropout() > 0) {
+    embedding_dropout_ =
+        register_module("embedding_dropout", torch::nn::Dropout(options.embedding_dropout()));
+  }
+  if (options.item_bias()) {
+    TORCH_CHECK(options.has_item(), "item_bias needs a candidate item");
+    item_bias_ = register_module(
+        "item_bias", torch::nn::Embedding(torch::nn::EmbeddingOptions(options.item_vocab(), 1)
+                                              .padding_idx(0)
+                                              .sparse(options.sparse_embeddings())));
+    torch::NoGradGuard no_grad;
+    item_bias_->weight.zero_();  // starts neutral; learns the popularity prior
+  }
 }
 
 torch::Tensor RecommenderImpl::activation(const torch::Tensor& x) const {
@@ -156,7 +171,7 @@ RecommenderOutput RecommenderImpl::forward(const Batch& batch) {
     const auto all =
         embed_items(torch::cat({batch.history.reshape({-1}), batch.item}), item_embedding_);
     return score_embedded(encode_embedded(batch, all.narrow(0, 0, b * t).view({b, t, -1})),
-                          all.narrow(0, b * t, b));
+                          all.narrow(0, b * t, b), batch.item);
   }
   return score(encode(batch), batch.item);
 }
@@ -175,7 +190,8 @@ EncodedHistory RecommenderImpl::encode(const Batch& batch) {
 }
 
 EncodedHistory RecommenderImpl::encode_embedded(const Batch& batch, const torch::Tensor& history) {
-  return finish_encoding(batch, encoder_(history, batch.mask, batch.lengths));
+  const auto input = embedding_dropout_ ? embedding_dropout_(history) : history;
+  return finish_encoding(batch, encoder_(input, batch.mask, batch.lengths));
 }
 
 EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tensor keys,
@@ -211,11 +227,12 @@ RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::T
                 "candidates: expected [", h.keys.size(0), "], got ", item.sizes());
     candidate = embed_items(item, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
   }
-  return score_embedded(h, candidate);
+  return score_embedded(h, candidate, item);
 }
 
 RecommenderOutput RecommenderImpl::score_embedded(const EncodedHistory& h,
-                                                  const torch::Tensor& candidate) {
+                                                  const torch::Tensor& candidate,
+                                                  const torch::Tensor& item) {
   const auto& keys = h.keys;
   std::vector<torch::Tensor> features;
   torch::Tensor query;
@@ -239,7 +256,9 @@ RecommenderOutput RecommenderImpl::score_embedded(const EncodedHistory& h,
     x = head_[i]->as<torch::nn::Linear>()->forward(x);
     if (i + 1 < layers) x = head_dropout_(activation(x));
   }
-  return {x.squeeze(1), attended.weights};
+  auto logits = x.squeeze(1);
+  if (item_bias_) logits = logits + item_bias_(item).squeeze(1);
+  return {logits, attended.weights};
 }
 
 }  // namespace attnrec

@@ -9,12 +9,11 @@ namespace attnrec {
 
 LazyAdam::LazyAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options)
     : FusedAdam(std::move(params), options) {
-  TORCH_CHECK(options.weight_decay() == 0.0 && !options.amsgrad(),
-              "LazyAdam: weight decay and AMSGrad are not supported with sparse gradients");
+  TORCH_CHECK(!options.amsgrad(), "LazyAdam: AMSGrad is not supported with sparse gradients");
 }
 
 torch::Tensor LazyAdam::step(LossClosure closure) {
-  // FusedAdam::step skips parameters without a gradient: hide the sparse ones from it, let it
+  // Adam::step skips parameters without a gradient: hide the sparse ones from it, let it
   // update the dense ones, then update the touched rows of the sparse ones here.
   struct Sparse {
     torch::Tensor param, grad;
@@ -30,7 +29,10 @@ torch::Tensor LazyAdam::step(LossClosure closure) {
       }
     }
   }
-  torch::Tensor loss = FusedAdam::step(closure);
+  // Dense parameters get torch's own Adam arithmetic, so they match torch::optim::Adam bit for
+  // bit (weight decay included). With sparse tables they are the small part of the model, so
+  // the fused kernel would gain little here.
+  torch::Tensor loss = torch::optim::Adam::step(closure);
   torch::NoGradGuard no_grad;
   for (auto& [p, grad, options] : sparse) {
     p.mutable_grad() = grad;
@@ -46,18 +48,23 @@ torch::Tensor LazyAdam::step(LossClosure closure) {
           p.dim() == 2 && values.scalar_type() == torch::kFloat32)) {
       // CUDA and other dtypes: the same row formula with tensor operations.
       const double bc1 = 1.0 - std::pow(beta1, step), bc2 = 1.0 - std::pow(beta2, step);
+      auto g = values;
+      if (options->weight_decay() != 0.0) {
+        g = values + p.index_select(0, rows) * options->weight_decay();  // lazy L2: touched rows
+      }
       auto m = state.exp_avg().index_select(0, rows);
       auto v = state.exp_avg_sq().index_select(0, rows);
-      m.mul_(beta1).add_(values, 1.0 - beta1);
-      v.mul_(beta2).addcmul_(values, values, 1.0 - beta2);
+      m.mul_(beta1).add_(g, 1.0 - beta1);
+      v.mul_(beta2).addcmul_(g, g, 1.0 - beta2);
       state.exp_avg().index_copy_(0, rows, m);
       state.exp_avg_sq().index_copy_(0, rows, v);
       const auto denom = (v.sqrt() / std::sqrt(bc2)).add_(options->eps());
       p.index_add_(0, rows, (m / denom) * (-options->lr() / bc1));
       continue;
     }
+    // Lazy L2: the kernel adds weight_decay x row to the gradient of the touched rows only.
     const auto s = kernels::adam_scalars(options->lr(), beta1, beta2, options->eps(),
-                                         /*weight_decay=*/0.0, step);
+                                         options->weight_decay(), step);
     // Adam's arithmetic on each touched row (rows are unique after coalesce, so the row
     // updates are independent and may run in parallel).
     const std::int64_t width = p.size(1);

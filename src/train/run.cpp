@@ -1,5 +1,7 @@
 #include "attnrec/train/run.hpp"
 
+#include "attnrec/data/negatives.hpp"
+
 #include <fmt/format.h>
 #include <chrono>
 #include <filesystem>
@@ -123,7 +125,8 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
   spdlog::info("model: {} encoder, {} attention ({} query), {} parameters",
                name_of(config.model.encoder.type), config.model.attention.type,
                name_of(config.model.attention.query), parameters);
-  Trainer trainer(config, p.train, p.valid ? &*p.valid : nullptr, p.run, p.device);
+  Trainer trainer(config, p.train, p.valid ? &*p.valid : nullptr, p.run, p.device,
+                  p.test ? &*p.test : nullptr);
   const TrainState state = trainer.fit(model, fit);
   const bool finished = state.epoch >= config.train.epochs || state.stopped_early;
 
@@ -220,8 +223,11 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   Recommender model = build_model(config, p);
   FitOptions fit;
   fit.optimizer = make_optimizer(config.train, model);
-  const std::int64_t per_epoch =
-      (p.train.samples.size() + config.train.batch_size - 1) / config.train.batch_size;
+  // With drawn negatives an epoch iterates over the positives only.
+  const std::int64_t samples = config.train.negatives.per_positive > 0
+                                   ? positive_count(p.train.samples)
+                                   : p.train.samples.size();
+  const std::int64_t per_epoch = (samples + config.train.batch_size - 1) / config.train.batch_size;
   fit.start = restore_training(checkpoint, meta, config, per_epoch,
                                count_metrics_rows(p.run.metrics()), model, *fit.optimizer);
   fit.stop_after_steps = options.stop_after_steps;

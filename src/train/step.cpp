@@ -8,8 +8,13 @@
 namespace attnrec {
 
 TrainStep::TrainStep(Recommender& model, torch::optim::Adam& optimizer, const TrainConfig& train,
-                     GradientSync* sync)
-    : model_(model), optimizer_(optimizer), train_(train), sync_(sync) {}
+                     GradientSync* sync, std::optional<TrainObjective> objective)
+    : model_(model),
+      optimizer_(optimizer),
+      train_(train),
+      sync_(sync),
+      objective_(objective ? std::move(*objective)
+                           : TrainObjective(train.loss, train.label_smoothing)) {}
 
 StepResult TrainStep::run(const Batch& b, double lr, std::int64_t global_step, std::int64_t epoch) {
   for (auto& group : optimizer_.param_groups()) {
@@ -20,8 +25,7 @@ StepResult TrainStep::run(const Batch& b, double lr, std::int64_t global_step, s
   // ones, which for a dense embedding table saves two passes over it per step. Every
   // parameter takes part in every forward pass, so Adam still updates all of them.
   for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
-  const auto out = model_->forward(b);
-  const auto loss = torch::binary_cross_entropy_with_logits(out.logits, b.label);
+  const auto loss = objective_(model_, b);
   loss.backward();
   if (sync_) sync_->sync(model_);
   double norm = 0.0;

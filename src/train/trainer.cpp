@@ -13,7 +13,9 @@
 #include "attnrec/train/schedule.hpp"
 #include "attnrec/train/stop.hpp"
 #include "attnrec/train/validation.hpp"
+#include "attnrec/util/error.hpp"
 #include "attnrec/util/progress.hpp"
+#include "attnrec/util/rng.hpp"
 
 namespace attnrec {
 
@@ -46,6 +48,20 @@ std::int64_t read_every(const TrainConfig& t) {
                                       : t.log_every_steps;
 }
 
+/// The loss, with the log-q table when sampled softmax corrects for popularity sampling.
+TrainObjective make_objective(const TrainConfig& t, const TrainingNegatives* negatives,
+                              torch::Device device) {
+  torch::Tensor log_q;
+  if (negatives && t.loss == LossKind::sampled_softmax &&
+      t.negatives.sampling == NegativeDistribution::popularity) {
+    const auto table = negatives->log_probabilities();
+    log_q = torch::tensor(table, torch::kFloat32);
+  }
+  TrainObjective objective(t.loss, t.label_smoothing, log_q);
+  objective.to(device);
+  return objective;
+}
+
 TrainState fresh_state(const TrainConfig& t) {
   TrainState s;
   s.early_stopping = EarlyStopping(t.early_stopping.metric, t.early_stopping.patience);
@@ -61,8 +77,9 @@ struct Trainer::Loop {
         options(o),
         optimizer(o.optimizer ? o.optimizer : make_optimizer(trainer.config_.train, m)),
         state(o.start ? *o.start : fresh_state(trainer.config_.train)),
-        loader(trainer.train_.samples,
+        loader(trainer.training_samples(),
                LoaderOptions()
+                   .with_negatives(trainer.negatives_ ? &*trainer.negatives_ : nullptr)
                    .with_batch_size(trainer.config_.train.batch_size)
                    .with_shuffle(trainer.config_.data.shuffle)
                    .with_seed(static_cast<std::uint64_t>(trainer.config_.train.seed))
@@ -70,7 +87,9 @@ struct Trainer::Loop {
                    .with_pin_memory(trainer.device_.is_cuda())),
         schedule(trainer.config_, loader.batches_per_epoch(), trainer.valid_ != nullptr,
                  read_every(trainer.config_.train)),
-        step(m, *optimizer, trainer.config_.train, o.gradient_sync),
+        step(m, *optimizer, trainer.config_.train, o.gradient_sync,
+             make_objective(trainer.config_.train,
+                            trainer.negatives_ ? &*trainer.negatives_ : nullptr, trainer.device_)),
         stop(o.stop_after_steps),
         checkpoints(trainer.config_, trainer.run_) {
     if (trainer.valid_) {
@@ -123,8 +142,34 @@ struct Trainer::Loop {
 };
 
 Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSet* valid,
-                 RunDir run, torch::Device device)
-    : config_(config), train_(train), valid_(valid), run_(std::move(run)), device_(device) {}
+                 RunDir run, torch::Device device, const SampleSet* test)
+    : config_(config), train_(train), valid_(valid), run_(std::move(run)), device_(device) {
+  const auto& n = config.train.negatives;
+  if (n.per_positive == 0) return;
+  positives_ = positives_only(train.samples);
+  if (positives_->size() == 0) {
+    throw DataError(train.samples.source +
+                    ": no positive samples (label 1) to draw negatives for (train.negatives)");
+  }
+  std::vector<const SampleSet*> exclude;
+  if (n.exclude == NegativeExclusion::all) {
+    for (const auto* set : {valid, test}) {
+      if (set) exclude.push_back(set);
+    }
+  }
+  TrainingNegativesOptions options;
+  options.per_positive = n.per_positive;
+  options.distribution = n.sampling;
+  options.exponent = n.exponent;
+  // Its own stream: drawing negatives must not shift the shuffling or initialisation.
+  options.seed = Rng::mix(static_cast<std::uint64_t>(config.train.seed), 0x6e6567ULL);
+  negatives_.emplace(*positives_, static_cast<std::int64_t>(train.items.size()), options, exclude);
+  spdlog::info(
+      "negatives: {} per positive ({}), drawn each epoch for {} positives ({} of {} "
+      "training samples)",
+      n.per_positive, name_of(n.sampling), positives_->size(), positives_->size(),
+      train.samples.size());
+}
 
 TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   fs::create_directories(run_.checkpoints());
@@ -136,7 +181,7 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
     spdlog::info("resumed at epoch {}, step {} of the epoch (global step {})", s.epoch + 1,
                  s.step_in_epoch, s.global_step);
   }
-  spdlog::info("training {} samples, {} steps/epoch x {} epochs on {}", train_.samples.size(),
+  spdlog::info("training {} samples, {} steps/epoch x {} epochs on {}", training_samples().size(),
                loop.schedule.batches_per_epoch(), config_.train.epochs, device_.str());
   for (; s.epoch < config_.train.epochs && !s.stopped_early; ++s.epoch, s.step_in_epoch = 0) {
     loop.start_epoch(config_, device_);

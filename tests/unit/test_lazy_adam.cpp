@@ -76,7 +76,49 @@ TEST_CASE("lazy adam: sparse rows follow the formula, untouched rows stay", "[op
   CHECK(torch::equal(sparse.emb->weight[0], before[0]));
 }
 
-TEST_CASE("lazy adam: weight decay is refused", "[optim]") {
+TEST_CASE("lazy adam: dense parameters match torch::optim::Adam bit for bit, with decay",
+          "[optim]") {
+  Tiny a(false), b(false);
+  const auto options = torch::optim::AdamOptions(0.1).weight_decay(0.01);
+  torch::optim::Adam ref(a.params(), options);
+  LazyAdam lazy(b.params(), options);
+  for (int step = 0; step < 3; ++step) {
+    ref.zero_grad();
+    a.loss({1, 2}).backward();
+    ref.step();
+    lazy.zero_grad();
+    b.loss({1, 2}).backward();
+    lazy.step();
+  }
+  CHECK(torch::equal(a.emb->weight, b.emb->weight));
+  CHECK(torch::equal(a.lin->weight, b.lin->weight));
+  CHECK(torch::equal(a.lin->bias, b.lin->bias));
+  CHECK_FALSE(torch::equal(a.lin->weight, Tiny(false).lin->weight));  // it did move
+}
+
+TEST_CASE("lazy adam: weight decay is lazy, only touched rows decay", "[optim]") {
   Tiny t(true);
-  CHECK_THROWS(LazyAdam(t.params(), torch::optim::AdamOptions(0.1).weight_decay(0.01)));
+  LazyAdam lazy(t.params(), torch::optim::AdamOptions(0.1).weight_decay(0.5));
+  const auto before = t.emb->weight.clone();
+  // Row 1 is in the batch but its loss gradient is zero, so all it gets is the decay term
+  // 0.5 x row: Adam's first step moves it by lr toward zero in every coordinate.
+  lazy.zero_grad();
+  (t.loss({1}) * 0.0).backward();
+  REQUIRE(t.emb->weight.grad().is_sparse());
+  lazy.step();
+  const auto moved = t.emb->weight[1] - before[1];
+  const auto expected = -0.1 * torch::sign(before[1]);
+  CHECK(torch::allclose(moved, expected, 1e-5, 1e-6));
+  for (int row : {0, 2, 3, 4}) {
+    CHECK(torch::equal(t.emb->weight[row], before[row]));  // untouched: no decay
+  }
+  SECTION("without decay the same step leaves the row where it was") {
+    Tiny u(true);
+    LazyAdam plain(u.params(), torch::optim::AdamOptions(0.1));
+    const auto start = u.emb->weight.clone();
+    plain.zero_grad();
+    (u.loss({1}) * 0.0).backward();
+    plain.step();
+    CHECK(torch::equal(u.emb->weight, start));
+  }
 }

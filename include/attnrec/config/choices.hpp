@@ -39,6 +39,12 @@ enum class OptimizerKind { adam, lazy_adam };
 enum class LrSchedule { constant, warmup_linear };
 /// train.early_stopping.metric
 enum class StopMetric { auc, gauc, logloss };
+/// train.loss
+enum class LossKind { bce, bpr, sampled_softmax };
+/// train.negatives.sampling
+enum class NegativeDistribution { uniform, popularity };
+/// train.negatives.exclude
+enum class NegativeExclusion { train, all };
 
 /// The allowed values of `E`, in enum order.
 template <class E>

@@ -36,6 +36,7 @@ struct EmbeddingConfig {
   bool share_candidate = false;
   bool category = false;
   std::int64_t category_dim = 0;
+  double dropout = 0.0;
 };
 
 struct EncoderConfig {
@@ -59,6 +60,7 @@ struct HeadConfig {
   std::vector<std::int64_t> hidden;
   ActivationKind activation = ActivationKind::relu;
   double dropout = 0.0;
+  bool item_bias = false;
 };
 
 /// The network (section `model`).
@@ -67,6 +69,14 @@ struct ModelConfig {
   EncoderConfig encoder;
   AttentionConfig attention;
   HeadConfig head;
+};
+
+/// Negatives drawn by the trainer (section `train.negatives`).
+struct NegativesConfig {
+  std::int64_t per_positive = 0;  ///< 0: train on the file's labelled samples as they are
+  NegativeDistribution sampling = NegativeDistribution::uniform;
+  double exponent = 0.0;
+  NegativeExclusion exclude = NegativeExclusion::train;
 };
 
 struct EarlyStoppingConfig {
@@ -93,6 +103,9 @@ struct TrainConfig {
   std::int64_t log_every_steps = 0;
   NonFinitePolicy on_nonfinite = NonFinitePolicy::error;
   OptimizerKind optimizer = OptimizerKind::adam;
+  LossKind loss = LossKind::bce;
+  double label_smoothing = 0.0;
+  NegativesConfig negatives;
   EarlyStoppingConfig early_stopping;
 };
 

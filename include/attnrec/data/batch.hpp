@@ -18,6 +18,9 @@ struct Batch {
   torch::Tensor user;     ///< [B] int64 (undefined when the data has no user column)
   torch::Tensor label;    ///< [B] float (undefined when the data has no label column)
   torch::Tensor index;    ///< [B] int64 sample indices into the SampleSet
+  /// [B, K] int64 negatives drawn for each (positive) sample, training with train.negatives
+  /// only; `item` holds the positives then.
+  torch::Tensor negatives;
 
   std::int64_t size() const { return history.size(0); }
   /// Copies every tensor except `lengths` to `device` (non-blocking; the host tensors are pinned

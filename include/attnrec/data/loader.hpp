@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attnrec/data/batching.hpp"
+#include "attnrec/data/negatives.hpp"
 
 namespace attnrec {
 
@@ -32,6 +33,14 @@ struct LoaderOptions {
   /// Batch::index names its samples). Default: false
   bool by_length = false;
 
+  /// Draws Batch::negatives for every batch (training with train.negatives); must outlive the
+  /// loader. Default: none
+  const TrainingNegatives* negatives = nullptr;
+
+  LoaderOptions& with_negatives(const TrainingNegatives* v) {
+    negatives = v;
+    return *this;
+  }
   LoaderOptions& with_batch_size(std::int64_t v) {
     batch_size = v;
     return *this;
@@ -85,6 +94,7 @@ class DataLoader {
   const SampleSet& set_;
   LoaderOptions options_;
   std::vector<std::int64_t> order_;
+  std::int64_t epoch_ = 0;
   std::int64_t next_batch_ = 0;  // used when prefetch == 0
 
   std::thread worker_;

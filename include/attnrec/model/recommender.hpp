@@ -46,6 +46,10 @@ struct RecommenderOptions {
   TORCH_ARG(ActivationKind, activation) = ActivationKind::relu;
   /// Dropout after each hidden layer of the head. Default: 0
   TORCH_ARG(double, head_dropout) = 0.0;
+  /// Dropout on the history's item representations before the encoder. Default: 0
+  TORCH_ARG(double, embedding_dropout) = 0.0;
+  /// A learned per-item scalar added to the logit (needs has_item). Default: false
+  TORCH_ARG(bool, item_bias) = false;
   /// Encoder options (input_size must equal embedding_dim, plus category_dim with categories).
   TORCH_ARG(SequenceEncoderOptions, encoder) = SequenceEncoderOptions(64);
   /// Attention options (dim must equal the encoder's output size).
@@ -111,7 +115,9 @@ class RecommenderImpl : public torch::nn::Module {
   EncodedHistory finish_encoding(const Batch& batch, torch::Tensor keys,
                                  torch::Tensor key_projection = {});
   bool use_item_gates(const Batch& batch) const;
-  RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate);
+  /// `item`: the candidates' ids (for the item bias; may be undefined without one).
+  RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate,
+                                   const torch::Tensor& item);
   torch::Tensor activation(const torch::Tensor& x) const;
 
   torch::nn::Embedding item_embedding_{nullptr}, candidate_embedding_{nullptr};
@@ -126,6 +132,8 @@ class RecommenderImpl : public torch::nn::Module {
   torch::Tensor self_query_;
   torch::nn::ModuleList head_{nullptr};
   torch::nn::Dropout head_dropout_{nullptr};
+  torch::nn::Dropout embedding_dropout_{nullptr};  // only when embedding_dropout > 0
+  torch::nn::Embedding item_bias_{nullptr};
 };
 TORCH_MODULE(Recommender);
 

@@ -5,7 +5,9 @@
 /// Semantics differ from dense Adam for embedding rows: a row's moments and value change only
 /// in steps whose batch contains it (dense Adam keeps moving every row by its momentum and
 /// decays every row's moments each step). Bias correction uses the table's step count, as in
-/// SparseAdam. Dense parameters get FusedAdam's (torch::optim::Adam's) update. The state is Adam's
+/// SparseAdam. Weight decay is lazy too (TensorFlow's LazyAdam): a touched row's gradient gets
+/// weight_decay x row, untouched rows do not decay. Dense parameters get torch::optim::Adam's
+/// own update (bit for bit), weight decay included. The state is Adam's
 /// own (AdamParamState per parameter), so checkpoints save and load it unchanged.
 
 #include <torch/torch.h>

@@ -1,13 +1,16 @@
 #pragma once
 /// \file One optimisation step: learning rate, forward, loss, backward, gradient
 /// synchronisation (data-parallel training), clipping, the non-finite policy, the update.
+/// The loss itself is a TrainObjective (train/loss.hpp).
 
 #include <torch/torch.h>
 #include <cstdint>
+#include <optional>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/batch.hpp"
 #include "attnrec/model/recommender.hpp"
+#include "attnrec/train/loss.hpp"
 
 namespace attnrec {
 
@@ -28,9 +31,10 @@ struct StepResult {
 
 class TrainStep {
  public:
-  /// `sync` may be null (one process).
+  /// `sync` may be null (one process). `objective` defaults to the config's loss (without a
+  /// log-q table).
   TrainStep(Recommender& model, torch::optim::Adam& optimizer, const TrainConfig& train,
-            GradientSync* sync = nullptr);
+            GradientSync* sync = nullptr, std::optional<TrainObjective> objective = std::nullopt);
   /// One step on `batch` (already on the model's device) at learning rate `lr`.
   /// `global_step`/`epoch` (0-based, before the step) name it in messages. A non-finite loss
   /// or gradient norm is checked before the update: it throws an Error (on_nonfinite = error)
@@ -42,6 +46,7 @@ class TrainStep {
   torch::optim::Adam& optimizer_;
   const TrainConfig& train_;
   GradientSync* sync_;
+  TrainObjective objective_;
 };
 
 }  // namespace attnrec

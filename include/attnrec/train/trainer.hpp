@@ -14,6 +14,7 @@
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/dataset.hpp"
+#include "attnrec/data/negatives.hpp"
 #include "attnrec/io/run_dir.hpp"
 #include "attnrec/io/train_state.hpp"
 #include "attnrec/model/recommender.hpp"
@@ -44,10 +45,16 @@ std::shared_ptr<torch::optim::Adam> make_optimizer(const TrainConfig& train, Rec
 
 class Trainer {
  public:
-  /// `valid` may be null (no validation: no best checkpoint, no early stopping). The vocabulary
-  /// files must already be in `run`.
+  /// `valid` may be null (no validation: no best checkpoint, no early stopping); `test` is read
+  /// only for train.negatives.exclude = all, and may be null. The vocabulary files must already
+  /// be in `run`. With train.negatives, training iterates over the positives of `train` and
+  /// draws their negatives each epoch.
   Trainer(const Config& config, const TrainingData& train, const SampleSet* valid, RunDir run,
-          torch::Device device);
+          torch::Device device, const SampleSet* test = nullptr);
+
+  /// What an epoch iterates over: the training samples, or their positives with drawn
+  /// negatives.
+  const SampleSet& training_samples() const { return positives_ ? *positives_ : train_.samples; }
 
   /// Trains `model` to the end (or to a stop request). Returns the final state. Throws
   /// Interrupted after writing a checkpoint when SIGINT/SIGTERM arrives.
@@ -67,6 +74,8 @@ class Trainer {
   const SampleSet* valid_;
   RunDir run_;
   torch::Device device_;
+  std::optional<SampleSet> positives_;          // with train.negatives
+  std::optional<TrainingNegatives> negatives_;  // with train.negatives
 };
 
 }  // namespace attnrec
