@@ -1,45 +1,99 @@
 #!/usr/bin/env bash
-# The real-data recipe: preprocess an interaction log (leave-last-out, 1 negative per positive
-# for training, 100 frozen uniform negatives per test user), train configs/default.json, and
-# evaluate with pointwise, sampled-ranking and full-ranking metrics next to item popularity.
+# The real-data recipe, side by side with item popularity and a PyTorch SASRec peer trained in
+# the same run: preprocess an interaction log (5-core, leave-last-out, one frozen uniform
+# negative per validation/test positive, 100 frozen ranking negatives per test user), train
+# configs/default.json (negatives drawn by the trainer from train_positives.tsv), evaluate on
+# the test split (AUC, sampled and full ranking), train and score the peer on the same files,
+# and print one table.
 #
-#   bash scripts/recipe_real_data.sh /path/to/ml-1m/ratings.dat   # MovieLens-1M you downloaded
-#   bash scripts/recipe_real_data.sh --synthetic                  # a generated log (no download)
+#   bash scripts/recipe_real_data.sh ml-100k/u.data movielens_tsv   # MovieLens-100K
+#   bash scripts/recipe_real_data.sh ml-1m/ratings.dat movielens    # MovieLens-1M
+#   bash scripts/recipe_real_data.sh --synthetic                    # a generated log
 #
-# Environment: OUT (default data/ml-1m, or data/synthetic-log with --synthetic), MIN_RATING
-# (unset: every rating is an interaction, as in the SASRec/BERT4Rec protocol; e.g. 4 to keep
-# only liked movies), EPOCHS (default: the config's 20, with early stopping).
+# Environment: OUT (default data/<input's directory name>), MIN_RATING (unset: every rating is
+# an interaction, the SASRec/BERT4Rec protocol), EPOCHS (attnrec; default the config's),
+# PEER_EPOCHS (default 400, early-stopped on validation AUC), NO_PEER=1 (skip the peer), SET
+# (extra --set overrides for attnrec, space-separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ $# -ne 1 ]; then
-  echo "usage: $0 RATINGS_FILE | --synthetic" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 RATINGS_FILE [FORMAT] | --synthetic" >&2
   exit 2
 fi
-scripts/setup.sh
+bash scripts/setup.sh > /dev/null
 if [ "$1" = "--synthetic" ]; then
   out=${OUT:-data/synthetic-log}
   mkdir -p "$out"
-  build/attnrec generate --log "$out/ratings.dat" --seed 11 --overwrite
+  build/attnrec --log-level warn generate --log "$out/ratings.dat" --seed 11 --overwrite
   input="$out/ratings.dat"
+  format=movielens
   MIN_RATING=${MIN_RATING-4}
 else
-  out=${OUT:-data/ml-1m}
   input=$1
+  format=${2:-auto}
   [ -r "$input" ] || { echo "error: $input: cannot read the ratings file" >&2; exit 2; }
+  out=${OUT:-data/$(basename "$(dirname "$(realpath "$input")")")}
 fi
+prep="$out/prepared"
 rating_args=()
 if [ -n "${MIN_RATING:-}" ]; then rating_args=(--min-rating "$MIN_RATING"); fi
-epoch_args=()
-if [ -n "${EPOCHS:-}" ]; then epoch_args=(--set "train.epochs=$EPOCHS"); fi
+format_args=()
+if [ "$format" != "auto" ]; then format_args=(--format "$format"); fi
+set_args=(--set "data.train=$prep/train_positives.tsv" --set "data.valid=$prep/valid.tsv"
+          --set "data.test=$prep/test.tsv")
+if [ -n "${EPOCHS:-}" ]; then set_args+=(--set "train.epochs=$EPOCHS"); fi
+for s in ${SET:-}; do set_args+=(--set "$s"); done
 
-build/attnrec preprocess -i "$input" -o "$out/prepared" "${rating_args[@]}" \
-  --min-user-interactions 5 --min-item-interactions 5 --split leave_last_out \
-  --negatives 1 --sampling uniform --ranking-negatives 100 --seed 42
-build/attnrec train --config configs/default.json --run-dir "$out/run" --overwrite \
-  --set "data.train=$out/prepared/train.tsv" --set "data.valid=$out/prepared/valid.tsv" \
-  --set "data.test=$out/prepared/test.tsv" "${epoch_args[@]}"
-echo
-echo "== evaluate $out/run on $out/prepared/test.tsv (sampled and full ranking, vs popularity)"
-build/attnrec --log-level warn evaluate --checkpoint "$out/run" --data "$out/prepared/test.tsv" \
-  --ranking sampled,full --ks 1,5,10,20 --baseline popularity --output "$out/test_metrics.json"
-echo "metrics: $out/test_metrics.json"
+echo "== preprocess $input (sha256 $(sha256sum "$input" | cut -c1-16)...)"
+rm -rf "$prep"
+build/attnrec --log-level warn preprocess -i "$input" "${format_args[@]}" -o "$prep" \
+  "${rating_args[@]}" --min-user-interactions 5 --min-item-interactions 5 \
+  --split leave_last_out --negatives 1 --sampling uniform --ranking-negatives 100 --seed 42
+echo "== train attnrec (configs/default.json)"
+start=$(date +%s)
+build/attnrec --log-level warn train --config configs/default.json --run-dir "$out/run" \
+  --overwrite "${set_args[@]}" > /dev/null
+attnrec_seconds=$(( $(date +%s) - start ))
+build/attnrec --log-level warn evaluate --checkpoint "$out/run" --data "$prep/test.tsv" \
+  --ranking sampled,full --ks 10 --baseline popularity --output "$out/test_metrics.json" \
+  > /dev/null
+peer_json=""
+if [ -z "${NO_PEER:-}" ]; then
+  if /usr/bin/python3 -c "import torch" 2> /dev/null; then
+    echo "== train the SASRec peer (scripts/peers/sasrec.py)"
+    /usr/bin/python3 scripts/peers/sasrec.py "$prep" --epochs "${PEER_EPOCHS:-400}" \
+      --json "$out/sasrec_metrics.json" > /dev/null 2> "$out/sasrec.log"
+    peer_json="$out/sasrec_metrics.json"
+  else
+    echo "== SASRec peer skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)"
+  fi
+fi
+/usr/bin/python3 - "$out/test_metrics.json" "$attnrec_seconds" "$peer_json" "$prep/stats.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+stats = json.load(open(sys.argv[4]))
+kept = stats["kept"]
+print(f"\n{kept['users']} users, {kept['items']} items, {kept['interactions']} interactions "
+      f"({kept['interactions'] / kept['users']:.1f} per user); test: leave-last-out, "
+      "1 uniform negative per positive; full ranking over every unseen item")
+rows = []
+def fmt(v):
+    return f"{v:.4f}" if isinstance(v, (int, float)) else "-"
+r, b = m["ranking"], m["baseline_popularity"]["ranking"]
+rows.append(("attnrec (configs/default.json)", m["auc"], r["full"]["hr@10"], r["full"]["ndcg@10"],
+             r["sampled"]["hr@10"], f"{sys.argv[2]} s"))
+rows.append(("item popularity", m["baseline_popularity"]["auc"], b["full"]["hr@10"],
+             b["full"]["ndcg@10"], b["sampled"]["hr@10"], "-"))
+if sys.argv[3]:
+    p = json.load(open(sys.argv[3]))
+    rows.append(("SASRec peer (PyTorch)", p["test_auc"], p["full_hr@10"], p["full_ndcg@10"], None,
+                 f"{p['train_seconds']:.0f} s"))
+print(f"{'model':<32}{'AUC':>8}{'full HR@10':>12}{'full NDCG@10':>14}{'sampled HR@10':>15}"
+      f"{'train':>9}")
+for name, auc, hr, ndcg, shr, secs in rows:
+    print(f"{name:<32}{fmt(auc):>8}{fmt(hr):>12}{fmt(ndcg):>14}{fmt(shr):>15}{secs:>9}")
+print(f"\nattnrec - popularity: {m['auc'] - m['baseline_popularity']['auc']:+.4f} AUC")
+if sys.argv[3]:
+    print(f"attnrec - SASRec:     {m['auc'] - p['test_auc']:+.4f} AUC")
+PY
+echo "metrics: $out/test_metrics.json ${peer_json}"

@@ -68,33 +68,34 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--ranking-sampling", o.ranking_sampling, "uniform or popularity")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of all sampling")->capture_default_str();
-  commands.push_back({cmd, [args, cmd]() {
-                        auto o = args->o;
-                        if (cmd->count("--min-rating") > 0) o.min_rating = args->min_rating;
-                        OutputGuard guard;
-                        guard.input(o.input, "--input");
-                        for (const auto& name : preprocess_output_files()) {
-                          guard.output((std::filesystem::path(o.out_dir) / name).string(), "--out");
-                        }
-                        const auto stats = preprocess(o);
-                        const auto& s = stats["splits"];
-                        fmt::print("kept {} users, {} items, {} interactions (density {:.5f})\n",
-                                   stats["kept"]["users"].get<std::int64_t>(),
-                                   stats["kept"]["items"].get<std::int64_t>(),
-                                   stats["kept"]["interactions"].get<std::int64_t>(),
-                                   stats["kept"]["density"].get<double>());
-                        for (const char* split : {"train", "valid", "test"}) {
-                          fmt::print("{:<6} {:>10} samples  {:>9} positives  mean history {:.1f}\n",
-                                     split, s[split]["samples"].get<std::int64_t>(),
-                                     s[split]["positives"].get<std::int64_t>(),
-                                     s[split]["mean_history_length"].get<double>());
-                        }
-                        fmt::print(
-                            "leakage check passed; wrote {}/{{train,valid,test}}.tsv, stats.json, "
-                            "protocol.json\n",
-                            o.out_dir);
-                        return 0;
-                      }});
+  commands.push_back(
+      {cmd, [args, cmd]() {
+         auto o = args->o;
+         if (cmd->count("--min-rating") > 0) o.min_rating = args->min_rating;
+         OutputGuard guard;
+         guard.input(o.input, "--input");
+         for (const auto& name : preprocess_output_files()) {
+           guard.output((std::filesystem::path(o.out_dir) / name).string(), "--out");
+         }
+         const auto stats = preprocess(o);
+         const auto& s = stats["splits"];
+         fmt::print("kept {} users, {} items, {} interactions (density {:.5f})\n",
+                    stats["kept"]["users"].get<std::int64_t>(),
+                    stats["kept"]["items"].get<std::int64_t>(),
+                    stats["kept"]["interactions"].get<std::int64_t>(),
+                    stats["kept"]["density"].get<double>());
+         for (const char* split : {"train", "valid", "test"}) {
+           fmt::print("{:<6} {:>10} samples  {:>9} positives  mean history {:.1f}\n", split,
+                      s[split]["samples"].get<std::int64_t>(),
+                      s[split]["positives"].get<std::int64_t>(),
+                      s[split]["mean_history_length"].get<double>());
+         }
+         fmt::print(
+             "leakage check passed; wrote {}/{{train,train_positives,valid,test}}.tsv, stats.json, "
+             "protocol.json\n",
+             o.out_dir);
+         return 0;
+       }});
 }
 
 void add_check_data_command(CLI::App& app, Commands& commands) {

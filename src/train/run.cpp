@@ -86,7 +86,11 @@ void read_data(const Config& config, Prepared& p) {
   VocabOptions vocab_options;
   vocab_options.min_count = config.data.min_count;
   vocab_options.max_size = config.data.max_vocab;
-  p.train = read_training_file(config.data.train, reader, vocab_options);
+  // With drawn negatives the training file may hold positives only (train_positives.tsv);
+  // validation and test keep their frozen negatives, so they still need both classes.
+  ReaderOptions train_reader = reader;
+  if (config.train.negatives.per_positive > 0) train_reader.require_both_classes = false;
+  p.train = read_training_file(config.data.train, train_reader, vocab_options);
   spdlog::info("{}: {} samples ({} positive), {} items, {} users in vocabulary", config.data.train,
                p.train.samples.size(), p.train.samples.stats.positives, p.train.items.size(),
                p.train.users.size());

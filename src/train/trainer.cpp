@@ -163,12 +163,16 @@ Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSe
   options.exponent = n.exponent;
   // Its own stream: drawing negatives must not shift the shuffling or initialisation.
   options.seed = Rng::mix(static_cast<std::uint64_t>(config.train.seed), 0x6e6567ULL);
-  negatives_.emplace(*positives_, static_cast<std::int64_t>(train.items.size()), options, exclude);
+  // The item table's size: the vocabulary's, or (bench data, built without a vocabulary) the
+  // largest item id in use + 1.
+  std::int64_t items = train.items.size();
+  for (const auto id : train.samples.items) items = std::max<std::int64_t>(items, id + 1);
+  for (const auto id : train.samples.history) items = std::max<std::int64_t>(items, id + 1);
+  negatives_.emplace(*positives_, items, options, exclude);
   spdlog::info(
-      "negatives: {} per positive ({}), drawn each epoch for {} positives ({} of {} "
-      "training samples)",
-      n.per_positive, name_of(n.sampling), positives_->size(), positives_->size(),
-      train.samples.size());
+      "negatives: {} per positive ({}), drawn each epoch for the {} positives of the {} training "
+      "samples (the file's own negatives are not used)",
+      n.per_positive, name_of(n.sampling), positives_->size(), train.samples.size());
 }
 
 TrainState Trainer::fit(Recommender& model, const FitOptions& options) {

@@ -275,3 +275,41 @@ TEST_CASE("cli evaluate/predict: any column order and extra columns, by header o
   CHECK(e.code == 2);
   CHECK_THAT(e.err, Contains("/model/encoder/hidden: describes the trained model"));
 }
+
+TEST_CASE("cli: train_positives.tsv with negatives drawn by the trainer, and the recipe config",
+          "[cli][negatives]") {
+  TempDir dir;
+  const auto log = dir.file("ratings.dat");
+  REQUIRE(run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                      "--log-level warn generate --log '" + log +
+                          "' --log-users 60 --log-items 80 --max-events 30 --seed 3")
+              .code == 0);
+  const auto data = dir.file("prepared");
+  const auto pre =
+      run_cli_env("OMP_WAIT_POLICY=PASSIVE", "--log-level warn preprocess -i '" + log + "' -o '" +
+                                                 data + "' --min-rating 1 --ranking-negatives 10");
+  INFO(pre.err);
+  REQUIRE(pre.code == 0);
+  // configs/default.json, the real-data recipe, on the prepared files (small and short).
+  const std::string sets = " --set data.train='" + data +
+                           "/train_positives.tsv' --set data.valid='" + data +
+                           "/valid.tsv' --set data.test='" + data +
+                           "/test.tsv' --set train.epochs=2 --set model.embedding.dim=8 "
+                           "--set model.encoder.hidden=8 --set model.attention.hidden=8 "
+                           "--set train.threads=1 --set train.device=cpu";
+  const auto train = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                                 "train --config '" + source_path("configs/default.json") +
+                                     "' --run-dir '" + dir.file("run") + "'" + sets);
+  INFO(train.err);
+  REQUIRE(train.code == 0);
+  CHECK_THAT(train.err, Contains("negatives: 8 per positive (uniform)") &&
+                            Contains("the file's own negatives are not used"));
+  CHECK_THAT(train.err, Contains("data wait"));
+  // Without drawn negatives a positives-only file cannot train: the error names it.
+  const auto pointwise = run_cli_env(
+      "OMP_WAIT_POLICY=PASSIVE", "train --config '" + source_path("configs/default.json") +
+                                     "' --run-dir '" + dir.file("run2") + "'" + sets +
+                                     " --set train.negatives.per_positive=0 --set train.loss=bce");
+  CHECK(pointwise.code == 2);
+  CHECK_THAT(pointwise.err, Contains("train_positives.tsv: all") && Contains("labels are 1"));
+}

@@ -255,3 +255,27 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
   CHECK(parse_choice<HeaderMode>("auto") == HeaderMode::automatic);
   CHECK_FALSE(parse_choice<HeaderMode>("automatic"));
 }
+
+TEST_CASE("config: the loss, drawn negatives and regularisers are checked together", "[config]") {
+  CHECK_THAT(config_error(R"({"train": {"loss": "bpr"}})"),
+             Contains("/train/loss: \"bpr\" compares a positive with drawn negatives") &&
+                 Contains("per_positive is 0"));
+  CHECK_THAT(config_error(R"({"train": {"loss": "sampled_softmax",
+                                        "negatives": {"per_positive": 4},
+                                        "label_smoothing": 0.1}})"),
+             Contains("/train/label_smoothing: applies to the \"bce\" loss only"));
+  CHECK_THAT(config_error(R"({"data": {"columns": ["label", "history"]},
+                              "model": {"attention": {"query": "self"}, "head": {"item_bias": true}},
+                              "train": {"negatives": {"per_positive": 2}}})"),
+             Contains("/model/head/item_bias: true needs a candidate item") &&
+                 Contains("/train/negatives/per_positive: drawn negatives replace"));
+  CHECK_THAT(config_error(R"({"train": {"negatives": {"per_positive": 1, "exclude": "all"}}})"),
+             Contains("/train/negatives/exclude: \"all\""));
+  CHECK_THAT(config_error(R"({"train": {"negatives": {"sampling": "zipf"}}})"),
+             Contains("/train/negatives/sampling"));
+  // lazy_adam now takes weight decay (lazily); a valid recipe loads.
+  CHECK(config_error(R"({"train": {"optimizer": "lazy_adam", "weight_decay": 0.01, "loss": "bpr",
+                                   "negatives": {"per_positive": 4, "sampling": "popularity"}},
+                         "model": {"embedding": {"dropout": 0.2}, "head": {"item_bias": true}}})") ==
+        "no error");
+}

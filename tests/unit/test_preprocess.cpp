@@ -83,6 +83,9 @@ TEST_CASE("preprocess: movielens, rating filter, dedup first, k-core, leave-last
   REQUIRE(train.size() == 2);
   CHECK(train[0] == "1\t1\t11\t10\t200");
   CHECK(train[1] == "0\t1\t15\t10\t200");
+  // The training positives alone, for negatives drawn by the trainer.
+  CHECK(read_text(dir.file("out/train_positives.tsv")) ==
+        "label\tuser\titem\thistory\ttime\n1\t1\t11\t10\t200\n");
   const auto valid = data_lines(dir.file("out/valid.tsv"));
   REQUIRE(valid.size() == 4);
   CHECK(valid[0] == "1\t1\t13\t10,11\t300");
@@ -112,6 +115,8 @@ TEST_CASE("preprocess: movielens, rating filter, dedup first, k-core, leave-last
   CHECK(protocol["input"]["sha256"] == sha256_hex(kMovieLens));
   CHECK(protocol["outputs_sha256"]["train.tsv"] ==
         sha256_hex(read_text(dir.file("out/train.tsv"))));
+  CHECK(protocol["outputs_sha256"]["train_positives.tsv"] ==
+        sha256_hex(read_text(dir.file("out/train_positives.tsv"))));
   CHECK(nlohmann::json::parse(read_text(dir.file("out/leakage_report.json")))["ok"] == true);
 }
 
