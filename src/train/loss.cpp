@@ -36,14 +36,18 @@ torch::Tensor sampled_softmax_loss(const torch::Tensor& logits, const torch::Ten
   return (torch::logsumexp(corrected, 1) - corrected.select(1, 0)).mean();
 }
 
+torch::Tensor candidate_ids(const Batch& batch) {
+  TORCH_CHECK(batch.item.defined(), "candidate logits: the batch has no positive items");
+  return torch::cat({batch.item.unsqueeze(1), batch.negatives}, 1);
+}
+
 torch::Tensor candidate_logits(Recommender& model, const Batch& batch) {
   TORCH_CHECK(batch.negatives.defined() && batch.negatives.dim() == 2 &&
                   batch.negatives.size(0) == batch.size(),
               "candidate logits: expected negatives [", batch.size(), ", K]");
-  TORCH_CHECK(batch.item.defined(), "candidate logits: the batch has no positive items");
   const auto b = batch.size();
   const auto c = batch.negatives.size(1) + 1;
-  const auto candidates = torch::cat({batch.item.unsqueeze(1), batch.negatives}, 1);  // [B, C]
+  const auto candidates = candidate_ids(batch);  // [B, C]
   const auto encoded = model->encode(batch);
   const auto rows = torch::arange(b, batch.item.options()).repeat_interleave(c);
   return model->score(encoded.select_rows(rows), candidates.reshape({-1})).logits.view({b, c});
@@ -73,8 +77,7 @@ torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch)
     case LossKind::sampled_softmax: {
       torch::Tensor log_q;
       if (log_q_.defined()) {
-        const auto candidates = torch::cat({batch.item.unsqueeze(1), batch.negatives}, 1);
-        log_q = log_q_.index_select(0, candidates.reshape({-1})).view_as(logits);
+        log_q = log_q_.index_select(0, candidate_ids(batch).reshape({-1})).view_as(logits);
       }
       return sampled_softmax_loss(logits, log_q);
     }

@@ -143,17 +143,26 @@ struct Trainer::Loop {
 
 Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSet* valid,
                  RunDir run, torch::Device device, const SampleSet* test)
-    : config_(config), train_(train), valid_(valid), run_(std::move(run)), device_(device) {
-  const auto& n = config.train.negatives;
-  if (n.per_positive == 0) return;
+    : config_(config),
+      train_(train),
+      valid_(valid),
+      test_(test),
+      run_(std::move(run)),
+      device_(device) {
+  if (config.train.negatives.per_positive == 0) return;
   positives_ = positives_only(train.samples);
   if (positives_->size() == 0) {
     throw DataError(train.samples.source +
                     ": no positive samples (label 1) to draw negatives for (train.negatives)");
   }
+}
+
+void Trainer::prepare_negatives(std::int64_t item_vocab) {
+  const auto& n = config_.train.negatives;
+  if (!positives_ || negatives_) return;
   std::vector<const SampleSet*> exclude;
   if (n.exclude == NegativeExclusion::all) {
-    for (const auto* set : {valid, test}) {
+    for (const auto* set : {valid_, test_}) {
       if (set) exclude.push_back(set);
     }
   }
@@ -162,23 +171,20 @@ Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSe
   options.distribution = n.sampling;
   options.exponent = n.exponent;
   // Its own stream: drawing negatives must not shift the shuffling or initialisation.
-  options.seed = Rng::mix(static_cast<std::uint64_t>(config.train.seed), 0x6e6567ULL);
-  // The item table's size: the vocabulary's, or (bench data, built without a vocabulary) the
-  // largest item id in use + 1.
-  std::int64_t items = train.items.size();
-  for (const auto id : train.samples.items) items = std::max<std::int64_t>(items, id + 1);
-  for (const auto id : train.samples.history) items = std::max<std::int64_t>(items, id + 1);
-  negatives_.emplace(*positives_, items, options, exclude);
+  options.seed = Rng::mix(static_cast<std::uint64_t>(config_.train.seed), 0x6e6567ULL);
+  negatives_.emplace(*positives_, item_vocab, options, exclude);
   spdlog::info(
       "negatives: {} per positive ({}), drawn each epoch for the {} positives of the {} training "
       "samples (the file's own negatives are not used)",
-      n.per_positive, name_of(n.sampling), positives_->size(), train.samples.size());
+      n.per_positive, name_of(n.sampling), positives_->size(), train_.samples.size());
 }
 
 TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   fs::create_directories(run_.checkpoints());
   model->to(device_);
   model->train();
+  // Negatives are drawn from the model's item table, whatever built its vocabulary.
+  prepare_negatives(model->options.item_vocab());
   Loop loop(*this, model, options);
   TrainState& s = loop.state;
   if (options.start) {

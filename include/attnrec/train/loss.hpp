@@ -33,6 +33,9 @@ torch::Tensor bpr_loss(const torch::Tensor& logits);
 /// where it is a constant and cancels).
 torch::Tensor sampled_softmax_loss(const torch::Tensor& logits, const torch::Tensor& log_q = {});
 
+/// [B, 1 + K] candidate ids: `batch.item` (the positives) then `batch.negatives`.
+torch::Tensor candidate_ids(const Batch& batch);
+
 /// Logits [B, 1 + K] of each history against its positive (`batch.item`) and its drawn
 /// negatives (`batch.negatives` [B, K]); the history is encoded once.
 torch::Tensor candidate_logits(Recommender& model, const Batch& batch);

@@ -68,10 +68,13 @@ class Trainer {
   bool after_epoch(Loop& loop);
   /// Validates (when there is validation data) and keeps the best model.
   void validate(Loop& loop, double train_loss);
+  /// With train.negatives: the sampler over the model's `item_vocab` items (once).
+  void prepare_negatives(std::int64_t item_vocab);
 
   const Config& config_;
   const TrainingData& train_;
   const SampleSet* valid_;
+  const SampleSet* test_;
   RunDir run_;
   torch::Device device_;
   std::optional<SampleSet> positives_;          // with train.negatives
