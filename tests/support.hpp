@@ -47,6 +47,17 @@ inline std::string read_text(const std::string& path) {
   return s.str();
 }
 
+/// The JSON objects of a JSON-lines file, in order.
+inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream in(read_text(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  }
+  return rows;
+}
+
 inline std::string source_path(const std::string& relative) {
   return std::string(ATTNREC_TEST_SOURCE_DIR) + "/" + relative;
 }

@@ -63,7 +63,9 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
       ->capture_default_str();
   cmd->add_option("--sampling", o.sampling, "uniform or popularity")->capture_default_str();
   cmd->add_option("--ranking-negatives", o.ranking_negatives,
-                  "Frozen negatives per test positive in test_candidates.tsv (0: none)")
+                  "Frozen negatives per test positive in test_candidates.tsv, and per validation "
+                  "positive in "
+                  "valid_candidates.tsv (0: none)")
       ->capture_default_str();
   cmd->add_option("--ranking-sampling", o.ranking_sampling, "uniform or popularity")
       ->capture_default_str();
@@ -112,7 +114,9 @@ void add_check_data_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--valid", o.valid, "Validation samples");
   cmd->add_option("--test", o.test, "Test samples");
   cmd->add_option("--interactions", o.interactions, "Interaction log (user, item, time)");
-  cmd->add_option("--candidates", o.candidates, "Ranking candidates file");
+  cmd->add_option("--candidates", o.candidates, "Ranking candidates file (test positives)");
+  cmd->add_option("--valid-candidates", o.valid_candidates,
+                  "Ranking candidates of the validation positives");
   cmd->add_option("--vocab", o.vocab, "Item vocabulary of a run (RUN_DIR/items.vocab)");
   cmd->add_option("--output", args->output, "Write the report as JSON");
   commands.push_back({cmd, [args]() {
@@ -123,6 +127,7 @@ void add_check_data_command(CLI::App& app, Commands& commands) {
                             .input(files.test, "--test")
                             .input(files.interactions, "--interactions")
                             .input(files.candidates, "--candidates")
+                            .input(files.valid_candidates, "--valid-candidates")
                             .input(files.vocab, "--vocab")
                             .output(args->output, "--output");
                         const auto report = check_data(args->o);

@@ -82,7 +82,15 @@ const std::vector<ChoiceInfo>& choices<LrSchedule>() {
 
 template <>
 const std::vector<ChoiceInfo>& choices<StopMetric>() {
-  static const std::vector<ChoiceInfo> v = {{"auc", ""}, {"gauc", ""}, {"logloss", ""}};
+  static const std::vector<ChoiceInfo> v = {
+      {"auc", "ROC AUC of the validation samples (higher is better)"},
+      {"gauc", "AUC per user, weighted by the user's samples (needs a user column)"},
+      {"logloss", "binary cross-entropy of the validation samples (lower is better)"},
+      {"hr@10",
+       "hit rate at 10 of each validation positive ranked against its frozen candidates "
+       "(data.valid_candidates)"},
+      {"ndcg@10", "NDCG at 10 over the frozen validation candidates (data.valid_candidates)"},
+      {"mrr", "mean reciprocal rank over the frozen validation candidates"}};
   return v;
 }
 

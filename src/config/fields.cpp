@@ -111,6 +111,13 @@ std::vector<FieldSpec> data_fields() {
           .resumable()
           .def("")
           .help("Validation samples, scored after every epoch (empty: no validation)."),
+      ATTNREC_FIELD(data.valid_candidates)
+          .resumable()
+          .def("")
+          .help("Frozen ranking candidates of the validation positives (`user, item, history, "
+                "time, negatives`, as `attnrec preprocess` writes valid_candidates.tsv), ranked "
+                "at every validation when train.early_stopping.metric is hr@10, ndcg@10 or mrr. "
+                "Empty: the valid_candidates.tsv beside data.valid, if there is one."),
       ATTNREC_FIELD(data.test).resumable().def("").help(
           "Test samples, scored at the end of training "
           "(empty: no test evaluation)."),
@@ -890,6 +897,12 @@ void validate_config(const Config& c) {
     errors.push_back(
         "/train/early_stopping/metric: \"gauc\" groups samples by user, but "
         "/data/columns has no \"user\" column; use \"auc\" or \"logloss\"");
+  }
+  if (is_ranking_metric(c.train.early_stopping.metric) && c.data.valid.empty()) {
+    errors.push_back(fmt::format(
+        "/train/early_stopping/metric: \"{}\" ranks the validation positives, but /data/valid "
+        "is empty",
+        name_of(c.train.early_stopping.metric)));
   }
   if (c.train.schedule == LrSchedule::constant && c.train.warmup_steps > 0) {
     errors.push_back(

@@ -117,7 +117,8 @@ class Checker {
     checked_[std::string(kSplitNames[split]) + "_samples"] = samples;
   }
 
-  void read_candidates(const std::string& path) {
+  /// `counter`: the key of `checked` that counts its rows.
+  void read_candidates(const std::string& path, const char* counter) {
     std::vector<int> col;
     std::vector<std::string_view> history, negatives;
     std::int64_t rows = 0;
@@ -142,7 +143,7 @@ class Checker {
                    }
                  }
                });
-    checked_["candidate_rows"] = rows;
+    checked_[counter] = rows;
   }
 
   void check_vocab(const std::string& path) {
@@ -328,9 +329,13 @@ CheckDataOptions CheckDataOptions::resolved() const {
   pick(r.valid, "valid.tsv");
   pick(r.test, "test.tsv");
   pick(r.interactions, "interactions.tsv");
-  if (r.candidates.empty() && !dir.empty() && fs::exists(fs::path(dir) / "test_candidates.tsv")) {
-    r.candidates = (fs::path(dir) / "test_candidates.tsv").string();
-  }
+  auto pick_existing = [&](std::string& given, const char* name) {
+    if (given.empty() && !dir.empty() && fs::exists(fs::path(dir) / name)) {
+      given = (fs::path(dir) / name).string();
+    }
+  };
+  pick_existing(r.candidates, "test_candidates.tsv");
+  pick_existing(r.valid_candidates, "valid_candidates.tsv");
   return r;
 }
 
@@ -351,12 +356,17 @@ nlohmann::json check_data(const CheckDataOptions& options) {
   checker.read_samples(train, 0);
   if (!valid.empty()) checker.read_samples(valid, 1);
   if (!test.empty()) checker.read_samples(test, 2);
-  if (!candidates.empty()) checker.read_candidates(candidates);
+  if (!candidates.empty()) checker.read_candidates(candidates, "candidate_rows");
+  if (!o.valid_candidates.empty()) {
+    checker.read_candidates(o.valid_candidates, "valid_candidate_rows");
+  }
   if (!o.vocab.empty()) checker.check_vocab(o.vocab);
   checker.finish_split_order();
   auto report = checker.report();
-  report["files"] = {{"train", train},      {"valid", valid},           {"test", test},
-                     {"interactions", log}, {"candidates", candidates}, {"vocab", o.vocab}};
+  report["files"] = {
+      {"train", train},      {"valid", valid},           {"test", test},
+      {"interactions", log}, {"candidates", candidates}, {"valid_candidates", o.valid_candidates},
+      {"vocab", o.vocab}};
   return report;
 }
 

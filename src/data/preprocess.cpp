@@ -28,8 +28,9 @@ const std::vector<std::string>& preprocess_formats() {
 
 const std::vector<std::string>& preprocess_output_files() {
   static const std::vector<std::string> files = {
-      "train.tsv",           "valid.tsv",          "test.tsv",   "train_positives.tsv",
-      "test_candidates.tsv", "interactions.tsv",   "stats.json", "protocol.json",
+      "train.tsv",           "valid.tsv",           "test.tsv",
+      "train_positives.tsv", "test_candidates.tsv", "valid_candidates.tsv",
+      "interactions.tsv",    "stats.json",          "protocol.json",
       "item_categories.tsv", "leakage_report.json"};
   return files;
 }
@@ -236,6 +237,9 @@ class SampleWriter {
       candidates_ =
           std::make_unique<HashedOutput>((dir / "test_candidates.tsv").string(), "candidates file");
       candidates_->write("user\titem\thistory\ttime\tnegatives\n");
+      valid_candidates_ = std::make_unique<HashedOutput>((dir / "valid_candidates.tsv").string(),
+                                                         "candidates file");
+      valid_candidates_->write("user\titem\thistory\ttime\tnegatives\n");
     }
     // The training positives alone: what `train.negatives` (negatives drawn by the trainer)
     // reads; the fixed negatives of train.tsv would otherwise be memorised.
@@ -247,21 +251,42 @@ class SampleWriter {
   }
 
   /// One user's events [b, e): every interaction in the log, a sample group per target.
-  void write_user(const LogData& d, std::size_t b, std::size_t e, NegativeSampler& sampler);
+  /// `valid_sampler` draws the validation candidates: a stream of its own, so that adding them
+  /// left every other file as it was.
+  void write_user(const LogData& d, std::size_t b, std::size_t e, NegativeSampler& sampler,
+                  NegativeSampler& valid_sampler);
   /// Commits the files; the split sizes must all be non-zero.
   Written finish(std::size_t users);
 
  private:
   const PreprocessOptions& o_;
   std::vector<std::unique_ptr<HashedOutput>> outs_;
-  std::unique_ptr<HashedOutput> candidates_, positives_, log_;
+  /// One candidates row: the positive, its history and `negatives_`.
+  void write_candidates(HashedOutput& out, const std::string& user_id, const std::string& item,
+                        std::int64_t time);
+
+  std::unique_ptr<HashedOutput> candidates_, valid_candidates_, positives_, log_;
   Written written_;
   std::string history_, buffer_;
   std::vector<std::int32_t> interacted_, negatives_;
+  const StringInterner* items_ = nullptr;
 };
 
+void SampleWriter::write_candidates(HashedOutput& out, const std::string& user_id,
+                                    const std::string& item, std::int64_t time) {
+  buffer_.clear();
+  fmt::format_to(std::back_inserter(buffer_), "{}\t{}\t{}\t{}\t", user_id, item, history_, time);
+  for (std::size_t n = 0; n < negatives_.size(); ++n) {
+    if (n > 0) buffer_ += ',';
+    buffer_ += items_->token(negatives_[n]);
+  }
+  buffer_ += '\n';
+  out.write(buffer_);
+}
+
 void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
-                              NegativeSampler& sampler) {
+                              NegativeSampler& sampler, NegativeSampler& valid_sampler) {
+  items_ = &d.items;
   const auto& events = d.events;
   const std::int32_t u = events[b].user;
   const std::string user_id(d.users.token(u));
@@ -270,6 +295,7 @@ void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
   std::sort(interacted_.begin(), interacted_.end());
   interacted_.erase(std::unique(interacted_.begin(), interacted_.end()), interacted_.end());
   sampler.set_user(interacted_);
+  valid_sampler.set_user(interacted_);
   bool user_in[3] = {false, false, false};
   for (std::size_t k = b; k < e; ++k) {
     const Event& ev = events[k];
@@ -300,17 +326,16 @@ void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
     st.positives += 1;
     st.history_items += static_cast<std::int64_t>(k - from) * (1 + o_.negatives);
     user_in[ev.split] = true;
-    if (ev.split != 2 || !candidates_) continue;
-    sampler.sample(o_.ranking_negatives, o_.ranking_sampling == "popularity", user_id, negatives_);
-    buffer_.clear();
-    fmt::format_to(std::back_inserter(buffer_), "{}\t{}\t{}\t{}\t", user_id, d.items.token(ev.item),
-                   history_, ev.time);
-    for (std::size_t n = 0; n < negatives_.size(); ++n) {
-      if (n > 0) buffer_ += ',';
-      buffer_ += d.items.token(negatives_[n]);
+    if (ev.split == 0 || !candidates_) continue;
+    const bool popularity = o_.ranking_sampling == "popularity";
+    const std::string item(d.items.token(ev.item));
+    if (ev.split == 2) {
+      sampler.sample(o_.ranking_negatives, popularity, user_id, negatives_);
+      write_candidates(*candidates_, user_id, item, ev.time);
+    } else {
+      valid_sampler.sample(o_.ranking_negatives, popularity, user_id, negatives_);
+      write_candidates(*valid_candidates_, user_id, item, ev.time);
     }
-    buffer_ += '\n';
-    candidates_->write(buffer_);
   }
   for (int s = 0; s < 3; ++s) written_.splits[s].users += user_in[s];
 }
@@ -331,6 +356,8 @@ Written SampleWriter::finish(std::size_t users) {
   if (candidates_) {
     candidates_->out.commit();
     written_.outputs["test_candidates.tsv"] = candidates_->hash.hex();
+    valid_candidates_->out.commit();
+    written_.outputs["valid_candidates.tsv"] = valid_candidates_->hash.hex();
     written_.candidates = true;
   }
   positives_->out.commit();
@@ -399,6 +426,7 @@ nlohmann::json make_stats(const PreprocessOptions& o, const std::string& format,
   }
   if (w.candidates) {
     stats["ranking_candidates"] = {{"rows", w.splits[2].positives},
+                                   {"valid_rows", w.splits[1].positives},
                                    {"negatives_per_row", o.ranking_negatives}};
   }
   return stats;
@@ -422,6 +450,7 @@ nlohmann::json make_protocol(const PreprocessOptions& o, const std::string& form
                            {"excluded", "every item the user interacted with, in any split"}};
   protocol["ranking_candidates"] =
       w.candidates ? nlohmann::json{{"file", "test_candidates.tsv"},
+                                    {"valid_file", "valid_candidates.tsv"},
                                     {"negatives", o.ranking_negatives},
                                     {"sampling", o.ranking_sampling},
                                     {"excluded", "every item the user interacted with"}}
@@ -495,6 +524,7 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   for (const auto& e : d.events) {
     if (e.split == 0) ++train_count[e.item];
   }
+  const std::vector<std::int64_t> sampler_counts = train_count;
   NegativeSampler sampler(kept_items, std::move(train_count), o.seed);
   if (!sampler.has_popularity() &&
       (o.sampling == "popularity" || o.ranking_sampling == "popularity")) {
@@ -504,8 +534,10 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   }
   fs::create_directories(o.out_dir);
   const fs::path dir(o.out_dir);
+  // The validation candidates draw from a stream of their own (see write_user).
+  NegativeSampler valid_sampler(kept_items, sampler_counts, Rng::mix(o.seed, 0x76616c6964ULL));
   SampleWriter writer(o, dir);
-  for (const auto& [b, e] : timelines) writer.write_user(d, b, e, sampler);
+  for (const auto& [b, e] : timelines) writer.write_user(d, b, e, sampler, valid_sampler);
   Written written = writer.finish(timelines.size());
   write_categories(d, kept_items, dir, written);
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "attnrec/util/strings.hpp"
+
 namespace attnrec {
 
 EarlyStopping::EarlyStopping(StopMetric metric, std::int64_t patience)
@@ -41,8 +43,9 @@ void require(bool ok, const std::string& message) {
 EarlyStopping EarlyStopping::from_json(const nlohmann::json& j) {
   const auto name = j.at("metric").get<std::string>();
   const auto metric = parse_choice<StopMetric>(name);
-  require(metric.has_value(),
-          "early_stopping.metric: expected auc, gauc or logloss, got \"" + name + "\"");
+  require(metric.has_value(), "early_stopping.metric: expected one of " +
+                                  join(choice_names(choices<StopMetric>()), ", ") + ", got \"" +
+                                  name + "\"");
   EarlyStopping e(*metric, j.at("patience").get<std::int64_t>());
   require(e.patience_ >= 0, "early_stopping.patience: negative");
   if (!j.at("best").is_null()) {

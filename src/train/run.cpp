@@ -13,6 +13,7 @@
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/categories.hpp"
 #include "attnrec/data/dataset.hpp"
+#include "attnrec/eval/evaluation.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/io/metrics_log.hpp"
@@ -65,6 +66,7 @@ struct Prepared {
   int threads = 1;
   TrainingData train;
   std::optional<SampleSet> valid, test;
+  std::optional<RankingInput> valid_ranking;  ///< the frozen validation candidates
   std::optional<ItemCategories> categories;
 };
 
@@ -73,12 +75,39 @@ void check_data_files(const Config& config) {
     throw ConfigError("config: /data/train: empty; training needs a training file");
   }
   // Fail on a missing file now rather than after the run directory was set up.
-  for (const auto* path :
-       {&config.data.train, &config.data.valid, &config.data.test, &config.data.item_categories}) {
+  for (const auto* path : {&config.data.train, &config.data.valid, &config.data.test,
+                           &config.data.item_categories, &config.data.valid_candidates}) {
     if (!path->empty() && !std::ifstream(*path)) {
       throw DataError(*path + ": cannot open sample file");
     }
   }
+}
+
+/// The frozen validation candidates: data.valid_candidates, or the valid_candidates.tsv beside
+/// data.valid; read when given, and required by a ranking early-stopping metric.
+void read_valid_candidates(const Config& config, const ReaderOptions& reader, Prepared& p) {
+  if (config.data.valid.empty()) return;
+  const auto metric = config.train.early_stopping.metric;
+  std::string path = config.data.valid_candidates;
+  if (path.empty() && is_ranking_metric(metric)) {
+    path = file_beside(config.data.valid, "valid_candidates.tsv");
+    if (path.empty()) {
+      throw ConfigError(fmt::format(
+          "config: /train/early_stopping/metric: \"{}\" ranks each validation positive against "
+          "frozen candidates, but /data/valid_candidates is empty and there is no "
+          "valid_candidates.tsv beside {}; set data.valid_candidates, or run attnrec preprocess "
+          "(with --ranking-negatives > 0 it writes one), or choose auc, gauc or logloss",
+          name_of(metric), config.data.valid));
+    }
+  }
+  if (path.empty()) return;
+  p.valid_ranking = read_candidates_file(path, reader, p.train.items, p.train.users);
+  if (p.valid_ranking->rows.size() == 0) {
+    throw DataError(path + ": no candidate rows; the validation ranking needs at least one");
+  }
+  spdlog::info("{}: {} validation positives ranked against {} frozen candidates each", path,
+               p.valid_ranking->rows.size(),
+               p.valid_ranking->negatives.empty() ? 0 : p.valid_ranking->negatives[0].size());
 }
 
 void read_data(const Config& config, Prepared& p) {
@@ -105,6 +134,7 @@ void read_data(const Config& config, Prepared& p) {
     spdlog::info("{}: {} samples, OOV rate {:.4f}", config.data.valid, p.valid->size(),
                  p.valid->stats.oov_rate());
   }
+  read_valid_candidates(config, reader, p);
   if (!config.data.test.empty()) {
     p.test = read_sample_file(config.data.test, reader, p.train.items, p.train.users);
     spdlog::info("{}: {} samples, OOV rate {:.4f}", config.data.test, p.test->size(),
@@ -131,6 +161,7 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
                name_of(config.model.attention.query), parameters);
   Trainer trainer(config, p.train, p.valid ? &*p.valid : nullptr, p.run, p.device,
                   p.test ? &*p.test : nullptr);
+  if (p.valid_ranking) trainer.set_valid_ranking(&*p.valid_ranking);
   const TrainState state = trainer.fit(model, fit);
   const bool finished = state.epoch >= config.train.epochs || state.stopped_early;
 

@@ -94,7 +94,7 @@ struct Trainer::Loop {
         checkpoints(trainer.config_, trainer.run_) {
     if (trainer.valid_) {
       validation.emplace(trainer.config_, *trainer.valid_, trainer.device_,
-                         MetricsLog(trainer.run_.metrics()));
+                         MetricsLog(trainer.run_.metrics()), trainer.valid_ranking_);
     }
   }
 

@@ -276,9 +276,11 @@ TEST_CASE("cli evaluate/predict: any column order and extra columns, by header o
   CHECK_THAT(e.err, Contains("/model/encoder/hidden: describes the trained model"));
 }
 
-TEST_CASE("cli: train_positives.tsv with negatives drawn by the trainer, and the recipe config",
-          "[cli][negatives]") {
-  TempDir dir;
+namespace {
+
+/// A small generated log prepared by `attnrec preprocess` (10 frozen ranking negatives per
+/// validation and test positive) in DIR/prepared; returns that directory.
+std::string prepared_log(const TempDir& dir) {
   const auto log = dir.file("ratings.dat");
   REQUIRE(run_cli_env("OMP_WAIT_POLICY=PASSIVE",
                       "--log-level warn generate --log '" + log +
@@ -290,13 +292,26 @@ TEST_CASE("cli: train_positives.tsv with negatives drawn by the trainer, and the
                                                  data + "' --min-rating 1 --ranking-negatives 10");
   INFO(pre.err);
   REQUIRE(pre.code == 0);
+  return data;
+}
+
+/// --set flags that run configs/default.json small and short on prepared_log()'s files (the
+/// validation file is left to the caller).
+std::string small_recipe(const std::string& data, int epochs) {
+  return " --set data.train='" + data + "/train_positives.tsv' --set data.test='" + data +
+         "/test.tsv' --set train.epochs=" + std::to_string(epochs) +
+         " --set model.embedding.dim=8 --set model.encoder.hidden=8 --set "
+         "model.attention.hidden=8 --set train.threads=1 --set train.device=cpu";
+}
+
+}  // namespace
+
+TEST_CASE("cli: train_positives.tsv with negatives drawn by the trainer, and the recipe config",
+          "[cli][negatives]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
   // configs/default.json, the real-data recipe, on the prepared files (small and short).
-  const std::string sets = " --set data.train='" + data +
-                           "/train_positives.tsv' --set data.valid='" + data +
-                           "/valid.tsv' --set data.test='" + data +
-                           "/test.tsv' --set train.epochs=2 --set model.embedding.dim=8 "
-                           "--set model.encoder.hidden=8 --set model.attention.hidden=8 "
-                           "--set train.threads=1 --set train.device=cpu";
+  const std::string sets = small_recipe(data, 2) + " --set data.valid='" + data + "/valid.tsv'";
   const auto train = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
                                  "train --config '" + source_path("configs/default.json") +
                                      "' --run-dir '" + dir.file("run") + "'" + sets);
@@ -312,4 +327,52 @@ TEST_CASE("cli: train_positives.tsv with negatives drawn by the trainer, and the
                                      " --set train.negatives.per_positive=0 --set train.loss=bce");
   CHECK(pointwise.code == 2);
   CHECK_THAT(pointwise.err, Contains("train_positives.tsv: all") && Contains("labels are 1"));
+}
+
+TEST_CASE("cli: early stopping and the best model on NDCG@10 of the frozen validation candidates",
+          "[cli][negatives]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  const std::string sets = small_recipe(data, 3) + " --set train.early_stopping.metric=ndcg@10";
+  const auto config = "train --config '" + source_path("configs/default.json") + "' --run-dir '";
+  // valid_candidates.tsv is found beside data.valid.
+  const auto train =
+      run_cli_env("OMP_WAIT_POLICY=PASSIVE", config + dir.file("run") + "'" + sets +
+                                                 " --set data.valid='" + data + "/valid.tsv'");
+  INFO(train.err);
+  REQUIRE(train.code == 0);
+  CHECK_THAT(train.err, Contains("valid_candidates.tsv: ") &&
+                            Contains("ranked against 10 frozen candidates each"));
+  // Every validation row carries the ranking; "best" marks each new NDCG@10 maximum.
+  double best = -1.0;
+  int rows = 0;
+  for (const auto& row : read_jsonl(dir.file("run/metrics.jsonl"))) {
+    if (row["split"] != "valid") continue;
+    ++rows;
+    const double ndcg = row["ndcg@10"].get<double>();
+    CHECK(row["ranking"]["protocol"] == "sampled");
+    CHECK(row["ranking"]["mean_candidates_per_row"].get<double>() == Approx(10.0));
+    CHECK(row["best"].get<bool>() == (ndcg > best));
+    best = std::max(best, ndcg);
+  }
+  CHECK(rows == 3);
+  // Without candidates beside the validation file, and none named, the error says what to do.
+  namespace fs = std::filesystem;
+  fs::create_directories(dir.file("elsewhere"));
+  fs::copy_file(data + "/valid.tsv", dir.file("elsewhere/valid.tsv"));
+  const auto missing = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                                   config + dir.file("run2") + "'" + sets + " --set data.valid='" +
+                                       dir.file("elsewhere/valid.tsv") + "'");
+  CHECK(missing.code != 0);
+  CHECK_THAT(missing.err, Contains("/train/early_stopping/metric: \"ndcg@10\"") &&
+                              Contains("no valid_candidates.tsv beside") &&
+                              Contains("set data.valid_candidates"));
+  // Named explicitly, the file is used from anywhere.
+  const auto named =
+      run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                  config + dir.file("run3") + "'" + sets + " --set data.valid='" +
+                      dir.file("elsewhere/valid.tsv") + "' --set data.valid_candidates='" + data +
+                      "/valid_candidates.tsv' --set train.epochs=1");
+  INFO(named.err);
+  CHECK(named.code == 0);
 }

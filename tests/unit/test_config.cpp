@@ -141,6 +141,9 @@ TEST_CASE("cross-field rules are checked before data is read", "[config]") {
   CHECK(config_error(R"({"train": {"early_stopping": {"patience": 2}}})") ==
         "config: /train/early_stopping/patience: early stopping needs validation data, but "
         "/data/valid is empty");
+  CHECK(config_error(R"({"train": {"early_stopping": {"metric": "ndcg@10"}}})") ==
+        "config: /train/early_stopping/metric: \"ndcg@10\" ranks the validation positives, but "
+        "/data/valid is empty");
   CHECK(config_error(R"({"data": {"columns": ["label", "item"]}})") ==
         "config: /data/columns: needs exactly one \"history\" column, got [\"label\",\"item\"]");
   // Sequence-only data with a learned query is valid.
@@ -212,6 +215,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
   // Resumability is a property of the declaration; the list follows from the table.
   const auto resumable = resumable_fields();
   const std::vector<std::string> expected = {"data.valid",
+                                             "data.valid_candidates",
                                              "data.test",
                                              "data.prefetch_batches",
                                              "train.epochs",

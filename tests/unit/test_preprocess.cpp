@@ -323,7 +323,8 @@ TEST_CASE("preprocess: negatives and candidates never interacted, deterministic 
   o.out_dir = dir.file("c");
   o.seed = 43;
   preprocess(o);
-  for (const char* f : {"train.tsv", "valid.tsv", "test.tsv", "test_candidates.tsv"}) {
+  for (const char* f :
+       {"train.tsv", "valid.tsv", "test.tsv", "test_candidates.tsv", "valid_candidates.tsv"}) {
     CHECK(read_text(dir.file(std::string("a/") + f)) == read_text(dir.file(std::string("b/") + f)));
     CHECK(read_text(dir.file(std::string("a/") + f)) != read_text(dir.file(std::string("c/") + f)));
   }
@@ -344,15 +345,32 @@ TEST_CASE("preprocess: negatives and candidates never interacted, deterministic 
     }
   }
   CHECK(negatives > 1000);
-  for (const auto& l : data_lines(dir.file("a/test_candidates.tsv"))) {
-    const auto f = fields_of(l);
-    std::vector<std::string_view> c;
-    split(f[4], ',', c);
-    REQUIRE(c.size() == 20);
-    std::set<std::string> distinct(c.begin(), c.end());
-    CHECK(distinct.size() == 20);
-    for (const auto& item : distinct) CHECK(seen[f[0]].count(item) == 0);
+  // Each candidates file holds one row per positive of its split, with that positive's history.
+  for (const char* split_name : {"test", "valid"}) {
+    std::set<std::string> positives;
+    for (const auto& l : data_lines(dir.file(std::string("a/") + split_name + ".tsv"))) {
+      const auto f = fields_of(l);
+      if (f[0] == "1") positives.insert(f[1] + "\t" + f[2] + "\t" + f[3] + "\t" + f[4]);
+    }
+    const auto rows = data_lines(dir.file(std::string("a/") + split_name + "_candidates.tsv"));
+    CHECK(rows.size() == positives.size());
+    for (const auto& l : rows) {
+      const auto f = fields_of(l);
+      CHECK(positives.count(f[0] + "\t" + f[1] + "\t" + f[2] + "\t" + f[3]) == 1);
+      std::vector<std::string_view> c;
+      split(f[4], ',', c);
+      REQUIRE(c.size() == 20);
+      std::set<std::string> distinct(c.begin(), c.end());
+      CHECK(distinct.size() == 20);
+      for (const auto& item : distinct) CHECK(seen[f[0]].count(item) == 0);
+    }
   }
+  // The validation candidates are drawn from a stream of their own: not a copy of the test ones.
+  CHECK(data_lines(dir.file("a/valid_candidates.tsv")) !=
+        data_lines(dir.file("a/test_candidates.tsv")));
+  const auto report = nlohmann::json::parse(read_text(dir.file("a/leakage_report.json")));
+  CHECK(report["checked"]["valid_candidate_rows"].get<std::int64_t>() ==
+        static_cast<std::int64_t>(data_lines(dir.file("a/valid_candidates.tsv")).size()));
 }
 
 TEST_CASE("preprocess: lines spanning the read buffer are read whole", "[preprocess]") {
@@ -430,6 +448,16 @@ TEST_CASE("check-data: clean output passes, planted leaks are caught", "[preproc
   SECTION("a negative the user interacted with") {
     replace_line(out + "/train.tsv", "0\t1\t15\t10\t200", "0\t1\t13\t10\t200");
     CHECK(count_of(check_data(c), "negative_interacted") == 1);
+  }
+  SECTION("a validation candidate the user interacted with (valid_candidates.tsv)") {
+    // Found beside the other files; 14 is user 1's test target, 15 user 2's valid target.
+    write_text(out + "/valid_candidates.tsv",
+               "user\titem\thistory\ttime\tnegatives\n1\t13\t10,11\t300\t14,15\n");
+    const auto r = check_data(c);
+    CHECK(r["checked"]["valid_candidate_rows"] == 1);
+    CHECK(count_of(r, "negative_interacted") == 1);
+    CHECK_THAT(r["violations"]["negative_interacted"]["examples"][0].get<std::string>(),
+               Contains("valid_candidates.tsv:2: candidate \"14\""));
   }
   SECTION("a training target after the user's test target") {
     auto text = read_text(out + "/train.tsv") + "1\t2\t15\t10,11\t350\n";

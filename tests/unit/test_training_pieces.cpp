@@ -126,7 +126,20 @@ TEST_CASE("early stopping: best, patience, direction, round trip", "[train][sche
   CHECK(back.metric_name() == "auc");
   auto bad = auc.to_json();
   bad["metric"] = "accuracy";
-  CHECK_THROWS_WITH(EarlyStopping::from_json(bad), Contains("expected auc, gauc or logloss"));
+  CHECK_THROWS_WITH(EarlyStopping::from_json(bad),
+                    Contains("expected one of auc, gauc, logloss, hr@10, ndcg@10, mrr"));
+  // The ranking metrics are higher-is-better and keep their names through a checkpoint.
+  EarlyStopping ndcg(StopMetric::ndcg10, 1);
+  CHECK(ndcg.update(0.10, 1));
+  CHECK(ndcg.update(0.20, 2));
+  CHECK_FALSE(ndcg.update(0.15, 3));
+  CHECK(ndcg.should_stop());
+  const auto ndcg_back = EarlyStopping::from_json(ndcg.to_json());
+  CHECK(ndcg_back.metric() == StopMetric::ndcg10);
+  CHECK(ndcg_back.metric_name() == "ndcg@10");
+  CHECK(*ndcg_back.best() == 0.20);
+  CHECK(is_ranking_metric(StopMetric::mrr));
+  CHECK_FALSE(is_ranking_metric(StopMetric::gauc));
 }
 
 TEST_CASE("step: an update, and a non-finite loss never reaches the weights", "[train][step]") {

@@ -38,7 +38,12 @@ enum class OptimizerKind { adam, lazy_adam };
 /// train.schedule
 enum class LrSchedule { constant, warmup_linear };
 /// train.early_stopping.metric
-enum class StopMetric { auc, gauc, logloss };
+enum class StopMetric { auc, gauc, logloss, hr10, ndcg10, mrr };
+/// Whether `m` is read from the ranking of the frozen validation candidates (HR/NDCG/MRR)
+/// rather than from the scored validation samples.
+inline bool is_ranking_metric(StopMetric m) {
+  return m == StopMetric::hr10 || m == StopMetric::ndcg10 || m == StopMetric::mrr;
+}
 /// train.loss
 enum class LossKind { bce, bpr, sampled_softmax };
 /// train.negatives.sampling

@@ -17,6 +17,7 @@ struct DataConfig {
   std::string train;
   std::string valid;
   std::string test;
+  std::string valid_candidates;  ///< frozen ranking candidates of the validation positives
   std::vector<std::string>
       columns;  ///< Column roles in file order: label, user, item, history, ignore.
   HeaderMode header = HeaderMode::automatic;

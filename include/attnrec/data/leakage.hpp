@@ -30,13 +30,15 @@ struct CheckDataOptions {
   std::string interactions;
   /// Optional frozen ranking candidates (test_candidates.tsv).
   std::string candidates;
+  /// Optional frozen candidates of the validation positives (valid_candidates.tsv).
+  std::string valid_candidates;
   /// Optional item vocabulary (e.g. RUN_DIR/items.vocab) to check against the training file.
   std::string vocab;
   /// Examples kept per violation kind. Default: 5
   std::size_t max_examples = 5;
 
-  /// These options with every empty path filled in from `dir` (test_candidates.tsv only when it
-  /// exists there).
+  /// These options with every empty path filled in from `dir` (the candidates files only when
+  /// they exist there).
   CheckDataOptions resolved() const;
 };
 

@@ -14,7 +14,7 @@ namespace attnrec {
 class EarlyStopping {
  public:
   EarlyStopping() = default;
-  /// `metric` is auc or gauc (higher is better) or logloss (lower is better); `patience` 0
+  /// `metric`: logloss is lower-is-better, every other metric higher-is-better; `patience` 0
   /// never stops.
   EarlyStopping(StopMetric metric, std::int64_t patience);
 
@@ -22,7 +22,7 @@ class EarlyStopping {
   bool update(double value, std::int64_t step);
   bool should_stop() const { return patience_ > 0 && bad_validations_ >= patience_; }
   StopMetric metric() const { return metric_; }
-  /// The metric's name in metrics rows ("auc", "gauc", "logloss").
+  /// The metric's name in metrics rows ("auc", "gauc", "logloss", "ndcg@10", ...).
   const std::string& metric_name() const { return name_of(metric_); }
   std::optional<double> best() const { return best_; }
   std::int64_t best_step() const { return best_step_; }

@@ -15,6 +15,7 @@
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/dataset.hpp"
 #include "attnrec/data/negatives.hpp"
+#include "attnrec/eval/ranking_eval.hpp"
 #include "attnrec/io/run_dir.hpp"
 #include "attnrec/io/train_state.hpp"
 #include "attnrec/model/recommender.hpp"
@@ -52,6 +53,11 @@ class Trainer {
   Trainer(const Config& config, const TrainingData& train, const SampleSet* valid, RunDir run,
           torch::Device device, const SampleSet* test = nullptr);
 
+  /// Frozen candidates of the validation positives, ranked at every validation (their HR,
+  /// NDCG and MRR go into the metrics rows; needed when train.early_stopping.metric is a
+  /// ranking metric). Must outlive fit(); null: none.
+  void set_valid_ranking(const RankingInput* ranking) { valid_ranking_ = ranking; }
+
   /// What an epoch iterates over: the training samples, or their positives with drawn
   /// negatives.
   const SampleSet& training_samples() const { return positives_ ? *positives_ : train_.samples; }
@@ -75,6 +81,7 @@ class Trainer {
   const TrainingData& train_;
   const SampleSet* valid_;
   const SampleSet* test_;
+  const RankingInput* valid_ranking_ = nullptr;
   RunDir run_;
   torch::Device device_;
   std::optional<SampleSet> positives_;          // with train.negatives
