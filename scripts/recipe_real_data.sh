@@ -10,7 +10,8 @@
 #   bash scripts/recipe_real_data.sh ml-1m/ratings.dat movielens    # MovieLens-1M
 #   bash scripts/recipe_real_data.sh --synthetic                    # a generated log
 #
-# Environment: OUT (default data/<input's directory name>), MIN_RATING (unset: every rating is
+# Environment: CONFIGS (space-separated attnrec configs, each trained and scored on the same
+# files; default configs/default.json), OUT (default data/<input's directory name>), MIN_RATING (unset: every rating is
 # an interaction, the SASRec/BERT4Rec protocol), EPOCHS (attnrec; default the config's),
 # PEER_EPOCHS (default 400, early-stopped on validation AUC), NO_PEER=1 (skip the peer), SET
 # (extra --set overrides for attnrec, space-separated).
@@ -49,14 +50,19 @@ rm -rf "$prep"
 build/attnrec --log-level warn preprocess -i "$input" "${format_args[@]}" -o "$prep" \
   "${rating_args[@]}" --min-user-interactions 5 --min-item-interactions 5 \
   --split leave_last_out --negatives 1 --sampling uniform --ranking-negatives 100 --seed 42
-echo "== train attnrec (configs/default.json)"
-start=$(date +%s)
-build/attnrec --log-level warn train --config configs/default.json --run-dir "$out/run" \
-  --overwrite "${set_args[@]}" > /dev/null
-attnrec_seconds=$(( $(date +%s) - start ))
-build/attnrec --log-level warn evaluate --checkpoint "$out/run" --data "$prep/test.tsv" \
-  --ranking sampled,full --ks 10 --baseline popularity --output "$out/test_metrics.json" \
-  > /dev/null
+results=()
+for config in ${CONFIGS:-configs/default.json}; do
+  name=$(basename "$config" .json)
+  echo "== train attnrec ($config)"
+  start=$(date +%s)
+  build/attnrec --log-level warn train --config "$config" --run-dir "$out/run-$name" \
+    --overwrite "${set_args[@]}" > /dev/null
+  seconds=$(( $(date +%s) - start ))
+  build/attnrec --log-level warn evaluate --checkpoint "$out/run-$name" --data "$prep/test.tsv" \
+    --ranking sampled,full --ks 10 --baseline popularity \
+    --output "$out/test_metrics-$name.json" > /dev/null
+  results+=("$config=$out/test_metrics-$name.json=$seconds")
+done
 peer_json=""
 if [ -z "${NO_PEER:-}" ]; then
   if /usr/bin/python3 -c "import torch" 2> /dev/null; then
@@ -68,10 +74,10 @@ if [ -z "${NO_PEER:-}" ]; then
     echo "== SASRec peer skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)"
   fi
 fi
-/usr/bin/python3 - "$out/test_metrics.json" "$attnrec_seconds" "$peer_json" "$prep/stats.json" <<'PY'
+/usr/bin/python3 - "$peer_json" "$prep/stats.json" "${results[@]}" <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1]))
-stats = json.load(open(sys.argv[4]))
+runs = [arg.split("=") for arg in sys.argv[3:]]
+stats = json.load(open(sys.argv[2]))
 kept = stats["kept"]
 print(f"\n{kept['users']} users, {kept['items']} items, {kept['interactions']} interactions "
       f"({kept['interactions'] / kept['users']:.1f} per user); test: leave-last-out, "
@@ -79,21 +85,28 @@ print(f"\n{kept['users']} users, {kept['items']} items, {kept['interactions']} i
 rows = []
 def fmt(v):
     return f"{v:.4f}" if isinstance(v, (int, float)) else "-"
-r, b = m["ranking"], m["baseline_popularity"]["ranking"]
-rows.append(("attnrec (configs/default.json)", m["auc"], r["full"]["hr@10"], r["full"]["ndcg@10"],
-             r["sampled"]["hr@10"], f"{sys.argv[2]} s"))
-rows.append(("item popularity", m["baseline_popularity"]["auc"], b["full"]["hr@10"],
-             b["full"]["ndcg@10"], b["sampled"]["hr@10"], "-"))
-if sys.argv[3]:
-    p = json.load(open(sys.argv[3]))
+aucs = {}
+for config, path, seconds in runs:
+    m = json.load(open(path))
+    r = m["ranking"]
+    rows.append((f"attnrec ({config})", m["auc"], r["full"]["hr@10"], r["full"]["ndcg@10"],
+                 r["sampled"]["hr@10"], f"{seconds} s"))
+    aucs[config] = m["auc"]
+b = m["baseline_popularity"]
+rows.append(("item popularity", b["auc"], b["ranking"]["full"]["hr@10"],
+             b["ranking"]["full"]["ndcg@10"], b["ranking"]["sampled"]["hr@10"], "-"))
+if sys.argv[1]:
+    p = json.load(open(sys.argv[1]))
     rows.append(("SASRec peer (PyTorch)", p["test_auc"], p["full_hr@10"], p["full_ndcg@10"], None,
                  f"{p['train_seconds']:.0f} s"))
-print(f"{'model':<32}{'AUC':>8}{'full HR@10':>12}{'full NDCG@10':>14}{'sampled HR@10':>15}"
+print(f"{'model':<40}{'AUC':>8}{'full HR@10':>12}{'full NDCG@10':>14}{'sampled HR@10':>15}"
       f"{'train':>9}")
 for name, auc, hr, ndcg, shr, secs in rows:
-    print(f"{name:<32}{fmt(auc):>8}{fmt(hr):>12}{fmt(ndcg):>14}{fmt(shr):>15}{secs:>9}")
-print(f"\nattnrec - popularity: {m['auc'] - m['baseline_popularity']['auc']:+.4f} AUC")
-if sys.argv[3]:
-    print(f"attnrec - SASRec:     {m['auc'] - p['test_auc']:+.4f} AUC")
+    print(f"{name:<40}{fmt(auc):>8}{fmt(hr):>12}{fmt(ndcg):>14}{fmt(shr):>15}{secs:>9}")
+print()
+for config, auc in aucs.items():
+    print(f"{config} - popularity: {auc - b['auc']:+.4f} AUC")
+    if sys.argv[1]:
+        print(f"{config} - SASRec peer: {auc - p['test_auc']:+.4f} AUC")
 PY
-echo "metrics: $out/test_metrics.json ${peer_json}"
+echo "metrics: $out/test_metrics-*.json ${peer_json}"

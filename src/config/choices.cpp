@@ -28,6 +28,33 @@ const std::vector<ChoiceInfo>& choices<EncoderKind>() {
       {"lstm", "LSTM over the history (padding masked, never seen by attention)"},
       {"gru", "GRU over the history"},
       {"none", "attention directly over the item embeddings (DIN-style)"},
+      {"transformer",
+       "self-attention blocks over the history (SASRec, BST): each position attends to the "
+       "others (causal or not), then a feed-forward network; see the other model.encoder "
+       "options"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<TransformerNorm>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"pre", "x + f(norm(x)) in each sub-layer, one norm after the last block (stable to train)"},
+      {"post", "norm(x + f(x)) in each sub-layer (the original Transformer, BST)"},
+      {"sasrec",
+       "Kang & McAuley's arrangement: the normalised input is the attention query and the "
+       "residual, the raw input gives keys and values; one norm after the last block"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<HeadKind>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"mlp", "an MLP over [context, candidate, ...] (see model.head.inputs and hidden)"},
+      {"dot",
+       "logit = context . candidate embedding (+ item bias): a factorised score; with a self "
+       "query the user state is computed once and full ranking is one matrix product"},
   };
   return v;
 }

@@ -9,7 +9,9 @@ std::int64_t item_representation_size(const ModelConfig& model) {
 }
 
 std::int64_t encoder_output_size(const ModelConfig& model) {
-  if (model.encoder.type == EncoderKind::none) return item_representation_size(model);
+  if (model.encoder.type == EncoderKind::none || model.encoder.type == EncoderKind::transformer) {
+    return item_representation_size(model);
+  }
   return model.encoder.hidden * (model.encoder.bidirectional ? 2 : 1);
 }
 

@@ -208,8 +208,13 @@ std::vector<FieldSpec> model_fields() {
           .def(64)
           .min(1)
           .max(4096)
-          .help("Hidden size of the LSTM/GRU (per direction)."),
-      ATTNREC_FIELD(model.encoder.layers).def(1).min(1).max(8).help("Stacked encoder layers."),
+          .help("Hidden size of the LSTM/GRU (per direction); a transformer keeps the item "
+                "representation's size."),
+      ATTNREC_FIELD(model.encoder.layers)
+          .def(1)
+          .min(1)
+          .max(8)
+          .help("Stacked encoder layers (transformer: blocks)."),
       ATTNREC_FIELD(model.encoder.bidirectional)
           .def(false)
           .help("Run the encoder in both directions and concatenate the outputs."),
@@ -217,7 +222,42 @@ std::vector<FieldSpec> model_fields() {
           .def(0.0)
           .min(0.0)
           .max(1.0, true)
-          .help("Dropout between stacked encoder layers (needs `layers` > 1)."),
+          .help("LSTM/GRU: dropout between stacked layers (needs `layers` > 1). Transformer: "
+                "dropout on its input, inside the feed-forward network and on each residual "
+                "branch."),
+      ATTNREC_FIELD(model.encoder.heads)
+          .def(1)
+          .min(1)
+          .max(64)
+          .help("Transformer: self-attention heads; must divide the item representation size."),
+      ATTNREC_FIELD(model.encoder.ff_size)
+          .def(0)
+          .min(0)
+          .max(65536)
+          .help("Transformer: hidden size of the position-wise feed-forward network (0: the item "
+                "representation size)."),
+      ATTNREC_CHOICE(model.encoder.activation)
+          .def("relu")
+          .help("Transformer: activation inside the feed-forward network."),
+      ATTNREC_CHOICE(model.encoder.norm).def("pre").help("Transformer: where layer norm sits."),
+      ATTNREC_FIELD(model.encoder.attention_dropout)
+          .def(0.0)
+          .min(0.0)
+          .max(1.0, true)
+          .help("Transformer: dropout on the self-attention weights."),
+      ATTNREC_FIELD(model.encoder.causal)
+          .def(true)
+          .help("Transformer: position t attends to positions up to t only (SASRec); false lets "
+                "every position see the whole history (BST, BERT4Rec). Padding is always "
+                "masked."),
+      ATTNREC_CHOICE(model.encoder.positional)
+          .def("learned")
+          .help("Transformer: position encoding added to its input, counted back from the newest "
+                "event (which always gets position 0)."),
+      ATTNREC_FIELD(model.encoder.scale_input)
+          .def(false)
+          .help("Transformer: multiply the item embeddings by sqrt(size) before adding positions "
+                "(as SASRec does)."),
       ATTNREC_FIELD(model.attention.type)
           .def("additive")
           .one_of(attention_variants())
@@ -237,6 +277,7 @@ std::vector<FieldSpec> model_fields() {
       ATTNREC_CHOICE(model.attention.positional)
           .def("none")
           .help("Positional encoding added before attention."),
+      ATTNREC_CHOICE(model.head.type).def("mlp").help("How the logit is computed."),
       ATTNREC_CHOICE(model.head.inputs)
           .def("all")
           .help("What the dense head sees: `all` = [attended context, candidate embedding, query ⊙ "
@@ -825,6 +866,47 @@ void check_training_objective(const Config& c, std::vector<std::string>& errors)
 
 }  // namespace
 
+/// The transformer's and the dot head's rules.
+void check_encoder_and_head(const Config& c, bool has_item, std::vector<std::string>& errors) {
+  const auto& enc = c.model.encoder;
+  const bool recurrent = enc.type == EncoderKind::lstm || enc.type == EncoderKind::gru;
+  if (!recurrent && enc.bidirectional) {
+    errors.push_back(fmt::format(
+        "/model/encoder/bidirectional: true has no effect with encoder type \"{}\"; set it to "
+        "false or choose \"lstm\"/\"gru\"{}",
+        name_of(enc.type),
+        enc.type == EncoderKind::transformer ? " (a transformer sees both directions with "
+                                               "causal: false)"
+                                             : ""));
+  }
+  const std::int64_t e = item_representation_size(c.model);
+  if (enc.type == EncoderKind::transformer && e % enc.heads != 0) {
+    errors.push_back(fmt::format(
+        "/model/encoder/heads: {} heads must divide the transformer's size {} (the item "
+        "representation: embedding dim{})",
+        enc.heads, e, c.model.embedding.category ? " + category_dim" : ""));
+  }
+  if (c.model.head.type != HeadKind::dot) return;
+  if (!has_item) {
+    errors.push_back(
+        "/model/head/type: \"dot\" scores the candidate's embedding, but /data/columns has no "
+        "\"item\" column");
+  }
+  const std::int64_t d = encoder_output_size(c.model);
+  if (d != e) {
+    errors.push_back(fmt::format(
+        "/model/head/type: \"dot\" needs the context as large as an item representation ({}), "
+        "but the encoder outputs {}; use encoder type \"transformer\" or \"none\", or set "
+        "/model/encoder/hidden to {}",
+        e, d, e));
+  }
+  if (c.model.embedding.user) {
+    errors.push_back(
+        "/model/embedding/user: true has no effect with /model/head/type \"dot\"; set it to "
+        "false or use the \"mlp\" head");
+  }
+}
+
 void validate_config(const Config& c) {
   std::vector<std::string> errors;
   check_training_objective(c, errors);
@@ -875,12 +957,10 @@ void validate_config(const Config& c) {
     errors.push_back("/model/embedding/user: true needs a \"user\" column, but /data/columns is " +
                      columns);
   }
-  if (c.model.encoder.type == EncoderKind::none && c.model.encoder.bidirectional) {
-    errors.push_back(
-        "/model/encoder/bidirectional: true has no effect with encoder type "
-        "\"none\"; set it to false or choose \"lstm\"/\"gru\"");
-  }
-  if (c.model.encoder.dropout > 0 && c.model.encoder.layers < 2) {
+  check_encoder_and_head(c, count("item") > 0, errors);
+  const bool recurrent =
+      c.model.encoder.type == EncoderKind::lstm || c.model.encoder.type == EncoderKind::gru;
+  if (recurrent && c.model.encoder.dropout > 0 && c.model.encoder.layers < 2) {
     errors.push_back(fmt::format(
         "/model/encoder/dropout: {} applies between stacked layers, but /model/encoder/layers "
         "is {}; set layers >= 2 or dropout to 0",

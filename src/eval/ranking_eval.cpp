@@ -130,6 +130,17 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
   return in;
 }
 
+torch::Tensor RankingScorer::score_all(const SampleSet& set, std::int64_t begin, std::int64_t count,
+                                       std::int64_t first, std::int64_t end) {
+  const auto ids = torch::arange(first, end, torch::kInt64);
+  return score(set, begin, count, ids.unsqueeze(0).expand({count, end - first}).contiguous());
+}
+
+std::int64_t RankingScorer::rows_per_full_call(std::int64_t items, std::int64_t pairs) const {
+  (void)items;
+  return std::max<std::int64_t>(1, std::min<std::int64_t>(64, pairs / 64));
+}
+
 namespace {
 
 class ModelScorer : public RankingScorer {
@@ -164,10 +175,38 @@ class ModelScorer : public RankingScorer {
     return torch::stack(rows_out).to(torch::kCPU, torch::kFloat64);
   }
 
+  torch::Tensor score_all(const SampleSet& set, std::int64_t begin, std::int64_t count,
+                          std::int64_t first, std::int64_t end) override {
+    if (!model_->factorised()) return RankingScorer::score_all(set, begin, count, first, end);
+    c10::InferenceMode guard;
+    if (!table_.defined() || table_first_ != first || table_end_ != end) {
+      // The item side once per evaluation: the weights do not change while it ranks.
+      const auto ids = torch::arange(first, end, torch::TensorOptions().dtype(torch::kInt64));
+      auto [vectors, bias] = model_->item_vectors(ids.to(device_));
+      table_ = vectors.t().contiguous();
+      bias_ = bias;
+      table_first_ = first;
+      table_end_ = end;
+    }
+    std::vector<std::int64_t> index(static_cast<std::size_t>(count));
+    std::iota(index.begin(), index.end(), begin);
+    const Batch batch = make_batch(set, index.data(), count).to(device_);
+    const auto states = model_->user_states(model_->encode(batch));  // [count, D]
+    return torch::addmm(bias_.unsqueeze(0), states, table_).to(torch::kCPU, torch::kFloat64);
+  }
+
+  std::int64_t rows_per_full_call(std::int64_t items, std::int64_t pairs) const override {
+    if (!model_->factorised()) return RankingScorer::rows_per_full_call(items, pairs);
+    // [rows, items] float32 scores of at most ~64 MB per call.
+    return std::max<std::int64_t>(1, std::min<std::int64_t>(1024, (16LL << 20) / items));
+  }
+
  private:
   Recommender& model_;
   torch::Device device_;
   std::int64_t pairs_;
+  torch::Tensor table_, bias_;  // factorised: item vectors [D, N] and biases [N]
+  std::int64_t table_first_ = 0, table_end_ = 0;
 };
 
 class PopularityScorer : public RankingScorer {
@@ -226,14 +265,10 @@ nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
     const std::int64_t v = in.item_vocab;
     const std::int64_t items = v - Vocab::kReserved;
     if (items < 1) throw DataError("full ranking: the vocabulary has no items");
-    const auto all = torch::arange(Vocab::kReserved, v, torch::kInt64);
-    const std::int64_t block =
-        std::max<std::int64_t>(1, std::min<std::int64_t>(64, options.pairs_per_batch / 64));
-    std::vector<double> scores;
+    const std::int64_t block = scorer.rows_per_full_call(items, options.pairs_per_batch);
     for (std::int64_t b = 0; b < n; b += block) {
       const std::int64_t r = std::min(block, n - b);
-      const auto cands = all.unsqueeze(0).expand({r, items}).contiguous();
-      const auto s = scorer.score(in.rows, b, r, cands).contiguous();
+      const auto s = scorer.score_all(in.rows, b, r, Vocab::kReserved, v).contiguous();
       const double* sp = s.data_ptr<double>();
       for (std::int64_t i = 0; i < r; ++i) {
         const double* row = sp + i * items;

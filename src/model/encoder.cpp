@@ -30,11 +30,16 @@ void SequenceEncoderImpl::reset() {
       break;
     case EncoderKind::none:
       break;
+    case EncoderKind::transformer:
+      TORCH_CHECK(options.transformer().dim() == options.input_size(), "transformer dim: expected ",
+                  options.input_size(), " (the input size), got ", options.transformer().dim());
+      transformer_ = register_module("transformer", TransformerEncoder(options.transformer()));
+      break;
   }
 }
 
 std::int64_t SequenceEncoderImpl::output_size() const {
-  if (options.type() == EncoderKind::none) return options.input_size();
+  if (options.type() == EncoderKind::none || transformer_) return options.input_size();
   return options.hidden_size() * (options.bidirectional() ? 2 : 1);
 }
 
@@ -44,6 +49,7 @@ torch::Tensor SequenceEncoderImpl::forward(const torch::Tensor& inputs, const to
               "encoder inputs: expected [B, T, ", options.input_size(), "], got ", inputs.sizes());
   const auto m = mask.unsqueeze(2).to(inputs.dtype());
   if (options.type() == EncoderKind::none) return inputs * m;
+  if (transformer_) return transformer_(inputs, mask, lengths);
   if (lstm_ && options.fused() && !options.bidirectional() && fused_lstm_supported(inputs) &&
       lengths.defined() && lengths.device().is_cpu()) {
     // The parameters stay torch::nn::LSTM's (same names in checkpoints, cuDNN on CUDA); only

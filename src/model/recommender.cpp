@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "attnrec/model/layers.hpp"
+
 namespace attnrec {
 
 RecommenderImpl::RecommenderImpl(RecommenderOptions options_) : options(std::move(options_)) {
@@ -76,15 +78,7 @@ void RecommenderImpl::reset() {
     position_embedding_ =
         register_module("position_embedding", torch::nn::Embedding(options.max_history(), d));
   } else if (options.positional() == PositionalKind::sinusoidal) {
-    const auto pos = torch::arange(options.max_history(), torch::kFloat32).unsqueeze(1);
-    const auto i = torch::arange(0, d, 2, torch::kFloat32);
-    const auto angle = pos * torch::exp(-std::log(10000.0) * i / static_cast<double>(d));
-    auto table = torch::zeros({options.max_history(), d});
-    table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, d, 2)},
-                     torch::sin(angle));
-    table.index_put_({torch::indexing::Slice(), torch::indexing::Slice(1, d, 2)},
-                     torch::cos(angle).narrow(1, 0, d / 2));
-    sinusoid_ = register_buffer("sinusoid", table);
+    sinusoid_ = register_buffer("sinusoid", sinusoidal_table(options.max_history(), d));
   }
 
   std::int64_t features = d;  // attended context
@@ -99,11 +93,17 @@ void RecommenderImpl::reset() {
   }
   if (user_embedding_ && all_inputs) features += ed;
   head_ = register_module("head", torch::nn::ModuleList());
-  for (const std::int64_t h : options.head_hidden()) {
-    head_->push_back(torch::nn::Linear(features, h));
-    features = h;
+  if (options.head_type() == HeadKind::dot) {
+    TORCH_CHECK(options.has_item(), "the dot head needs a candidate item");
+    TORCH_CHECK(d == e, "dot head: expected the context size to equal the item size ", e, ", got ",
+                d);
+  } else {
+    for (const std::int64_t h : options.head_hidden()) {
+      head_->push_back(torch::nn::Linear(features, h));
+      features = h;
+    }
+    head_->push_back(torch::nn::Linear(features, 1));
   }
-  head_->push_back(torch::nn::Linear(features, 1));
   head_dropout_ = register_module("head_dropout", torch::nn::Dropout(options.head_dropout()));
   // Registered only when used: a dropout layer draws from the generator, and a model without
   // one must keep the random stream (and so its results) of earlier versions.
@@ -123,17 +123,25 @@ void RecommenderImpl::reset() {
 }
 
 torch::Tensor RecommenderImpl::activation(const torch::Tensor& x) const {
-  switch (options.activation()) {
-    case ActivationKind::relu:
-      return torch::relu(x);
-    case ActivationKind::gelu:
-      return torch::gelu(x);
-    case ActivationKind::tanh:
-      return torch::tanh(x);
-    case ActivationKind::sigmoid:
-      return torch::sigmoid(x);
-  }
-  TORCH_CHECK(false, "activation: unknown kind");
+  return activate(options.activation(), x);
+}
+
+bool RecommenderImpl::factorised() const {
+  return options.head_type() == HeadKind::dot && options.query() == QueryKind::self;
+}
+
+torch::Tensor RecommenderImpl::user_states(const EncodedHistory& h) {
+  TORCH_CHECK(factorised(), "user_states: needs the dot head and a self query");
+  const auto query = self_query_.unsqueeze(0).expand({h.keys.size(0), -1});
+  return attention_(query, h.keys, h.mask, h.key_projection).context;
+}
+
+std::tuple<torch::Tensor, torch::Tensor> RecommenderImpl::item_vectors(const torch::Tensor& ids) {
+  TORCH_CHECK(factorised(), "item_vectors: needs the dot head and a self query");
+  auto vectors = embed_items(ids, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
+  auto bias =
+      item_bias_ ? item_bias_(ids).squeeze(1) : torch::zeros({ids.size(0)}, vectors.options());
+  return {vectors, bias};
 }
 
 EncodedHistory EncodedHistory::select_rows(const torch::Tensor& rows) const {
@@ -244,6 +252,11 @@ RecommenderOutput RecommenderImpl::score_embedded(const EncodedHistory& h,
     query = self_query_.unsqueeze(0).expand({rows, -1});
   }
   const auto attended = attention_(query, keys, h.mask, h.key_projection);
+  if (options.head_type() == HeadKind::dot) {
+    auto logits = (attended.context * candidate).sum(1);
+    if (item_bias_) logits = logits + item_bias_(item).squeeze(1);
+    return {logits, attended.weights};
+  }
   features.push_back(attended.context);
   const bool all_inputs = options.head_inputs() == HeadInputs::all;
   if (options.has_item()) features.push_back(candidate);

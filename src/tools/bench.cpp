@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/loader.hpp"
 #include "attnrec/eval/evaluator.hpp"
+#include "attnrec/eval/ranking_eval.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/run.hpp"
 #include "attnrec/train/trainer.hpp"
@@ -24,11 +26,15 @@ BenchWorkload bench_workload(const std::string& name) {
   BenchWorkload w;
   w.name = name;
   if (name == "W1") return w;
+  if (name == "T1") {
+    w.vocab = 12000 + Vocab::kReserved;  // the issue's full-ranking size: 12,000 items
+    return w;
+  }
   if (name == "W2") {
     w.vocab = 2000000;
     return w;
   }
-  throw UsageError("bench: unknown workload \"" + name + "\" (expected W1 or W2)");
+  throw UsageError("bench: unknown workload \"" + name + "\" (expected W1, W2 or T1)");
 }
 
 SampleSet make_bench_samples(const BenchWorkload& w, std::int64_t n, std::uint64_t seed) {
@@ -86,6 +92,20 @@ Config bench_config(const BenchWorkload& w) {
   c.train.log_every_steps = 1000000;  // no progress output inside the measurement
   c.checkpoint.every_epoch = false;
   c.checkpoint.every_steps = 0;
+  if (w.name == "T1") {
+    // configs/sasrec.json's model on the same data.
+    c.model.encoder.type = EncoderKind::transformer;
+    c.model.encoder.layers = 2;
+    c.model.encoder.heads = 1;
+    c.model.encoder.norm = TransformerNorm::sasrec;
+    c.model.encoder.dropout = 0.2;
+    c.model.encoder.attention_dropout = 0.2;
+    c.model.encoder.scale_input = true;
+    c.model.attention.type = "last";
+    c.model.attention.query = QueryKind::self;
+    c.model.head.type = HeadKind::dot;
+    c.model.head.inputs = HeadInputs::all;
+  }
   return c;
 }
 
@@ -99,6 +119,35 @@ double peak_rss_mb() {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+/// Full ranking of `users` fresh histories against every item of the vocabulary: seconds and
+/// (history, item) pairs per second.
+nlohmann::json bench_full_ranking(Recommender& model, const BenchWorkload& w, std::int64_t users) {
+  RankingInput in;
+  in.protocol = "full";
+  in.rows = make_bench_samples(w, users, w.seed + 2);
+  in.item_vocab = w.vocab;
+  in.excluded.resize(static_cast<std::size_t>(users));
+  for (std::int64_t r = 0; r < users; ++r) {
+    auto& ex = in.excluded[static_cast<std::size_t>(r)];
+    ex.assign(in.rows.history.begin() + in.rows.history_offsets[r],
+              in.rows.history.begin() + in.rows.history_offsets[r + 1]);
+    std::sort(ex.begin(), ex.end());
+    ex.erase(std::unique(ex.begin(), ex.end()), ex.end());
+  }
+  model->eval();
+  auto scorer = model_scorer(model, torch::kCPU, RankingOptions().pairs_per_batch);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto result = evaluate_ranking(*scorer, in, RankingOptions());
+  const double seconds = seconds_since(t0);
+  const double pairs = static_cast<double>(users) * static_cast<double>(w.vocab - Vocab::kReserved);
+  return {{"rank_users", users},
+          {"rank_items", w.vocab - Vocab::kReserved},
+          {"rank_factorised", model->factorised()},
+          {"rank_seconds", seconds},
+          {"rank_pairs_per_s", pairs / seconds},
+          {"rank_hr@10", result["hr@10"]}};
 }
 
 /// Writes `n` fresh samples of the workload as a TSV file (label, item, history) and evaluates
@@ -267,6 +316,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
       {"peak_rss_mb_before_train", peak_rss_before_train},
       {"peak_rss_mb_after_train", peak_rss_train},
       {"loss_segments", segments}};
+  if (options.rank_users > 0) result.update(bench_full_ranking(model, w, options.rank_users));
   if (!eval_file.is_null()) {
     result.update(eval_file);
     // Issue 6's target (>= 10): evaluation against this run's own training throughput.

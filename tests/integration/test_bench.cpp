@@ -74,6 +74,25 @@ TEST_CASE("cli bench --json reports every figure", "[cli][bench]") {
   CHECK(run_cli("bench --workload W9").code == 2);
 }
 
+TEST_CASE("cli bench T1: the transformer workload and full ranking by matrix product",
+          "[cli][bench]") {
+  CHECK(bench_workload("T1").vocab == 12002);
+  const auto config = bench_config(bench_workload("T1"));
+  CHECK(build_recommender(config, 100, 0)->factorised());
+  const auto r = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                             "--log-level warn bench --workload T1 --samples 512 --set "
+                             "train.threads=1 --rank-users 300 --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["workload"] == "T1");
+  CHECK(j["rank_users"] == 300);
+  CHECK(j["rank_items"] == 12000);
+  CHECK(j["rank_factorised"] == true);
+  CHECK(j["rank_pairs_per_s"].get<double>() > 0);
+  CHECK(j["rank_hr@10"].is_number());
+}
+
 TEST_CASE("cli: compute commands run with passive OpenMP waiting unless the user chose",
           "[cli][bench]") {
   // libgomp reads OMP_WAIT_POLICY when it is loaded, so attnrec re-executes itself once with

@@ -10,6 +10,7 @@
 #include "attnrec/data/batching.hpp"
 #include "attnrec/eval/ranking_eval.hpp"
 #include "attnrec/model/factory.hpp"
+#include "model_support.hpp"
 #include "support.hpp"
 
 using namespace attnrec;
@@ -77,6 +78,51 @@ TEST_CASE("ranking: scoring a history once against many candidates equals forwar
       reference = model->forward(make_batch(pairs, all.data(), 24)).logits.view({3, 8});
     }
     CHECK(torch::allclose(fast, reference.to(torch::kFloat64), 1e-5, 1e-6));
+  }
+}
+
+TEST_CASE("ranking: a factorised model's full ranking by matrix product equals the pairwise path",
+          "[ranking][model]") {
+  const Config config = factorised_config();
+  torch::manual_seed(4);
+  Recommender model = build_recommender(config, 40, 0);
+  {
+    torch::NoGradGuard guard;
+    for (auto& p : model->named_parameters()) {
+      if (p.key().find("item_bias") != std::string::npos) p.value().normal_();
+    }
+  }
+  model->eval();
+  REQUIRE(model->factorised());
+  auto fast = model_scorer(model, torch::kCPU, 2048);
+  const SampleSet rows = three_rows();
+  const auto matrix = fast->score_all(rows, 0, 3, 2, 40);
+  // The base class's path: every item as each row's candidate, scored pair by pair.
+  const auto ids = torch::arange(2, 40, torch::kInt64).unsqueeze(0).expand({3, 38}).contiguous();
+  const auto pairwise = fast->score(rows, 0, 3, ids);
+  REQUIRE(matrix.sizes() == pairwise.sizes());
+  CHECK(torch::allclose(matrix, pairwise, 1e-5, 1e-6));
+  RankingInput full;
+  full.protocol = "full";
+  full.rows = rows;
+  full.item_vocab = 40;
+  full.excluded = {{5, 7}, {}, {2, 3}};
+  /// The same model through score() only (no score_all override).
+  struct Pairwise : RankingScorer {
+    RankingScorer& inner;
+    explicit Pairwise(RankingScorer& s) : inner(s) {}
+    torch::Tensor score(const SampleSet& set, std::int64_t begin, std::int64_t count,
+                        const torch::Tensor& candidates) override {
+      return inner.score(set, begin, count, candidates);
+    }
+  } slow(*fast);
+  RankingOptions options;
+  options.ks = {1, 5, 10};
+  const auto a = evaluate_ranking(*fast, full, options);
+  const auto b = evaluate_ranking(slow, full, options);
+  for (const char* key : {"hr@1", "hr@5", "hr@10", "ndcg@10", "mrr", "mean_rank"}) {
+    INFO(key);
+    CHECK(a[key].get<double>() == Approx(b[key].get<double>()));
   }
 }
 

@@ -146,6 +146,19 @@ TEST_CASE("cross-field rules are checked before data is read", "[config]") {
         "/data/valid is empty");
   CHECK(config_error(R"({"data": {"columns": ["label", "item"]}})") ==
         "config: /data/columns: needs exactly one \"history\" column, got [\"label\",\"item\"]");
+  CHECK(config_error(R"({"model": {"head": {"type": "dot"}, "encoder": {"hidden": 32}}})") ==
+        "config: /model/head/type: \"dot\" needs the context as large as an item "
+        "representation (64), but the encoder outputs 32; use encoder type \"transformer\" or "
+        "\"none\", or set /model/encoder/hidden to 64");
+  CHECK(config_error(R"({"model": {"embedding": {"dim": 30},
+                                    "encoder": {"type": "transformer", "heads": 4}}})") ==
+        "config: /model/encoder/heads: 4 heads must divide the transformer's size 30 (the item "
+        "representation: embedding dim)");
+  CHECK(config_error(R"({"model": {"encoder": {"type": "transformer", "bidirectional": true}}})")
+            .find("true has no effect with encoder type \"transformer\"") != std::string::npos);
+  // A transformer's dropout needs no stacked layers.
+  CHECK(config_error(R"({"model": {"encoder": {"type": "transformer", "dropout": 0.2}}})") ==
+        "no error");
   // Sequence-only data with a learned query is valid.
   CHECK(config_error(R"({"data": {"columns": ["label", "history"]},
                          "model": {"attention": {"query": "self"}}})") == "no error");
@@ -174,7 +187,8 @@ TEST_CASE("set overrides: precedence defaults < file < --set", "[config]") {
         "--set model.encoder: expected KEY=VALUE, e.g. model.encoder.hidden=128");
   CHECK(config_error("{}", {"model.encoder=3"}) ==
         "--set: /model/encoder: is a section; set one of its keys: type, hidden, layers, "
-        "bidirectional, dropout");
+        "bidirectional, dropout, heads, ff_size, activation, norm, attention_dropout, causal, "
+        "positional, scale_input");
 }
 
 TEST_CASE("dumped config re-parses to the same config", "[config]") {
@@ -254,7 +268,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
     Config c = default_config();
     CHECK_THROWS_AS(apply_overrides(c, {f.name + "=no_such_choice"}), ConfigError);
   }
-  CHECK(choice_options == 15);
+  CHECK(choice_options == 19);
   CHECK(name_of(OptimizerKind::lazy_adam) == "lazy_adam");
   CHECK(parse_choice<HeaderMode>("auto") == HeaderMode::automatic);
   CHECK_FALSE(parse_choice<HeaderMode>("automatic"));

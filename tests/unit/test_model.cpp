@@ -6,6 +6,7 @@
 #include "attnrec/model/attention.hpp"
 #include "attnrec/model/encoder.hpp"
 #include "attnrec/model/factory.hpp"
+#include "model_support.hpp"
 
 using namespace attnrec;
 
@@ -73,6 +74,8 @@ TEST_CASE("attention golden values for every scoring function", "[model][attenti
   check_golden("additive", wa, {wa, 1 - wa});
   // none: uniform over the valid positions.
   check_golden("none", 0.5, {0.5, 0.5});
+  // last: all weight on the newest valid position (1), whose key is [0, 1].
+  check_golden("last", 0.0, {0.0, 1.0});
 }
 
 TEST_CASE("multi-head attention golden values", "[model][attention]") {
@@ -108,22 +111,7 @@ TEST_CASE("attention gradients match finite differences", "[model][attention]") 
     objective().backward();
     std::vector<torch::Tensor> inputs = {query, keys};
     for (auto& p : a->parameters()) inputs.push_back(p);
-    const double eps = 1e-6;
-    for (auto& x : inputs) {
-      const auto analytic = x.grad().defined() ? x.grad().clone() : torch::zeros_like(x);
-      auto flat = x.detach().view({-1});
-      for (std::int64_t i = 0; i < flat.numel(); ++i) {
-        torch::NoGradGuard guard;
-        const double orig = flat[i].item<double>();
-        flat[i] = orig + eps;
-        const double plus = objective().item<double>();
-        flat[i] = orig - eps;
-        const double minus = objective().item<double>();
-        flat[i] = orig;
-        const double numeric = (plus - minus) / (2 * eps);
-        CHECK(analytic.view({-1})[i].item<double>() == Approx(numeric).margin(1e-6).epsilon(1e-5));
-      }
-    }
+    attnrec::test::check_finite_differences(objective, inputs);
   }
 }
 
@@ -200,7 +188,8 @@ TEST_CASE("recommender: the padding embedding row gets no gradient", "[model]") 
   b.lengths = torch::tensor({2}, torch::kInt64);
   b.item = torch::tensor({4}, torch::kInt64);
   model->forward(b).logits.sum().backward();
-  const auto& table = model->named_parameters()["item_embedding.weight"];
+  // A copy: named_parameters() returns a temporary dictionary.
+  const auto table = model->named_parameters()["item_embedding.weight"];
   CHECK(table.grad()[0].abs().sum().item<double>() == 0.0);
   CHECK(table.grad()[2].abs().sum().item<double>() > 0.0);
 }

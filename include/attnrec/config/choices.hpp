@@ -24,7 +24,11 @@ enum class HeaderMode { automatic, yes, no };
 enum class BadLinePolicy { error, skip };
 enum class NonFinitePolicy { error, skip };
 /// model.encoder.type
-enum class EncoderKind { lstm, gru, none };
+enum class EncoderKind { lstm, gru, none, transformer };
+/// model.encoder.norm
+enum class TransformerNorm { pre, post, sasrec };
+/// model.head.type
+enum class HeadKind { mlp, dot };
 /// model.attention.query
 enum class QueryKind { target, self };
 /// model.attention.positional

@@ -46,6 +46,15 @@ struct EncoderConfig {
   std::int64_t layers = 0;
   bool bidirectional = false;
   double dropout = 0.0;
+  // transformer only
+  std::int64_t heads = 0;
+  std::int64_t ff_size = 0;
+  ActivationKind activation = ActivationKind::relu;
+  TransformerNorm norm = TransformerNorm::pre;
+  double attention_dropout = 0.0;
+  bool causal = true;
+  PositionalKind positional = PositionalKind::learned;
+  bool scale_input = false;
 };
 
 struct AttentionConfig {
@@ -57,6 +66,7 @@ struct AttentionConfig {
 };
 
 struct HeadConfig {
+  HeadKind type = HeadKind::mlp;
   HeadInputs inputs = HeadInputs::all;
   std::vector<std::int64_t> hidden;
   ActivationKind activation = ActivationKind::relu;

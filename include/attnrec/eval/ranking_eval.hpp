@@ -51,6 +51,14 @@ class RankingScorer {
   /// Rows [begin, begin + count) of `set` against `candidates` ([count, M] int64, CPU).
   virtual torch::Tensor score(const SampleSet& set, std::int64_t begin, std::int64_t count,
                               const torch::Tensor& candidates) = 0;
+  /// Rows [begin, begin + count) against every item id in [first, end): [count, end - first].
+  /// By default score() with those ids as each row's candidates; a factorised model computes
+  /// it as one matrix product (user states x item table).
+  virtual torch::Tensor score_all(const SampleSet& set, std::int64_t begin, std::int64_t count,
+                                  std::int64_t first, std::int64_t end);
+  /// Rows per score_all() call that keep its work and memory moderate (`pairs`: the
+  /// RankingOptions::pairs_per_batch of the evaluation).
+  virtual std::int64_t rows_per_full_call(std::int64_t items, std::int64_t pairs) const;
 };
 
 /// The model, in inference mode on `device`.

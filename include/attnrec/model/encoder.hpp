@@ -1,10 +1,11 @@
 #pragma once
-/// \file The sequence encoder over history embeddings: LSTM, GRU, or none.
+/// \file The sequence encoder over history embeddings: LSTM, GRU, none, or transformer.
 
 #include <torch/torch.h>
 
 #include <string>
 #include "attnrec/config/choices.hpp"
+#include "attnrec/model/transformer.hpp"
 
 namespace attnrec {
 
@@ -27,6 +28,8 @@ struct SequenceEncoderOptions {
   /// Run unidirectional LSTMs on float32 CPU inputs with fused_lstm() (same maths, one autograd
   /// node per layer, no work on padding); false always uses torch::nn::LSTM. Default: true
   TORCH_ARG(bool, fused) = true;
+  /// The transformer's options (type transformer; its dim must equal input_size).
+  TORCH_ARG(TransformerEncoderOptions, transformer) = TransformerEncoderOptions(64);
 };
 
 /// Encodes right-padded sequences. Padding never influences valid positions: a unidirectional
@@ -62,6 +65,7 @@ class SequenceEncoderImpl : public torch::nn::Module {
 
   torch::nn::LSTM lstm_{nullptr};
   torch::nn::GRU gru_{nullptr};
+  TransformerEncoder transformer_{nullptr};
 };
 TORCH_MODULE(SequenceEncoder);
 

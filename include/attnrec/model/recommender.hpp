@@ -38,6 +38,9 @@ struct RecommenderOptions {
   TORCH_ARG(std::int64_t, max_history) = 50;
   /// Embedding tables produce sparse gradients (for LazyAdam). Default: false
   TORCH_ARG(bool, sparse_embeddings) = false;
+  /// mlp (the head below) or dot (logit = context . candidate + item bias; the context must be
+  /// as large as an item representation). Default: mlp
+  TORCH_ARG(HeadKind, head_type) = HeadKind::mlp;
   /// "all" ([context, candidate, query (.) context, user]) or "context_candidate". Default: "all"
   TORCH_ARG(HeadInputs, head_inputs) = HeadInputs::all;
   /// Hidden sizes of the head's MLP. Default: {64, 32}
@@ -86,6 +89,16 @@ class RecommenderImpl : public torch::nn::Module {
   /// Logits of `history` row i against candidate item[i] (item undefined for models without a
   /// candidate). A single history row ([1, ...]) is scored against every item, broadcast.
   RecommenderOutput score(const EncodedHistory& history, const torch::Tensor& item);
+
+  /// Whether score(user, item) = state(user) . item_vector(item) + bias(item), with a state that
+  /// does not depend on the candidate: the dot head with a self query. Full ranking is then one
+  /// matrix product (user_states() x item_vectors()).
+  bool factorised() const;
+  /// factorised() only: the user states [B, D] of encoded histories.
+  torch::Tensor user_states(const EncodedHistory& history);
+  /// factorised() only: the representations [N, D] of item ids `ids` [N] as candidates, and
+  /// their biases [N] (zeros without an item bias).
+  std::tuple<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& ids);
 
   /// Sets the category of every item id (int64 [item_vocab], values < category_vocab; 1 =
   /// unknown). Stored as a buffer, so checkpoints carry it.

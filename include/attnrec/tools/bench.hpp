@@ -30,7 +30,10 @@ struct BenchWorkload {
   std::uint64_t seed = 1;
 };
 
-/// W1 (vocabulary 50,000) or W2 (2,000,000); throws UsageError for other names.
+/// W1 (vocabulary 50,000) or W2 (2,000,000): LSTM + additive target attention; T1 (W1's
+/// distribution over 12,000 items): a SASRec-style model (2 causal transformer blocks, the
+/// newest position's state, dot head).
+/// Throws UsageError for other names.
 BenchWorkload bench_workload(const std::string& name);
 
 /// `n` samples of the workload's distribution (label, item, history; no users).
@@ -50,6 +53,10 @@ struct BenchOptions {
   /// the trained model on it as `attnrec evaluate` does (read, score, metrics); 0 skips it.
   /// Default: 0
   std::int64_t eval_samples = 0;
+  /// After training, rank this many fresh histories against every vocabulary item (the full
+  /// protocol of `attnrec evaluate --ranking full`), by matrix product when the model
+  /// factorises; 0 skips it. Default: 0
+  std::int64_t rank_users = 0;
 };
 
 /// Runs the benchmark; returns {workload, samples, threads, data_samples_per_s,
