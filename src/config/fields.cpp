@@ -382,6 +382,14 @@ std::vector<FieldSpec> train_fields() {
           .help("Training loss. `bpr` and `sampled_softmax` need drawn negatives "
                 "(`train.negatives.per_positive` >= 1); each scores a positive and its negatives "
                 "against one history, encoded once."),
+      ATTNREC_FIELD(train.next_item)
+          .def(false)
+          .help("Next-item training (SASRec): every position t of a history is trained to score "
+                "the event after it (history item t + 1, the sample's item for the newest "
+                "position) against `negatives.per_positive` drawn negatives of its own, all "
+                "positions in one forward pass. Reads sequence windows (train_sequences.tsv from "
+                "`attnrec preprocess`); needs a factorised model (head.type dot, attention.query "
+                "self, attention.type last) over a causal encoder."),
       ATTNREC_FIELD(train.label_smoothing)
           .def(0.0)
           .min(0.0)
@@ -832,6 +840,33 @@ void apply_overrides(Config& config, const std::vector<std::string>& assignments
 namespace {
 
 /// The rules of the loss, drawn negatives and regularisers.
+/// train.next_item's needs: per-position states (the newest position's output is the user
+/// state, and position t sees nothing after t) and a factorised score.
+void check_next_item(const Config& c, std::vector<std::string>& errors) {
+  if (!c.train.next_item) return;
+  const auto& m = c.model;
+  if (c.train.negatives.per_positive == 0) {
+    errors.push_back(
+        "/train/next_item: every position is scored against drawn negatives, but "
+        "/train/negatives/per_positive is 0; set it to 1 or more");
+  }
+  if (m.head.type != HeadKind::dot || m.attention.query != QueryKind::self ||
+      m.attention.type != "last") {
+    errors.push_back(
+        "/train/next_item: needs a factorised model: /model/head/type \"dot\", "
+        "/model/attention/query \"self\" and /model/attention/type \"last\" (see "
+        "configs/sasrec.json)");
+  }
+  const bool causal = m.encoder.type == EncoderKind::transformer
+                          ? m.encoder.causal
+                          : !m.encoder.bidirectional;  // an RNN reads left to right
+  if (!causal) {
+    errors.push_back(
+        "/train/next_item: position t would see the event it is trained to predict; use a "
+        "causal encoder (transformer with causal: true, or a unidirectional LSTM/GRU)");
+  }
+}
+
 void check_training_objective(const Config& c, std::vector<std::string>& errors) {
   const bool has_item = has_column(c.data, "item");
   const auto& n = c.train.negatives;
@@ -856,6 +891,7 @@ void check_training_objective(const Config& c, std::vector<std::string>& errors)
         "/model/head/item_bias: true needs a candidate item, but /data/columns has no "
         "\"item\" column");
   }
+  check_next_item(c, errors);
   if (n.exclude == NegativeExclusion::all && n.per_positive > 0 && c.data.valid.empty() &&
       c.data.test.empty()) {
     errors.push_back(

@@ -27,11 +27,18 @@ const std::vector<std::string>& preprocess_formats() {
 }
 
 const std::vector<std::string>& preprocess_output_files() {
-  static const std::vector<std::string> files = {
-      "train.tsv",           "valid.tsv",           "test.tsv",
-      "train_positives.tsv", "test_candidates.tsv", "valid_candidates.tsv",
-      "interactions.tsv",    "stats.json",          "protocol.json",
-      "item_categories.tsv", "leakage_report.json"};
+  static const std::vector<std::string> files = {"train.tsv",
+                                                 "valid.tsv",
+                                                 "test.tsv",
+                                                 "train_positives.tsv",
+                                                 "train_sequences.tsv",
+                                                 "test_candidates.tsv",
+                                                 "valid_candidates.tsv",
+                                                 "interactions.tsv",
+                                                 "stats.json",
+                                                 "protocol.json",
+                                                 "item_categories.tsv",
+                                                 "leakage_report.json"};
   return files;
 }
 
@@ -222,6 +229,7 @@ struct Written {
   nlohmann::json outputs = nlohmann::json::object();  ///< file -> SHA-256
   bool candidates = false;
   std::int64_t categorized = 0;
+  std::int64_t sequence_rows = 0;  ///< rows of train_sequences.tsv
 };
 
 /// The sample files, the candidates file and the interaction log, user by user.
@@ -246,6 +254,11 @@ class SampleWriter {
     positives_ =
         std::make_unique<HashedOutput>((dir / "train_positives.tsv").string(), "sample file");
     positives_->write("label\tuser\titem\thistory\ttime\n");
+    // Each user's training events cut into windows of max_history + 1: what next-item training
+    // (train.next_item) reads, every position of a window predicting the next event.
+    sequences_ =
+        std::make_unique<HashedOutput>((dir / "train_sequences.tsv").string(), "sample file");
+    sequences_->write("label\tuser\titem\thistory\ttime\n");
     log_ = std::make_unique<HashedOutput>((dir / "interactions.tsv").string(), "interaction log");
     log_->write("user\titem\ttime\n");
   }
@@ -265,7 +278,10 @@ class SampleWriter {
   void write_candidates(HashedOutput& out, const std::string& user_id, const std::string& item,
                         std::int64_t time);
 
-  std::unique_ptr<HashedOutput> candidates_, valid_candidates_, positives_, log_;
+  /// The user's training events [b, e) as windows, newest first (see train_sequences.tsv).
+  void write_sequences(const LogData& d, std::size_t b, std::size_t e, const std::string& user_id);
+
+  std::unique_ptr<HashedOutput> candidates_, valid_candidates_, positives_, sequences_, log_;
   Written written_;
   std::string history_, buffer_;
   std::vector<std::int32_t> interacted_, negatives_;
@@ -282,6 +298,31 @@ void SampleWriter::write_candidates(HashedOutput& out, const std::string& user_i
   }
   buffer_ += '\n';
   out.write(buffer_);
+}
+
+void SampleWriter::write_sequences(const LogData& d, std::size_t b, std::size_t e,
+                                   const std::string& user_id) {
+  // Training events come first in a timeline: stop at the first validation or test target.
+  std::size_t n = b;
+  while (n < e && d.events[n].split <= 0) ++n;
+  const auto h = static_cast<std::size_t>(o_.max_history);
+  // Windows [from, end) end at the newest event and step back by max_history: every training
+  // event but the first is the target of exactly one position.
+  for (std::size_t end = n; end >= b + 2;) {
+    const std::size_t from = end - b > h + 1 ? end - 1 - h : b;
+    buffer_.clear();
+    fmt::format_to(std::back_inserter(buffer_), "1\t{}\t{}\t", user_id,
+                   d.items.token(d.events[end - 1].item));
+    for (std::size_t k = from; k + 1 < end; ++k) {
+      if (k > from) buffer_ += ',';
+      buffer_ += d.items.token(d.events[k].item);
+    }
+    fmt::format_to(std::back_inserter(buffer_), "\t{}\n", d.events[end - 1].time);
+    sequences_->write(buffer_);
+    ++written_.sequence_rows;
+    if (from == b) break;
+    end = from + 1;  // the window's first event is the next window's target
+  }
 }
 
 void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
@@ -338,6 +379,7 @@ void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
     }
   }
   for (int s = 0; s < 3; ++s) written_.splits[s].users += user_in[s];
+  write_sequences(d, b, e, user_id);
 }
 
 Written SampleWriter::finish(std::size_t users) {
@@ -362,6 +404,8 @@ Written SampleWriter::finish(std::size_t users) {
   }
   positives_->out.commit();
   written_.outputs["train_positives.tsv"] = positives_->hash.hex();
+  sequences_->out.commit();
+  written_.outputs["train_sequences.tsv"] = sequences_->hash.hex();
   log_->out.commit();
   written_.outputs["interactions.tsv"] = log_->hash.hex();
   return written_;
@@ -424,6 +468,7 @@ nlohmann::json make_stats(const PreprocessOptions& o, const std::string& format,
         {"users", st.users},
         {"mean_history_length", share(st.history_items, st.samples)}};
   }
+  stats["train_sequences"] = {{"rows", w.sequence_rows}, {"window", o.max_history + 1}};
   if (w.candidates) {
     stats["ranking_candidates"] = {{"rows", w.splits[2].positives},
                                    {"valid_rows", w.splits[1].positives},

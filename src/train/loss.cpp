@@ -64,11 +64,30 @@ void TrainObjective::to(const torch::Device& device) {
   if (log_q_.defined()) log_q_ = log_q_.to(device);
 }
 
-torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch) const {
-  if (!batch.negatives.defined()) {
-    return bce_loss(model->forward(batch).logits, batch.label, smoothing_);
-  }
-  const auto logits = candidate_logits(model, batch);
+std::pair<torch::Tensor, torch::Tensor> next_item_logits(Recommender& model, const Batch& batch,
+                                                         std::int64_t per_position) {
+  TORCH_CHECK(model->factorised(), "next-item training needs a factorised model");
+  const std::int64_t b = batch.size(), t = batch.history.size(1), k = per_position;
+  TORCH_CHECK(
+      batch.negatives.defined() && batch.negatives.size(0) == b && batch.negatives.size(1) >= t * k,
+      "next-item negatives: expected [", b, ", >= ", t * k, "], got ", batch.negatives.sizes());
+  // The next event of every position: the history shifted left, the item after the newest.
+  auto next = torch::cat(
+      {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
+  const auto rows = torch::arange(b, batch.lengths.options());
+  next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
+  const auto valid = batch.mask.reshape({-1}).nonzero().squeeze(1);  // [N] flat positions
+  const auto negatives = batch.negatives.narrow(1, 0, t * k).reshape({b * t, k});
+  const auto ids = torch::cat({next.reshape({-1, 1}), negatives}, 1).index_select(0, valid);
+  // Causal encoder: the output at position t is the user state after event t.
+  const auto states = model->encode(batch).keys.reshape({b * t, -1}).index_select(0, valid);
+  const auto [vectors, bias] = model->item_vectors(ids.reshape({-1}));
+  const auto logits = (states.unsqueeze(1) * vectors.view({ids.size(0), k + 1, -1})).sum(2) +
+                      bias.view({ids.size(0), k + 1});
+  return {logits, ids};
+}
+
+torch::Tensor TrainObjective::loss_of(const torch::Tensor& logits, const torch::Tensor& ids) const {
   switch (kind_) {
     case LossKind::bce:
       return candidate_bce_loss(logits, smoothing_);
@@ -76,13 +95,22 @@ torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch)
       return bpr_loss(logits);
     case LossKind::sampled_softmax: {
       torch::Tensor log_q;
-      if (log_q_.defined()) {
-        log_q = log_q_.index_select(0, candidate_ids(batch).reshape({-1})).view_as(logits);
-      }
+      if (log_q_.defined()) log_q = log_q_.index_select(0, ids.reshape({-1})).view_as(logits);
       return sampled_softmax_loss(logits, log_q);
     }
   }
   TORCH_CHECK(false, "train loss: unknown kind");
+}
+
+torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch) const {
+  if (!batch.negatives.defined()) {
+    return bce_loss(model->forward(batch).logits, batch.label, smoothing_);
+  }
+  if (per_position_ > 0) {
+    const auto [logits, ids] = next_item_logits(model, batch, per_position_);
+    return loss_of(logits, ids);
+  }
+  return loss_of(candidate_logits(model, batch), candidate_ids(batch));
 }
 
 }  // namespace attnrec

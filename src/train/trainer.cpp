@@ -58,6 +58,7 @@ TrainObjective make_objective(const TrainConfig& t, const TrainingNegatives* neg
     log_q = torch::tensor(table, torch::kFloat32);
   }
   TrainObjective objective(t.loss, t.label_smoothing, log_q);
+  if (t.next_item) objective.train_next_item(t.negatives.per_positive);
   objective.to(device);
   return objective;
 }
@@ -167,7 +168,8 @@ void Trainer::prepare_negatives(std::int64_t item_vocab) {
     }
   }
   TrainingNegativesOptions options;
-  options.per_positive = n.per_positive;
+  // Next-item training scores every position against negatives of its own.
+  options.per_positive = n.per_positive * (config_.train.next_item ? config_.data.max_history : 1);
   options.distribution = n.sampling;
   options.exponent = n.exponent;
   // Its own stream: drawing negatives must not shift the shuffling or initialisation.
@@ -177,6 +179,12 @@ void Trainer::prepare_negatives(std::int64_t item_vocab) {
       "negatives: {} per positive ({}), drawn each epoch for the {} positives of the {} training "
       "samples (the file's own negatives are not used)",
       n.per_positive, name_of(n.sampling), positives_->size(), train_.samples.size());
+  if (config_.train.next_item) {
+    spdlog::info(
+        "next-item training: every position of a history predicts the next event against {} "
+        "negatives of its own ({} drawn per sample)",
+        n.per_positive, options.per_positive);
+  }
 }
 
 TrainState Trainer::fit(Recommender& model, const FitOptions& options) {

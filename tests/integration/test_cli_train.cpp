@@ -376,3 +376,37 @@ TEST_CASE("cli: early stopping and the best model on NDCG@10 of the frozen valid
   INFO(named.err);
   CHECK(named.code == 0);
 }
+
+TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.tsv",
+          "[cli][negatives][transformer]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  const std::string sets =
+      " --set data.train='" + data + "/train_sequences.tsv' --set data.valid='" + data +
+      "/valid.tsv' --set data.test='" + data +
+      "/test.tsv' --set train.epochs=2 --set model.embedding.dim=8 "
+      "--set train.threads=1 --set train.device=cpu --set train.next_item=true";
+  const auto config = "train --config '" + source_path("configs/sasrec.json") + "' --run-dir '";
+  const auto train = run_cli_env("OMP_WAIT_POLICY=PASSIVE", config + dir.file("run") + "'" + sets);
+  INFO(train.err);
+  REQUIRE(train.code == 0);
+  // 8 negatives for each of the 50 positions a window can have.
+  CHECK_THAT(train.err, Contains("next-item training: every position") &&
+                            Contains("8 negatives of its own (400 drawn per sample)"));
+  const auto rows = read_jsonl(dir.file("run/metrics.jsonl"));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows.back()["split"] == "test");
+  CHECK(rows.back()["auc"].is_number());
+  // A model whose score does not factorise cannot train every position.
+  const auto bad = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                               config + dir.file("run2") + "'" + sets +
+                                   " --set model.attention.type=additive --set "
+                                   "model.attention.query=target --set model.head.type=mlp");
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("/train/next_item: needs a factorised model"));
+  const auto leaky =
+      run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                  config + dir.file("run3") + "'" + sets + " --set model.encoder.causal=false");
+  CHECK(leaky.code == 2);
+  CHECK_THAT(leaky.err, Contains("position t would see the event it is trained to predict"));
+}

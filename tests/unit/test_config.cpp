@@ -61,7 +61,7 @@ TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[confi
                     "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
                     "grad_clip, "
                     "seed, device, threads, validate_every_steps, log_every_steps, "
-                    "on_nonfinite, loss, label_smoothing, negatives, early_stopping"));
+                    "on_nonfinite, loss, next_item, label_smoothing, negatives, early_stopping"));
 }
 
 TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {

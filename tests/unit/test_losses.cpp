@@ -7,6 +7,7 @@
 #include "attnrec/config/fields.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/loss.hpp"
+#include "model_support.hpp"
 
 using namespace attnrec;
 
@@ -148,4 +149,49 @@ TEST_CASE("loss: the objective uses drawn negatives when the batch has them", "[
   const auto expected =
       sampled_softmax_loss(logits, row({std::log(0.5), std::log(0.1), std::log(0.1)}));
   CHECK(softmax(model, b).item<double>() == Approx(expected.item<double>()).epsilon(1e-5));
+}
+
+TEST_CASE("next-item training: every position against the next event and its own negatives",
+          "[train][losses][transformer]") {
+  Config c = attnrec::test::factorised_config();
+  torch::manual_seed(9);
+  auto model = build_recommender(c, 20, 0);
+  model->eval();  // no dropout: the reference below recomputes the same states
+  // Row 0: history 2 3 4, item 5. Row 1: history 6, item 7 (padded to 3).
+  Batch b;
+  b.history = torch::tensor({{2, 3, 4}, {6, 0, 0}}, torch::kInt64);
+  b.mask = b.history.ne(0);
+  b.lengths = torch::tensor({3, 1}, torch::kInt64);
+  b.item = torch::tensor({5, 7}, torch::kInt64);
+  // K = 2 negatives per position: columns [2t, 2t + 2) of each row (6 drawn, some unused).
+  b.negatives = torch::tensor({{10, 11, 12, 13, 14, 15}, {16, 17, 18, 19, 8, 9}}, torch::kInt64);
+  const auto [logits, ids] = next_item_logits(model, b, 2);
+  // Four valid positions; column 0 is the event after each one.
+  REQUIRE(ids.sizes() == std::vector<std::int64_t>{4, 3});
+  CHECK(ids.equal(
+      torch::tensor({{3, 10, 11}, {4, 12, 13}, {5, 14, 15}, {7, 16, 17}}, torch::kInt64)));
+  // Reference: the encoder output at (row, position) against each id's vector and bias.
+  const auto keys = model->encode(b).keys;
+  const std::vector<std::pair<int, int>> at = {{0, 0}, {0, 1}, {0, 2}, {1, 0}};
+  for (std::size_t n = 0; n < at.size(); ++n) {
+    const auto state = keys[at[n].first][at[n].second];
+    for (int j = 0; j < 3; ++j) {
+      const auto [vec, bias] = model->item_vectors(ids[n][j].reshape({1}));
+      const double want = ((state * vec[0]).sum() + bias[0]).item<double>();
+      CHECK(logits[n][j].item<double>() == Approx(want).epsilon(1e-5));
+    }
+  }
+  // The newest position's logit is the model's own score of the sample's item.
+  CHECK(logits[2][0].item<double>() ==
+        Approx(model->forward(b).logits[0].item<double>()).epsilon(1e-5));
+  // Causal: a later history item never moves an earlier position's logits.
+  Batch changed = b;
+  changed.history = torch::tensor({{2, 3, 9}, {6, 0, 0}}, torch::kInt64);
+  const auto [after, after_ids] = next_item_logits(model, changed, 2);
+  CHECK(torch::allclose(after.narrow(0, 0, 1), logits.narrow(0, 0, 1), 1e-6, 1e-7));
+  CHECK(after_ids[1][0].item<std::int64_t>() == 9);  // position 1 now predicts 9
+  // The objective is the chosen loss over those logits.
+  TrainObjective bce(LossKind::bce, 0.0);
+  bce.train_next_item(2);
+  CHECK(bce(model, b).item<double>() == Approx(candidate_bce_loss(logits).item<double>()));
 }

@@ -484,3 +484,69 @@ TEST_CASE("check-data: clean output passes, planted leaks are caught", "[preproc
     CHECK_THROWS_WITH(check_data(c), Contains("valid.tsv:1: check-data needs a header"));
   }
 }
+
+TEST_CASE("preprocess: train_sequences.tsv cuts each user's training events into windows",
+          "[preprocess]") {
+  TempDir dir;
+  // A generated log of 40 users with 3 to 20 events each, windows of 3 + 1 events.
+  PreprocessOptions o = base_options(dir, dir.file("log.dat"));
+  {
+    LogOptions lo;
+    lo.users = 40;
+    lo.items = 60;
+    lo.min_events = 3;
+    lo.max_events = 20;
+    generate_interaction_log(o.input, lo);
+  }
+  o.min_rating.reset();
+  o.min_user_interactions = 3;
+  o.max_history = 3;
+  const auto stats = preprocess(o);
+  // The training events of each user, in timeline order: the log minus valid/test targets.
+  std::set<std::string> held_out;
+  for (const char* split_name : {"valid.tsv", "test.tsv"}) {
+    for (const auto& l : data_lines(dir.file(std::string("out/") + split_name))) {
+      const auto f = fields_of(l);
+      if (f[0] == "1") held_out.insert(f[1] + "\t" + f[2] + "\t" + f[4]);
+    }
+  }
+  std::map<std::string, std::vector<std::string>> train_events;
+  for (const auto& l : data_lines(dir.file("out/interactions.tsv"))) {
+    const auto f = fields_of(l);
+    if (held_out.count(f[0] + "\t" + f[1] + "\t" + f[2]) == 0) train_events[f[0]].push_back(f[1]);
+  }
+  // Every window's positions predict the next event: collect the predicted events per user.
+  std::map<std::string, std::vector<std::string>> windows;  // user -> windows, newest first
+  std::int64_t rows = 0;
+  for (const auto& l : data_lines(dir.file("out/train_sequences.tsv"))) {
+    const auto f = fields_of(l);
+    CHECK(f[0] == "1");
+    std::vector<std::string_view> h;
+    split(f[3], ',', h);
+    CHECK(h.size() <= 3);
+    std::string w(f[3]);
+    windows[f[1]].push_back(w + "," + f[2]);
+    ++rows;
+  }
+  CHECK(stats["train_sequences"]["rows"] == rows);
+  std::int64_t users_checked = 0;
+  for (const auto& [user, events] : train_events) {
+    if (events.size() < 2) continue;
+    // Rebuild the timeline from the windows, oldest first: the older window's target is the
+    // newer window's first history item.
+    auto& ws = windows[user];
+    REQUIRE_FALSE(ws.empty());
+    std::vector<std::string> rebuilt;
+    for (auto it = ws.rbegin(); it != ws.rend(); ++it) {
+      std::vector<std::string_view> items;
+      split(*it, ',', items);
+      // Every window after the oldest starts with the previous window's last event.
+      const std::size_t skip = rebuilt.empty() ? 0 : 1;
+      if (skip) CHECK(rebuilt.back() == std::string(items[0]));
+      for (std::size_t k = skip; k < items.size(); ++k) rebuilt.emplace_back(items[k]);
+    }
+    CHECK(rebuilt == events);
+    ++users_checked;
+  }
+  CHECK(users_checked > 20);
+}

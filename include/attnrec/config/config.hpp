@@ -116,6 +116,7 @@ struct TrainConfig {
   OptimizerKind optimizer = OptimizerKind::adam;
   LossKind loss = LossKind::bce;
   double label_smoothing = 0.0;
+  bool next_item = false;  ///< train every position of a history on the next event
   NegativesConfig negatives;
   EarlyStoppingConfig early_stopping;
 };

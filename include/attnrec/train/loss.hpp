@@ -46,15 +46,29 @@ class TrainObjective {
   /// `log_q`: log sampling probability per item id (sampled_softmax with popularity negatives;
   /// undefined otherwise).
   TrainObjective(LossKind kind, double label_smoothing, torch::Tensor log_q = {});
+  /// Next-item training: every valid position t of a history is a training case, its positive
+  /// the event after t (history[t + 1], or the sample's item at the newest position) and its
+  /// negatives `per_position` of the batch's drawn ones ([B, T_max x per_position], position t
+  /// taking columns [t x per_position, (t + 1) x per_position)). Needs a factorised model.
+  void train_next_item(std::int64_t per_position) { per_position_ = per_position; }
   /// The batch's mean loss (drawn negatives when the batch has them, else its labels).
   torch::Tensor operator()(Recommender& model, const Batch& batch) const;
   /// Moves the log-q table to `device`.
   void to(const torch::Device& device);
 
  private:
+  /// The loss of candidate logits [N, 1 + K] whose ids are `ids` [N, 1 + K].
+  torch::Tensor loss_of(const torch::Tensor& logits, const torch::Tensor& ids) const;
+
   LossKind kind_;
   double smoothing_;
   torch::Tensor log_q_;
+  std::int64_t per_position_ = 0;  ///< next-item training: negatives per position (0: off)
 };
+
+/// Next-item training's logits: [N, 1 + K] for the N valid positions of the batch, column 0
+/// the next event, and their candidate ids [N, 1 + K]. `per_position` = K.
+std::pair<torch::Tensor, torch::Tensor> next_item_logits(Recommender& model, const Batch& batch,
+                                                         std::int64_t per_position);
 
 }  // namespace attnrec
