@@ -81,13 +81,19 @@ std::string file_beside(const std::string& data, const std::string& name) {
   return fs::exists(p, ec) ? p.string() : std::string();
 }
 
-std::vector<double> popularity_counts(const SampleSet& train, std::int64_t item_vocab) {
+std::vector<double> popularity_counts(const SampleSet& train, std::int64_t item_vocab,
+                                      bool every_position) {
   if (!train.has_items) {
     throw DataError(train.source + ": the popularity baseline needs an item column");
   }
   std::vector<double> counts(static_cast<std::size_t>(item_vocab), 0.0);
   for (std::int64_t i = 0; i < train.size(); ++i) {
-    if (!train.has_labels || train.labels[i] == 1) counts[train.items[i]] += 1.0;
+    if (train.has_labels && train.labels[i] != 1) continue;
+    counts[train.items[i]] += 1.0;
+    if (!every_position) continue;
+    for (auto h = train.history_offsets[i] + 1; h < train.history_offsets[i + 1]; ++h) {
+      counts[train.history[h]] += 1.0;
+    }
   }
   counts[Vocab::kPad] = counts[Vocab::kOov] = 0.0;  // unknown items are the least popular
   return counts;
@@ -258,7 +264,8 @@ std::vector<double> add_popularity_baseline(const Scored& s, const std::string& 
                                             nlohmann::json& metrics) {
   const SampleSet set = read_for_scoring(train, s.loaded, s.loaded.config, /*need_label=*/false,
                                          /*label_optional=*/true, nullptr);
-  std::vector<double> counts = popularity_counts(set, s.loaded.items.size());
+  std::vector<double> counts =
+      popularity_counts(set, s.loaded.items.size(), s.loaded.config.train.next_item);
   std::vector<double> scores(static_cast<std::size_t>(s.set.size()));
   for (std::int64_t i = 0; i < s.set.size(); ++i) scores[i] = counts[s.set.items[i]];
   auto base = compute_metrics(s.set, scores, s.config.eval.threshold);

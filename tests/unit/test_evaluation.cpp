@@ -115,6 +115,11 @@ TEST_CASE("evaluation: popularity counts positives per item, unknown items last"
   s.history_offsets = {0, 0, 0, 0, 0, 0, 0};
   const auto counts = popularity_counts(s, 5);
   CHECK(counts == std::vector<double>{0, 0, 2, 1, 0});
+  SECTION("sequence windows (next-item training): every history item after the first counts") {
+    s.history = {3, 4, 4};
+    s.history_offsets = {0, 3, 3, 3, 3, 3, 3};  // row 0 (item 2) has history 3, 4, 4
+    CHECK(popularity_counts(s, 5, /*every_position=*/true) == std::vector<double>{0, 0, 2, 1, 2});
+  }
   SECTION("without labels every sample counts") {
     s.has_labels = false;
     CHECK(popularity_counts(s, 5) == std::vector<double>{0, 0, 3, 1, 1});

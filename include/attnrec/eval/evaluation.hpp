@@ -79,8 +79,11 @@ std::vector<std::string> model_roles(const Config& model);
 std::string file_beside(const std::string& data, const std::string& name);
 
 /// Positive samples per item id in `train` (all samples when it has no labels), read with the
-/// model's vocabulary: the popularity baseline's scores. Padding and OOV get 0.
-std::vector<double> popularity_counts(const SampleSet& train, std::int64_t item_vocab);
+/// model's vocabulary: the popularity baseline's scores. Padding and OOV get 0. With
+/// `every_position` (a run trained with train.next_item on sequence windows) the history items
+/// after the first count too: each is a training target there.
+std::vector<double> popularity_counts(const SampleSet& train, std::int64_t item_vocab,
+                                      bool every_position = false);
 
 /// The "protocol" object of a metrics JSON: what the numbers mean (data hash, AUC/GAUC and tie
 /// definitions, and the preprocess protocol's split/seed/negatives when `protocol_path` is set).
