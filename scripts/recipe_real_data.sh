@@ -40,8 +40,7 @@ rating_args=()
 if [ -n "${MIN_RATING:-}" ]; then rating_args=(--min-rating "$MIN_RATING"); fi
 format_args=()
 if [ "$format" != "auto" ]; then format_args=(--format "$format"); fi
-set_args=(--set "data.train=$prep/train_positives.tsv" --set "data.valid=$prep/valid.tsv"
-          --set "data.test=$prep/test.tsv")
+set_args=(--set "data.valid=$prep/valid.tsv" --set "data.test=$prep/test.tsv")
 if [ -n "${EPOCHS:-}" ]; then set_args+=(--set "train.epochs=$EPOCHS"); fi
 for s in ${SET:-}; do set_args+=(--set "$s"); done
 
@@ -53,10 +52,14 @@ build/attnrec --log-level warn preprocess -i "$input" "${format_args[@]}" -o "$p
 results=()
 for config in ${CONFIGS:-configs/default.json}; do
   name=$(basename "$config" .json)
-  echo "== train attnrec ($config)"
+  # The training file the config names (train_positives.tsv, train_sequences.tsv, ...), taken
+  # from this run's prepared directory.
+  train_file=$(build/attnrec config --dump --config "$config" |
+    /usr/bin/python3 -c 'import json, os, sys; print(os.path.basename(json.load(sys.stdin)["data"]["train"]))')
+  echo "== train attnrec ($config on $train_file)"
   start=$(date +%s)
   build/attnrec --log-level warn train --config "$config" --run-dir "$out/run-$name" \
-    --overwrite "${set_args[@]}" > /dev/null
+    --overwrite --set "data.train=$prep/$train_file" "${set_args[@]}" > /dev/null
   seconds=$(( $(date +%s) - start ))
   build/attnrec --log-level warn evaluate --checkpoint "$out/run-$name" --data "$prep/test.tsv" \
     --ranking sampled,full --ks 10 --baseline popularity \
