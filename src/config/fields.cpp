@@ -905,8 +905,7 @@ void check_training_objective(const Config& c, std::vector<std::string>& errors)
 /// The transformer's and the dot head's rules.
 void check_encoder_and_head(const Config& c, bool has_item, std::vector<std::string>& errors) {
   const auto& enc = c.model.encoder;
-  const bool recurrent = enc.type == EncoderKind::lstm || enc.type == EncoderKind::gru;
-  if (!recurrent && enc.bidirectional) {
+  if (!is_recurrent(enc.type) && enc.bidirectional) {
     errors.push_back(fmt::format(
         "/model/encoder/bidirectional: true has no effect with encoder type \"{}\"; set it to "
         "false or choose \"lstm\"/\"gru\"{}",
@@ -994,9 +993,8 @@ void validate_config(const Config& c) {
                      columns);
   }
   check_encoder_and_head(c, count("item") > 0, errors);
-  const bool recurrent =
-      c.model.encoder.type == EncoderKind::lstm || c.model.encoder.type == EncoderKind::gru;
-  if (recurrent && c.model.encoder.dropout > 0 && c.model.encoder.layers < 2) {
+  if (is_recurrent(c.model.encoder.type) && c.model.encoder.dropout > 0 &&
+      c.model.encoder.layers < 2) {
     errors.push_back(fmt::format(
         "/model/encoder/dropout: {} applies between stacked layers, but /model/encoder/layers "
         "is {}; set layers >= 2 or dropout to 0",

@@ -275,8 +275,8 @@ class SampleWriter {
   const PreprocessOptions& o_;
   std::vector<std::unique_ptr<HashedOutput>> outs_;
   /// One candidates row: the positive, its history and `negatives_`.
-  void write_candidates(HashedOutput& out, const std::string& user_id, const std::string& item,
-                        std::int64_t time);
+  void write_candidates(HashedOutput& out, const StringInterner& items, const std::string& user_id,
+                        const std::string& item, std::int64_t time);
 
   /// The user's training events [b, e) as windows, newest first (see train_sequences.tsv).
   void write_sequences(const LogData& d, std::size_t b, std::size_t e, const std::string& user_id);
@@ -285,16 +285,16 @@ class SampleWriter {
   Written written_;
   std::string history_, buffer_;
   std::vector<std::int32_t> interacted_, negatives_;
-  const StringInterner* items_ = nullptr;
 };
 
-void SampleWriter::write_candidates(HashedOutput& out, const std::string& user_id,
-                                    const std::string& item, std::int64_t time) {
+void SampleWriter::write_candidates(HashedOutput& out, const StringInterner& items,
+                                    const std::string& user_id, const std::string& item,
+                                    std::int64_t time) {
   buffer_.clear();
   fmt::format_to(std::back_inserter(buffer_), "{}\t{}\t{}\t{}\t", user_id, item, history_, time);
   for (std::size_t n = 0; n < negatives_.size(); ++n) {
     if (n > 0) buffer_ += ',';
-    buffer_ += items_->token(negatives_[n]);
+    buffer_ += items.token(negatives_[n]);
   }
   buffer_ += '\n';
   out.write(buffer_);
@@ -327,7 +327,6 @@ void SampleWriter::write_sequences(const LogData& d, std::size_t b, std::size_t 
 
 void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
                               NegativeSampler& sampler, NegativeSampler& valid_sampler) {
-  items_ = &d.items;
   const auto& events = d.events;
   const std::int32_t u = events[b].user;
   const std::string user_id(d.users.token(u));
@@ -372,10 +371,10 @@ void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
     const std::string item(d.items.token(ev.item));
     if (ev.split == 2) {
       sampler.sample(o_.ranking_negatives, popularity, user_id, negatives_);
-      write_candidates(*candidates_, user_id, item, ev.time);
+      write_candidates(*candidates_, d.items, user_id, item, ev.time);
     } else {
       valid_sampler.sample(o_.ranking_negatives, popularity, user_id, negatives_);
-      write_candidates(*valid_candidates_, user_id, item, ev.time);
+      write_candidates(*valid_candidates_, d.items, user_id, item, ev.time);
     }
   }
   for (int s = 0; s < 3; ++s) written_.splits[s].users += user_in[s];

@@ -151,10 +151,7 @@ class ModelScorer : public RankingScorer {
   torch::Tensor score(const SampleSet& set, std::int64_t begin, std::int64_t count,
                       const torch::Tensor& candidates) override {
     c10::InferenceMode guard;
-    std::vector<std::int64_t> index(static_cast<std::size_t>(count));
-    std::iota(index.begin(), index.end(), begin);
-    const Batch batch = make_batch(set, index.data(), count).to(device_);
-    const EncodedHistory encoded = model_->encode(batch);
+    const EncodedHistory encoded = model_->encode(rows_batch(set, begin, count));
     const std::int64_t m = candidates.size(1);
     const auto cands = candidates.to(device_);
     // Each history is broadcast against a chunk of its candidates: the keys are never copied
@@ -188,10 +185,7 @@ class ModelScorer : public RankingScorer {
       table_first_ = first;
       table_end_ = end;
     }
-    std::vector<std::int64_t> index(static_cast<std::size_t>(count));
-    std::iota(index.begin(), index.end(), begin);
-    const Batch batch = make_batch(set, index.data(), count).to(device_);
-    const auto states = model_->user_states(model_->encode(batch));  // [count, D]
+    const auto states = model_->user_states(model_->encode(rows_batch(set, begin, count)));
     return torch::addmm(bias_.unsqueeze(0), states, table_).to(torch::kCPU, torch::kFloat64);
   }
 
@@ -202,6 +196,13 @@ class ModelScorer : public RankingScorer {
   }
 
  private:
+  /// Rows [begin, begin + count) of `set` as one batch on the device.
+  Batch rows_batch(const SampleSet& set, std::int64_t begin, std::int64_t count) const {
+    std::vector<std::int64_t> index(static_cast<std::size_t>(count));
+    std::iota(index.begin(), index.end(), begin);
+    return make_batch(set, index.data(), count).to(device_);
+  }
+
   Recommender& model_;
   torch::Device device_;
   std::int64_t pairs_;

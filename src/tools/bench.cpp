@@ -103,8 +103,7 @@ Config bench_config(const BenchWorkload& w) {
     c.model.encoder.scale_input = true;
     c.model.attention.type = "last";
     c.model.attention.query = QueryKind::self;
-    c.model.head.type = HeadKind::dot;
-    c.model.head.inputs = HeadInputs::all;
+    c.model.head.type = HeadKind::dot;  // head.inputs and head.hidden do not apply
   }
   return c;
 }

@@ -103,7 +103,10 @@ void read_valid_candidates(const Config& config, const ReaderOptions& reader, Pr
   if (path.empty()) return;
   p.valid_ranking = read_candidates_file(path, reader, p.train.items, p.train.users);
   if (p.valid_ranking->rows.size() == 0) {
-    throw DataError(path + ": no candidate rows; the validation ranking needs at least one");
+    throw DataError(path +
+                    ": no candidate rows; the validation ranking needs at least one (re-run "
+                    "attnrec preprocess with --ranking-negatives > 0, or choose auc, gauc or "
+                    "logloss as train.early_stopping.metric)");
   }
   spdlog::info("{}: {} validation positives ranked against {} frozen candidates each", path,
                p.valid_ranking->rows.size(),

@@ -173,6 +173,15 @@ TEST_CASE("cli: preprocess, check-data, train and evaluate with both ranking pro
   REQUIRE(pre.code == 0);
   CHECK_THAT(pre.out, Contains("leakage check passed"));
   CHECK(run_cli("check-data --dir '" + data + "'").code == 0);
+  // The validation candidates are checked too, found in --dir or named by the flag.
+  const auto checked = run_cli("check-data --dir '" + data + "' --valid-candidates '" + data +
+                               "/valid_candidates.tsv' --output '" + dir.file("report.json") + "'");
+  INFO(checked.err);
+  CHECK(checked.code == 0);
+  CHECK_THAT(checked.out, Contains("valid_candidate_rows"));
+  const auto report = nlohmann::json::parse(read_text(dir.file("report.json")));
+  CHECK(report["checked"]["valid_candidate_rows"].get<std::int64_t>() ==
+        report["checked"]["candidate_rows"].get<std::int64_t>());  // one row per user each
 
   write_text(dir.file("c.json"),
              R"({"data": {"train": ")" + data + R"(/train.tsv",

@@ -25,6 +25,9 @@ enum class BadLinePolicy { error, skip };
 enum class NonFinitePolicy { error, skip };
 /// model.encoder.type
 enum class EncoderKind { lstm, gru, none, transformer };
+/// Whether `k` is an LSTM or a GRU (reads left to right; may be bidirectional and stacked with
+/// dropout between layers).
+inline bool is_recurrent(EncoderKind k) { return k == EncoderKind::lstm || k == EncoderKind::gru; }
 /// model.encoder.norm
 enum class TransformerNorm { pre, post, sasrec };
 /// model.head.type
