@@ -131,9 +131,29 @@ const std::vector<ChoiceInfo>& choices<LossKind>() {
        "pairwise: -log sigmoid(positive - negative) over each drawn negative (optimises "
        "AUC and rank directly; scores are not probabilities)"},
       {"sampled_softmax",
-       "softmax over the positive and its drawn negatives, with the log-q correction for "
-       "popularity sampling (optimises rank at the top: HR/NDCG/MRR; scores are not "
-       "probabilities)"},
+       "softmax over the positive and its drawn negatives (or the batch's shared pool, "
+       "train.negatives.shared_pool), with the log-q correction for popularity sampling "
+       "(optimises rank at the top: HR/NDCG/MRR; scores are not probabilities)"},
+      {"gbce",
+       "gSASRec's generalised BCE (Petrov & Macdonald 2023): BCE over the positive and its "
+       "drawn negatives with the positive's probability raised to beta = 1 - t (1 - alpha), "
+       "alpha the negative sampling rate and t = train.gbce_t (counters the overconfidence "
+       "of BCE with few negatives)"},
+      {"softmax",
+       "full softmax cross-entropy over every item of the catalogue (no drawn negatives; "
+       "next-item training of a factorised model), computed in blocks of "
+       "train.softmax_block items so that memory stays bounded"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<RankingProtocol>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"sampled", "each validation positive against its frozen candidates (data.valid_candidates)"},
+      {"full",
+       "each validation positive against every item its user has not interacted with "
+       "(a factorised model ranks them as one blocked matrix product)"},
   };
   return v;
 }
@@ -183,29 +203,19 @@ std::string choice_docs(const std::vector<ChoiceInfo>& list) {
   return out;
 }
 
-namespace {
-
-std::vector<ChoiceInfo>& attention_list() {
-  static std::vector<ChoiceInfo> v;  // filled by the variants' registrations (model/attention)
+const std::vector<ChoiceInfo>& attention_variants() {
+  // Sorted by name. Each has a factory in model/attention_registry.cpp (a test checks both).
+  static const std::vector<ChoiceInfo> v = {
+      {"additive", "Bahdanau/MLP: score = v . tanh(W_h h_t + W_q q)"},
+      {"cosine", "score = cos(q, h_t) / temperature (temperature 0.1, fixed)"},
+      {"dot", "score = q . h_t"},
+      {"last",
+       "no scoring: the encoder output at the newest valid position (SASRec's user state; pair it "
+       "with a causal transformer)"},
+      {"multi_head", "scaled dot product in `model.attention.heads` heads, outputs concatenated"},
+      {"none", "no attention: masked mean of the encoder outputs (the pooling baseline)"},
+      {"scaled_dot", "score = q . h_t / sqrt(d)"}};
   return v;
-}
-
-}  // namespace
-
-const std::vector<ChoiceInfo>& attention_variants() { return attention_list(); }
-
-void add_attention_variant(ChoiceInfo info) {
-  auto& list = attention_list();
-  for (auto& existing : list) {
-    if (existing.name == info.name) {
-      existing = std::move(info);
-      return;
-    }
-  }
-  // Sorted by name: registration order is the linker's, documentation order must not be.
-  const auto at = std::find_if(list.begin(), list.end(),
-                               [&](const ChoiceInfo& c) { return c.name > info.name; });
-  list.insert(at, std::move(info));
 }
 
 }  // namespace attnrec

@@ -197,6 +197,14 @@ std::vector<FieldSpec> model_fields() {
           .min(1)
           .max(4096)
           .help("Size of the category embedding."),
+      ATTNREC_FIELD(model.embedding.init_std)
+          .def(0.0)
+          .min(0.0)
+          .max(10.0)
+          .help("Standard deviation of the initial embeddings (items, users, categories, the "
+                "transformer's learned positions; padding rows stay zero). 0 keeps LibTorch's "
+                "N(0, 1). Small values (SASRec and RecBole use about 0.02) keep the first dot "
+                "products near zero, so a dot head with scaled inputs does not start saturated."),
       ATTNREC_FIELD(model.embedding.dropout)
           .def(0.0)
           .min(0.0)
@@ -377,6 +385,12 @@ std::vector<FieldSpec> train_fields() {
               "A non-finite loss (or clipped gradient norm): `error` stops naming the step, before "
               "the optimizer applies it (no checkpoint is written from a diverged model); `skip` "
               "drops that batch's update and counts it in the summary."),
+  };
+}
+
+/// The loss, drawn negatives and early stopping (after train_fields() in the table).
+std::vector<FieldSpec> train_objective_fields() {
+  return {
       ATTNREC_CHOICE(train.loss)
           .def("bce")
           .help("Training loss. `bpr` and `sampled_softmax` need drawn negatives "
@@ -390,6 +404,21 @@ std::vector<FieldSpec> train_fields() {
                 "positions in one forward pass. Reads sequence windows (train_sequences.tsv from "
                 "`attnrec preprocess`); needs a factorised model (head.type dot, attention.query "
                 "self, attention.type last) over a causal encoder."),
+      ATTNREC_FIELD(train.gbce_t)
+          .def(0.75)
+          .min(0.0)
+          .max(1.0)
+          .help("`gbce` only: calibration t of gSASRec's beta = 1 - t (1 - alpha), alpha the "
+                "negative sampling rate (negatives / (items - 1)). 0 is plain BCE; 1 calibrates "
+                "fully; the paper's recommended 0.75 is the default."),
+      ATTNREC_FIELD(train.softmax_block)
+          .def(8192)
+          .min(1)
+          .help("`softmax` only: items scored per block of the full softmax. Peak memory of the "
+                "loss beyond the model and its gradients is about 2 x (positions in a batch) x "
+                "block floats, whatever the catalogue's size. With block >= the catalogue the "
+                "softmax is kept for the backward pass instead of recomputed (a quarter fewer "
+                "matrix products, M x items floats)."),
       ATTNREC_FIELD(train.label_smoothing)
           .def(0.0)
           .min(0.0)
@@ -404,6 +433,15 @@ std::vector<FieldSpec> train_fields() {
                 "file's own negatives (label 0) are then ignored; validation and test keep their "
                 "frozen negatives. A draw depends only on (train.seed, epoch, sample), so resume "
                 "stays exact."),
+      ATTNREC_FIELD(train.negatives.shared_pool)
+          .def(0)
+          .min(0)
+          .max(65536)
+          .help("A pool of this many negatives drawn for each batch and shared by all its "
+                "samples (and, with next_item, positions), scored as one matrix product; 0: "
+                "`per_positive` negatives of each sample's own. A pool item equal to a case's "
+                "positive is masked out of that case's loss. Needs a factorised model; exclusive "
+                "with `per_positive`. A pool depends only on (train.seed, epoch, batch)."),
       ATTNREC_CHOICE(train.negatives.sampling)
           .def("uniform")
           .help("How drawn negatives are distributed over the items."),
@@ -419,6 +457,11 @@ std::vector<FieldSpec> train_fields() {
       ATTNREC_CHOICE(train.early_stopping.metric)
           .def("auc")
           .help("Validation metric that selects the best model and drives early stopping."),
+      ATTNREC_CHOICE(train.early_stopping.protocol)
+          .def("sampled")
+          .help("How hr@10, ndcg@10 and mrr rank the validation positives: against their "
+                "frozen candidates, or against every item the user has not interacted with in "
+                "the training data (a factorised model: one blocked matrix product)."),
       ATTNREC_FIELD(train.early_stopping.patience)
           .resumable()
           .def(0)
@@ -465,7 +508,8 @@ std::vector<FieldSpec> eval_and_checkpoint_fields() {
 /// The table, in documentation order: data, model, train, eval, checkpoint.
 std::vector<FieldSpec> build_table() {
   std::vector<FieldSpec> table;
-  for (auto part : {data_fields(), model_fields(), train_fields(), eval_and_checkpoint_fields()}) {
+  for (auto part : {data_fields(), model_fields(), train_fields(), train_objective_fields(),
+                    eval_and_checkpoint_fields()}) {
     table.insert(table.end(), part.begin(), part.end());
   }
   return table;
@@ -845,10 +889,11 @@ namespace {
 void check_next_item(const Config& c, std::vector<std::string>& errors) {
   if (!c.train.next_item) return;
   const auto& m = c.model;
-  if (c.train.negatives.per_positive == 0) {
+  if (!draws_negatives(c.train) && !is_full_catalogue(c.train.loss)) {
     errors.push_back(
-        "/train/next_item: every position is scored against drawn negatives, but "
-        "/train/negatives/per_positive is 0; set it to 1 or more");
+        "/train/next_item: every position is scored against drawn negatives or the whole "
+        "catalogue, but /train/negatives/per_positive and /train/negatives/shared_pool are 0; "
+        "set one of them, or /train/loss \"softmax\"");
   }
   if (m.head.type != HeadKind::dot || m.attention.query != QueryKind::self ||
       m.attention.type != "last") {
@@ -867,16 +912,43 @@ void check_next_item(const Config& c, std::vector<std::string>& errors) {
   }
 }
 
+/// A shared pool and the full softmax score user states against item vectors as one matrix
+/// product: a factorised model, and no per-sample negatives beside them.
+void check_catalogue_scoring(const Config& c, std::vector<std::string>& errors) {
+  const auto& n = c.train.negatives;
+  const bool factorised =
+      c.model.head.type == HeadKind::dot && c.model.attention.query == QueryKind::self;
+  if (n.shared_pool > 0 && n.per_positive > 0) {
+    errors.push_back(
+        "/train/negatives/shared_pool: a shared pool replaces the per-sample negatives, but "
+        "/train/negatives/per_positive is also set; set one of them to 0");
+  }
+  if (is_full_catalogue(c.train.loss) && draws_negatives(c.train)) {
+    errors.push_back(
+        fmt::format("/train/loss: \"{}\" scores every item and draws no negatives; set "
+                    "/train/negatives/per_positive and /train/negatives/shared_pool to 0",
+                    name_of(c.train.loss)));
+  }
+  if ((n.shared_pool > 0 || is_full_catalogue(c.train.loss)) && !factorised) {
+    errors.push_back(fmt::format(
+        "{}: needs a factorised model (/model/head/type \"dot\" and /model/attention/query "
+        "\"self\"), whose scores are one matrix product of user states and item vectors",
+        n.shared_pool > 0 ? "/train/negatives/shared_pool" : "/train/loss"));
+  }
+}
+
 void check_training_objective(const Config& c, std::vector<std::string>& errors) {
   const bool has_item = has_column(c.data, "item");
   const auto& n = c.train.negatives;
-  if (c.train.loss != LossKind::bce && n.per_positive == 0) {
+  if (c.train.loss != LossKind::bce && !draws_negatives(c.train) &&
+      !is_full_catalogue(c.train.loss)) {
     errors.push_back(
         fmt::format("/train/loss: \"{}\" compares a positive with drawn negatives, but "
-                    "/train/negatives/per_positive is 0; set it to 1 or more (4 is a good start)",
+                    "/train/negatives/per_positive is 0; set it to 1 or more (4 is a good start), "
+                    "or set /train/negatives/shared_pool",
                     name_of(c.train.loss)));
   }
-  if (n.per_positive > 0 && !has_item) {
+  if ((draws_negatives(c.train) || is_full_catalogue(c.train.loss)) && !has_item) {
     errors.push_back(
         "/train/negatives/per_positive: drawn negatives replace a sample's candidate item, but "
         "/data/columns has no \"item\" column");
@@ -892,6 +964,7 @@ void check_training_objective(const Config& c, std::vector<std::string>& errors)
         "\"item\" column");
   }
   check_next_item(c, errors);
+  check_catalogue_scoring(c, errors);
   if (n.exclude == NegativeExclusion::all && n.per_positive > 0 && c.data.valid.empty() &&
       c.data.test.empty()) {
     errors.push_back(

@@ -18,9 +18,9 @@ torch::Tensor maybe_to(const torch::Tensor& t, const torch::Device& device) {
 Batch Batch::to(const torch::Device& device) const {
   if (history.device() == device) return *this;
   // lengths stay on the host: only sequence packing reads them, and it needs them there.
-  return Batch{maybe_to(history, device), maybe_to(mask, device),     lengths,
-               maybe_to(item, device),    maybe_to(user, device),     maybe_to(label, device),
-               maybe_to(index, device),   maybe_to(negatives, device)};
+  return Batch{maybe_to(history, device), maybe_to(mask, device),      lengths,
+               maybe_to(item, device),    maybe_to(user, device),      maybe_to(label, device),
+               maybe_to(index, device),   maybe_to(negatives, device), maybe_to(pool, device)};
 }
 
 Batch make_batch(const SampleSet& set, const std::int64_t* indices, std::int64_t n,

@@ -21,7 +21,12 @@ Batch DataLoader::build(std::int64_t batch_number) const {
   const std::int64_t begin = batch_number * options_.batch_size;
   const std::int64_t n = std::min(options_.batch_size, set_.size() - begin);
   Batch batch = make_batch(set_, order_.data() + begin, n, options_.pin_memory);
-  if (options_.negatives) {
+  if (options_.negatives && options_.negatives->shared_pool() > 0) {
+    batch.pool = torch::empty(
+        {options_.negatives->shared_pool()},
+        torch::TensorOptions().dtype(torch::kInt64).pinned_memory(options_.pin_memory));
+    options_.negatives->draw_pool(epoch_, batch_number, batch.pool.data_ptr<std::int64_t>());
+  } else if (options_.negatives) {
     // Drawn here, on the background thread, so the step never waits for them.
     const auto k = options_.negatives->per_positive();
     batch.negatives = torch::empty(

@@ -178,6 +178,14 @@ void TrainingNegatives::draw(std::int64_t epoch, const std::int64_t* indices, st
   }
 }
 
+void TrainingNegatives::draw_pool(std::int64_t epoch, std::int64_t batch, std::int64_t* out) const {
+  // A stream of its own, apart from the per-sample draws of the same epoch.
+  std::uint64_t state =
+      Rng::mix(Rng::mix(Rng::mix(options_.seed, 0x706f6f6cULL), static_cast<std::uint64_t>(epoch)),
+               static_cast<std::uint64_t>(batch));
+  for (std::int64_t j = 0; j < options_.shared_pool; ++j) out[j] = propose(state);
+}
+
 std::vector<float> TrainingNegatives::log_probabilities() const {
   std::vector<float> out(static_cast<std::size_t>(item_vocab_),
                          -std::numeric_limits<float>::infinity());

@@ -63,9 +63,11 @@ RankingInput read_candidates_file(const std::string& path, const ReaderOptions& 
   return in;
 }
 
-RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
-                                const Vocab& items, const Vocab& users,
-                                const std::string& interactions) {
+namespace {
+
+/// The rows of a full ranking: the positives of `set`; `keep` their indices in `set`.
+RankingInput full_ranking_rows(const SampleSet& set, const std::string& set_path,
+                               const Vocab& items, std::vector<std::int64_t>& keep) {
   if (!set.has_labels || !set.has_items || !set.has_users) {
     throw DataError(set_path + ": full ranking needs label, user and item columns");
   }
@@ -73,7 +75,6 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
   in.protocol = "full";
   in.item_vocab = items.size();
   // Rows: the positives of the file.
-  std::vector<std::int64_t> keep;
   for (std::int64_t i = 0; i < set.size(); ++i) {
     if (set.labels[i] == 1) keep.push_back(i);
   }
@@ -92,6 +93,33 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
   }
   rows.stats.samples = static_cast<std::int64_t>(keep.size());
   in.oov_positives = std::count(rows.items.begin(), rows.items.end(), Vocab::kOov);
+  return in;
+}
+
+/// Sorted, unique exclusions per row: `seen` of the row's key, without the row's target.
+void add_exclusions(RankingInput& in, const SampleSet& set, const std::vector<std::int64_t>& keep,
+                    std::vector<std::vector<std::int32_t>>& seen, bool by_user_id) {
+  for (auto& s : seen) {
+    std::sort(s.begin(), s.end());
+    s.erase(std::unique(s.begin(), s.end()), s.end());
+  }
+  for (const auto i : keep) {
+    const auto key = by_user_id ? set.users[i] : set.user_groups[i];
+    auto ex = key >= 0 && key < static_cast<std::int64_t>(seen.size())
+                  ? seen[static_cast<std::size_t>(key)]
+                  : std::vector<std::int32_t>{};
+    ex.erase(std::remove(ex.begin(), ex.end(), set.items[i]), ex.end());  // the target stays
+    in.excluded.push_back(std::move(ex));
+  }
+}
+
+}  // namespace
+
+RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
+                                const Vocab& items, const Vocab& users,
+                                const std::string& interactions) {
+  std::vector<std::int64_t> keep;
+  RankingInput in = full_ranking_rows(set, set_path, items, keep);
 
   // Interacted items per user group of `set` (groups are per-file user indices).
   std::vector<std::vector<std::int32_t>> seen(static_cast<std::size_t>(set.user_group_count));
@@ -118,15 +146,30 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
                set.history.begin() + set.history_offsets[i + 1]);
     }
   }
-  for (auto& s : seen) {
-    std::sort(s.begin(), s.end());
-    s.erase(std::unique(s.begin(), s.end()), s.end());
+  add_exclusions(in, set, keep, seen, /*by_user_id=*/false);
+  return in;
+}
+
+RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
+                                const Vocab& items, const Vocab& users, const SampleSet& training) {
+  std::vector<std::int64_t> keep;
+  RankingInput in = full_ranking_rows(set, set_path, items, keep);
+  if (!training.has_users) {
+    throw DataError(training.source +
+                    ": full ranking against the training interactions needs "
+                    "its user column");
   }
-  for (const auto i : keep) {
-    auto ex = seen[set.user_groups[i]];
-    ex.erase(std::remove(ex.begin(), ex.end(), set.items[i]), ex.end());  // the target stays
-    in.excluded.push_back(std::move(ex));
+  // Interacted items per user vocabulary id: every training history and positive item.
+  std::vector<std::vector<std::int32_t>> seen(static_cast<std::size_t>(users.size()));
+  for (std::int64_t i = 0; i < training.size(); ++i) {
+    const auto u = training.users[i];
+    if (u <= Vocab::kOov) continue;  // unknown users share no history
+    auto& s = seen[static_cast<std::size_t>(u)];
+    if (!training.has_labels || training.labels[i] == 1) s.push_back(training.items[i]);
+    s.insert(s.end(), training.history.begin() + training.history_offsets[i],
+             training.history.begin() + training.history_offsets[i + 1]);
   }
+  add_exclusions(in, set, keep, seen, /*by_user_id=*/true);
   return in;
 }
 
@@ -283,15 +326,18 @@ nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
           positive = scorer.score(in.rows, b + i, 1, oov).item<double>();
         }
         nonfinite += !std::isfinite(positive);
-        const auto& ex = in.excluded[b + i];
-        std::int64_t above = 0, count = 0;
-        for (std::int64_t id = Vocab::kReserved; id < v; ++id) {
-          if (id == target ||
-              std::binary_search(ex.begin(), ex.end(), static_cast<std::int32_t>(id))) {
-            continue;
-          }
-          ++count;
-          above += row[id - Vocab::kReserved] >= positive;
+        // Candidates: every item but the target and the exclusions. Count over all items in
+        // one branch-free pass, then take out the target and the (few) excluded items.
+        std::int64_t above = 0;
+        for (std::int64_t k = 0; k < items; ++k) above += row[k] >= positive;
+        std::int64_t count = items;
+        const auto take_out = [&](std::int64_t id) {
+          --count;
+          above -= row[id - Vocab::kReserved] >= positive;
+        };
+        if (target >= Vocab::kReserved && target < v) take_out(target);
+        for (const auto id : in.excluded[b + i]) {  // sorted, unique, without the target
+          if (id >= Vocab::kReserved && id < v && id != target) take_out(id);
         }
         acc.add_rank(std::isnan(positive) ? count + 1 : above + 1);
         candidates_total += count;

@@ -18,22 +18,6 @@ torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& m
   return torch::softmax(masked, /*dim=*/-1) * mask.to(scores.dtype());
 }
 
-namespace {
-
-std::map<std::string, AttentionFactory>& factories() {
-  static std::map<std::string, AttentionFactory> registry;
-  return registry;
-}
-
-}  // namespace
-
-bool register_attention(const std::string& name, const std::string& help,
-                        AttentionFactory factory) {
-  factories()[name] = std::move(factory);
-  add_attention_variant({name, help});  // a valid, documented model.attention.type
-  return true;
-}
-
 torch::Tensor AttentionScorer::dot_scores(const AttentionInput& in, const torch::Tensor& keys,
                                           const torch::Tensor& query) {
   // Not bmm: LibTorch's CPU bmm runs one tiny GEMM per row (with a select and dispatch each);
@@ -52,8 +36,9 @@ AttentionOutput AttentionScorer::attend(const AttentionInput& in) { return pool(
 AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
 
 void AttentionImpl::reset() {
-  const auto it = factories().find(options.type());
-  TORCH_CHECK(it != factories().end(), "attention type: expected one of ",
+  const auto& registry = attention_registry();
+  const auto it = registry.find(options.type());
+  TORCH_CHECK(it != registry.end(), "attention type: expected one of ",
               join(choice_names(attention_variants()), ", "), ", got \"", options.type(), "\"");
   TORCH_CHECK(options.dim() > 0, "attention dim: expected > 0, got ", options.dim());
   scorer_ = it->second();

@@ -19,6 +19,7 @@ RecommenderOptions make_recommender_options(const Config& config, std::int64_t i
       .activation(m.head.activation)
       .head_dropout(m.head.dropout)
       .embedding_dropout(m.embedding.dropout)
+      .embedding_init_std(m.embedding.init_std)
       .item_bias(m.head.item_bias)
       .category_vocab(m.embedding.category ? category_vocab : 0)
       .category_dim(m.embedding.category_dim)

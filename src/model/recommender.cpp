@@ -120,6 +120,17 @@ void RecommenderImpl::reset() {
     torch::NoGradGuard no_grad;
     item_bias_->weight.zero_();  // starts neutral; learns the popularity prior
   }
+  if (options.embedding_init_std() > 0) init_embeddings(options.embedding_init_std());
+}
+
+void RecommenderImpl::init_embeddings(double std) {
+  torch::NoGradGuard no_grad;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    auto* table = module->as<torch::nn::EmbeddingImpl>();
+    if (!table || (item_bias_ && table == item_bias_.get())) continue;
+    table->weight.normal_(0.0, std);
+    if (const auto& padding = table->options.padding_idx()) table->weight[*padding].zero_();
+  }
 }
 
 torch::Tensor RecommenderImpl::activation(const torch::Tensor& x) const {

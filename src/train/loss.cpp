@@ -2,39 +2,9 @@
 
 #include <cmath>
 
+#include "attnrec/data/vocab.hpp"
+
 namespace attnrec {
-
-torch::Tensor bce_loss(const torch::Tensor& logits, const torch::Tensor& labels, double smoothing) {
-  if (smoothing == 0.0) return torch::binary_cross_entropy_with_logits(logits, labels);
-  return torch::binary_cross_entropy_with_logits(logits,
-                                                 labels * (1.0 - smoothing) + smoothing / 2.0);
-}
-
-torch::Tensor candidate_bce_loss(const torch::Tensor& logits, double smoothing) {
-  TORCH_CHECK(logits.dim() == 2 && logits.size(1) >= 2,
-              "candidate logits: expected [B, 1 + K], got ", logits.sizes());
-  auto labels = torch::zeros_like(logits);
-  labels.select(1, 0).fill_(1.0);
-  return bce_loss(logits, labels, smoothing);
-}
-
-torch::Tensor bpr_loss(const torch::Tensor& logits) {
-  TORCH_CHECK(logits.dim() == 2 && logits.size(1) >= 2,
-              "candidate logits: expected [B, 1 + K], got ", logits.sizes());
-  const auto positive = logits.narrow(1, 0, 1);
-  const auto negatives = logits.narrow(1, 1, logits.size(1) - 1);
-  // -log sigmoid(p - n) = softplus(n - p), the numerically stable form.
-  return torch::softplus(negatives - positive).mean();
-}
-
-torch::Tensor sampled_softmax_loss(const torch::Tensor& logits, const torch::Tensor& log_q) {
-  TORCH_CHECK(logits.dim() == 2 && logits.size(1) >= 2,
-              "candidate logits: expected [B, 1 + K], got ", logits.sizes());
-  // The correction (Bengio & Senecal 2008; Yi et al. 2019) applies to every candidate, the
-  // positive included, as TensorFlow's sampled_softmax_loss does.
-  const auto corrected = log_q.defined() ? logits - log_q : logits;
-  return (torch::logsumexp(corrected, 1) - corrected.select(1, 0)).mean();
-}
 
 torch::Tensor candidate_ids(const Batch& batch) {
   TORCH_CHECK(batch.item.defined(), "candidate logits: the batch has no positive items");
@@ -54,7 +24,8 @@ torch::Tensor candidate_logits(Recommender& model, const Batch& batch) {
 }
 
 TrainObjective::TrainObjective(LossKind kind, double label_smoothing, torch::Tensor log_q)
-    : kind_(kind), smoothing_(label_smoothing), log_q_(std::move(log_q)) {
+    : kind_(kind), log_q_(std::move(log_q)) {
+  params_.smoothing = label_smoothing;
   // An item never drawn has log q = -inf; it can only be a positive, where -inf would turn
   // the loss into NaN. Clamping to a tiny probability keeps it finite.
   if (log_q_.defined()) log_q_ = log_q_.clamp_min(std::log(1e-30));
@@ -87,30 +58,85 @@ std::pair<torch::Tensor, torch::Tensor> next_item_logits(Recommender& model, con
   return {logits, ids};
 }
 
-torch::Tensor TrainObjective::loss_of(const torch::Tensor& logits, const torch::Tensor& ids) const {
-  switch (kind_) {
-    case LossKind::bce:
-      return candidate_bce_loss(logits, smoothing_);
-    case LossKind::bpr:
-      return bpr_loss(logits);
-    case LossKind::sampled_softmax: {
-      torch::Tensor log_q;
-      if (log_q_.defined()) log_q = log_q_.index_select(0, ids.reshape({-1})).view_as(logits);
-      return sampled_softmax_loss(logits, log_q);
-    }
+std::pair<torch::Tensor, torch::Tensor> training_states(Recommender& model, const Batch& batch,
+                                                        bool next_item) {
+  TORCH_CHECK(model->factorised(),
+              "this loss needs a factorised model (head.type dot, "
+              "attention.query self)");
+  torch::Tensor states, positives;
+  if (next_item) {
+    const std::int64_t b = batch.size(), t = batch.history.size(1);
+    auto next = torch::cat(
+        {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
+    const auto rows = torch::arange(b, batch.lengths.options());
+    next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
+    const auto valid = batch.mask.reshape({-1}).nonzero().squeeze(1);
+    states = model->encode(batch).keys.reshape({b * t, -1}).index_select(0, valid);
+    positives = next.reshape({-1}).index_select(0, valid);
+  } else {
+    states = model->user_states(model->encode(batch));
+    positives = batch.item;
   }
-  TORCH_CHECK(false, "train loss: unknown kind");
+  // Padding and OOV are never a class: such cases are dropped.
+  const auto known = (positives > Vocab::kOov).nonzero().squeeze(1);
+  if (known.size(0) == positives.size(0)) return {states, positives};
+  return {states.index_select(0, known), positives.index_select(0, known)};
+}
+
+CandidateScores pool_scores(Recommender& model, const torch::Tensor& states,
+                            const torch::Tensor& positives, const torch::Tensor& pool) {
+  const auto [positive_vectors, positive_bias] = model->item_vectors(positives);
+  const auto [pool_vectors, pool_bias] = model->item_vectors(pool);
+  const auto positive = (states * positive_vectors).sum(1) + positive_bias;  // [M]
+  const auto negatives = torch::addmm(pool_bias, states, pool_vectors.t());  // [M, N]
+  CandidateScores s;
+  s.logits = torch::cat({positive.unsqueeze(1), negatives}, 1);
+  // A pool item equal to a row's positive is not a negative of that row.
+  const auto collision = pool.unsqueeze(0) == positives.unsqueeze(1);  // [M, N]
+  s.valid = torch::cat(
+      {torch::ones_like(positives, torch::kBool).unsqueeze(1), collision.logical_not()}, 1);
+  return s;
+}
+
+torch::Tensor TrainObjective::candidate_loss(CandidateScores scores) const {
+  return loss_registry().at(kind_).candidate(scores, params_);
 }
 
 torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch) const {
+  const auto& entry = loss_registry().at(kind_);
+  if (entry.full_catalogue) {
+    const auto [states, positives] = training_states(model, batch, next_item_);
+    const auto v = model->options.item_vocab();
+    const auto ids = torch::arange(Vocab::kOov + 1, v, positives.options());
+    const auto [table, bias] = model->item_vectors(ids);
+    const bool with_bias = model->options.item_bias();
+    return full_softmax_loss(states, positives - (Vocab::kOov + 1), table,
+                             with_bias ? bias : torch::Tensor(), softmax_block_);
+  }
+  auto params = params_;
+  params.catalogue = model->options.item_vocab() - (Vocab::kOov + 1);
+  if (batch.pool.defined()) {
+    const auto [states, positives] = training_states(model, batch, next_item_);
+    auto scores = pool_scores(model, states, positives, batch.pool);
+    if (log_q_.defined()) {
+      scores.log_q = torch::cat({log_q_.index_select(0, positives).unsqueeze(1),
+                                 log_q_.index_select(0, batch.pool)
+                                     .unsqueeze(0)
+                                     .expand({positives.size(0), batch.pool.size(0)})},
+                                1);
+    }
+    return entry.candidate(scores, params);
+  }
   if (!batch.negatives.defined()) {
-    return bce_loss(model->forward(batch).logits, batch.label, smoothing_);
+    return bce_loss(model->forward(batch).logits, batch.label, params_.smoothing);
   }
-  if (per_position_ > 0) {
-    const auto [logits, ids] = next_item_logits(model, batch, per_position_);
-    return loss_of(logits, ids);
-  }
-  return loss_of(candidate_logits(model, batch), candidate_ids(batch));
+  const auto [logits, ids] =
+      next_item_ ? next_item_logits(model, batch, per_position_)
+                 : std::make_pair(candidate_logits(model, batch), candidate_ids(batch));
+  CandidateScores scores;
+  scores.logits = logits;
+  if (log_q_.defined()) scores.log_q = log_q_.index_select(0, ids.reshape({-1})).view_as(logits);
+  return entry.candidate(scores, params);
 }
 
 }  // namespace attnrec

@@ -88,6 +88,20 @@ void check_data_files(const Config& config) {
 void read_valid_candidates(const Config& config, const ReaderOptions& reader, Prepared& p) {
   if (config.data.valid.empty()) return;
   const auto metric = config.train.early_stopping.metric;
+  if (is_ranking_metric(metric) && config.train.early_stopping.protocol == RankingProtocol::full) {
+    p.valid_ranking = full_ranking_input(*p.valid, config.data.valid, p.train.items, p.train.users,
+                                         p.train.samples);
+    if (p.valid_ranking->rows.size() == 0) {
+      throw DataError(config.data.valid +
+                      ": no positive samples (label 1) to rank; choose auc, "
+                      "gauc or logloss as train.early_stopping.metric");
+    }
+    spdlog::info(
+        "{}: {} validation positives ranked against every item their user has not "
+        "interacted with in training",
+        config.data.valid, p.valid_ranking->rows.size());
+    return;
+  }
   std::string path = config.data.valid_candidates;
   if (path.empty() && is_ranking_metric(metric)) {
     path = file_beside(config.data.valid, "valid_candidates.tsv");
@@ -121,7 +135,7 @@ void read_data(const Config& config, Prepared& p) {
   // With drawn negatives the training file may hold positives only (train_positives.tsv);
   // validation and test keep their frozen negatives, so they still need both classes.
   ReaderOptions train_reader = reader;
-  if (config.train.negatives.per_positive > 0) train_reader.require_both_classes = false;
+  if (trains_on_positives(config.train)) train_reader.require_both_classes = false;
   p.train = read_training_file(config.data.train, train_reader, vocab_options);
   spdlog::info("{}: {} samples ({} positive), {} items, {} users in vocabulary", config.data.train,
                p.train.samples.size(), p.train.samples.stats.positives, p.train.items.size(),
@@ -261,10 +275,9 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   Recommender model = build_model(config, p);
   FitOptions fit;
   fit.optimizer = make_optimizer(config.train, model);
-  // With drawn negatives an epoch iterates over the positives only.
-  const std::int64_t samples = config.train.negatives.per_positive > 0
-                                   ? positive_count(p.train.samples)
-                                   : p.train.samples.size();
+  // With drawn negatives (or the full softmax) an epoch iterates over the positives only.
+  const std::int64_t samples =
+      trains_on_positives(config.train) ? positive_count(p.train.samples) : p.train.samples.size();
   const std::int64_t per_epoch = (samples + config.train.batch_size - 1) / config.train.batch_size;
   fit.start = restore_training(checkpoint, meta, config, per_epoch,
                                count_metrics_rows(p.run.metrics()), model, *fit.optimizer);

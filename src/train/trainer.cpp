@@ -59,6 +59,8 @@ TrainObjective make_objective(const TrainConfig& t, const TrainingNegatives* neg
   }
   TrainObjective objective(t.loss, t.label_smoothing, log_q);
   if (t.next_item) objective.train_next_item(t.negatives.per_positive);
+  objective.set_gbce_t(t.gbce_t);
+  objective.set_softmax_block(t.softmax_block);
   objective.to(device);
   return objective;
 }
@@ -150,17 +152,18 @@ Trainer::Trainer(const Config& config, const TrainingData& train, const SampleSe
       test_(test),
       run_(std::move(run)),
       device_(device) {
-  if (config.train.negatives.per_positive == 0) return;
+  if (!trains_on_positives(config.train)) return;
   positives_ = positives_only(train.samples);
   if (positives_->size() == 0) {
     throw DataError(train.samples.source +
-                    ": no positive samples (label 1) to draw negatives for (train.negatives)");
+                    ": no positive samples (label 1) to train on (train.negatives, or the "
+                    "softmax loss, contrast each positive with other items)");
   }
 }
 
 void Trainer::prepare_negatives(std::int64_t item_vocab) {
   const auto& n = config_.train.negatives;
-  if (!positives_ || negatives_) return;
+  if (!draws_negatives(config_.train) || !positives_ || negatives_) return;
   std::vector<const SampleSet*> exclude;
   if (n.exclude == NegativeExclusion::all) {
     for (const auto* set : {valid_, test_}) {
@@ -170,11 +173,19 @@ void Trainer::prepare_negatives(std::int64_t item_vocab) {
   TrainingNegativesOptions options;
   // Next-item training scores every position against negatives of its own.
   options.per_positive = n.per_positive * (config_.train.next_item ? config_.data.max_history : 1);
+  options.shared_pool = n.shared_pool;
   options.distribution = n.sampling;
   options.exponent = n.exponent;
   // Its own stream: drawing negatives must not shift the shuffling or initialisation.
   options.seed = Rng::mix(static_cast<std::uint64_t>(config_.train.seed), 0x6e6567ULL);
   negatives_.emplace(*positives_, item_vocab, options, exclude);
+  if (n.shared_pool > 0) {
+    spdlog::info(
+        "negatives: a shared pool of {} ({}) drawn for every batch, scored against each of its "
+        "{} (a pool item equal to a case's positive is masked out of that case)",
+        n.shared_pool, name_of(n.sampling), config_.train.next_item ? "positions" : "samples");
+    return;
+  }
   spdlog::info(
       "negatives: {} per positive ({}), drawn each epoch for the {} positives of the {} training "
       "samples (the file's own negatives are not used)",

@@ -33,6 +33,7 @@ void add_ranking(Recommender& model, const RankingInput& ranking, torch::Device 
   const auto result = evaluate_ranking(*scorer, ranking, options);
   for (const char* key : {"hr@10", "ndcg@10", "mrr"}) metrics[key] = result[key];
   metrics["ranking"] = result;
+  metrics["ranking"]["protocol"] = ranking.protocol;  // sampled (frozen candidates) or full
   if (result["nonfinite_positive_scores"].get<std::int64_t>() > 0 &&
       !metrics.contains("nonfinite_scores")) {
     metrics["nonfinite_scores"] = result["nonfinite_positive_scores"];

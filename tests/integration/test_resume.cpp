@@ -438,3 +438,29 @@ TEST_CASE("resume with next-item training (a transformer over every position) is
   CHECK(inspect(other + "/checkpoints/final.pt")["weights_sha256"] !=
         inspect(straight + "/checkpoints/final.pt")["weights_sha256"]);
 }
+
+TEST_CASE("resume with a shared pool, gBCE and the full softmax is bit-identical mid-epoch",
+          "[resume][negatives][pool][softmax]") {
+  // A pool depends only on (seed, epoch, batch) and the full softmax draws nothing, so a
+  // resumed run trains on exactly what the straight one did, whatever the loss.
+  Workspace w;
+  const std::string factorised =
+      "--set train.next_item=true --set data.shuffle=true "
+      "--set model.encoder.type=transformer --set model.encoder.layers=1 "
+      "--set model.encoder.heads=2 --set model.encoder.dropout=0.1 "
+      "--set model.attention.type=last --set model.attention.query=self "
+      "--set model.head.type=dot --set model.head.item_bias=true ";
+  const std::vector<std::pair<std::string, std::string>> losses = {
+      {"pool_softmax",
+       "--set train.loss=sampled_softmax --set train.negatives.shared_pool=64 "
+       "--set train.negatives.sampling=popularity "},
+      {"pool_gbce", "--set train.loss=gbce --set train.negatives.shared_pool=32 "},
+      {"full_softmax", "--set train.loss=softmax --set train.softmax_block=7 "},
+  };
+  for (const auto& [name, flags] : losses) {
+    DYNAMIC_SECTION(name) {
+      const auto straight = train_straight(w, name, factorised + flags);
+      check_stop_and_resume(w, straight, factorised + flags, 5);
+    }
+  }
+}

@@ -57,11 +57,13 @@ TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[confi
         "c.json: /model/hidden: unknown key here; did you mean /model/encoder/hidden or "
         "/model/attention/hidden or /model/head/hidden?");
   CHECK(config_error(R"({"train": {"zzzzzzzz": 3}})") ==
-        std::string("c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
-                    "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
-                    "grad_clip, "
-                    "seed, device, threads, validate_every_steps, log_every_steps, "
-                    "on_nonfinite, loss, next_item, label_smoothing, negatives, early_stopping"));
+        std::string(
+            "c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
+            "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
+            "grad_clip, "
+            "seed, device, threads, validate_every_steps, log_every_steps, "
+            "on_nonfinite, loss, next_item, gbce_t, softmax_block, label_smoothing, negatives, "
+            "early_stopping"));
 }
 
 TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
@@ -268,7 +270,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
     Config c = default_config();
     CHECK_THROWS_AS(apply_overrides(c, {f.name + "=no_such_choice"}), ConfigError);
   }
-  CHECK(choice_options == 19);
+  CHECK(choice_options == 20);
   CHECK(name_of(OptimizerKind::lazy_adam) == "lazy_adam");
   CHECK(parse_choice<HeaderMode>("auto") == HeaderMode::automatic);
   CHECK_FALSE(parse_choice<HeaderMode>("automatic"));
@@ -291,6 +293,27 @@ TEST_CASE("config: the loss, drawn negatives and regularisers are checked togeth
              Contains("/train/negatives/exclude: \"all\""));
   CHECK_THAT(config_error(R"({"train": {"negatives": {"sampling": "zipf"}}})"),
              Contains("/train/negatives/sampling"));
+  // A shared pool and the full softmax: one kind of negatives, a factorised model.
+  CHECK_THAT(config_error(R"({"train": {"loss": "sampled_softmax",
+                                        "negatives": {"per_positive": 4, "shared_pool": 256}}})"),
+             Contains("/train/negatives/shared_pool: a shared pool replaces the per-sample") &&
+                 Contains("needs a factorised model"));
+  CHECK_THAT(config_error(R"({"train": {"loss": "softmax", "negatives": {"per_positive": 2}}})"),
+             Contains("/train/loss: \"softmax\" scores every item and draws no negatives") &&
+                 Contains("/train/loss: needs a factorised model"));
+  const std::string factorised = R"("model": {"attention": {"type": "last", "query": "self"},
+                                              "head": {"type": "dot"},
+                                              "encoder": {"type": "transformer"}})";
+  CHECK(config_error("{" + factorised + R"(, "train": {"loss": "softmax", "next_item": true}})") ==
+        "no error");
+  CHECK(config_error("{" + factorised + R"(, "train": {"loss": "gbce", "gbce_t": 0.5,
+                                      "negatives": {"shared_pool": 128}}})") == "no error");
+  CHECK_THAT(config_error("{" + factorised + R"(, "train": {"next_item": true}})"),
+             Contains("/train/next_item: every position is scored against drawn negatives or "
+                      "the whole catalogue"));
+  CHECK_THAT(config_error(R"({"train": {"gbce_t": 1.5}})"), Contains("/train/gbce_t"));
+  CHECK_THAT(config_error(R"({"train": {"early_stopping": {"protocol": "everything"}}})"),
+             Contains("/train/early_stopping/protocol"));
   // lazy_adam now takes weight decay (lazily); a valid recipe loads.
   CHECK(config_error(R"({"train": {"optimizer": "lazy_adam", "weight_decay": 0.01, "loss": "bpr",
                                    "negatives": {"per_positive": 4, "sampling": "popularity"}},

@@ -193,3 +193,36 @@ TEST_CASE("recommender: the padding embedding row gets no gradient", "[model]") 
   CHECK(table.grad()[0].abs().sum().item<double>() == 0.0);
   CHECK(table.grad()[2].abs().sum().item<double>() > 0.0);
 }
+
+TEST_CASE("recommender: model.embedding.init_std draws every embedding table but the bias",
+          "[model]") {
+  Config c = attnrec::test::factorised_config();
+  c.model.encoder.positional = PositionalKind::learned;
+  c.model.embedding.init_std = 0.02;
+  torch::manual_seed(11);
+  auto model = build_recommender(c, 5000, 0);
+  int tables = 0;
+  for (const auto& item : model->named_parameters()) {
+    const auto& name = item.key();
+    const auto w = item.value().detach();
+    if (name == "item_bias.weight") {
+      CHECK(w.abs().max().item<double>() == 0.0);  // starts neutral
+    } else if (name.find("embedding.weight") != std::string::npos ||
+               name.find("positions.weight") != std::string::npos) {
+      INFO(name);
+      ++tables;
+      const auto rows = name.rfind("item_embedding", 0) == 0 ? w.narrow(0, 1, w.size(0) - 1) : w;
+      CHECK(rows.std().item<double>() == Approx(0.02).epsilon(0.05));
+      if (name.rfind("item_embedding", 0) == 0) CHECK(w[0].abs().max().item<double>() == 0.0);
+    }
+  }
+  CHECK(tables == 2);  // the item table and the transformer's positions
+  // 0 keeps LibTorch's N(0, 1).
+  c.model.embedding.init_std = 0.0;
+  auto plain = build_recommender(c, 5000, 0);
+  for (const auto& item : plain->named_parameters()) {
+    if (item.key() == "item_embedding.weight") {
+      CHECK(item.value().std().item<double>() == Approx(1.0).epsilon(0.05));
+    }
+  }
+}

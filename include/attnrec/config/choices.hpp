@@ -51,8 +51,12 @@ enum class StopMetric { auc, gauc, logloss, hr10, ndcg10, mrr };
 inline bool is_ranking_metric(StopMetric m) {
   return m == StopMetric::hr10 || m == StopMetric::ndcg10 || m == StopMetric::mrr;
 }
-/// train.loss
-enum class LossKind { bce, bpr, sampled_softmax };
+/// train.loss (what each computes: train/losses.hpp, whose registry maps every value to it)
+enum class LossKind { bce, bpr, sampled_softmax, gbce, softmax };
+/// Whether `k` scores every item of the catalogue (no drawn negatives).
+inline bool is_full_catalogue(LossKind k) { return k == LossKind::softmax; }
+/// train.early_stopping.protocol: how a ranking metric ranks each validation positive.
+enum class RankingProtocol { sampled, full };
 /// train.negatives.sampling
 enum class NegativeDistribution { uniform, popularity };
 /// train.negatives.exclude
@@ -88,11 +92,9 @@ std::string choice_docs(const std::vector<ChoiceInfo>& list);
 /// The roles of the columns of a sample file (data.columns), in documentation order.
 const std::vector<ChoiceInfo>& column_roles();
 
-/// Attention scoring functions (model.attention.type). Unlike the enums above this list is
-/// open: each variant's source file adds itself (see model/attention.hpp), so adding one
-/// touches no list here.
+/// Attention scoring functions (model.attention.type), sorted by name. Each name has a factory
+/// in the model's explicit registry (model/attention_registry.cpp); a test checks that the two
+/// lists agree.
 const std::vector<ChoiceInfo>& attention_variants();
-/// Adds a variant to attention_variants() (called by the registration in the variant's file).
-void add_attention_variant(ChoiceInfo info);
 
 }  // namespace attnrec

@@ -38,6 +38,7 @@ struct EmbeddingConfig {
   bool category = false;
   std::int64_t category_dim = 0;
   double dropout = 0.0;
+  double init_std = 0.0;  ///< >0: every embedding table starts N(0, init_std^2)
 };
 
 struct EncoderConfig {
@@ -85,6 +86,7 @@ struct ModelConfig {
 /// Negatives drawn by the trainer (section `train.negatives`).
 struct NegativesConfig {
   std::int64_t per_positive = 0;  ///< 0: train on the file's labelled samples as they are
+  std::int64_t shared_pool = 0;   ///< >0: one pool of this many negatives per batch, shared
   NegativeDistribution sampling = NegativeDistribution::uniform;
   double exponent = 0.0;
   NegativeExclusion exclude = NegativeExclusion::train;
@@ -92,6 +94,7 @@ struct NegativesConfig {
 
 struct EarlyStoppingConfig {
   StopMetric metric = StopMetric::auc;
+  RankingProtocol protocol = RankingProtocol::sampled;  ///< of hr@10, ndcg@10 and mrr
   std::int64_t patience = 0;
 };
 
@@ -116,7 +119,9 @@ struct TrainConfig {
   OptimizerKind optimizer = OptimizerKind::adam;
   LossKind loss = LossKind::bce;
   double label_smoothing = 0.0;
-  bool next_item = false;  ///< train every position of a history on the next event
+  double gbce_t = 0.0;             ///< gbce's calibration t (0: plain BCE, 1: beta = alpha)
+  std::int64_t softmax_block = 0;  ///< softmax: items per block
+  bool next_item = false;          ///< train every position of a history on the next event
   NegativesConfig negatives;
   EarlyStoppingConfig early_stopping;
 };
@@ -151,6 +156,17 @@ std::int64_t encoder_output_size(const ModelConfig& model);
 /// Size of an item's representation: the item embedding, plus the category embedding when
 /// model.embedding.category is on.
 std::int64_t item_representation_size(const ModelConfig& model);
+
+/// Whether the trainer draws negatives (per positive, or a shared pool per batch).
+inline bool draws_negatives(const TrainConfig& t) {
+  return t.negatives.per_positive > 0 || t.negatives.shared_pool > 0;
+}
+
+/// Whether the training file may hold positives only: the loss contrasts each positive with
+/// drawn negatives or with the whole catalogue, never with the file's own negatives.
+inline bool trains_on_positives(const TrainConfig& t) {
+  return draws_negatives(t) || is_full_catalogue(t.loss);
+}
 
 /// True when `columns` contains `role`.
 bool has_column(const DataConfig& data, const std::string& role);

@@ -21,6 +21,9 @@ struct Batch {
   /// [B, K] int64 negatives drawn for each (positive) sample, training with train.negatives
   /// only; `item` holds the positives then.
   torch::Tensor negatives;
+  /// [N] int64: one pool of negatives drawn for the whole batch (train.negatives.shared_pool),
+  /// shared by every sample and position; undefined otherwise.
+  torch::Tensor pool;
 
   std::int64_t size() const { return history.size(0); }
   /// Copies every tensor except `lengths` to `device` (non-blocking; the host tensors are pinned

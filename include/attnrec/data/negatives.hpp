@@ -22,6 +22,9 @@ struct TrainingNegativesOptions {
   double exponent = 0.75;
   /// Seed of every draw. Default: 0
   std::uint64_t seed = 0;
+  /// >0: draw_pool() draws this many negatives per batch, shared by all its samples (and
+  /// positions), instead of per_positive per sample. Default: 0
+  std::int64_t shared_pool = 0;
 };
 
 /// Draws negatives for the samples of one training SampleSet.
@@ -42,6 +45,12 @@ class TrainingNegatives {
   void draw(std::int64_t epoch, const std::int64_t* indices, std::int64_t n,
             std::int64_t* out) const;
 
+  /// Writes the shared pool of batch `batch` of epoch `epoch`: `shared_pool` items drawn
+  /// independently (with replacement) from the distribution, excluding only padding and OOV;
+  /// an item that is a sample's own positive is masked by the loss, not here. Depends only on
+  /// (seed, epoch, batch), so a resumed run draws the same pools.
+  void draw_pool(std::int64_t epoch, std::int64_t batch, std::int64_t* out) const;
+
   /// log q(item): the log-probability of drawing each item id (before exclusion); -inf for
   /// items never drawn. Sampled softmax subtracts it (the log-q correction).
   std::vector<float> log_probabilities() const;
@@ -50,6 +59,7 @@ class TrainingNegatives {
   bool excluded(std::int64_t index, std::int32_t item) const;
 
   std::int64_t per_positive() const { return options_.per_positive; }
+  std::int64_t shared_pool() const { return options_.shared_pool; }
   const TrainingNegativesOptions& options() const { return options_; }
 
  private:

@@ -44,6 +44,12 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
                                 const Vocab& items, const Vocab& users,
                                 const std::string& interactions);
 
+/// Full ranking over the positives of `set`; each row excludes the items its user (joined on
+/// the user vocabulary id) interacted with in `training`: its histories and positive items.
+/// The validation protocol of early stopping on full ranking (train.early_stopping.protocol).
+RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
+                                const Vocab& items, const Vocab& users, const SampleSet& training);
+
 /// Scores rows x candidates; returns [R, M] float64 on the CPU.
 class RankingScorer {
  public:

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -46,9 +47,9 @@ struct AttentionInput {
 };
 
 /// One attention variant (a scoring function). Each lives in its own file under
-/// src/model/attention/ and registers itself with ATTNREC_REGISTER_ATTENTION, which also makes
-/// its name a valid `model.attention.type` and documents it: adding a variant touches its file,
-/// a config for it, and the generated docs/config.md.
+/// src/model/attention/ with a factory make_NAME_attention(), entered in attention_registry()
+/// (src/model/attention_registry.cpp); its name and description are a choice in
+/// config/choices.cpp, which makes it a valid, documented `model.attention.type`.
 class AttentionScorer {
  public:
   virtual ~AttentionScorer() = default;
@@ -84,13 +85,11 @@ class AttentionScorer {
 /// Makes the scorer of one variant.
 using AttentionFactory = std::function<std::unique_ptr<AttentionScorer>()>;
 
-/// Registers a variant (name, one-line description); see ATTNREC_REGISTER_ATTENTION.
-bool register_attention(const std::string& name, const std::string& help, AttentionFactory factory);
-
-/// In the variant's file: `ATTNREC_REGISTER_ATTENTION("name", "description", Class);`
-#define ATTNREC_REGISTER_ATTENTION(name, help, Class)             \
-  [[maybe_unused]] static const bool attnrec_registered_##Class = \
-      ::attnrec::register_attention(name, help, [] { return std::make_unique<Class>(); })
+/// The attention variants by model.attention.type name: an explicit table, filled in one
+/// function (src/model/attention_registry.cpp). Adding a variant touches its own file
+/// (src/model/attention/NAME.cpp, defining make_NAME_attention()), that function, and the
+/// variant's name and description in config/choices.cpp.
+const std::map<std::string, AttentionFactory>& attention_registry();
 
 class AttentionImpl : public torch::nn::Module {
  public:

@@ -49,6 +49,10 @@ struct RecommenderOptions {
   TORCH_ARG(ActivationKind, activation) = ActivationKind::relu;
   /// Dropout after each hidden layer of the head. Default: 0
   TORCH_ARG(double, head_dropout) = 0.0;
+  /// > 0: every embedding table (items, candidates, users, categories, the encoder's learned
+  /// positions; not the item bias, which starts at zero) starts N(0, std^2), padding rows zero;
+  /// 0: LibTorch's default N(0, 1). Default: 0
+  TORCH_ARG(double, embedding_init_std) = 0.0;
   /// Dropout on the history's item representations before the encoder. Default: 0
   TORCH_ARG(double, embedding_dropout) = 0.0;
   /// A learned per-item scalar added to the logit (needs has_item). Default: false
@@ -132,6 +136,8 @@ class RecommenderImpl : public torch::nn::Module {
   RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate,
                                    const torch::Tensor& item);
   torch::Tensor activation(const torch::Tensor& x) const;
+  /// Every embedding table but the item bias drawn N(0, std^2), padding rows zeroed.
+  void init_embeddings(double std);
 
   torch::nn::Embedding item_embedding_{nullptr}, candidate_embedding_{nullptr};
   torch::nn::Embedding user_embedding_{nullptr}, position_embedding_{nullptr};

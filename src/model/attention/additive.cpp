@@ -90,7 +90,8 @@ class AdditiveAttention : public AttentionScorer {
 
 }  // namespace
 
-ATTNREC_REGISTER_ATTENTION("additive", "Bahdanau/MLP: score = v . tanh(W_h h_t + W_q q)",
-                           AdditiveAttention);
+std::unique_ptr<AttentionScorer> make_additive_attention() {
+  return std::make_unique<AdditiveAttention>();
+}
 
 }  // namespace attnrec

@@ -22,7 +22,8 @@ class CosineAttention : public AttentionScorer {
 
 }  // namespace
 
-ATTNREC_REGISTER_ATTENTION("cosine", "score = cos(q, h_t) / temperature (temperature 0.1, fixed)",
-                           CosineAttention);
+std::unique_ptr<AttentionScorer> make_cosine_attention() {
+  return std::make_unique<CosineAttention>();
+}
 
 }  // namespace attnrec

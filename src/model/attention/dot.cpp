@@ -22,7 +22,9 @@ class ScaledDotAttention : public AttentionScorer {
 
 }  // namespace
 
-ATTNREC_REGISTER_ATTENTION("dot", "score = q . h_t", DotAttention);
-ATTNREC_REGISTER_ATTENTION("scaled_dot", "score = q . h_t / sqrt(d)", ScaledDotAttention);
+std::unique_ptr<AttentionScorer> make_dot_attention() { return std::make_unique<DotAttention>(); }
+std::unique_ptr<AttentionScorer> make_scaled_dot_attention() {
+  return std::make_unique<ScaledDotAttention>();
+}
 
 }  // namespace attnrec

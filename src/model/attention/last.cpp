@@ -27,9 +27,6 @@ class LastPosition : public AttentionScorer {
 
 }  // namespace
 
-ATTNREC_REGISTER_ATTENTION("last",
-                           "no scoring: the encoder output at the newest valid position (SASRec's "
-                           "user state; pair it with a causal transformer)",
-                           LastPosition);
+std::unique_ptr<AttentionScorer> make_last_attention() { return std::make_unique<LastPosition>(); }
 
 }  // namespace attnrec

@@ -43,9 +43,8 @@ class MultiHeadAttention : public AttentionScorer {
 
 }  // namespace
 
-ATTNREC_REGISTER_ATTENTION("multi_head",
-                           "scaled dot product in `model.attention.heads` heads, outputs "
-                           "concatenated",
-                           MultiHeadAttention);
+std::unique_ptr<AttentionScorer> make_multi_head_attention() {
+  return std::make_unique<MultiHeadAttention>();
+}
 
 }  // namespace attnrec

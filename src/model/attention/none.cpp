@@ -14,9 +14,6 @@ class NoAttention : public AttentionScorer {
 
 }  // namespace
 
-ATTNREC_REGISTER_ATTENTION("none",
-                           "no attention: masked mean of the encoder outputs (the pooling "
-                           "baseline)",
-                           NoAttention);
+std::unique_ptr<AttentionScorer> make_none_attention() { return std::make_unique<NoAttention>(); }
 
 }  // namespace attnrec

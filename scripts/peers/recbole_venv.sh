@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates .venv-peers (ignored by git): RecBole 1.2.1 from PyPI for scripts/peers/recbole_sasrec.py.
+# It sees Debian's python3-torch 1.13 through --system-site-packages, so no multi-GB PyTorch
+# wheel is downloaded; RecBole and thop are installed without their dependencies for that
+# reason (their torch requirement is Debian's), the rest of RecBole's requirements normally.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv=.venv-peers
+if ! /usr/bin/python3 -c "import torch" 2> /dev/null; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends python3-torch \
+    python3-numpy python3-venv
+fi
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import recbole" 2> /dev/null; then
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install --quiet recbole==1.2.1 thop==0.1.1.post2209072238 --no-deps
+  "$venv/bin/pip" install --quiet "numpy<2" scipy "pandas<2.2" tqdm colorlog==4.7.2 colorama==0.4.4 \
+    scikit-learn pyyaml tensorboard tabulate plotly texttable
+fi
+echo "$venv/bin/python"
