@@ -58,6 +58,10 @@ TrainObjective make_objective(const TrainConfig& t, const TrainingNegatives* neg
     log_q = torch::tensor(table, torch::kFloat32);
   }
   TrainObjective objective(t.loss, t.label_smoothing, log_q);
+  if (is_full_catalogue(t.loss)) {
+    spdlog::info("loss {}: every case against all the items, {} at a time{}", name_of(t.loss),
+                 t.softmax_block, t.next_item ? " (every position of a history is a case)" : "");
+  }
   if (t.next_item) objective.train_next_item(t.negatives.per_positive);
   objective.set_gbce_t(t.gbce_t);
   objective.set_softmax_block(t.softmax_block);

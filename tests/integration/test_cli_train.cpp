@@ -378,7 +378,7 @@ TEST_CASE("cli: early stopping and the best model on NDCG@10 of the frozen valid
 }
 
 TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.tsv",
-          "[cli][negatives][transformer]") {
+          "[cli][negatives][transformer][softmax]") {
   TempDir dir;
   const auto data = prepared_log(dir);
   const std::string sets =
@@ -390,13 +390,28 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
   const auto train = run_cli_env("OMP_WAIT_POLICY=PASSIVE", config + dir.file("run") + "'" + sets);
   INFO(train.err);
   REQUIRE(train.code == 0);
-  // 8 negatives for each of the 50 positions a window can have.
-  CHECK_THAT(train.err, Contains("next-item training: every position") &&
-                            Contains("8 negatives of its own (400 drawn per sample)"));
+  // The recipe: a full softmax over every item, selected on full-ranking NDCG@10.
+  CHECK_THAT(train.err, Contains("loss softmax: every case against all") &&
+                            Contains("ranked against every item their user has not interacted"));
   const auto rows = read_jsonl(dir.file("run/metrics.jsonl"));
   REQUIRE(rows.size() == 3);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(rows[i]["ranking"]["protocol"] == "full");
+    CHECK(rows[i]["ndcg@10"].is_number());
+    // More than the 10 frozen candidates of the sampled protocol: every unseen item.
+    CHECK(rows[i]["ranking"]["mean_candidates_per_row"].get<double>() > 10);
+  }
+  CHECK(rows[0]["best"] == true);
   CHECK(rows.back()["split"] == "test");
   CHECK(rows.back()["auc"].is_number());
+  // configs/sasrec_bce.json: 8 negatives for each of the 50 positions a window can have.
+  const auto bce = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
+                               "train --config '" + source_path("configs/sasrec_bce.json") +
+                                   "' --run-dir '" + dir.file("run_bce") + "'" + sets);
+  INFO(bce.err);
+  REQUIRE(bce.code == 0);
+  CHECK_THAT(bce.err, Contains("next-item training: every position") &&
+                          Contains("8 negatives of its own (400 drawn per sample)"));
   // A model whose score does not factorise cannot train every position.
   const auto bad = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
                                config + dir.file("run2") + "'" + sets +
