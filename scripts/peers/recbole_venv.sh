@@ -18,5 +18,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import recbole" 2> /d
   "$venv/bin/pip" install --quiet recbole==1.2.1 thop==0.1.1.post2209072238 --no-deps
   "$venv/bin/pip" install --quiet "numpy<2" scipy "pandas<2.2" tqdm colorlog==4.7.2 colorama==0.4.4 \
     scikit-learn pyyaml tensorboard tabulate plotly texttable
+  echo "recbole_venv: pip's note that recbole wants ray can be ignored (ray serves only RecBole's" \
+    "hyper-parameter search, which the peer does not use)" >&2
 fi
 echo "$venv/bin/python"
