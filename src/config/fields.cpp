@@ -883,6 +883,12 @@ void apply_overrides(Config& config, const std::vector<std::string>& assignments
 
 namespace {
 
+/// Whether the model's score is state(user) . item_vector(item) + bias (RecommenderImpl::
+/// factorised(): the dot head with a self query).
+bool is_factorised(const ModelConfig& m) {
+  return m.head.type == HeadKind::dot && m.attention.query == QueryKind::self;
+}
+
 /// The rules of the loss, drawn negatives and regularisers.
 /// train.next_item's needs: per-position states (the newest position's output is the user
 /// state, and position t sees nothing after t) and a factorised score.
@@ -895,8 +901,7 @@ void check_next_item(const Config& c, std::vector<std::string>& errors) {
         "catalogue, but /train/negatives/per_positive and /train/negatives/shared_pool are 0; "
         "set one of them, or /train/loss \"softmax\"");
   }
-  if (m.head.type != HeadKind::dot || m.attention.query != QueryKind::self ||
-      m.attention.type != "last") {
+  if (!is_factorised(m) || m.attention.type != "last") {
     errors.push_back(
         "/train/next_item: needs a factorised model: /model/head/type \"dot\", "
         "/model/attention/query \"self\" and /model/attention/type \"last\" (see "
@@ -916,8 +921,6 @@ void check_next_item(const Config& c, std::vector<std::string>& errors) {
 /// product: a factorised model, and no per-sample negatives beside them.
 void check_catalogue_scoring(const Config& c, std::vector<std::string>& errors) {
   const auto& n = c.train.negatives;
-  const bool factorised =
-      c.model.head.type == HeadKind::dot && c.model.attention.query == QueryKind::self;
   if (n.shared_pool > 0 && n.per_positive > 0) {
     errors.push_back(
         "/train/negatives/shared_pool: a shared pool replaces the per-sample negatives, but "
@@ -929,7 +932,7 @@ void check_catalogue_scoring(const Config& c, std::vector<std::string>& errors) 
                     "/train/negatives/per_positive and /train/negatives/shared_pool to 0",
                     name_of(c.train.loss)));
   }
-  if ((n.shared_pool > 0 || is_full_catalogue(c.train.loss)) && !factorised) {
+  if ((n.shared_pool > 0 || is_full_catalogue(c.train.loss)) && !is_factorised(c.model)) {
     errors.push_back(fmt::format(
         "{}: needs a factorised model (/model/head/type \"dot\" and /model/attention/query "
         "\"self\"), whose scores are one matrix product of user states and item vectors",
@@ -1090,6 +1093,20 @@ void validate_config(const Config& c) {
         "/train/early_stopping/metric: \"{}\" ranks the validation positives, but /data/valid "
         "is empty",
         name_of(c.train.early_stopping.metric)));
+  }
+  if (c.train.early_stopping.protocol == RankingProtocol::full) {
+    if (!is_ranking_metric(c.train.early_stopping.metric)) {
+      errors.push_back(fmt::format(
+          "/train/early_stopping/protocol: \"full\" ranks the validation positives for hr@10, "
+          "ndcg@10 or mrr, but /train/early_stopping/metric is \"{}\"; choose one of those "
+          "metrics, or leave the protocol at \"sampled\"",
+          name_of(c.train.early_stopping.metric)));
+    }
+    if (count("user") == 0) {
+      errors.push_back(
+          "/train/early_stopping/protocol: \"full\" leaves out each user's training items, "
+          "but /data/columns has no \"user\" column; add it, or use \"sampled\"");
+    }
   }
   if (c.train.schedule == LrSchedule::constant && c.train.warmup_steps > 0) {
     errors.push_back(

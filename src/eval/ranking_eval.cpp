@@ -156,8 +156,9 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
   RankingInput in = full_ranking_rows(set, set_path, items, keep);
   if (!training.has_users) {
     throw DataError(training.source +
-                    ": full ranking against the training interactions needs "
-                    "its user column");
+                    ": full ranking leaves out each user's training items, but the file has no "
+                    "user column; add \"user\" to data.columns, or rank against frozen "
+                    "candidates (train.early_stopping.protocol \"sampled\")");
   }
   // Interacted items per user vocabulary id: every training history and positive item.
   std::vector<std::vector<std::int32_t>> seen(static_cast<std::size_t>(users.size()));

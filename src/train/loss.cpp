@@ -24,7 +24,7 @@ torch::Tensor candidate_logits(Recommender& model, const Batch& batch) {
 }
 
 TrainObjective::TrainObjective(LossKind kind, double label_smoothing, torch::Tensor log_q)
-    : kind_(kind), log_q_(std::move(log_q)) {
+    : entry_(&loss_registry().at(kind)), log_q_(std::move(log_q)) {
   params_.smoothing = label_smoothing;
   // An item never drawn has log q = -inf; it can only be a positive, where -inf would turn
   // the loss into NaN. Clamping to a tiny probability keeps it finite.
@@ -35,6 +35,31 @@ void TrainObjective::to(const torch::Device& device) {
   if (log_q_.defined()) log_q_ = log_q_.to(device);
 }
 
+namespace {
+
+/// Next-item training's cases: the state after every valid position [N, D], the event that
+/// follows it [N], and the flat indices [N] of those positions in [B x T].
+struct NextItemCases {
+  torch::Tensor states, positives, positions;
+};
+
+NextItemCases next_item_cases(Recommender& model, const Batch& batch) {
+  const std::int64_t b = batch.size(), t = batch.history.size(1);
+  // The next event of every position: the history shifted left, the item after the newest.
+  auto next = torch::cat(
+      {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
+  const auto rows = torch::arange(b, batch.lengths.options());
+  next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
+  NextItemCases c;
+  c.positions = batch.mask.reshape({-1}).nonzero().squeeze(1);
+  // Causal encoder: the output at position t is the user state after event t.
+  c.states = model->encode(batch).keys.reshape({b * t, -1}).index_select(0, c.positions);
+  c.positives = next.reshape({-1}).index_select(0, c.positions);
+  return c;
+}
+
+}  // namespace
+
 std::pair<torch::Tensor, torch::Tensor> next_item_logits(Recommender& model, const Batch& batch,
                                                          std::int64_t per_position) {
   TORCH_CHECK(model->factorised(), "next-item training needs a factorised model");
@@ -42,18 +67,12 @@ std::pair<torch::Tensor, torch::Tensor> next_item_logits(Recommender& model, con
   TORCH_CHECK(
       batch.negatives.defined() && batch.negatives.size(0) == b && batch.negatives.size(1) >= t * k,
       "next-item negatives: expected [", b, ", >= ", t * k, "], got ", batch.negatives.sizes());
-  // The next event of every position: the history shifted left, the item after the newest.
-  auto next = torch::cat(
-      {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
-  const auto rows = torch::arange(b, batch.lengths.options());
-  next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
-  const auto valid = batch.mask.reshape({-1}).nonzero().squeeze(1);  // [N] flat positions
-  const auto negatives = batch.negatives.narrow(1, 0, t * k).reshape({b * t, k});
-  const auto ids = torch::cat({next.reshape({-1, 1}), negatives}, 1).index_select(0, valid);
-  // Causal encoder: the output at position t is the user state after event t.
-  const auto states = model->encode(batch).keys.reshape({b * t, -1}).index_select(0, valid);
+  const auto cases = next_item_cases(model, batch);
+  const auto negatives =
+      batch.negatives.narrow(1, 0, t * k).reshape({b * t, k}).index_select(0, cases.positions);
+  const auto ids = torch::cat({cases.positives.unsqueeze(1), negatives}, 1);
   const auto [vectors, bias] = model->item_vectors(ids.reshape({-1}));
-  const auto logits = (states.unsqueeze(1) * vectors.view({ids.size(0), k + 1, -1})).sum(2) +
+  const auto logits = (cases.states.unsqueeze(1) * vectors.view({ids.size(0), k + 1, -1})).sum(2) +
                       bias.view({ids.size(0), k + 1});
   return {logits, ids};
 }
@@ -61,24 +80,18 @@ std::pair<torch::Tensor, torch::Tensor> next_item_logits(Recommender& model, con
 std::pair<torch::Tensor, torch::Tensor> training_states(Recommender& model, const Batch& batch,
                                                         bool next_item) {
   TORCH_CHECK(model->factorised(),
-              "this loss needs a factorised model (head.type dot, "
-              "attention.query self)");
+              "this loss needs a factorised model (head.type dot, attention.query self)");
   torch::Tensor states, positives;
   if (next_item) {
-    const std::int64_t b = batch.size(), t = batch.history.size(1);
-    auto next = torch::cat(
-        {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
-    const auto rows = torch::arange(b, batch.lengths.options());
-    next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
-    const auto valid = batch.mask.reshape({-1}).nonzero().squeeze(1);
-    states = model->encode(batch).keys.reshape({b * t, -1}).index_select(0, valid);
-    positives = next.reshape({-1}).index_select(0, valid);
+    auto cases = next_item_cases(model, batch);
+    states = std::move(cases.states);
+    positives = std::move(cases.positives);
   } else {
     states = model->user_states(model->encode(batch));
     positives = batch.item;
   }
   // Padding and OOV are never a class: such cases are dropped.
-  const auto known = (positives > Vocab::kOov).nonzero().squeeze(1);
+  const auto known = (positives >= Vocab::kReserved).nonzero().squeeze(1);
   if (known.size(0) == positives.size(0)) return {states, positives};
   return {states.index_select(0, known), positives.index_select(0, known)};
 }
@@ -98,23 +111,19 @@ CandidateScores pool_scores(Recommender& model, const torch::Tensor& states,
   return s;
 }
 
-torch::Tensor TrainObjective::candidate_loss(CandidateScores scores) const {
-  return loss_registry().at(kind_).candidate(scores, params_);
-}
-
 torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch) const {
-  const auto& entry = loss_registry().at(kind_);
+  const auto& entry = *entry_;
   if (entry.full_catalogue) {
+    // Classes are the item ids kReserved..item_vocab-1 (never padding or OOV).
     const auto [states, positives] = training_states(model, batch, next_item_);
-    const auto v = model->options.item_vocab();
-    const auto ids = torch::arange(Vocab::kOov + 1, v, positives.options());
+    const auto ids =
+        torch::arange(Vocab::kReserved, model->options.item_vocab(), positives.options());
     const auto [table, bias] = model->item_vectors(ids);
-    const bool with_bias = model->options.item_bias();
-    return full_softmax_loss(states, positives - (Vocab::kOov + 1), table,
-                             with_bias ? bias : torch::Tensor(), softmax_block_);
+    return full_softmax_loss(states, positives - Vocab::kReserved, table,
+                             model->options.item_bias() ? bias : torch::Tensor(), softmax_block_);
   }
   auto params = params_;
-  params.catalogue = model->options.item_vocab() - (Vocab::kOov + 1);
+  params.catalogue = model->options.item_vocab() - Vocab::kReserved;
   if (batch.pool.defined()) {
     const auto [states, positives] = training_states(model, batch, next_item_);
     auto scores = pool_scores(model, states, positives, batch.pool);

@@ -386,8 +386,14 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
       "/valid.tsv' --set data.test='" + data +
       "/test.tsv' --set train.epochs=2 --set model.embedding.dim=8 "
       "--set train.threads=1 --set train.device=cpu --set train.next_item=true";
-  const auto config = "train --config '" + source_path("configs/sasrec.json") + "' --run-dir '";
-  const auto train = run_cli_env("OMP_WAIT_POLICY=PASSIVE", config + dir.file("run") + "'" + sets);
+  // Trains `config_file` into `run` with the small settings above plus `extra`.
+  const auto train_with = [&](const std::string& config_file, const std::string& run,
+                              const std::string& extra = "") {
+    return run_cli_env("OMP_WAIT_POLICY=PASSIVE", "train --config '" + source_path(config_file) +
+                                                      "' --run-dir '" + dir.file(run) + "'" + sets +
+                                                      extra);
+  };
+  const auto train = train_with("configs/sasrec.json", "run");
   INFO(train.err);
   REQUIRE(train.code == 0);
   // The recipe: a full softmax over every item, selected on full-ranking NDCG@10.
@@ -405,23 +411,24 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
   CHECK(rows.back()["split"] == "test");
   CHECK(rows.back()["auc"].is_number());
   // configs/sasrec_bce.json: 8 negatives for each of the 50 positions a window can have.
-  const auto bce = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
-                               "train --config '" + source_path("configs/sasrec_bce.json") +
-                                   "' --run-dir '" + dir.file("run_bce") + "'" + sets);
+  const auto bce = train_with("configs/sasrec_bce.json", "run_bce");
   INFO(bce.err);
   REQUIRE(bce.code == 0);
   CHECK_THAT(bce.err, Contains("next-item training: every position") &&
                           Contains("8 negatives of its own (400 drawn per sample)"));
   // A model whose score does not factorise cannot train every position.
-  const auto bad = run_cli_env("OMP_WAIT_POLICY=PASSIVE",
-                               config + dir.file("run2") + "'" + sets +
-                                   " --set model.attention.type=additive --set "
-                                   "model.attention.query=target --set model.head.type=mlp");
+  const auto bad = train_with("configs/sasrec.json", "run2",
+                              " --set model.attention.type=additive --set "
+                              "model.attention.query=target --set model.head.type=mlp");
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Contains("/train/next_item: needs a factorised model"));
-  const auto leaky =
-      run_cli_env("OMP_WAIT_POLICY=PASSIVE",
-                  config + dir.file("run3") + "'" + sets + " --set model.encoder.causal=false");
+  const auto leaky = train_with("configs/sasrec.json", "run3", " --set model.encoder.causal=false");
   CHECK(leaky.code == 2);
   CHECK_THAT(leaky.err, Contains("position t would see the event it is trained to predict"));
+  // The full ranking protocol only serves the ranking metrics: anything else is refused.
+  const auto unranked =
+      train_with("configs/sasrec.json", "run4", " --set train.early_stopping.metric=auc");
+  CHECK(unranked.code == 2);
+  CHECK_THAT(unranked.err, Contains("/train/early_stopping/protocol: \"full\" ranks") &&
+                               Contains("leave the protocol at \"sampled\""));
 }

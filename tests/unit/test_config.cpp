@@ -314,6 +314,12 @@ TEST_CASE("config: the loss, drawn negatives and regularisers are checked togeth
   CHECK_THAT(config_error(R"({"train": {"gbce_t": 1.5}})"), Contains("/train/gbce_t"));
   CHECK_THAT(config_error(R"({"train": {"early_stopping": {"protocol": "everything"}}})"),
              Contains("/train/early_stopping/protocol"));
+  CHECK_THAT(config_error(R"({"data": {"columns": ["label", "item", "history"]},
+                              "train": {"early_stopping": {"metric": "gauc",
+                                                           "protocol": "full"}}})"),
+             Contains("/train/early_stopping/protocol: \"full\" ranks the validation positives "
+                      "for hr@10, ndcg@10 or mrr, but /train/early_stopping/metric is \"gauc\"") &&
+                 Contains("/data/columns has no \"user\" column; add it, or use \"sampled\""));
   // lazy_adam now takes weight decay (lazily); a valid recipe loads.
   CHECK(config_error(R"({"train": {"optimizer": "lazy_adam", "weight_decay": 0.01, "loss": "bpr",
                                    "negatives": {"per_positive": 4, "sampling": "popularity"}},

@@ -51,10 +51,7 @@ class TrainObjective {
   void to(const torch::Device& device);
 
  private:
-  /// The registry's loss of `scores` (log q looked up for its ids).
-  torch::Tensor candidate_loss(CandidateScores scores) const;
-
-  LossKind kind_;
+  const LossEntry* entry_;  ///< the registry's entry of the loss, looked up once
   LossParams params_;
   torch::Tensor log_q_;
   bool next_item_ = false;
