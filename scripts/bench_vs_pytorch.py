@@ -56,7 +56,7 @@ def make_data(n, vocab, seed):
     return hist, length, cand, label
 
 
-def peer(workload, threads, samples, sparse):
+def peer(workload, threads, samples, sparse, device="cpu", precision="fp32"):
     import numpy as np
     import torch
     from torch import nn
@@ -87,7 +87,11 @@ def peer(workload, threads, samples, sparse):
             ctx = torch.bmm(w.unsqueeze(1), keys).squeeze(1)
             return self.head(torch.cat([ctx, ce], 1)).squeeze(1)
 
-    model = Model()
+    model = Model().to(device)
+    dev = torch.device(device)
+    autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16,
+                                      enabled=precision == "bf16")
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
     if sparse:
         dense = [p for n, p in model.named_parameters() if not n.startswith("emb.")]
         opts = [torch.optim.SparseAdam(list(model.emb.parameters()), lr=1e-3),
@@ -100,8 +104,9 @@ def peer(workload, threads, samples, sparse):
         for b in range(0, samples, BATCH):
             e = min(samples, b + BATCH)
             t = int(length[b:e].max())
-            h = torch.from_numpy(hist[b:e, :t])
-            yield h, h != 0, torch.from_numpy(cand[b:e]), torch.from_numpy(label[b:e])
+            h = torch.from_numpy(hist[b:e, :t]).to(dev, non_blocking=True)
+            yield (h, h != 0, torch.from_numpy(cand[b:e]).to(dev, non_blocking=True),
+                   torch.from_numpy(label[b:e]).to(dev, non_blocking=True))
 
     t0 = time.perf_counter()
     for _ in batches():
@@ -113,13 +118,16 @@ def peer(workload, threads, samples, sparse):
     for i, (h, m, c, y) in enumerate(batches()):
         for o in opts:
             o.zero_grad()
-        loss = loss_fn(model(h, m, c), y)
+        with autocast():
+            logits = model(h, m, c)
+        loss = loss_fn(logits.float(), y)
         loss.backward()
         for o in opts:
             o.step()
         seg = min(9, i * 10 // steps)
         seg_sum[seg] += loss.item()
         seg_n[seg] += 1
+    sync()
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -127,10 +135,13 @@ def peer(workload, threads, samples, sparse):
         for b in range(0, samples, INFER_BATCH):
             e = min(samples, b + INFER_BATCH)
             t = int(length[b:e].max())
-            h = torch.from_numpy(hist[b:e, :t])
-            torch.sigmoid(model(h, h != 0, torch.from_numpy(cand[b:e])))
+            h = torch.from_numpy(hist[b:e, :t]).to(dev)
+            with autocast():
+                torch.sigmoid(model(h, h != 0, torch.from_numpy(cand[b:e]).to(dev)))
+        sync()
     infer_s = time.perf_counter() - t0
     return {"workload": workload, "threads": threads, "sparse": sparse, "samples": samples,
+            "device": device, "precision": precision,
             "data_samples_per_s": samples / data_s, "train_samples_per_s": samples / train_s,
             "infer_samples_per_s": samples / infer_s,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -152,9 +163,12 @@ def main():
     ap.add_argument("--peer", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--sparse", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.peer:
-        print(json.dumps(peer(a.peer, a.threads, a.samples, a.sparse)))
+        print(json.dumps(peer(a.peer, a.threads, a.samples, a.sparse, a.device, a.precision)))
         return 0
     attnrec = os.path.join(ROOT, "build", "attnrec")
     keys = ["train_samples_per_s", "infer_samples_per_s", "data_samples_per_s", "peak_rss_mb"]

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/logging.hpp"
 #include "attnrec/util/strings.hpp"
@@ -44,7 +45,9 @@ int main(int argc, char** argv) {
   CLI::App app{"attnrec: train, evaluate and serve attention-based click-prediction models",
                "attnrec"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string(ATTNREC_VERSION));
+  app.set_version_flag("--version", [] {
+    return fmt::format("attnrec {}\n{}", ATTNREC_VERSION, attnrec::describe_build());
+  });
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();

@@ -102,6 +102,18 @@ const std::vector<ChoiceInfo>& choices<OptimizerKind>() {
 }
 
 template <>
+const std::vector<ChoiceInfo>& choices<Precision>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"fp32", "every operation in float32"},
+      {"bf16",
+       "autocast: matrix products and convolutions in bfloat16 (CUDA, or CPU where LibTorch "
+       "supports it), reductions, softmax and the loss in float32; weights, gradients and "
+       "Adam's moments stay float32"},
+  };
+  return v;
+}
+
+template <>
 const std::vector<ChoiceInfo>& choices<LrSchedule>() {
   static const std::vector<ChoiceInfo> v = {{"constant", ""}, {"warmup_linear", ""}};
   return v;

@@ -361,6 +361,14 @@ std::vector<FieldSpec> train_fields() {
           .def("auto")
           .check(check_device, "auto, cpu, cuda or cuda:N")
           .help("Where to train: `auto` picks CUDA when available."),
+      ATTNREC_CHOICE(train.precision)
+          .resumable()
+          .def("fp32")
+          .help("Arithmetic of the training forward pass. `bf16` runs it under LibTorch's "
+                "autocast (bfloat16 matrix products; weights, gradients, Adam's moments and the "
+                "loss stay float32): faster on GPUs with bfloat16 units, usually slower on CPUs "
+                "without them. Validation and `evaluate` always run in float32. A resumed run "
+                "may change it; bit-identical resume holds only when it does not."),
       ATTNREC_FIELD(train.threads)
           .resumable()
           .def(0)

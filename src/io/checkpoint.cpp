@@ -14,6 +14,7 @@
 #include "attnrec/util/files.hpp"
 #include "attnrec/util/hash.hpp"
 #include "attnrec/util/strings.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec {
 
@@ -222,11 +223,11 @@ std::string weights_sha256(Recommender& model) {
 
 std::string optimizer_sha256(Recommender& model, torch::optim::Optimizer& optimizer) {
   // Parameters in registration order; Adam's per-parameter state is keyed by the tensor's
-  // implementation pointer in LibTorch 1.13.
+  // implementation pointer (see compat::optimizer_state_key).
   Sha256 h;
   auto& state = optimizer.state();
   for (const auto& p : model->parameters()) {
-    const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    const auto it = state.find(compat::optimizer_state_key(p));
     if (it == state.end()) {
       h.update("-");
       continue;
@@ -380,7 +381,7 @@ void check_optimizer_state(const std::string& path, Recommender& model,
                            torch::optim::Optimizer& optimizer) {
   auto& state = optimizer.state();
   for (const auto& p : model->named_parameters()) {
-    const auto it = state.find(c10::guts::to_string(p.value().unsafeGetTensorImpl()));
+    const auto it = state.find(compat::optimizer_state_key(p.value()));
     if (it == state.end()) continue;
     auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get());
     if (!adam) continue;

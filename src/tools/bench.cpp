@@ -122,7 +122,8 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 /// Full ranking of `users` fresh histories against every item of the vocabulary: seconds and
 /// (history, item) pairs per second.
-nlohmann::json bench_full_ranking(Recommender& model, const BenchWorkload& w, std::int64_t users) {
+nlohmann::json bench_full_ranking(Recommender& model, const BenchWorkload& w, std::int64_t users,
+                                  const torch::Device& device) {
   RankingInput in;
   in.protocol = "full";
   in.rows = make_bench_samples(w, users, w.seed + 2);
@@ -136,7 +137,7 @@ nlohmann::json bench_full_ranking(Recommender& model, const BenchWorkload& w, st
     ex.erase(std::unique(ex.begin(), ex.end()), ex.end());
   }
   model->eval();
-  auto scorer = model_scorer(model, torch::kCPU, RankingOptions().pairs_per_batch);
+  auto scorer = model_scorer(model, device, RankingOptions().pairs_per_batch);
   const auto t0 = std::chrono::steady_clock::now();
   const auto result = evaluate_ranking(*scorer, in, RankingOptions());
   const double seconds = seconds_since(t0);
@@ -182,8 +183,10 @@ nlohmann::json bench_eval_file(Recommender& model, const Config& config, const B
       read_sample_file(path, reader_options(config.data, at::get_num_threads()), items, Vocab());
   const double read_seconds = seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
-  const auto probabilities =
-      score(model, set, EvalOptions().with_batch_size(config.eval.batch_size));
+  const auto probabilities = score(model, set,
+                                   EvalOptions()
+                                       .with_batch_size(config.eval.batch_size)
+                                       .with_device(resolve_device(config.train.device)));
   const double score_seconds = seconds_since(t1);
   const auto t2 = std::chrono::steady_clock::now();
   const auto metrics = compute_metrics(set, probabilities, 0.5);
@@ -207,6 +210,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   apply_overrides(config, options.overrides);
   validate_config(config);
   const int threads = configure_threads(config.train.threads);
+  const torch::Device device = resolve_device(config.train.device);
   seed_everything(w.seed);
   TrainingData train;
   train.samples = make_bench_samples(w, w.samples, w.seed);
@@ -239,7 +243,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   Vocab().save(run.items_vocab());
   Vocab().save(run.users_vocab());
   Recommender model = build_recommender(config, w.vocab, 0);
-  Trainer trainer(config, train, nullptr, run, torch::kCPU);
+  Trainer trainer(config, train, nullptr, run, device);
   constexpr int kSegments = 10;
   const std::int64_t steps = (w.samples + w.batch_size - 1) / w.batch_size;
   // Loss by tenth of the epoch, step times and the loader's waits, watched from the loop.
@@ -280,7 +284,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
 
   // 3. Inference on the same samples: no autograd, large batches.
   const auto t0 = std::chrono::steady_clock::now();
-  score(model, train.samples, EvalOptions().with_batch_size(config.eval.batch_size));
+  score(model, train.samples,
+        EvalOptions().with_batch_size(config.eval.batch_size).with_device(device));
   const double infer_seconds = seconds_since(t0);
 
   // 4. Optional: evaluation of a file, as `attnrec evaluate` runs it.
@@ -296,6 +301,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
       {"samples", w.samples},
       {"vocab", w.vocab},
       {"threads", threads},
+      {"device", device.str()},
+      {"precision", name_of(config.train.precision)},
       // The OpenMP wait policy this process started with (see ensure_passive_openmp).
       {"omp_wait_policy",
        std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "libgomp default"},
@@ -315,7 +322,9 @@ nlohmann::json run_bench(const BenchOptions& options) {
       {"peak_rss_mb_before_train", peak_rss_before_train},
       {"peak_rss_mb_after_train", peak_rss_train},
       {"loss_segments", segments}};
-  if (options.rank_users > 0) result.update(bench_full_ranking(model, w, options.rank_users));
+  if (options.rank_users > 0) {
+    result.update(bench_full_ranking(model, w, options.rank_users, device));
+  }
   if (!eval_file.is_null()) {
     result.update(eval_file);
     // Issue 6's target (>= 10): evaluation against this run's own training throughput.

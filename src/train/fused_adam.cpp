@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../kernels/adam_kernels.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec {
 
@@ -22,7 +23,7 @@ FusedAdam::FusedAdam(std::vector<torch::Tensor> params, torch::optim::AdamOption
     : torch::optim::Adam(std::move(params), options) {}
 
 torch::optim::AdamParamState& FusedAdam::state_of(const torch::Tensor& param) {
-  const auto key = c10::guts::to_string(param.unsafeGetTensorImpl());  // Adam's own state key
+  const auto key = compat::optimizer_state_key(param);  // Adam's own state key
   auto it = state_.find(key);
   if (it == state_.end()) {
     auto s = std::make_unique<torch::optim::AdamParamState>();

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec {
 
@@ -16,6 +17,15 @@ TrainStep::TrainStep(Recommender& model, torch::optim::Adam& optimizer, const Tr
       objective_(objective ? std::move(*objective)
                            : TrainObjective(train.loss, train.label_smoothing)) {}
 
+torch::Tensor TrainStep::forward_loss(const Batch& b) {
+  if (train_.precision == Precision::fp32) return objective_(model_, b);
+  // bf16: autocast over the forward pass only; the loss (and so the backward pass's seed, the
+  // gradients and Adam's moments) is float32.
+  const compat::AutocastGuard autocast(b.history.device().type(), /*enabled=*/true,
+                                       torch::kBFloat16);
+  return objective_(model_, b).to(torch::kFloat32);
+}
+
 StepResult TrainStep::run(const Batch& b, double lr, std::int64_t global_step, std::int64_t epoch) {
   for (auto& group : optimizer_.param_groups()) {
     static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
@@ -25,7 +35,7 @@ StepResult TrainStep::run(const Batch& b, double lr, std::int64_t global_step, s
   // ones, which for a dense embedding table saves two passes over it per step. Every
   // parameter takes part in every forward pass, so Adam still updates all of them.
   for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
-  const auto loss = objective_(model_, b);
+  const auto loss = forward_loss(b);
   loss.backward();
   if (sync_) sync_->sync(model_);
   double norm = 0.0;

@@ -11,6 +11,7 @@
 
 #include "attnrec/util/device_spec.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec {
 
@@ -108,6 +109,27 @@ int configure_threads(std::int64_t threads, const std::string& source) {
 void seed_everything(std::uint64_t seed) {
   torch::manual_seed(seed);
   if (torch::cuda::is_available()) torch::cuda::manual_seed_all(seed);
+}
+
+BuildInfo build_info() {
+  BuildInfo info;
+  info.torch_version = compat::torch_version();
+  // A CUDA build of LibTorch links libtorch_cuda.so into every program built against it (its
+  // CMake config keeps it with --no-as-needed); a CPU build has no such library.
+  if (void* handle = ::dlopen("libtorch_cuda.so", RTLD_LAZY | RTLD_NOLOAD)) {
+    info.cuda_linked = true;
+    ::dlclose(handle);
+  }
+  info.cuda_devices =
+      torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  return info;
+}
+
+std::string describe_build() {
+  const auto info = build_info();
+  return fmt::format("LibTorch {}, {} build, {} CUDA device{} visible", info.torch_version,
+                     info.cuda_linked ? "CUDA" : "CPU-only", info.cuda_devices,
+                     info.cuda_devices == 1 ? "" : "s");
 }
 
 }  // namespace attnrec

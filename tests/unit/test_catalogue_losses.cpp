@@ -15,6 +15,7 @@
 #include "attnrec/model/attention.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/loss.hpp"
+#include "attnrec/util/torch_compat.hpp"
 #include "model_support.hpp"
 
 using namespace attnrec;
@@ -142,9 +143,12 @@ TEST_CASE("full softmax: finite-difference gradients of the blocked logsumexp", 
 namespace {
 
 /// Counts the bytes of every CPU allocation while installed, and their peak.
-class CountingAllocator final : public c10::Allocator {
+class CountingAllocator final : public attnrec::compat::AllocatorBase {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  static std::atomic<std::int64_t> live, peak;
+
+ protected:
+  c10::DataPtr allocate_bytes(size_t n) const override {
     void* data = c10::alloc_cpu(n);
     const auto now = live.fetch_add(static_cast<std::int64_t>(n)) + static_cast<std::int64_t>(n);
     auto old = peak.load();
@@ -152,8 +156,6 @@ class CountingAllocator final : public c10::Allocator {
     }
     return {data, new Context{data, n}, &release, c10::Device(c10::DeviceType::CPU)};
   }
-
-  static std::atomic<std::int64_t> live, peak;
 
  private:
   struct Context {

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "attnrec/train/fused_adam.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 using namespace attnrec;
 
@@ -54,8 +55,8 @@ void check_same(torch::optim::AdamOptions options) {
   CHECK(torch::equal(fused[2], ref[2]));
   // Adam's state, per parameter: same step count and moments.
   for (std::size_t i = 0; i < ref.size(); ++i) {
-    const auto key_ref = c10::guts::to_string(ref[i].unsafeGetTensorImpl());
-    const auto key_fused = c10::guts::to_string(fused[i].unsafeGetTensorImpl());
+    const auto key_ref = attnrec::compat::optimizer_state_key(ref[i]);
+    const auto key_fused = attnrec::compat::optimizer_state_key(fused[i]);
     const auto& a = static_cast<torch::optim::AdamParamState&>(*ref_opt->state().at(key_ref));
     const auto& b = static_cast<torch::optim::AdamParamState&>(*fused_opt->state().at(key_fused));
     CHECK(a.step() == b.step());

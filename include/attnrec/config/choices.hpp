@@ -42,6 +42,9 @@ enum class HeadInputs { all, context_candidate };
 enum class ActivationKind { relu, gelu, tanh, sigmoid };
 /// train.optimizer
 enum class OptimizerKind { adam, lazy_adam };
+/// train.precision: the arithmetic of the training forward pass (weights, gradients, optimizer
+/// state and the loss stay fp32).
+enum class Precision { fp32, bf16 };
 /// train.schedule
 enum class LrSchedule { constant, warmup_linear };
 /// train.early_stopping.metric

@@ -117,6 +117,7 @@ struct TrainConfig {
   std::int64_t log_every_steps = 0;
   NonFinitePolicy on_nonfinite = NonFinitePolicy::error;
   OptimizerKind optimizer = OptimizerKind::adam;
+  Precision precision = Precision::fp32;
   LossKind loss = LossKind::bce;
   double label_smoothing = 0.0;
   double gbce_t = 0.0;             ///< gbce's calibration t (0: plain BCE, 1: beta = alpha)

@@ -42,6 +42,9 @@ class TrainStep {
   StepResult run(const Batch& batch, double lr, std::int64_t global_step, std::int64_t epoch);
 
  private:
+  /// The objective's loss on `batch`, in float32; under autocast when train.precision is bf16.
+  torch::Tensor forward_loss(const Batch& batch);
+
   Recommender& model_;
   torch::optim::Adam& optimizer_;
   const TrainConfig& train_;

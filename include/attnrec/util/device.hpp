@@ -32,4 +32,15 @@ int configure_threads(std::int64_t threads, const std::string& source = "/train/
 /// Seeds every generator in use (torch CPU and CUDA).
 void seed_everything(std::uint64_t seed);
 
+/// What this binary was built against and what it sees: `attnrec --version` prints it.
+struct BuildInfo {
+  std::string torch_version;  ///< the LibTorch compiled against, e.g. "2.11.0"
+  bool cuda_linked = false;   ///< libtorch_cuda is loaded (a CUDA build of LibTorch)
+  int cuda_devices = 0;       ///< CUDA devices visible (0 without a GPU or driver)
+};
+BuildInfo build_info();
+
+/// build_info() as one line, e.g. "LibTorch 2.11.0, CUDA build, 0 CUDA devices visible".
+std::string describe_build();
+
 }  // namespace attnrec

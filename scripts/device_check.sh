@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The GPU check, prepared for a machine lent by the `device` tool (one GPU, no network, its own
+# PyTorch with CUDA, CMake, ninja and nvcc). It builds attnrec against that PyTorch's LibTorch and
+# the Debian packages unpacked by scripts/fetch_device_deps.sh, then runs:
+#   1. the CUDA-tagged tests and the device/precision/build tests ([cuda], [device], ...);
+#   2. `attnrec bench` on the GPU for W1 and T1, fp32 and bf16, beside the same W1 model in
+#      PyTorch eager on the same GPU (scripts/bench_vs_pytorch.py --peer);
+# and writes a JSON summary to $OUT/device_check.json (and the logs beside it).
+#
+#   scripts/device_check.sh [--dry-run] [--deps DIR] [--out DIR] [--samples N] [--jobs N]
+#
+# --dry-run checks the dependency folder and prints the commands without running them (it works
+# on any machine). Meant to finish in under 8 minutes on 16 cores. From this machine:
+#   scripts/fetch_device_deps.sh
+#   run(command="bash scripts/device_check.sh", carry=[".device-deps"], timeout_s=600)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dry_run=no
+deps=.device-deps
+out="${OUT:-device-check-out}"
+samples=50000
+jobs="$(nproc)"
+while (($#)); do
+  case "$1" in
+    --dry-run) dry_run=yes; shift ;;
+    --deps) deps="${2:?--deps needs a folder}"; shift 2 ;;
+    --out) out="${2:?--out needs a folder}"; shift 2 ;;
+    --samples) samples="${2:?--samples needs a number}"; shift 2 ;;
+    --jobs) jobs="${2:?--jobs needs a number}"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "device_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$samples$jobs" in
+  *[!0-9]*) echo "device_check: --samples and --jobs take positive integers" >&2; exit 2 ;;
+esac
+
+# The dependency folder must hold what fetch_device_deps.sh unpacks.
+need=(MANIFEST.tsv usr/include/fmt/format.h usr/include/spdlog/spdlog.h usr/include/CLI/CLI.hpp
+      usr/include/nlohmann/json.hpp usr/include/catch2/catch.hpp usr/include/openssl/sha.h
+      usr/lib/x86_64-linux-gnu/libfmt.so.9 usr/lib/x86_64-linux-gnu/libspdlog.so.1.10
+      usr/lib/x86_64-linux-gnu/libcrypto.so.3)
+missing=()
+for f in "${need[@]}"; do [ -e "$deps/$f" ] || missing+=("$f"); done
+if ((${#missing[@]})); then
+  echo "device_check: $deps lacks ${missing[*]}; run scripts/fetch_device_deps.sh on a machine" \
+       "with apt and carry the folder (carry=[\"$deps\"])" >&2
+  exit 2
+fi
+deps="$(cd "$deps" && pwd)"
+echo "device_check: dependency folder $deps ok ($(wc -l < "$deps/MANIFEST.tsv") packages)"
+
+build=build-device
+python="${ATTNREC_PYTHON:-python3}"
+torch_prefix_cmd="$python -c 'import os, torch; print(os.path.dirname(torch.__file__))'"
+bench() {  # workload precision -> one JSON line
+  echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=cuda --set train.precision=$2 --json"
+}
+peer() {  # precision -> one JSON line
+  echo "$python scripts/bench_vs_pytorch.py --peer W1 --samples $samples --threads $jobs --device cuda --precision $1"
+}
+commands=(
+  "torch_prefix=\$($torch_prefix_cmd)"
+  "cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH=\"\$torch_prefix;$deps/usr\""
+  "cmake --build $build -j $jobs"
+  "$build/attnrec --version"
+  "$build/attnrec_tests '[cuda],[device],[precision],[build]' -r junit -o $out/tests.xml"
+  "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)"
+  "$(peer fp32)" "$(peer bf16)"
+)
+if [ "$dry_run" = yes ]; then
+  echo "device_check: --dry-run; on the GPU machine this would run:"
+  printf '  %s\n' "${commands[@]}"
+  echo "  (then write $out/device_check.json)"
+  exit 0
+fi
+
+mkdir -p "$out"
+start=$SECONDS
+log() { echo "device_check [$((SECONDS - start)) s]: $*"; }
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # no CUDA code is compiled
+export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+torch_prefix="$(eval "$torch_prefix_cmd")"
+log "PyTorch at $torch_prefix; nvidia-smi: $(nvidia-smi -L 2>/dev/null | head -1 || echo none)"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" > "$out/configure.log" 2>&1 ||
+  { tail -30 "$out/configure.log"; exit 1; }
+cmake --build "$build" -j "$jobs" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+log "built"
+version="$("$build/attnrec" --version)"
+echo "$version"
+tests_rc=0
+"$build/attnrec_tests" '[cuda],[device],[precision],[build]' -r junit -o "$out/tests.xml" \
+  > "$out/tests.log" 2>&1 || tests_rc=$?
+"$build/attnrec_tests" '[cuda],[device],[precision],[build]' 2>&1 | tail -5 | tee -a "$out/tests.log"
+log "tests exit $tests_rc"
+results=()
+for w in W1 T1; do
+  for p in fp32 bf16; do
+    if line="$(eval "$(bench "$w" "$p")" 2>>"$out/bench.log" | tail -1)"; then
+      results+=("{\"tool\": \"attnrec\", \"result\": $line}")
+    else
+      results+=("{\"tool\": \"attnrec\", \"workload\": \"$w\", \"precision\": \"$p\", \"failed\": true}")
+    fi
+    log "bench $w $p"
+  done
+done
+for p in fp32 bf16; do
+  if line="$(eval "$(peer "$p")" 2>>"$out/bench.log" | tail -1)"; then
+    results+=("{\"tool\": \"pytorch\", \"result\": $line}")
+  else
+    results+=("{\"tool\": \"pytorch\", \"workload\": \"W1\", \"precision\": \"$p\", \"failed\": true}")
+  fi
+  log "peer W1 $p"
+done
+{
+  echo "{\"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
+  echo " \"gpu\": \"$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g')\","
+  echo " \"tests_exit_code\": $tests_rc, \"seconds\": $((SECONDS - start)), \"samples\": $samples,"
+  echo " \"bench\": ["
+  (IFS=,; echo "${results[*]}")
+  echo "]}"
+} > "$out/device_check.json"
+"$python" -m json.tool "$out/device_check.json" > /dev/null
+log "wrote $out/device_check.json"
+exit "$tests_rc"

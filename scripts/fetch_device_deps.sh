@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Downloads the Debian packages that a lent GPU machine (no network, no apt) needs besides its
+# own PyTorch to build attnrec, and unpacks them into .device-deps/ (ignored by git; carried to
+# the machine by the `device` tool's `carry`). Run it here, before scripts/device_check.sh.
+#   scripts/fetch_device_deps.sh [DIR]        (default .device-deps)
+# Headers and CMake configs of fmt, spdlog, CLI11, nlohmann-json, Catch2 v2 and OpenSSL, with the
+# shared libraries they link (libfmt9, libspdlog1.10, libssl3): about 10 MB unpacked.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${1:-.device-deps}"
+packages=(libfmt-dev libfmt9 libspdlog-dev libspdlog1.10 libcli11-dev nlohmann-json3-dev catch2
+          libssl-dev libssl3)
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+(cd "$tmp" && apt-get download "${packages[@]}" >/dev/null 2>&1) || {
+  echo "fetch_device_deps: apt-get download failed (run apt-get update first?)" >&2
+  exit 1
+}
+rm -rf "$dir"
+mkdir -p "$dir"
+for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dir"; done
+rm -rf "$dir/usr/share/doc" "$dir/usr/share/man"
+find "$dir" -name '*.a' -delete  # static archives: the build links the shared libraries
+# A manifest the check script verifies: package, version, and the .deb's SHA-256.
+for deb in "$tmp"/*.deb; do
+  printf '%s\t%s\t%s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" \
+    "$(sha256sum "$deb" | cut -d' ' -f1)"
+done > "$dir/MANIFEST.tsv"
+echo "fetch_device_deps: ${#packages[@]} packages unpacked into $dir ($(du -sh "$dir" | cut -f1))"

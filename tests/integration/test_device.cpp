@@ -1,0 +1,292 @@
+// Devices and LibTorch builds: what the binary links, clear errors where CUDA is missing, the
+// bf16 precision option, and the CUDA-tagged tests. Those run every check on the CPU and, where
+// a GPU is visible, on CUDA too; without one they print "SKIPPED: ..." (CTest then reports them
+// as skipped) after running the CPU half, so the test code itself is exercised everywhere.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "attnrec/config/fields.hpp"
+#include "attnrec/io/checkpoint.hpp"
+#include "attnrec/model/factory.hpp"
+#include "attnrec/train/step.hpp"
+#include "attnrec/train/trainer.hpp"
+#include "attnrec/util/device.hpp"
+#include "attnrec/util/torch_compat.hpp"
+#include "support.hpp"
+#include "test_paths.hpp"
+
+using namespace attnrec;
+using namespace attnrec::test;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// The device a [cuda] test compares against the CPU: "cuda" where a GPU is visible, else the
+/// CPU again (and the test says it skipped the CUDA half).
+std::string device_under_test() {
+  if (torch::cuda::is_available()) return "cuda";
+  WARN("SKIPPED: no CUDA device visible (" << describe_build()
+                                           << "); only the CPU half of this test ran");
+  return "cpu";
+}
+
+/// Generated data and a config without dropout (CPU and CUDA draw different dropout masks),
+/// 10 steps per epoch, one epoch, a checkpoint every 3 steps.
+struct DeviceWorkspace {
+  TempDir dir;
+  std::string data = dir.file("data");
+  std::string config = dir.file("c.json");
+  DeviceWorkspace() {
+    const auto g = run_cli("--log-level warn generate --out '" + data +
+                           "' --users 40 --items 60 --categories 6 --train 600 --valid 200 "
+                           "--test 200 --seed 5");
+    REQUIRE(g.code == 0);
+    write_text(config, R"({"data": {"train": ")" + data + R"(/train.tsv",
+        "valid": ")" + data +
+                           R"(/valid.tsv", "test": ")" + data + R"(/test.tsv"},
+        "model": {"embedding": {"dim": 8}, "encoder": {"hidden": 8}, "head": {"hidden": [8]}},
+        "train": {"epochs": 1, "batch_size": 64, "threads": 1, "device": "cpu"},
+        "checkpoint": {"every_steps": 3, "keep_last": 2}})");
+  }
+  CliResult train(const std::string& run, const std::string& device,
+                  const std::string& extra = "") const {
+    return run_cli("--log-level warn train --config '" + config + "' --run-dir '" + run +
+                   "' --set train.device=" + device + " " + extra);
+  }
+};
+
+/// A factorised next-item model (SASRec-like) without dropout, for the catalogue losses.
+const std::string kFactorised =
+    "--set train.next_item=true --set model.encoder.type=transformer "
+    "--set model.encoder.layers=1 --set model.encoder.heads=2 --set model.encoder.dropout=0 "
+    "--set model.attention.type=last --set model.attention.query=self "
+    "--set model.head.type=dot --set model.head.item_bias=true ";
+
+/// Every parameter of two checkpoints agrees within `atol` (loaded on the CPU).
+void check_same_weights(const std::string& a, const std::string& b, double atol) {
+  const auto ma = load_model(a, torch::kCPU);
+  const auto mb = load_model(b, torch::kCPU);
+  const auto pa = ma.model->named_parameters();
+  const auto pb = mb.model->named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (const auto& p : pa) {
+    INFO(p.key());
+    const double diff = (p.value() - pb[p.key()]).abs().max().item<double>();
+    CHECK(diff <= atol);
+  }
+}
+
+nlohmann::json evaluate_json(const std::string& run, const std::string& data,
+                             const std::string& device, const std::string& extra = "") {
+  const auto r = run_cli("--log-level warn evaluate --checkpoint '" + run + "' --data '" + data +
+                         "' --output - --set train.device=" + device + " " + extra);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  return nlohmann::json::parse(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("build: the binary links the LibTorch it was configured with", "[build][device]") {
+  const auto info = build_info();
+  CHECK(info.torch_version == compat::torch_version());
+  // PyPI's wheels are CUDA builds; Debian's libtorch-dev is CPU-only.
+  CHECK(info.cuda_linked == (ATTNREC_TORCH_CUDA == 1));
+  // CUDA is available exactly where the build has it and a GPU's device nodes exist: false on
+  // the project's CPU machines, true on a GPU machine with the CUDA build.
+  const bool gpu_nodes = fs::exists("/dev/nvidiactl");
+  CHECK(torch::cuda::is_available() == (info.cuda_linked && gpu_nodes));
+  const auto v = run_cli("--version");
+  CHECK(v.code == 0);
+  CHECK_THAT(v.out, Contains("attnrec " ATTNREC_VERSION));
+  CHECK_THAT(v.out, Contains(describe_build()));
+}
+
+TEST_CASE("device: CUDA asked for where there is none, or too few, exits 2 with what to do",
+          "[cli][device]") {
+  DeviceWorkspace w;
+  if (!torch::cuda::is_available()) {
+    for (const std::string device : {"cuda", "cuda:1", "auto"}) {
+      INFO(device);
+      const auto r = w.train(w.dir.file("run_" + device), device);
+      if (device == "auto") {  // auto falls back to the CPU
+        CHECK(r.code == 0);
+        continue;
+      }
+      CHECK(r.code == 2);
+      CHECK_THAT(r.err, Contains("/train/device: \"" + device +
+                                 "\" requested but CUDA is not "
+                                 "available"));
+      CHECK_THAT(r.err, Contains("use \"cpu\" or \"auto\""));
+      CHECK_FALSE(fs::exists(w.dir.file("run_" + device) + "/checkpoints/final.pt"));
+    }
+    return;
+  }
+  const auto count = torch::cuda::device_count();
+  const auto device = "cuda:" + std::to_string(count);
+  const auto r = w.train(w.dir.file("run"), device);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("only " + std::to_string(count) + " CUDA device(s) are visible"));
+}
+
+TEST_CASE("precision: the autocast guard turns bf16 on for its scope only", "[precision]") {
+  const auto a = torch::randn({4, 8});
+  const auto b = torch::randn({8, 3});
+  {
+    const compat::AutocastGuard guard(torch::kCPU, /*enabled=*/true, torch::kBFloat16);
+    CHECK(torch::matmul(a, b).scalar_type() == torch::kBFloat16);
+    {
+      const compat::AutocastGuard off(torch::kCPU, /*enabled=*/false, torch::kBFloat16);
+      CHECK(torch::matmul(a, b).scalar_type() == torch::kBFloat16);  // a disabled guard: no-op
+    }
+  }
+  CHECK(torch::matmul(a, b).scalar_type() == torch::kFloat32);
+}
+
+TEST_CASE("precision: a bf16 step keeps the loss, weights and Adam state in float32",
+          "[precision][train]") {
+  Config c = default_config();
+  c.data.columns = {"label", "item", "history"};
+  c.model.embedding.dim = 8;
+  c.model.encoder.type = EncoderKind::transformer;
+  c.model.encoder.hidden = 8;
+  c.model.encoder.heads = 2;
+  c.model.encoder.dropout = 0.0;
+  c.model.attention.hidden = 8;
+  c.model.head.hidden = {8};
+  Batch batch;
+  batch.history = torch::tensor({{2, 3, 0}, {4, 5, 6}}, torch::kInt64);
+  batch.mask = batch.history.ne(0);
+  batch.lengths = torch::tensor({2, 3}, torch::kInt64);
+  batch.item = torch::tensor({3, 5}, torch::kInt64);
+  batch.label = torch::tensor({1.0f, 0.0f});
+  batch.index = torch::tensor({0, 1}, torch::kInt64);
+  std::vector<double> losses;
+  for (const auto precision : {Precision::fp32, Precision::bf16}) {
+    c.train.precision = precision;
+    torch::manual_seed(11);
+    auto model = build_recommender(c, 8, 0);
+    auto optimizer = make_optimizer(c.train, model);
+    TrainStep step(model, *optimizer, c.train);
+    const auto r = step.run(batch, 0.01, 0, 0);
+    REQUIRE(r.applied);
+    CHECK(r.loss.scalar_type() == torch::kFloat32);
+    losses.push_back(r.loss.item<double>());
+    for (const auto& p : model->parameters()) CHECK(p.scalar_type() == torch::kFloat32);
+    for (const auto& [key, state] : optimizer->state()) {
+      const auto& adam = static_cast<const torch::optim::AdamParamState&>(*state);
+      CHECK(adam.exp_avg().scalar_type() == torch::kFloat32);
+      CHECK(adam.exp_avg_sq().scalar_type() == torch::kFloat32);
+    }
+  }
+  // bf16 rounds the products (so the loss differs) but stays close.
+  CHECK(losses[1] != losses[0]);
+  CHECK(losses[1] == Approx(losses[0]).epsilon(0.05));
+}
+
+TEST_CASE("precision: train.precision=bf16 trains from the CLI and is recorded", "[precision]") {
+  DeviceWorkspace w;
+  const auto run = w.dir.file("bf16");
+  const auto r = w.train(run, "cpu", "--set train.precision=bf16");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto dump = run_cli("config --dump --config '" + run + "/config.json'");
+  REQUIRE(dump.code == 0);
+  CHECK(nlohmann::json::parse(dump.out)["train"]["precision"] == "bf16");
+  const auto bad = w.train(w.dir.file("bad"), "cpu", "--set train.precision=fp16");
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("/train/precision"));
+}
+
+TEST_CASE("cuda: training on each encoder and loss ends where the CPU run ends", "[cuda][device]") {
+  DeviceWorkspace w;
+  const auto device = device_under_test();
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {"lstm", "--set model.encoder.type=lstm "},
+      {"gru", "--set model.encoder.type=gru "},
+      {"none", "--set model.encoder.type=none "},
+      {"transformer",
+       "--set model.encoder.type=transformer --set model.encoder.heads=2 "
+       "--set model.encoder.dropout=0 "},
+      {"bpr", "--set train.loss=bpr --set train.negatives.per_positive=2 "},
+      {"next_bce", kFactorised + "--set train.negatives.per_positive=2 "},
+      {"pool_softmax",
+       kFactorised + "--set train.loss=sampled_softmax --set train.negatives.shared_pool=32 "},
+      {"gbce", kFactorised + "--set train.loss=gbce --set train.negatives.shared_pool=16 "},
+      {"softmax", kFactorised + "--set train.loss=softmax --set train.softmax_block=7 "},
+  };
+  for (const auto& [name, flags] : variants) {
+    DYNAMIC_SECTION(name) {
+      const auto on_cpu = w.dir.file(name + "_cpu");
+      const auto on_device = w.dir.file(name + "_" + device);
+      const auto a = w.train(on_cpu, "cpu", flags);
+      INFO(a.err);
+      REQUIRE(a.code == 0);
+      const auto b = w.train(on_device, device, flags);
+      INFO(b.err);
+      REQUIRE(b.code == 0);
+      check_same_weights(on_cpu + "/checkpoints/final.pt", on_device + "/checkpoints/final.pt",
+                         1e-3);
+    }
+  }
+}
+
+TEST_CASE("cuda: full ranking as a matrix product gives the CPU's metrics", "[cuda][device]") {
+  DeviceWorkspace w;
+  const auto device = device_under_test();
+  const auto run = w.dir.file("factorised");
+  REQUIRE(w.train(run, "cpu", kFactorised + "--set train.loss=softmax").code == 0);
+  const auto test = w.data + "/test.tsv";
+  const auto cpu = evaluate_json(run, test, "cpu", "--ranking full");
+  const auto dev = evaluate_json(run, test, device, "--ranking full");
+  REQUIRE(cpu["ranking"].contains("full"));
+  CHECK(cpu["ranking"]["full"].contains("ndcg@10"));
+  for (const auto& [key, value] : cpu["ranking"]["full"].items()) {
+    if (!value.is_number()) continue;
+    INFO(key);
+    CHECK(dev["ranking"]["full"][key].get<double>() == Approx(value.get<double>()).margin(1e-5));
+  }
+}
+
+TEST_CASE("cuda: a checkpoint moves between devices: trained on one, resumed on the other",
+          "[cuda][device][resume]") {
+  DeviceWorkspace w;
+  const auto device = device_under_test();
+  for (const auto& [from, to] : {std::pair{device, std::string("cpu")}, {"cpu", device}}) {
+    DYNAMIC_SECTION(from << " to " << to) {
+      const auto straight = w.dir.file("straight_" + from);
+      REQUIRE(w.train(straight, from).code == 0);
+      const auto run = w.dir.file("moved_" + from + "_" + to);
+      REQUIRE(w.train(run, from, "--stop-after-steps 4").code == 0);
+      const auto resumed =
+          run_cli("--log-level warn train --resume '" + run + "' --set train.device=" + to);
+      INFO(resumed.err);
+      REQUIRE(resumed.code == 0);
+      check_same_weights(straight + "/checkpoints/final.pt", run + "/checkpoints/final.pt", 1e-3);
+      const auto on_to = evaluate_json(run, w.data + "/test.tsv", to);
+      const auto on_from = evaluate_json(run, w.data + "/test.tsv", from);
+      CHECK(on_to["auc"].get<double>() == Approx(on_from["auc"].get<double>()).margin(1e-5));
+    }
+  }
+}
+
+TEST_CASE("cuda: resume on the same device is bit-identical", "[cuda][device][resume]") {
+  DeviceWorkspace w;
+  const auto device = device_under_test();
+  const auto straight = w.dir.file("straight");
+  REQUIRE(w.train(straight, device).code == 0);
+  const auto run = w.dir.file("stopped");
+  REQUIRE(w.train(run, device, "--stop-after-steps 5").code == 0);
+  const auto resumed = run_cli("--log-level warn train --resume '" + run + "'");
+  INFO(resumed.err);
+  REQUIRE(resumed.code == 0);
+  const auto a = run_cli("inspect --json '" + straight + "/checkpoints/final.pt'");
+  const auto b = run_cli("inspect --json '" + run + "/checkpoints/final.pt'");
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  CHECK(nlohmann::json::parse(a.out)["weights_sha256"] ==
+        nlohmann::json::parse(b.out)["weights_sha256"]);
+  CHECK(nlohmann::json::parse(a.out)["optimizer_sha256"] ==
+        nlohmann::json::parse(b.out)["optimizer_sha256"]);
+}
