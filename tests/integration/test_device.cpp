@@ -218,8 +218,8 @@ TEST_CASE("cuda: training on each encoder and loss ends where the CPU run ends",
   };
   for (const auto& [name, flags] : variants) {
     DYNAMIC_SECTION(name) {
-      const auto on_cpu = w.dir.file(name + "_cpu");
-      const auto on_device = w.dir.file(name + "_" + device);
+      const auto on_cpu = w.dir.file(name + "_on_cpu");
+      const auto on_device = w.dir.file(name + "_on_" + device + "_under_test");
       const auto a = w.train(on_cpu, "cpu", flags);
       INFO(a.err);
       REQUIRE(a.code == 0);
