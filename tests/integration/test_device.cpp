@@ -2,11 +2,13 @@
 // bf16 precision option, and the CUDA-tagged tests. Those run every check on the CPU and, where
 // a GPU is visible, on CUDA too; without one they print "SKIPPED: ..." (CTest then reports them
 // as skipped) after running the CPU half, so the test code itself is exercised everywhere.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/io/checkpoint.hpp"
+#include "attnrec/io/run_dir.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/step.hpp"
 #include "attnrec/train/trainer.hpp"
@@ -232,6 +234,69 @@ TEST_CASE("cuda: training on each encoder and loss ends where the CPU run ends",
   }
 }
 
+TEST_CASE("cuda: every shipped config, 20 steps on the CPU and on CUDA: losses and weights agree",
+          "[cuda][device][configs]") {
+  // Same initial weights (built on the CPU from the seed, then moved) and the same batches and
+  // drawn negatives (made on the host); dropout off, since CPU and CUDA draw different masks.
+  // Tolerances: training loss and validation logloss within 1e-3 (relative) at every
+  // validation; weights within 20 x lr at most (one Adam step moves a weight by at most about
+  // lr, and near-zero gradients may take either sign on either device) and 1e-4 on average.
+  TempDir dir;
+  const auto data = dir.file("data");
+  REQUIRE(run_cli("--log-level warn generate --out '" + data +
+                  "' --users 60 --items 80 --categories 6 --train 2000 --valid 200 --test 200 "
+                  "--seed 7")
+              .code == 0);
+  const auto device = device_under_test();
+  const std::string sets =
+      " --set data.train='" + data + "/train.tsv' --set data.valid='" + data +
+      "/valid.tsv' --set data.test='" + data +
+      "/test.tsv' --set train.batch_size=64 --set train.validate_every_steps=5 "
+      "--set train.threads=1 --set model.embedding.dropout=0 --set model.encoder.dropout=0 "
+      "--set model.encoder.attention_dropout=0 --set model.head.dropout=0 "
+      "--set 'data.columns=[\"label\",\"user\",\"item\",\"history\"]' "
+      "--stop-after-steps 20";
+  std::vector<std::string> configs;
+  for (const auto& e : fs::directory_iterator(source_path("configs"))) {
+    if (e.path().extension() == ".json") configs.push_back(e.path().filename().string());
+  }
+  std::sort(configs.begin(), configs.end());
+  REQUIRE(configs.size() >= 10);
+  for (const auto& name : configs) {
+    DYNAMIC_SECTION(name) {
+      std::vector<std::string> runs;
+      for (const std::string& d : {std::string("cpu"), device}) {
+        runs.push_back(dir.file(name + "_" + d + std::to_string(runs.size())));
+        const auto r =
+            run_cli("--log-level warn train --config '" + source_path("configs/" + name) +
+                    "' --run-dir '" + runs.back() + "' --set train.device=" + d + sets);
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+      }
+      const auto a = read_jsonl(runs[0] + "/metrics.jsonl");
+      const auto b = read_jsonl(runs[1] + "/metrics.jsonl");
+      REQUIRE(a.size() == b.size());
+      REQUIRE(a.size() >= 4);
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        for (const char* key : {"train_loss", "logloss"}) {
+          if (!a[i].contains(key)) continue;
+          INFO(key << " at row " << i);
+          CHECK(b[i][key].get<double>() == Approx(a[i][key].get<double>()).epsilon(1e-3));
+        }
+      }
+      const auto ma = load_model(RunDir{runs[0]}.latest(), torch::kCPU);
+      const auto mb = load_model(RunDir{runs[1]}.latest(), torch::kCPU);
+      const double lr = ma.config.train.lr;
+      for (const auto& p : ma.model->named_parameters()) {
+        INFO(p.key());
+        const auto diff = (p.value() - mb.model->named_parameters()[p.key()]).abs();
+        CHECK(diff.max().item<double>() <= 20 * lr);
+        CHECK(diff.mean().item<double>() <= 1e-4);
+      }
+    }
+  }
+}
+
 TEST_CASE("cuda: full ranking as a matrix product gives the CPU's metrics", "[cuda][device]") {
   DeviceWorkspace w;
   const auto device = device_under_test();
@@ -249,26 +314,27 @@ TEST_CASE("cuda: full ranking as a matrix product gives the CPU's metrics", "[cu
   }
 }
 
-TEST_CASE("cuda: a checkpoint moves between devices: trained on one, resumed on the other",
+TEST_CASE("cuda: a checkpoint goes CUDA -> CPU -> CUDA and ends where a CPU-only run ends",
           "[cuda][device][resume]") {
+  // Steps 1-3 on the device, 4-6 on the CPU, 7-10 on the device again; evaluated on both.
   DeviceWorkspace w;
   const auto device = device_under_test();
-  for (const auto& [from, to] : {std::pair{device, std::string("cpu")}, {"cpu", device}}) {
-    DYNAMIC_SECTION(from << " to " << to) {
-      const auto straight = w.dir.file("straight_" + from);
-      REQUIRE(w.train(straight, from).code == 0);
-      const auto run = w.dir.file("moved_" + from + "_" + to);
-      REQUIRE(w.train(run, from, "--stop-after-steps 4").code == 0);
-      const auto resumed =
-          run_cli("--log-level warn train --resume '" + run + "' --set train.device=" + to);
-      INFO(resumed.err);
-      REQUIRE(resumed.code == 0);
-      check_same_weights(straight + "/checkpoints/final.pt", run + "/checkpoints/final.pt", 1e-3);
-      const auto on_to = evaluate_json(run, w.data + "/test.tsv", to);
-      const auto on_from = evaluate_json(run, w.data + "/test.tsv", from);
-      CHECK(on_to["auc"].get<double>() == Approx(on_from["auc"].get<double>()).margin(1e-5));
-    }
+  const auto straight = w.dir.file("straight");
+  REQUIRE(w.train(straight, "cpu").code == 0);
+  const auto run = w.dir.file("round_trip");
+  REQUIRE(w.train(run, device, "--stop-after-steps 3").code == 0);
+  for (const auto& [to, stop] :
+       {std::pair{std::string("cpu"), std::string(" --stop-after-steps 6")}, {device, ""}}) {
+    const auto resumed =
+        run_cli("--log-level warn train --resume '" + run + "' --set train.device=" + to + stop);
+    INFO(to << ": " << resumed.err);
+    REQUIRE(resumed.code == 0);
   }
+  check_same_weights(straight + "/checkpoints/final.pt", run + "/checkpoints/final.pt", 1e-3);
+  const auto on_cpu = evaluate_json(run, w.data + "/test.tsv", "cpu");
+  const auto on_device = evaluate_json(run, w.data + "/test.tsv", device);
+  CHECK(on_device["auc"].get<double>() == Approx(on_cpu["auc"].get<double>()).margin(1e-5));
+  CHECK(on_device["logloss"].get<double>() == Approx(on_cpu["logloss"].get<double>()).margin(1e-5));
 }
 
 TEST_CASE("cuda: resume on the same device is bit-identical", "[cuda][device][resume]") {

@@ -61,7 +61,7 @@ TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[confi
             "c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
             "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
             "grad_clip, "
-            "seed, device, threads, validate_every_steps, log_every_steps, "
+            "seed, device, precision, threads, validate_every_steps, log_every_steps, "
             "on_nonfinite, loss, next_item, gbce_t, softmax_block, label_smoothing, negatives, "
             "early_stopping"));
 }
@@ -236,6 +236,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
                                              "data.prefetch_batches",
                                              "train.epochs",
                                              "train.device",
+                                             "train.precision",
                                              "train.threads",
                                              "train.validate_every_steps",
                                              "train.log_every_steps",
@@ -270,7 +271,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
     Config c = default_config();
     CHECK_THROWS_AS(apply_overrides(c, {f.name + "=no_such_choice"}), ConfigError);
   }
-  CHECK(choice_options == 20);
+  CHECK(choice_options == 21);
   CHECK(name_of(OptimizerKind::lazy_adam) == "lazy_adam");
   CHECK(parse_choice<HeaderMode>("auto") == HeaderMode::automatic);
   CHECK_FALSE(parse_choice<HeaderMode>("automatic"));
