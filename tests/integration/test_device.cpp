@@ -356,3 +356,77 @@ TEST_CASE("cuda: resume on the same device is bit-identical", "[cuda][device][re
   CHECK(nlohmann::json::parse(a.out)["optimizer_sha256"] ==
         nlohmann::json::parse(b.out)["optimizer_sha256"]);
 }
+
+namespace {
+
+/// Runs a shell command line, capturing stdout and stderr together, and its exit code.
+CliResult run_shell(const std::string& command) {
+  TempDir dir;
+  const auto out = dir.file("out");
+  const int status = std::system((command + " >'" + out + "' 2>&1").c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_text(out);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("device_check.sh: arguments, the dependency folder and --dry-run", "[scripts][device]") {
+  TempDir dir;
+  const auto script = "bash '" + source_path("scripts/device_check.sh") + "'";
+  const auto deps = dir.file("deps");
+  // An empty folder: every missing file is named, with what to do.
+  fs::create_directories(deps);
+  auto r = run_shell(script + " --dry-run --deps '" + deps + "'");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.out, Contains("lacks MANIFEST.tsv") && Contains("usr/include/fmt/format.h") &&
+                        Contains("run scripts/fetch_device_deps.sh"));
+  // The files fetch_device_deps.sh unpacks (empty stand-ins): --dry-run prints the plan.
+  for (const char* f :
+       {"MANIFEST.tsv", "usr/include/fmt/format.h", "usr/include/spdlog/spdlog.h",
+        "usr/include/CLI/CLI.hpp", "usr/include/nlohmann/json.hpp", "usr/include/catch2/catch.hpp",
+        "usr/include/openssl/sha.h", "usr/lib/x86_64-linux-gnu/libfmt.so.9",
+        "usr/lib/x86_64-linux-gnu/libspdlog.so.1.10", "usr/lib/x86_64-linux-gnu/libcrypto.so.3"}) {
+    fs::create_directories((fs::path(deps) / f).parent_path());
+    write_text(deps + "/" + f, "");
+  }
+  r = run_shell(script + " --dry-run --deps '" + deps + "' --samples 1234 --out '" + dir.file("o") +
+                "'");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Contains("dependency folder") && Contains("ok"));
+  CHECK_THAT(r.out, Contains("cmake --build build-device"));
+  CHECK_THAT(r.out, Contains("attnrec_tests '[cuda],[device],[precision],[build]'"));
+  CHECK_THAT(r.out, Contains("--workload T1 --samples 1234 --set train.device=cuda --set "
+                             "train.precision=bf16"));
+  CHECK_THAT(r.out, Contains("bench_vs_pytorch.py --peer W1 --samples 1234"));
+  CHECK_FALSE(fs::exists(dir.file("o")));  // a dry run writes nothing
+  // Bad arguments exit 2.
+  CHECK(run_shell(script + " --frobnicate").code == 2);
+  CHECK(run_shell(script + " --dry-run --deps '" + deps + "' --samples 12x").code == 2);
+}
+
+TEST_CASE("fetch_device_deps.sh: downloads and unpacks what device_check.sh needs",
+          "[scripts][device]") {
+  if (run_shell("command -v apt-get && command -v dpkg-deb").code != 0) {
+    WARN("SKIPPED: apt-get and dpkg-deb are not installed on this machine");
+    return;
+  }
+  TempDir dir;
+  const auto deps = dir.file("deps");
+  const auto r =
+      run_shell("bash '" + source_path("scripts/fetch_device_deps.sh") + "' '" + deps + "'");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto manifest = read_text(deps + "/MANIFEST.tsv");
+  for (const char* package :
+       {"libfmt-dev", "libfmt9", "libspdlog-dev", "libspdlog1.10", "libcli11-dev",
+        "nlohmann-json3-dev", "catch2", "libssl-dev", "libssl3"}) {
+    CHECK_THAT(manifest, Contains(std::string(package) + "\t"));
+  }
+  const auto check = run_shell("bash '" + source_path("scripts/device_check.sh") +
+                               "' --dry-run --deps '" + deps + "'");
+  INFO(check.out);
+  CHECK(check.code == 0);
+}
