@@ -148,6 +148,7 @@ nlohmann::json CheckpointMeta::to_json() const {
       {"kind", kind},
       {"format_version", format_version},
       {"attnrec_version", attnrec_version},
+      {"libtorch_version", libtorch_version},
       {"config", config_to_json(config)},
       {"train_state", train_state.to_json()},
       {"category_vocab", category_vocab},
@@ -174,6 +175,7 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j, const std::str
     }
     m.format_version = j.at("format_version").get<std::int64_t>();
     m.attnrec_version = j.at("attnrec_version").get<std::string>();
+    m.libtorch_version = j.value("libtorch_version", std::string());
     m.train_state = TrainState::from_json(j.at("train_state"));
     m.category_vocab = j.value("category_vocab", std::int64_t{0});
     if (m.category_vocab < 0 || m.category_vocab > (std::int64_t{1} << 40)) {
@@ -248,6 +250,7 @@ void save_checkpoint(const std::string& path, Recommender& model,
   CheckpointMeta m;
   m.kind = contents.kind;
   m.attnrec_version = ATTNREC_VERSION;
+  m.libtorch_version = compat::torch_version();
   m.config = *contents.config;
   m.train_state = contents.train_state;
   m.category_vocab = model->options.category_vocab();
@@ -418,8 +421,26 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
       if (!archive.try_read("optimizer", optimizer_archive)) {
         throw CheckpointError(path + ": holds no optimizer state; it cannot be resumed from");
       }
+      const auto writer = raw.meta.value("libtorch_version", std::string());
+      if (!compat::optimizer_state_readable(writer)) {
+        throw CheckpointError(fmt::format(
+            "{}: its optimizer state was written by LibTorch {}, which this build (LibTorch {}) "
+            "cannot read; resume it with an attnrec built against LibTorch {} (the Debian build: "
+            "scripts/setup.sh), or use it with evaluate and predict, which read only the weights",
+            path, writer.empty() ? "1.13" : writer, compat::torch_version(),
+            writer.empty() ? "1.13" : writer));
+      }
       optimizer->load(optimizer_archive);
       check_optimizer_state(path, model, *optimizer);
+      // The state read back is the state written: a scrambled parameter-to-state mapping
+      // (same shapes, wrong parameters) would otherwise go unnoticed.
+      const auto written = raw.meta.value("optimizer_sha256", std::string());
+      if (!written.empty() && optimizer_sha256(model, *optimizer) != written) {
+        throw CheckpointError(path +
+                              ": the optimizer state read back differs from the one "
+                              "written (SHA-256 of Adam's moments); it cannot be resumed "
+                              "from exactly");
+      }
     }
     if (restore_rng) {
       torch::Tensor state;

@@ -430,3 +430,21 @@ TEST_CASE("fetch_device_deps.sh: downloads and unpacks what device_check.sh need
   INFO(check.out);
   CHECK(check.code == 0);
 }
+
+TEST_CASE("checkpoints across LibTorch builds: which optimizer states this build reads",
+          "[build][resume]") {
+  // Weights load on both builds; Adam's state does except from 1.13 into 2.x (see
+  // compat::optimizer_state_readable), which resume refuses with a message.
+  CHECK(compat::optimizer_state_readable(compat::torch_version()));
+  const bool two = compat::torch_version().rfind("2.", 0) == 0;
+  CHECK(compat::optimizer_state_readable("1.13.0") == !two);
+  CHECK(compat::optimizer_state_readable("") == !two);  // written before the field existed
+  CHECK(compat::optimizer_state_readable("2.11.0"));
+  // A new checkpoint records the LibTorch that wrote it.
+  DeviceWorkspace w;
+  const auto run = w.dir.file("run");
+  REQUIRE(w.train(run, "cpu").code == 0);
+  const auto r = run_cli("inspect --json '" + run + "/checkpoints/final.pt'");
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["libtorch_version"] == compat::torch_version());
+}

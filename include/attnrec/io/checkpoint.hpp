@@ -47,6 +47,7 @@ struct CheckpointMeta {
   std::string kind;  ///< periodic, best or final
   std::int64_t format_version = kCheckpointFormatVersion;
   std::string attnrec_version;
+  std::string libtorch_version;  ///< the LibTorch that wrote it ("" before this field existed)
   Config config;
   TrainState train_state;
   std::int64_t category_vocab = 0;  ///< categories incl. reserved ids (0: no category feature)

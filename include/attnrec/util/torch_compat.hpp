@@ -14,6 +14,20 @@ namespace attnrec::compat {
 /// The LibTorch version attnrec was compiled against, e.g. "2.11.0".
 inline std::string torch_version() { return TORCH_VERSION; }
 
+/// Whether this build reads the optimizer state in a checkpoint written under LibTorch
+/// `writer` ("" for checkpoints older than the field, all written by 1.13). LibTorch 2.x keys
+/// Adam's saved state by the decimal value of a pointer where 1.13 wrote it in hexadecimal, so
+/// 2.x maps 1.13's states onto the wrong parameters; 1.13 reads 2.x's keys as opaque strings and
+/// maps them correctly.
+inline bool optimizer_state_readable(const std::string& writer) {
+#if TORCH_VERSION_MAJOR >= 2
+  return !writer.empty() && writer.rfind("1.", 0) != 0;
+#else
+  (void)writer;
+  return true;
+#endif
+}
+
 #if TORCH_VERSION_MAJOR >= 2
 /// Key of a parameter's entry in `torch::optim::Optimizer::state()`: the tensor's implementation
 /// pointer (LibTorch 2.x) or its text form (1.13).
