@@ -366,9 +366,10 @@ std::vector<FieldSpec> train_fields() {
           .def("fp32")
           .help("Arithmetic of the training forward pass. `bf16` runs it under LibTorch's "
                 "autocast (bfloat16 matrix products; weights, gradients, Adam's moments and the "
-                "loss stay float32): faster on GPUs with bfloat16 units, usually slower on CPUs "
-                "without them. Validation and `evaluate` always run in float32. A resumed run "
-                "may change it; bit-identical resume holds only when it does not."),
+                "loss stay float32): faster on GPUs and on CPUs with bfloat16 instructions "
+                "(AVX-512 BF16, AMX), slower on CPUs without them. Validation and `evaluate` "
+                "always run in float32. A resumed run may change it; bit-identical resume holds "
+                "only when it does not."),
       ATTNREC_FIELD(train.threads)
           .resumable()
           .def(0)
