@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "attnrec/config/fields.hpp"
+#include "attnrec/dist/world.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/train/run.hpp"
 #include "attnrec/util/error.hpp"
@@ -45,6 +46,7 @@ void add_train_command(CLI::App& app, Commands& commands) {
                   "Stop with a checkpoint after this global step (resume later with --resume)");
   commands.push_back(
       {cmd, [args]() {
+         require_single_process(discover_world());
          TrainRunOptions options;
          options.stop_after_steps = args->stop_after_steps;
          if (!args->resume.empty()) {

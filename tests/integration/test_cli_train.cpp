@@ -432,3 +432,25 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
   CHECK_THAT(unranked.err, Contains("/train/early_stopping/protocol: \"full\" ranks") &&
                                Contains("leave the protocol at \"sampled\""));
 }
+
+TEST_CASE("cli: train under a multi-process launcher is refused; a world of one trains",
+          "[cli][dist]") {
+  TempDir dir;
+  REQUIRE(run_cli("--log-level warn generate --out '" + dir.file("data") +
+                  "' --users 20 --items 30 --train 200 --valid 50 --test 50 --seed 3")
+              .code == 0);
+  const std::string args = "--log-level warn train --set data.train='" + dir.file("data") +
+                           "/train.tsv' --set train.epochs=1 --set train.device=cpu --run-dir '";
+  const auto several =
+      run_cli_env("RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500",
+                  args + dir.file("run2") + "'");
+  CHECK(several.code == 2);
+  CHECK_THAT(several.err, Contains("environment (env:// (torchrun)): this process is rank 0 of 2"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("run2")));
+  const auto bad = run_cli_env("SLURM_PROCID=0", args + dir.file("run_bad") + "'");
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("SLURM_PROCID is set but SLURM_NTASKS is not"));
+  const auto one = run_cli_env("RANK=0 WORLD_SIZE=1", args + dir.file("run1") + "'");
+  INFO(one.err);
+  CHECK(one.code == 0);
+}
