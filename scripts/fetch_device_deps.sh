@@ -12,10 +12,14 @@ packages=(libfmt-dev libfmt9 libspdlog-dev libspdlog1.10 libcli11-dev nlohmann-j
           libssl-dev libssl3)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download "${packages[@]}" >/dev/null 2>&1) || {
-  echo "fetch_device_deps: apt-get download failed (run apt-get update first?)" >&2
-  exit 1
-}
+download() { (cd "$tmp" && apt-get download "${packages[@]}" >/dev/null 2>&1); }
+if ! download; then
+  # Package lists may be missing or stale on a fresh machine: refresh them once and retry.
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update >/dev/null 2>&1 || true
+  download || { echo "fetch_device_deps: apt-get download ${packages[*]} failed" >&2; exit 1; }
+fi
 rm -rf "$dir"
 mkdir -p "$dir"
 for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dir"; done
