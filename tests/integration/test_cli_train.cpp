@@ -433,7 +433,7 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
                                Contains("leave the protocol at \"sampled\""));
 }
 
-TEST_CASE("cli: train under a multi-process launcher is refused; a world of one trains",
+TEST_CASE("cli: train under a multi-process launcher is refused, a world of one trains",
           "[cli][dist]") {
   TempDir dir;
   REQUIRE(run_cli("--log-level warn generate --out '" + dir.file("data") +
