@@ -421,7 +421,8 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
       if (!archive.try_read("optimizer", optimizer_archive)) {
         throw CheckpointError(path + ": holds no optimizer state; it cannot be resumed from");
       }
-      const auto writer = raw.meta.value("libtorch_version", std::string());
+      const auto meta = CheckpointMeta::from_json(raw.meta, path);  // the one meta reader
+      const auto& writer = meta.libtorch_version;
       if (!compat::optimizer_state_readable(writer)) {
         throw CheckpointError(fmt::format(
             "{}: its optimizer state was written by LibTorch {}, which this build (LibTorch {}) "
@@ -434,8 +435,8 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
       check_optimizer_state(path, model, *optimizer);
       // The state read back is the state written: a scrambled parameter-to-state mapping
       // (same shapes, wrong parameters) would otherwise go unnoticed.
-      const auto written = raw.meta.value("optimizer_sha256", std::string());
-      if (!written.empty() && optimizer_sha256(model, *optimizer) != written) {
+      if (!meta.optimizer_sha256.empty() &&
+          optimizer_sha256(model, *optimizer) != meta.optimizer_sha256) {
         throw CheckpointError(path +
                               ": the optimizer state read back differs from the one "
                               "written (SHA-256 of Adam's moments); it cannot be resumed "

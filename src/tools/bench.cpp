@@ -152,8 +152,9 @@ nlohmann::json bench_full_ranking(Recommender& model, const BenchWorkload& w, st
 
 /// Writes `n` fresh samples of the workload as a TSV file (label, item, history) and evaluates
 /// `model` on it the way `attnrec evaluate` does: read with the config's reader, score, metrics.
-nlohmann::json bench_eval_file(Recommender& model, const Config& config, const BenchWorkload& w,
-                               std::int64_t n, const std::filesystem::path& dir) {
+nlohmann::json bench_eval_file(Recommender& model, const Config& config,
+                               const torch::Device& device, const BenchWorkload& w, std::int64_t n,
+                               const std::filesystem::path& dir) {
   const SampleSet fresh = make_bench_samples(w, n, w.seed + 1);
   const std::string path = (dir / "eval.tsv").string();
   {
@@ -183,10 +184,8 @@ nlohmann::json bench_eval_file(Recommender& model, const Config& config, const B
       read_sample_file(path, reader_options(config.data, at::get_num_threads()), items, Vocab());
   const double read_seconds = seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
-  const auto probabilities = score(model, set,
-                                   EvalOptions()
-                                       .with_batch_size(config.eval.batch_size)
-                                       .with_device(resolve_device(config.train.device)));
+  const auto probabilities =
+      score(model, set, EvalOptions().with_batch_size(config.eval.batch_size).with_device(device));
   const double score_seconds = seconds_since(t1);
   const auto t2 = std::chrono::steady_clock::now();
   const auto metrics = compute_metrics(set, probabilities, 0.5);
@@ -291,7 +290,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   // 4. Optional: evaluation of a file, as `attnrec evaluate` runs it.
   nlohmann::json eval_file;
   if (options.eval_samples > 0)
-    eval_file = bench_eval_file(model, config, w, options.eval_samples, dir);
+    eval_file = bench_eval_file(model, config, device, w, options.eval_samples, dir);
 
   const double n = static_cast<double>(w.samples);
   const double steps_after_first = static_cast<double>(state.global_step - 1);
