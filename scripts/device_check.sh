@@ -39,6 +39,7 @@ esac
 # The dependency folder must hold what fetch_device_deps.sh unpacks.
 need=(MANIFEST.tsv usr/include/fmt/format.h usr/include/spdlog/spdlog.h usr/include/CLI/CLI.hpp
       usr/include/nlohmann/json.hpp usr/include/catch2/catch.hpp usr/include/openssl/sha.h
+      usr/include/gloo/context.h
       usr/lib/x86_64-linux-gnu/libfmt.so.9 usr/lib/x86_64-linux-gnu/libspdlog.so.1.10
       usr/lib/x86_64-linux-gnu/libcrypto.so.3)
 missing=()

@@ -3,13 +3,14 @@
 # own PyTorch to build attnrec, and unpacks them into .device-deps/ (ignored by git; carried to
 # the machine by the `device` tool's `carry`). Run it here, before scripts/device_check.sh.
 #   scripts/fetch_device_deps.sh [DIR]        (default .device-deps)
-# Headers and CMake configs of fmt, spdlog, CLI11, nlohmann-json, Catch2 v2 and OpenSSL, with the
+# Headers and CMake configs of fmt, spdlog, CLI11, nlohmann-json, Catch2 v2, OpenSSL and Gloo (c10d's
+# ProcessGroupGloo.hpp includes it; headers only), with the
 # shared libraries they link (libfmt9, libspdlog1.10, libssl3): about 10 MB unpacked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-.device-deps}"
 packages=(libfmt-dev libfmt9 libspdlog-dev libspdlog1.10 libcli11-dev nlohmann-json3-dev catch2
-          libssl-dev libssl3)
+          libssl-dev libssl3 libgloo-dev)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 download() { (cd "$tmp" && apt-get download "${packages[@]}" >/dev/null 2>&1); }

@@ -27,7 +27,7 @@ esac
 # libopenblas0-pthread is listed explicitly: libtorch only *recommends* a fast BLAS, and with
 # --no-install-recommends it would fall back to reference BLAS (about 6x slower training).
 packages=(cmake ninja-build g++ libtorch-dev libopenblas0-pthread libfmt-dev libspdlog-dev
-          libcli11-dev nlohmann-json3-dev catch2 libssl-dev clang-format)
+          libcli11-dev nlohmann-json3-dev catch2 libssl-dev clang-format libgloo-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

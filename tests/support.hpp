@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "test_paths.hpp"
@@ -90,13 +93,15 @@ inline CliResult run_cli_env(const std::string& env, const std::string& args) {
 /// Runs `attnrec ARGS` through the shell (ARGS is shell syntax) and captures both streams.
 inline CliResult run_cli(const std::string& args) { return run_cli_env("", args); }
 
-/// Starts `attnrec ARGS...` without a shell, stdout/stderr to the given files; returns its pid.
-inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out,
-                       const std::string& err) {
-  std::fflush(stdout);  // the child must not repeat output buffered in the parent
+/// spawn_cli with `env` (NAME, value) set in the child's environment.
+inline pid_t spawn_cli_env(const std::vector<std::pair<std::string, std::string>>& env,
+                           const std::vector<std::string>& args, const std::string& out,
+                           const std::string& err) {
+  std::fflush(stdout);
   std::fflush(stderr);
   const pid_t pid = ::fork();
   if (pid == 0) {
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
     std::freopen(out.c_str(), "w", stdout);
     std::freopen(err.c_str(), "w", stderr);
     std::vector<char*> argv;
@@ -108,6 +113,24 @@ inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& 
     ::_exit(127);
   }
   return pid;
+}
+
+/// Starts `attnrec ARGS...` without a shell, stdout/stderr to the given files; returns its pid.
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out,
+                       const std::string& err) {
+  return spawn_cli_env({}, args, out, err);
+}
+
+/// Polls `pid` until it exits or `deadline` passes: its exit code (128 + signal when a signal
+/// ended it), or -1 at the deadline (the process is left running).
+inline int wait_cli_until(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 /// Waits for `pid`; its exit code, or 128 + signal when a signal ended it.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <memory>
 
+#include "attnrec/dist/world.hpp"
 #include "attnrec/tools/bench.hpp"
 #include "commands.hpp"
 
@@ -37,6 +38,7 @@ void add_bench_command(CLI::App& app, Commands& commands) {
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
   commands.push_back(
       {cmd, [args]() {
+         require_single_process(discover_world(), "attnrec bench");
          const auto r = run_bench(args->o);
          if (args->json) {
            fmt::print("{}\n", r.dump());

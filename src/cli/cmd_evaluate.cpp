@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <memory>
 
+#include "attnrec/dist/world.hpp"
 #include "attnrec/eval/evaluation.hpp"
 #include "commands.hpp"
 
@@ -65,6 +66,7 @@ void add_evaluate_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--protocol", r->protocol,
                   "protocol.json of the data (default: the one beside --data)");
   commands.push_back({cmd, [r, ranking, baseline]() {
+                        require_single_process(discover_world(), "attnrec evaluate");
                         r->sampled_ranking =
                             std::count(ranking->begin(), ranking->end(), "sampled") > 0;
                         r->full_ranking = std::count(ranking->begin(), ranking->end(), "full") > 0;
@@ -83,6 +85,7 @@ void add_predict_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--output", *output, "Output TSV: line, user, item, score (- for stdout)")
       ->required();
   commands.push_back({cmd, [r, output]() {
+                        require_single_process(discover_world(), "attnrec predict");
                         const auto n = run_prediction(*r, *output);
                         spdlog::info("wrote {} predictions to {}", n, *output);
                         return 0;

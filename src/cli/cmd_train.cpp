@@ -2,20 +2,25 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
 #include "attnrec/config/fields.hpp"
+#include "attnrec/dist/data_parallel.hpp"
 #include "attnrec/dist/world.hpp"
 #include "attnrec/eval/evaluator.hpp"
 #include "attnrec/train/run.hpp"
+#include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/logging.hpp"
 #include "commands.hpp"
 
 namespace attnrec::cli {
 
 namespace {
 void print_summary(const nlohmann::json& summary) {
+  if (!summary.contains("run_dir")) return;  // a rank other than 0: rank 0 reports
   fmt::print("\nrun directory: {}\n", summary["run_dir"].get<std::string>());
   if (summary.contains("test")) {
     fmt::print("test metrics (best checkpoint {}):\n{}",
@@ -23,6 +28,17 @@ void print_summary(const nlohmann::json& summary) {
                format_metrics_table(summary["test"]));
   }
 }
+/// Several processes (torchrun, srun, mpirun): each logs with its rank, connects to the others
+/// once the config is known, and takes its share of the host's cores.
+void set_up_processes(const World& world, TrainRunOptions& options) {
+  if (!world.distributed()) return;
+  set_log_rank(world.rank, world.world_size);
+  options.connect = [world](const Config& config) {
+    return connect_data_parallel(world, config.train.distributed);
+  };
+  options.default_threads = std::max(1, physical_cores() / world.local_world_size);
+}
+
 }  // namespace
 
 void add_train_command(CLI::App& app, Commands& commands) {
@@ -32,6 +48,7 @@ void add_train_command(CLI::App& app, Commands& commands) {
     bool overwrite = false;
     std::string resume;
     std::int64_t stop_after_steps = 0;
+    bool allow_world_size_change = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a model; writes a run directory");
@@ -44,11 +61,15 @@ void add_train_command(CLI::App& app, Commands& commands) {
                   "the config comes from the checkpoint, --set may change e.g. train.epochs");
   cmd->add_option("--stop-after-steps", args->stop_after_steps,
                   "Stop with a checkpoint after this global step (resume later with --resume)");
+  cmd->add_flag("--allow-world-size-change", args->allow_world_size_change,
+                "With --resume: continue a checkpoint written by a different number of processes "
+                "(no longer bit-identical to an uninterrupted run)");
   commands.push_back(
       {cmd, [args]() {
-         require_single_process(discover_world());
          TrainRunOptions options;
          options.stop_after_steps = args->stop_after_steps;
+         options.allow_world_size_change = args->allow_world_size_change;
+         set_up_processes(discover_world(), options);
          if (!args->resume.empty()) {
            if (!args->config.path.empty() || !args->run_dir.empty() || args->overwrite) {
              throw UsageError(

@@ -1,6 +1,7 @@
 // attnrec command-line entry point: parse, run one subcommand, map errors to exit codes.
 // Exit codes: 0 ok; 1 runtime failure (I/O, numerical, internal); 2 bad usage, config, data or
-// checkpoint; 130/143 interrupted by SIGINT/SIGTERM.
+// checkpoint; 3 another process of a multi-process run failed; 130/143 interrupted by
+// SIGINT/SIGTERM.
 
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
     }
     return static_cast<int>(ExitCode::bad_input);
   } catch (const attnrec::Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    fmt::print(stderr, "error: {}{}\n", attnrec::process_label(), e.what());
     return static_cast<int>(e.exit_code());
   } catch (const c10::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what_without_backtrace());

@@ -87,6 +87,13 @@ const std::vector<ChoiceInfo>& choices_of(E*) {
     return choice_ref(c.path);            \
   }).one_of(choices_of(static_cast<decltype(Config{}.path)*>(nullptr)))
 
+std::optional<std::string> check_init_method(const json& v) {
+  const auto& text = v.get_ref<const std::string&>();
+  if (text == "env://") return std::nullopt;
+  if (text.rfind("file:///", 0) == 0 && text.size() > 8) return std::nullopt;
+  return fmt::format("expected env:// or file:///ABSOLUTE/PATH, got {}", quote_for_message(text));
+}
+
 std::optional<std::string> check_device(const json& v) {
   const auto& text = v.get_ref<const std::string&>();
   if (parse_device_spec(text)) return std::nullopt;
@@ -387,6 +394,27 @@ std::vector<FieldSpec> train_fields() {
           .def(100)
           .min(1)
           .help("Steps between progress log lines when stdout is not a terminal."),
+      ATTNREC_FIELD(train.distributed.init)
+          .resumable()
+          .def("env://")
+          .check(check_init_method, "env:// or file:///PATH")
+          .help("Rendezvous of a multi-process run (ignored by a single process): `env://` "
+                "connects to a TCP store that rank 0 serves at MASTER_ADDR:MASTER_PORT; "
+                "`file:///PATH` uses a file on a filesystem that every rank sees (it must not "
+                "exist from an earlier run)."),
+      ATTNREC_FIELD(train.distributed.timeout_s)
+          .resumable()
+          .def(300.0)
+          .min(1.0)
+          .max(86400.0)
+          .help("Seconds a process waits for the others, at the rendezvous and in every "
+                "collective; a dead or hung rank ends the job after at most this long."),
+      ATTNREC_FIELD(train.distributed.bucket_mb)
+          .def(25)
+          .min(1)
+          .max(4096)
+          .help("Dense gradients are summed across processes in buckets of this many MiB (all "
+                "in flight at once). Part of what makes a run bit-identical, so fixed on resume."),
       ATTNREC_CHOICE(train.on_nonfinite)
           .resumable()
           .def("error")

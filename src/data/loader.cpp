@@ -9,6 +9,9 @@ namespace attnrec {
 
 DataLoader::DataLoader(const SampleSet& set, LoaderOptions options) : set_(set), options_(options) {
   if (options_.batch_size < 1) throw UsageError("batch size must be >= 1");
+  if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards) {
+    throw UsageError("data shard must be in [0, shards)");
+  }
 }
 
 DataLoader::~DataLoader() { stop(); }
@@ -18,8 +21,11 @@ std::int64_t DataLoader::batches_per_epoch() const {
 }
 
 Batch DataLoader::build(std::int64_t batch_number) const {
-  const std::int64_t begin = batch_number * options_.batch_size;
-  const std::int64_t n = std::min(options_.batch_size, set_.size() - begin);
+  const std::int64_t global_begin = batch_number * options_.batch_size;
+  const std::int64_t global_n = std::min(options_.batch_size, set_.size() - global_begin);
+  // This process's rows of the batch (all of them for one process).
+  const std::int64_t begin = global_begin + global_n * options_.shard / options_.shards;
+  const std::int64_t n = global_begin + global_n * (options_.shard + 1) / options_.shards - begin;
   Batch batch = make_batch(set_, order_.data() + begin, n, options_.pin_memory);
   if (options_.negatives && options_.negatives->shared_pool() > 0) {
     batch.pool = torch::empty(

@@ -17,12 +17,14 @@ struct Convention {
   const char* rank;
   const char* size;
   const char* local_rank;
+  const char* local_size;
 };
 
 constexpr Convention kConventions[] = {
-    {"env:// (torchrun)", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
-    {"Slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
-    {"Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+    {"env:// (torchrun)", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"},
+    {"Slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"},
+    {"Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+     "OMPI_COMM_WORLD_LOCAL_SIZE"},
 };
 
 /// `text` as an integer in [lo, hi], or a ConfigError naming the variable.
@@ -76,6 +78,10 @@ World discover_world(const Environment& env) {
   const auto local = env(found->local_rank);
   world.local_rank =
       local ? parse_in_range(found->local_rank, *local, 0, world.world_size - 1, source) : 0;
+  const auto local_size = env(found->local_size);
+  world.local_world_size =
+      local_size ? parse_in_range(found->local_size, *local_size, 1, world.world_size, source)
+                 : world.world_size;
   if (!world.distributed()) return world;
   const auto addr = env("MASTER_ADDR");
   if (!addr || addr->empty()) {
@@ -96,13 +102,13 @@ World discover_world(const Environment& env) {
   return world;
 }
 
-void require_single_process(const World& world) {
+void require_single_process(const World& world, const std::string& what) {
   if (!world.distributed()) return;
   throw ConfigError(fmt::format(
-      "environment ({}): this process is rank {} of {}, but attnrec trains in one process only "
-      "so far; start a single process (without torchrun, srun or mpirun, or with one task), or "
-      "unset the launcher's variables",
-      world.source, world.rank, world.world_size));
+      "environment ({}): this process is rank {} of {}, but {} runs in one process; start a "
+      "single process (without torchrun, srun or mpirun, or with one task), or unset the "
+      "launcher's variables",
+      world.source, world.rank, world.world_size, what));
 }
 
 }  // namespace attnrec

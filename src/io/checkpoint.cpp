@@ -161,7 +161,12 @@ nlohmann::json CheckpointMeta::to_json() const {
       {"parameters", parameters},
   };
   if (!optimizer_sha256.empty()) j["optimizer_sha256"] = optimizer_sha256;
+  if (!distributed.is_null()) j["distributed"] = distributed;
   return j;
+}
+
+int CheckpointMeta::world_size() const {
+  return distributed.is_null() ? 1 : distributed.at("world_size").get<int>();
 }
 
 CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j, const std::string& path) {
@@ -191,6 +196,13 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j, const std::str
     }
     m.weights_sha256 = j.at("weights_sha256").get<std::string>();
     m.optimizer_sha256 = j.value("optimizer_sha256", std::string());
+    if (j.contains("distributed")) {
+      m.distributed = j.at("distributed");
+      const auto world = m.distributed.at("world_size").get<std::int64_t>();
+      if (world < 1 || world > 65536) {
+        throw std::invalid_argument("distributed/world_size: expected 1 to 65536");
+      }
+    }
     for (const auto& [name, shape] : j.at("parameter_shapes").items()) {
       auto dims = shape.get<std::vector<std::int64_t>>();
       for (const auto d : dims) {
@@ -255,6 +267,7 @@ void save_checkpoint(const std::string& path, Recommender& model,
   m.train_state = contents.train_state;
   m.category_vocab = model->options.category_vocab();
   m.metrics = contents.metrics;
+  m.distributed = contents.distributed;
   const auto items = vocab_reference(path, contents.items_vocab);
   const auto users = vocab_reference(path, contents.users_vocab);
   m.items = {items["file"], items["sha256"]};

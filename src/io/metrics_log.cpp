@@ -8,6 +8,7 @@
 namespace attnrec {
 
 void MetricsLog::append(const nlohmann::json& row) const {
+  if (path_.empty()) return;
   std::ofstream out(path_, std::ios::app);
   out << row.dump() << '\n';
   out.flush();
@@ -15,6 +16,7 @@ void MetricsLog::append(const nlohmann::json& row) const {
 }
 
 void MetricsLog::truncate(std::int64_t rows) const {
+  if (path_.empty()) return;
   std::ifstream in(path_);
   std::string kept, line;
   for (std::int64_t n = 0; n < rows && std::getline(in, line); ++n) kept += line + "\n";

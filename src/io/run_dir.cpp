@@ -202,11 +202,11 @@ void reset_run_dir(const RunDir& run) {
   if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
 }
 
-RunLock lock_run_dir(const RunDir& run) {
+std::unique_ptr<RunLock> lock_run_dir(const RunDir& run) {
   std::error_code ec;
   fs::create_directories(fs::path(run.root), ec);
   if (ec) throw IoError(run.root + ": cannot create run directory: " + ec.message());
-  return RunLock(run.root, /*announce=*/false);
+  return std::make_unique<RunLock>(run.root, /*announce=*/false);
 }
 
 void remove_stale_temporaries(const RunDir& run) {

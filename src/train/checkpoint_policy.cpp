@@ -16,6 +16,7 @@ void CheckpointPolicy::save(const std::string& path, const std::string& kind, Re
                             torch::optim::Optimizer& optimizer, const TrainState& state,
                             const nlohmann::json& metrics) const {
   CheckpointContents c;
+  c.distributed = distributed_;
   c.kind = kind;
   c.config = &config_;
   c.train_state = state;
@@ -29,6 +30,7 @@ void CheckpointPolicy::save(const std::string& path, const std::string& kind, Re
 
 void CheckpointPolicy::save_periodic(Recommender& model, torch::optim::Optimizer& optimizer,
                                      const TrainState& state) const {
+  if (!writes_) return;
   const std::string path = run_.periodic(state.global_step);
   save(path, "periodic", model, optimizer, state, nlohmann::json::object());
   // The pointer moves only once the checkpoint is complete and in place.
@@ -42,11 +44,13 @@ void CheckpointPolicy::save_periodic(Recommender& model, torch::optim::Optimizer
 
 void CheckpointPolicy::save_best(Recommender& model, torch::optim::Optimizer& optimizer,
                                  const TrainState& state, const nlohmann::json& metrics) const {
+  if (!writes_) return;
   save(run_.best(), "best", model, optimizer, state, metrics);
 }
 
 void CheckpointPolicy::save_final(Recommender& model, torch::optim::Optimizer& optimizer,
                                   const TrainState& state) const {
+  if (!writes_) return;
   save(run_.final_model(), "final", model, optimizer, state, nlohmann::json::object());
 }
 

@@ -111,6 +111,26 @@ CandidateScores pool_scores(Recommender& model, const torch::Tensor& states,
   return s;
 }
 
+std::int64_t TrainObjective::cases(const Batch& batch) const {
+  const std::int64_t b = batch.size();
+  if (b == 0) return 0;
+  const bool drops_unknown = entry_->full_catalogue || batch.pool.defined();
+  if (!drops_unknown) {
+    // BCE over the labelled samples, or a positive and its drawn negatives per sample (per
+    // valid position with next-item training).
+    if (next_item_ && batch.negatives.defined()) return batch.mask.sum().item<std::int64_t>();
+    return b;
+  }
+  // training_states(): cases whose positive is padding or OOV are dropped.
+  if (!next_item_) return (batch.item >= Vocab::kReserved).sum().item<std::int64_t>();
+  const std::int64_t t = batch.history.size(1);
+  auto next = torch::cat(
+      {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
+  const auto rows = torch::arange(b, batch.lengths.options());
+  next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
+  return (batch.mask & (next >= Vocab::kReserved)).sum().item<std::int64_t>();
+}
+
 torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch) const {
   const auto& entry = *entry_;
   if (entry.full_catalogue) {

@@ -25,6 +25,7 @@
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
+#include "attnrec/util/hash.hpp"
 #include "attnrec/util/logging.hpp"
 #include "attnrec/util/run_lock.hpp"
 #include "attnrec/util/strings.hpp"
@@ -62,6 +63,8 @@ namespace {
 /// Everything a run needs besides the model: data, vocabularies, device.
 struct Prepared {
   RunDir run;
+  std::unique_ptr<Parallel> parallel;  ///< several processes (null: one)
+  bool writes = true;                  ///< writes the run directory (one process, or rank 0)
   torch::Device device = torch::kCPU;
   int threads = 1;
   TrainingData train;
@@ -159,6 +162,68 @@ void read_data(const Config& config, Prepared& p) {
   }
 }
 
+std::uint64_t digest(const std::string& text) {
+  const std::string hex = sha256_hex(text);
+  return std::stoull(hex.substr(0, 16), nullptr, 16);
+}
+
+template <typename T>
+void hash_vector(Sha256& h, const std::vector<T>& v) {
+  h.update(v.data(), v.size() * sizeof(T));
+}
+
+std::uint64_t digest(const SampleSet& s) {
+  Sha256 h;
+  for (const bool flag : {s.has_labels, s.has_items, s.has_users}) h.update(flag ? "1" : "0");
+  hash_vector(h, s.labels);
+  hash_vector(h, s.items);
+  hash_vector(h, s.users);
+  hash_vector(h, s.history_offsets);
+  hash_vector(h, s.history);
+  return std::stoull(h.hex().substr(0, 16), nullptr, 16);
+}
+
+/// What every process of a multi-process run must agree on before training.
+std::vector<Fingerprint> fingerprints(const Config& config, const Prepared& p) {
+  std::vector<Fingerprint> f = {
+      {"attnrec build (version and LibTorch)",
+       digest(std::string(ATTNREC_VERSION) + "\n" + describe_build())},
+      {"config (after --set)", digest(config_to_json(config).dump())},
+      {"training data (" + config.data.train + ")", digest(p.train.samples)},
+      {"item vocabulary", digest(p.train.items.to_text())},
+      {"user vocabulary", digest(p.train.users.to_text())},
+  };
+  if (p.valid) f.push_back({"validation data (" + config.data.valid + ")", digest(*p.valid)});
+  if (p.test) f.push_back({"test data (" + config.data.test + ")", digest(*p.test)});
+  return f;
+}
+
+/// Connects to the other processes (when the options ask for it): rank 0 alone writes.
+void connect(const Config& config, const TrainRunOptions& options, Prepared& p) {
+  if (options.connect) p.parallel = options.connect(config);
+  p.writes = !p.parallel || p.parallel->rank() == 0;
+}
+
+/// A resume keeps the number of processes, which bit-identical results need (data shards,
+/// bucket sums and dropout streams depend on it), unless the user allows the change.
+void check_world_size(const std::string& checkpoint, const CheckpointMeta& meta, const Prepared& p,
+                      bool allow_change) {
+  const int stored = meta.world_size();
+  const int now = p.parallel ? p.parallel->world_size() : 1;
+  if (stored == now) return;
+  if (!allow_change) {
+    throw CheckpointError(fmt::format(
+        "{}: written by a run of {} process(es), resumed with {}; resume with {} process(es) "
+        "for results bit-identical to an uninterrupted run, or pass --allow-world-size-change "
+        "to continue with {} (the optimisation stays the same, the bits do not)",
+        checkpoint, stored, now, stored, now));
+  }
+  spdlog::warn(
+      "resuming a checkpoint of {} process(es) with {} (--allow-world-size-change): the results "
+      "are no longer bit-identical to an uninterrupted run",
+      stored, now);
+}
+
 /// Builds the model the config describes (with the category map when there is one).
 Recommender build_model(const Config& config, const Prepared& p) {
   Recommender model = build_recommender(config, p.train.items.size(), p.train.users.size(),
@@ -180,6 +245,7 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
                   p.test ? &*p.test : nullptr);
   if (p.valid_ranking) trainer.set_valid_ranking(&*p.valid_ranking);
   const TrainState state = trainer.fit(model, fit);
+  if (!p.writes) return nlohmann::json{{"rank", p.parallel->rank()}};  // rank 0 reports
   const bool finished = state.epoch >= config.train.epochs || state.stopped_early;
 
   nlohmann::json summary = {
@@ -200,6 +266,10 @@ nlohmann::json train_and_finish(const Config& config, Prepared& p, Recommender& 
       {"data", {{"train", data_stats(p.train.samples)}}},
   };
   if (p.valid) summary["data"]["valid"] = data_stats(*p.valid);
+  if (p.parallel) {
+    summary["distributed"] = p.parallel->describe();
+    summary["distributed"].update(p.parallel->statistics());
+  }
   if (finished) {
     summary["best_checkpoint"] = resolve_checkpoint_path(p.run.root);
     if (p.test) {
@@ -234,25 +304,34 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   // Everything is checked and read before the run directory changes: a failure leaves it (and
   // an earlier run in it) as it was.
   p.device = resolve_device(config.train.device);
-  p.threads = configure_threads(config.train.threads);
+  p.threads =
+      configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
   check_data_files(config);
-  check_run_dir_usable(p.run, options.overwrite, training_inputs(config, options.config_file));
+  connect(config, options, p);
+  if (p.writes) {
+    check_run_dir_usable(p.run, options.overwrite, training_inputs(config, options.config_file));
+  }
   seed_everything(static_cast<std::uint64_t>(config.train.seed));
   spdlog::info("run directory {}; device {}; {} CPU thread(s)", p.run.root, p.device.str(),
                p.threads);
   read_data(config, p);
   Recommender model = build_model(config, p);
+  if (p.parallel) p.parallel->check_same(fingerprints(config, p));
 
-  RunLock lock = lock_run_dir(p.run);
-  reset_run_dir(p.run);
-  lock.announce();
-  add_log_file(p.run.log());
-  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
-  p.train.items.save(p.run.items_vocab());
-  p.train.users.save(p.run.users_vocab());
-  if (p.categories) p.categories->categories.save(p.run.categories_vocab());
+  std::unique_ptr<RunLock> lock;
+  if (p.writes) {
+    lock = lock_run_dir(p.run);
+    reset_run_dir(p.run);
+    lock->announce();
+    add_log_file(p.run.log());
+    write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
+    p.train.items.save(p.run.items_vocab());
+    p.train.users.save(p.run.users_vocab());
+    if (p.categories) p.categories->categories.save(p.run.categories_vocab());
+  }
   FitOptions fit;
   fit.stop_after_steps = options.stop_after_steps;
+  fit.parallel = p.parallel.get();
   return train_and_finish(config, p, model, fit, started);
 }
 
@@ -266,10 +345,14 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   Prepared p;
   p.run = run;
   p.device = resolve_device(config.train.device);
-  p.threads = configure_threads(config.train.threads);
+  p.threads =
+      configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
+  connect(config, options, p);
+  check_world_size(checkpoint, meta, p, options.allow_world_size_change);
   // Nothing in the run directory changes until the checkpoint, the data and the overrides have
   // all been checked: a failing resume leaves config.json, the metrics and the checkpoints.
-  RunLock lock(p.run.root, /*announce=*/false);
+  std::unique_ptr<RunLock> lock;
+  if (p.writes) lock = std::make_unique<RunLock>(p.run.root, /*announce=*/false);
   read_data(config, p);
   check_same_vocabularies(checkpoint, meta, config.data.train, p.train.items, p.train.users);
   Recommender model = build_model(config, p);
@@ -282,13 +365,17 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   fit.start = restore_training(checkpoint, meta, config, per_epoch,
                                count_metrics_rows(p.run.metrics()), model, *fit.optimizer);
   fit.stop_after_steps = options.stop_after_steps;
+  fit.parallel = p.parallel.get();
+  if (p.parallel) p.parallel->check_same(fingerprints(config, p));
 
-  lock.announce();
-  add_log_file(p.run.log());
-  spdlog::info("resuming {} from {}", p.run.root, checkpoint);
-  remove_stale_temporaries(p.run);
-  write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
-  MetricsLog(p.run.metrics()).truncate(fit.start->metrics_rows);
+  if (p.writes) {
+    lock->announce();
+    add_log_file(p.run.log());
+    spdlog::info("resuming {} from {}", p.run.root, checkpoint);
+    remove_stale_temporaries(p.run);
+    write_file_atomic(p.run.config(), config_to_json(config).dump(2) + "\n");
+    MetricsLog(p.run.metrics()).truncate(fit.start->metrics_rows);
+  }
   return train_and_finish(config, p, model, fit, started);
 }
 

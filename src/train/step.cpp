@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 #include <cmath>
+#include <csignal>
 
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/signals.hpp"
 #include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec {
@@ -35,18 +37,43 @@ StepResult TrainStep::run(const Batch& b, double lr, std::int64_t global_step, s
   // ones, which for a dense embedding table saves two passes over it per step. Every
   // parameter takes part in every forward pass, so Adam still updates all of them.
   for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
-  const auto loss = forward_loss(b);
-  loss.backward();
-  if (sync_) sync_->sync(model_);
+  StepResult r;
+  r.samples = b.size();
+  torch::Tensor loss;
+  bool finite = true;
+  if (!sync_) {
+    loss = forward_loss(b);
+    loss.backward();
+  } else {
+    // Data-parallel: this process's part of the batch may be empty (a last batch smaller than
+    // the number of processes); its gradients then count as zeros.
+    StepTotals local;
+    local.cases = static_cast<double>(objective_.cases(b));
+    if (local.cases > 0) {
+      loss = forward_loss(b);
+      loss.backward();
+      const double value = loss.item<double>();
+      finite = std::isfinite(value);
+      local.loss_sum = finite ? value * local.cases : 0.0;
+    }
+    local.nonfinite = finite ? 0.0 : 1.0;
+    local.samples = static_cast<double>(b.size());
+    local.sigint = stop_signal() == SIGINT ? 1.0 : 0.0;
+    local.sigterm = stop_signal() == SIGTERM ? 1.0 : 0.0;
+    const StepTotals total = sync_->sync(model_, local);
+    finite = total.nonfinite == 0.0;
+    loss = torch::full({}, total.cases > 0 ? total.loss_sum / total.cases : 0.0,
+                       torch::TensorOptions().dtype(torch::kFloat32).device(b.history.device()));
+    r.samples = static_cast<std::int64_t>(total.samples);
+    r.agreed_signal = total.sigterm > 0 ? SIGTERM : total.sigint > 0 ? SIGINT : 0;
+  }
   double norm = 0.0;
   if (train_.grad_clip > 0) {
     norm = torch::nn::utils::clip_grad_norm_(model_->parameters(), train_.grad_clip);
   }
-  StepResult r;
-  r.samples = b.size();
   // Checked before the update so a diverged step never reaches the weights (or a
   // checkpoint). This reads one value per step from the device.
-  r.applied = torch::isfinite(loss).item<bool>() && std::isfinite(norm);
+  r.applied = (sync_ ? finite : torch::isfinite(loss).item<bool>()) && std::isfinite(norm);
   if (r.applied) {
     optimizer_.step();
     r.loss = loss.detach();

@@ -69,6 +69,15 @@ TrainObjective make_objective(const TrainConfig& t, const TrainingNegatives* neg
   return objective;
 }
 
+/// Data-parallel training: the generator of dropout (and of any other draw inside a step)
+/// restarts every step from (seed, step, rank), so each process draws masks of its own and a
+/// resumed run draws what the uninterrupted one drew, without saving every process's generator.
+void reseed_step(std::int64_t seed, std::int64_t step, const Parallel& parallel) {
+  const auto stream = Rng::mix(static_cast<std::uint64_t>(step), 0x64726f70ULL);
+  torch::manual_seed(Rng::mix(Rng::mix(static_cast<std::uint64_t>(seed), stream),
+                              static_cast<std::uint64_t>(parallel.rank())));
+}
+
 TrainState fresh_state(const TrainConfig& t) {
   TrainState s;
   s.early_stopping = EarlyStopping(t.early_stopping.metric, t.early_stopping.patience);
@@ -91,17 +100,28 @@ struct Trainer::Loop {
                    .with_shuffle(trainer.config_.data.shuffle)
                    .with_seed(static_cast<std::uint64_t>(trainer.config_.train.seed))
                    .with_prefetch(trainer.config_.data.prefetch_batches)
+                   .with_shard(o.parallel ? o.parallel->rank() : 0,
+                               o.parallel ? o.parallel->world_size() : 1)
                    .with_pin_memory(trainer.device_.is_cuda())),
         schedule(trainer.config_, loader.batches_per_epoch(), trainer.valid_ != nullptr,
                  read_every(trainer.config_.train)),
-        step(m, *optimizer, trainer.config_.train, o.gradient_sync,
+        step(m, *optimizer, trainer.config_.train, o.parallel ? o.parallel : o.gradient_sync,
              make_objective(trainer.config_.train,
                             trainer.negatives_ ? &*trainer.negatives_ : nullptr, trainer.device_)),
         stop(o.stop_after_steps),
         checkpoints(trainer.config_, trainer.run_) {
+    const bool writes = !o.parallel || o.parallel->rank() == 0;
     if (trainer.valid_) {
+      // Every process validates on the whole set (exact metrics, the same early-stopping
+      // decisions everywhere); rank 0 writes the rows.
       validation.emplace(trainer.config_, *trainer.valid_, trainer.device_,
-                         MetricsLog(trainer.run_.metrics()), trainer.valid_ranking_);
+                         MetricsLog(writes ? trainer.run_.metrics() : std::string()),
+                         trainer.valid_ranking_);
+    }
+    if (o.parallel) {
+      stop.use_agreed_signals(writes);
+      o.parallel->align(m, *optimizer);
+      checkpoints.set_distributed(o.parallel->describe(), writes);
     }
   }
 
@@ -111,6 +131,7 @@ struct Trainer::Loop {
     progress.emplace(fmt::format("epoch {}/{}", state.epoch + 1, config.train.epochs),
                      schedule.batches_per_epoch(), state.step_in_epoch,
                      config.train.log_every_steps);
+    if (options.parallel && options.parallel->rank() != 0) progress->without_bar();
     loss_sum = torch::full({}, state.epoch_loss_sum,
                            torch::TensorOptions().dtype(torch::kFloat64).device(device));
     window_start = Clock::now();
@@ -220,6 +241,7 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
     loop.start_epoch(config_, device_);
     while (auto batch = loop.loader.next()) {
       const auto started = Clock::now();
+      if (options.parallel) reseed_step(config_.train.seed, s.global_step, *options.parallel);
       const auto result = loop.step.run(batch->to(device_), loop.schedule.lr(s.global_step),
                                         s.global_step, s.epoch);
       if (after_step(loop, result, seconds_since(started))) break;
@@ -241,6 +263,7 @@ TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
 
 bool Trainer::after_step(Loop& l, const StepResult& r, double step_seconds) {
   TrainState& s = l.state;
+  if (l.options.parallel) l.stop.agree(r.agreed_signal);
   if (r.applied) {
     l.loss_sum += r.loss.to(torch::kFloat64) * static_cast<double>(r.samples);
     s.epoch_loss_samples += r.samples;

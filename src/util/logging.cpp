@@ -23,7 +23,23 @@ std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt>& early_sink() {
   return sink;
 }
 
+std::string& label() {
+  static std::string text;
+  return text;
+}
+
 }  // namespace
+
+const std::string& process_label() { return label(); }
+
+void set_log_rank(int rank, int world_size) {
+  label() = "rank " + std::to_string(rank) + " of " + std::to_string(world_size) + ": ";
+  auto logger = spdlog::default_logger();
+  if (!logger) return;
+  logger->sinks().front()->set_pattern("[%Y-%m-%d %H:%M:%S] [rank " + std::to_string(rank) +
+                                       "] [%^%l%$] %v");
+  if (rank != 0 && logger->level() < spdlog::level::warn) logger->set_level(spdlog::level::warn);
+}
 
 void init_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("attnrec");

@@ -4,6 +4,7 @@
 #include <functional>
 #include <sstream>
 
+#include "cli_data.hpp"
 #include "support.hpp"
 
 using namespace attnrec::test;
@@ -278,23 +279,6 @@ TEST_CASE("cli evaluate/predict: any column order and extra columns, by header o
 
 namespace {
 
-/// A small generated log prepared by `attnrec preprocess` (10 frozen ranking negatives per
-/// validation and test positive) in DIR/prepared; returns that directory.
-std::string prepared_log(const TempDir& dir) {
-  const auto log = dir.file("ratings.dat");
-  REQUIRE(run_cli_env("OMP_WAIT_POLICY=PASSIVE",
-                      "--log-level warn generate --log '" + log +
-                          "' --log-users 60 --log-items 80 --max-events 30 --seed 3")
-              .code == 0);
-  const auto data = dir.file("prepared");
-  const auto pre =
-      run_cli_env("OMP_WAIT_POLICY=PASSIVE", "--log-level warn preprocess -i '" + log + "' -o '" +
-                                                 data + "' --min-rating 1 --ranking-negatives 10");
-  INFO(pre.err);
-  REQUIRE(pre.code == 0);
-  return data;
-}
-
 /// --set flags that run configs/default.json small and short on prepared_log()'s files (the
 /// validation file is left to the caller).
 std::string small_recipe(const std::string& data, int epochs) {
@@ -433,7 +417,7 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
                                Contains("leave the protocol at \"sampled\""));
 }
 
-TEST_CASE("cli: train under a multi-process launcher is refused, a world of one trains",
+TEST_CASE("cli: evaluate under a multi-process launcher is refused, a world of one trains",
           "[cli][dist]") {
   TempDir dir;
   REQUIRE(run_cli("--log-level warn generate --out '" + dir.file("data") +
@@ -441,16 +425,18 @@ TEST_CASE("cli: train under a multi-process launcher is refused, a world of one 
               .code == 0);
   const std::string args = "--log-level warn train --set data.train='" + dir.file("data") +
                            "/train.tsv' --set train.epochs=1 --set train.device=cpu --run-dir '";
-  const auto several =
-      run_cli_env("RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500",
-                  args + dir.file("run2") + "'");
-  CHECK(several.code == 2);
-  CHECK_THAT(several.err, Contains("environment (env:// (torchrun)): this process is rank 0 of 2"));
-  CHECK_FALSE(std::filesystem::exists(dir.file("run2")));
   const auto bad = run_cli_env("SLURM_PROCID=0", args + dir.file("run_bad") + "'");
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Contains("SLURM_PROCID is set but SLURM_NTASKS is not"));
   const auto one = run_cli_env("RANK=0 WORLD_SIZE=1", args + dir.file("run1") + "'");
   INFO(one.err);
   CHECK(one.code == 0);
+  const auto several =
+      run_cli_env("RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500",
+                  "--log-level warn evaluate --checkpoint '" + dir.file("run1") + "' --data '" +
+                      dir.file("data") + "/test.tsv'");
+  CHECK(several.code == 2);
+  CHECK_THAT(several.err,
+             Contains("environment (env:// (torchrun)): this process is rank 0 of 2") &&
+                 Contains("attnrec evaluate runs in one process"));
 }

@@ -386,8 +386,9 @@ TEST_CASE("device_check.sh: arguments, the dependency folder and --dry-run", "[s
   for (const char* f :
        {"MANIFEST.tsv", "usr/include/fmt/format.h", "usr/include/spdlog/spdlog.h",
         "usr/include/CLI/CLI.hpp", "usr/include/nlohmann/json.hpp", "usr/include/catch2/catch.hpp",
-        "usr/include/openssl/sha.h", "usr/lib/x86_64-linux-gnu/libfmt.so.9",
-        "usr/lib/x86_64-linux-gnu/libspdlog.so.1.10", "usr/lib/x86_64-linux-gnu/libcrypto.so.3"}) {
+        "usr/include/openssl/sha.h", "usr/include/gloo/context.h",
+        "usr/lib/x86_64-linux-gnu/libfmt.so.9", "usr/lib/x86_64-linux-gnu/libspdlog.so.1.10",
+        "usr/lib/x86_64-linux-gnu/libcrypto.so.3"}) {
     fs::create_directories((fs::path(deps) / f).parent_path());
     write_text(deps + "/" + f, "");
   }
@@ -422,7 +423,7 @@ TEST_CASE("fetch_device_deps.sh: downloads and unpacks what device_check.sh need
   const auto manifest = read_text(deps + "/MANIFEST.tsv");
   for (const char* package :
        {"libfmt-dev", "libfmt9", "libspdlog-dev", "libspdlog1.10", "libcli11-dev",
-        "nlohmann-json3-dev", "catch2", "libssl-dev", "libssl3"}) {
+        "nlohmann-json3-dev", "catch2", "libssl-dev", "libssl3", "libgloo-dev"}) {
     CHECK_THAT(manifest, Contains(std::string(package) + "\t"));
   }
   const auto check = run_shell("bash '" + source_path("scripts/device_check.sh") +

@@ -83,6 +83,50 @@ TEST_CASE("architecture: dependencies point down only", "[architecture]") {
   CHECK(includes > 200);
 }
 
+TEST_CASE("architecture: no test name holds a semicolon (CTest splits names there)",
+          "[architecture]") {
+  const std::regex name(R"re(TEST_CASE\(\s*"([^"]*)")re");
+  std::vector<std::string> bad;
+  std::size_t names = 0;
+  for (const auto& e : fs::recursive_directory_iterator(source_path("tests"))) {
+    if (!e.is_regular_file() || e.path().extension() != ".cpp") continue;
+    std::ifstream in(e.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::sregex_iterator it(text.begin(), text.end(), name), end; it != end; ++it) {
+      ++names;
+      if ((*it)[1].str().find(';') != std::string::npos) bad.push_back((*it)[1].str());
+    }
+  }
+  for (const auto& b : bad) INFO(b);
+  CHECK(bad.empty());
+  CHECK(names > 100);
+}
+
+TEST_CASE("architecture: only dist/ includes c10d", "[architecture][dist]") {
+  std::vector<std::string> outside;
+  std::size_t inside = 0;
+  for (const auto& file : source_files()) {
+    const auto rel = in_tree(file);
+    std::ifstream in(file);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.find("#include") == std::string::npos ||
+          line.find("distributed/c10d") == std::string::npos) {
+        continue;
+      }
+      if (layer_of(rel) == "dist") {
+        ++inside;
+      } else {
+        outside.push_back(rel.string() + ":" + std::to_string(n));
+      }
+    }
+  }
+  INFO("c10d included outside dist/: " << outside.size());
+  for (const auto& o : outside) INFO(o);
+  CHECK(outside.empty());
+  CHECK(inside > 0);  // the rule checks something
+}
+
 TEST_CASE("architecture: no function in src/ is longer than 150 lines", "[architecture]") {
   // clang-format (checked by the test command) starts every namespace-level definition at
   // column 0 and puts its closing brace alone on a line at column 0: a body runs from the

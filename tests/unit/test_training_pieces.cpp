@@ -158,15 +158,19 @@ TEST_CASE("step: an update, and a non-finite loss never reaches the weights", "[
   struct Count : GradientSync {
     int calls = 0;
     bool had_grads = false;
-    void sync(Recommender& m) override {
+    StepTotals sync(Recommender& m, const StepTotals& local) override {
       ++calls;
       had_grads = m->parameters()[0].grad().defined();
+      StepTotals total = local;
+      total.samples *= 2;  // as if a second process had an equal part
+      return total;
     }
   } count;
   TrainStep synced(model, *optimizer, c.train, &count);
-  synced.run(tiny_batch(), 0.01, 1, 0);
+  const auto synced_result = synced.run(tiny_batch(), 0.01, 1, 0);
   CHECK(count.calls == 1);
   CHECK(count.had_grads);
+  CHECK(synced_result.samples == 4);  // the sums the hook returns are the step's
   // NaN in the embedding table: error names the step (1-based), or skip leaves the weights.
   {
     torch::NoGradGuard guard;

@@ -39,7 +39,7 @@ TEST_CASE("world: no launcher, or a world of one, is the single-process path", "
   const auto one = discover_world(fake({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"LOCAL_RANK", "0"}}));
   CHECK_FALSE(one.distributed());
   CHECK(one.source == "env:// (torchrun)");
-  CHECK_NOTHROW(require_single_process(one));
+  CHECK_NOTHROW(require_single_process(one, "attnrec evaluate"));
 }
 
 TEST_CASE("world: torchrun, Slurm and Open MPI variables, in that order", "[dist][world]") {
@@ -106,9 +106,16 @@ TEST_CASE("world: malformed or inconsistent variables name themselves and what t
       Contains("MASTER_PORT=\"70000\": expected an integer from 1 to 65535"));
 }
 
-TEST_CASE("world: training refuses a world of several processes", "[dist][world]") {
+TEST_CASE("world: single-process commands refuse a world of several processes", "[dist][world]") {
   const auto world = discover_world(fake(with_master({{"RANK", "1"}, {"WORLD_SIZE", "2"}})));
-  CHECK_THROWS_WITH(require_single_process(world), Contains("rank 1 of 2") &&
-                                                       Contains("trains in one process only") &&
-                                                       Contains("start a single process"));
+  CHECK_THROWS_WITH(require_single_process(world, "attnrec evaluate"),
+                    Contains("rank 1 of 2") && Contains("attnrec evaluate runs in one process") &&
+                        Contains("start a single process"));
+  CHECK(world.local_world_size == 2);  // not said by the launcher: all processes on one host
+  const auto local = discover_world(fake(with_master(
+      {{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"}})));
+  CHECK(local.local_world_size == 2);
+  CHECK_THROWS_WITH(discover_world(fake(with_master(
+                        {{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_WORLD_SIZE", "5"}}))),
+                    Contains("LOCAL_WORLD_SIZE=\"5\": expected an integer from 1 to 4"));
 }

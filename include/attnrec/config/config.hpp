@@ -98,6 +98,14 @@ struct EarlyStoppingConfig {
   std::int64_t patience = 0;
 };
 
+/// Data-parallel training over several processes (section `train.distributed`); read only
+/// when the launcher starts more than one process (dist/world.hpp).
+struct DistributedConfig {
+  std::string init;            ///< env:// (TCPStore at MASTER_ADDR:MASTER_PORT) | file:///PATH
+  double timeout_s = 0.0;      ///< bounds the rendezvous and every collective
+  std::int64_t bucket_mb = 0;  ///< dense gradients per allreduce bucket, in MiB
+};
+
 /// The optimisation loop (section `train`).
 struct TrainConfig {
   std::int64_t epochs = 0;
@@ -125,6 +133,7 @@ struct TrainConfig {
   bool next_item = false;          ///< train every position of a history on the next event
   NegativesConfig negatives;
   EarlyStoppingConfig early_stopping;
+  DistributedConfig distributed;
 };
 
 /// Evaluation settings shared by validation and `attnrec evaluate` (section `eval`).

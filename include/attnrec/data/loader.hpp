@@ -32,6 +32,11 @@ struct LoaderOptions {
   /// only to lengths close to its own. For scoring, where the order does not matter (each
   /// Batch::index names its samples). Default: false
   bool by_length = false;
+  /// Data-parallel training: this process takes part `shard` of `shards` of every batch (the
+  /// rows [n x shard / shards, n x (shard + 1) / shards) of a batch of n); the batches, their
+  /// order and their negatives stay those of one process. Default: 0 of 1 (the whole batch)
+  int shard = 0;
+  int shards = 1;
 
   /// Draws Batch::negatives for every batch (training with train.negatives); must outlive the
   /// loader. Default: none
@@ -59,6 +64,11 @@ struct LoaderOptions {
   }
   LoaderOptions& with_pin_memory(bool v) {
     pin_memory = v;
+    return *this;
+  }
+  LoaderOptions& with_shard(int index, int count) {
+    shard = index;
+    shards = count;
     return *this;
   }
   LoaderOptions& with_by_length(bool v) {

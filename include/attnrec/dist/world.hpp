@@ -15,6 +15,10 @@ struct World {
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
+  /// Processes on this host (LOCAL_WORLD_SIZE, SLURM_NTASKS_PER_NODE,
+  /// OMPI_COMM_WORLD_LOCAL_SIZE; the world size when the launcher does not say): they share
+  /// its cores.
+  int local_world_size = 1;
   std::string master_addr;                ///< host of rank 0's store (empty for a world of one)
   int master_port = 0;                    ///< its port (0 for a world of one)
   std::string source = "single process";  ///< which launcher's variables were read
@@ -37,9 +41,8 @@ constexpr int kMaxWorldSize = 65536;
 /// the variable, its value and what to do.
 World discover_world(const Environment& env = process_environment());
 
-/// `attnrec train` runs in one process: a world of several (e.g. started by torchrun
-/// --nproc_per_node=2) is refused with a ConfigError saying so, instead of several processes each
-/// training alone.
-void require_single_process(const World& world);
+/// For commands that run in one process (`what`, e.g. "attnrec evaluate"): a world of several
+/// is refused with a ConfigError saying so, instead of several processes each doing the work.
+void require_single_process(const World& world, const std::string& what);
 
 }  // namespace attnrec

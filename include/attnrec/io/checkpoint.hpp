@@ -56,6 +56,10 @@ struct CheckpointMeta {
   std::string weights_sha256, optimizer_sha256;
   std::map<std::string, std::vector<std::int64_t>> parameter_shapes;
   std::int64_t parameters = 0;
+  /// Data-parallel training: {"world_size": N, "bucket_plan": [...], ...} (null: one process).
+  nlohmann::json distributed;
+  /// The number of processes that trained it (1 when `distributed` is null).
+  int world_size() const;
 
   /// The meta as stored (written by save_checkpoint; shown by `inspect --json`).
   nlohmann::json to_json() const;
@@ -72,6 +76,7 @@ struct CheckpointContents {
   std::string items_vocab, users_vocab;          ///< vocabulary files referenced
   torch::optim::Optimizer* optimizer = nullptr;  ///< saved when not null
   bool rng = false;                              ///< save the torch generator states
+  nlohmann::json distributed;  ///< data-parallel training's description (null: one process)
 };
 
 /// Writes a checkpoint of `model` atomically. Throws IoError (previous file untouched) when

@@ -7,7 +7,8 @@
 
 namespace attnrec {
 
-/// Appends one JSON object per line to a file (metrics.jsonl).
+/// Appends one JSON object per line to a file (metrics.jsonl). An empty path writes nothing
+/// (the processes of a multi-process run other than rank 0).
 class MetricsLog {
  public:
   explicit MetricsLog(std::string path) : path_(std::move(path)) {}

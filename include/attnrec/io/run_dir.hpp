@@ -13,6 +13,7 @@
 /// command writes an output over one of them.
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -67,7 +68,7 @@ void check_run_dir_usable(const RunDir& run, bool overwrite,
 void reset_run_dir(const RunDir& run);
 
 /// Creates the run directory (new runs) and takes its lock without changing the lock file.
-RunLock lock_run_dir(const RunDir& run);
+std::unique_ptr<RunLock> lock_run_dir(const RunDir& run);
 
 /// Removes temporary files left by a process killed while writing a checkpoint.
 void remove_stale_temporaries(const RunDir& run);

@@ -31,6 +31,12 @@ class CheckpointPolicy {
   /// resume continues there); nullopt when checkpoint.every_epoch is off or training stops.
   std::optional<TrainState> at_epoch_end(const TrainState& state) const;
   const RunDir& run() const { return run_; }
+  /// Data-parallel training: `distributed` (world size, bucket plan) goes into every
+  /// checkpoint's meta; `writes` false (ranks other than 0) writes no checkpoint at all.
+  void set_distributed(nlohmann::json distributed, bool writes) {
+    distributed_ = std::move(distributed);
+    writes_ = writes;
+  }
 
  private:
   void save(const std::string& path, const std::string& kind, Recommender& model,
@@ -39,6 +45,8 @@ class CheckpointPolicy {
 
   const Config& config_;
   RunDir run_;
+  nlohmann::json distributed_;
+  bool writes_ = true;
 };
 
 }  // namespace attnrec

@@ -47,6 +47,11 @@ class TrainObjective {
   void set_softmax_block(std::int64_t items) { softmax_block_ = items; }
   /// The batch's mean loss.
   torch::Tensor operator()(Recommender& model, const Batch& batch) const;
+  /// The number of terms the batch's mean loss averages (its cases: samples, positions, or
+  /// positions with a known positive): data-parallel training weights each process's gradient
+  /// by it. With a shared pool, pool items equal to a case's positive are masked, which this
+  /// count ignores (the weighting is then exact only up to those collisions).
+  std::int64_t cases(const Batch& batch) const;
   /// Moves the log-q table to `device`.
   void to(const torch::Device& device);
 

@@ -3,12 +3,15 @@
 /// directory, read data and build vocabularies, train (or resume), evaluate the best model on
 /// the test split, write the summary.
 
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/dataset.hpp"
+#include "attnrec/train/parallel.hpp"
 
 namespace attnrec {
 
@@ -22,6 +25,15 @@ struct TrainRunOptions {
   /// The config file the run was read from (checked like the data files: --overwrite never
   /// deletes an input). Default: none
   std::string config_file;
+  /// Data-parallel training: connects this process to the others of its job, once the config
+  /// (fresh or resumed) is known. Null, or a null result: one process. Default: none
+  std::function<std::unique_ptr<Parallel>(const Config&)> connect;
+  /// Resume a checkpoint written by a different number of processes (results are then no
+  /// longer bit-identical to an uninterrupted run; a warning says so). Default: false
+  bool allow_world_size_change = false;
+  /// CPU threads when train.threads is 0 (0: the physical cores). Several processes on one
+  /// host share its cores. Default: 0
+  std::int64_t default_threads = 0;
 };
 
 /// Trains from scratch; returns the summary also written to RUN_DIR/summary.json.

@@ -11,22 +11,19 @@
 #include "attnrec/data/batch.hpp"
 #include "attnrec/model/recommender.hpp"
 #include "attnrec/train/loss.hpp"
+#include "attnrec/train/parallel.hpp"
 
 namespace attnrec {
 
-/// Runs between backward and the optimizer step; data-parallel training averages the gradients
-/// of all processes here.
-class GradientSync {
- public:
-  virtual ~GradientSync() = default;
-  virtual void sync(Recommender& model) = 0;
-};
-
 /// What a step did.
 struct StepResult {
-  torch::Tensor loss;   ///< detached, on the device (reading it synchronises)
-  bool applied = true;  ///< false: a non-finite batch skipped (train.on_nonfinite = skip)
-  std::int64_t samples = 0;
+  torch::Tensor loss;        ///< detached, on the device (reading it synchronises)
+  bool applied = true;       ///< false: a non-finite batch skipped (train.on_nonfinite = skip)
+  std::int64_t samples = 0;  ///< of the whole batch (all processes)
+  /// Data-parallel training: the stop signal the processes agreed on (SIGTERM when any process
+  /// received one, else SIGINT when any did; 0: none). Always 0 for one process, whose
+  /// StopRequests reads its own signal.
+  int agreed_signal = 0;
 };
 
 class TrainStep {

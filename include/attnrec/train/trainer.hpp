@@ -20,6 +20,7 @@
 #include "attnrec/io/train_state.hpp"
 #include "attnrec/model/recommender.hpp"
 #include "attnrec/train/observer.hpp"
+#include "attnrec/train/parallel.hpp"
 #include "attnrec/train/step.hpp"
 
 namespace attnrec {
@@ -38,6 +39,11 @@ struct FitOptions {
   /// Runs between backward and the optimizer step (data-parallel training; not owned).
   /// Default: none
   GradientSync* gradient_sync = nullptr;
+  /// Data-parallel training over several processes (not owned): each takes its part of every
+  /// batch, gradients are summed through it (it replaces gradient_sync), signals are agreed on,
+  /// dropout draws from a stream of (seed, step, rank), and only rank 0 writes checkpoints and
+  /// metrics. Default: none (one process)
+  Parallel* parallel = nullptr;
 };
 
 /// Adam as `train.optimizer` asks: FusedAdam (dense) or LazyAdam (sparse embedding rows). Both

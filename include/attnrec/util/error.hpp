@@ -12,6 +12,7 @@ enum class ExitCode : int {
   ok = 0,
   runtime_failure = 1,  ///< I/O failures, numerical failures, internal errors.
   bad_input = 2,        ///< Bad usage, config, data or checkpoint: the user must change something.
+  peer_failure = 3,     ///< Multi-process training: another process died, hung or disagreed.
   interrupted = 130,    ///< SIGINT.
   terminated = 143,     ///< SIGTERM.
 };
@@ -56,6 +57,15 @@ class CheckpointError : public Error {
 class IoError : public Error {
  public:
   using Error::Error;
+};
+
+/// Multi-process training: a collective or the rendezvous failed because another process died,
+/// hung past train.distributed.timeout_s or never arrived (exit 3). The message names this
+/// process's rank and the operation.
+class PeerError : public Error {
+ public:
+  using Error::Error;
+  ExitCode exit_code() const override { return ExitCode::peer_failure; }
 };
 
 /// Training stopped by SIGINT/SIGTERM after writing a checkpoint (exit 130/143).

@@ -14,4 +14,12 @@ void init_logging(const std::string& level = "info");
 /// only once it is sure to change the run directory.
 void add_log_file(const std::string& path);
 
+/// Multi-process training: every stderr line of this process starts with "[rank N]"; ranks
+/// other than 0 log warnings and errors only (rank 0 speaks for the job).
+void set_log_rank(int rank, int world_size);
+
+/// "rank N of W: " once set_log_rank() was called, "" otherwise; main() puts it in front of the
+/// final error line.
+const std::string& process_label();
+
 }  // namespace attnrec

@@ -16,6 +16,9 @@ class Progress {
   void update(std::int64_t step, double loss, double samples_per_second);
   /// Ends the bar's line.
   void finish();
+  /// Never draws a bar, even on a terminal: progress goes to info log lines only (the
+  /// processes of a multi-process run other than rank 0, which log warnings only).
+  void without_bar() { tty_ = false; }
 
  private:
   std::string label_;

@@ -1,0 +1,346 @@
+#include "attnrec/dist/data_parallel.hpp"
+
+// c10d declares ProcessGroupGloo only when the build says it has Gloo; both LibTorch builds
+// attnrec supports do (libtorch_cpu exports it), but neither's CMake config defines this.
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1
+#endif
+
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <unordered_set>
+
+#include "attnrec/io/checkpoint.hpp"
+#include "attnrec/util/error.hpp"
+#include "attnrec/util/hash.hpp"
+
+namespace attnrec {
+
+namespace {
+
+using Group = c10d::ProcessGroupGloo;
+/// A collective in flight (c10d::ProcessGroup::Work in LibTorch 1.13, c10d::Work in 2.x).
+using WorkPtr =
+    decltype(std::declval<Group&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
+
+/// Values that travel at the end of the last bucket (StepTotals, in its order).
+constexpr std::int64_t kTail = 6;
+/// Fingerprint slots compared across processes (a fixed size, so that processes with different
+/// lists still exchange the same number of values).
+constexpr std::int64_t kFingerprintSlots = 16;
+
+std::uint64_t digest_of(const std::string& text) {
+  return std::stoull(sha256_hex(text).substr(0, 16), nullptr, 16);
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+/// The first line of a c10d message (they carry long backtraces and context).
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+class GlooParallel final : public Parallel {
+ public:
+  GlooParallel(const World& world, const DistributedConfig& config)
+      : world_(world), config_(config) {
+    connect();
+  }
+
+  int rank() const override { return world_.rank; }
+  int world_size() const override { return world_.world_size; }
+
+  void check_same(const std::vector<Fingerprint>& fingerprints) override;
+  void align(Recommender& model, torch::optim::Optimizer& optimizer) override;
+  nlohmann::json describe() const override;
+  nlohmann::json statistics() const override {
+    return {{"sync_steps", sync_steps_}, {"sync_seconds", sync_seconds_}};
+  }
+  StepTotals sync(Recommender& model, const StepTotals& local) override;
+
+ private:
+  struct Bucket {
+    std::vector<std::size_t> params;  ///< indices into params_
+    std::int64_t elements = 0;        ///< gradient elements (without the tail)
+  };
+
+  void connect();
+  c10::intrusive_ptr<c10d::Store> make_store() const;
+  /// Runs `f` (a c10d call); its failures become a PeerError naming the rank and `operation`.
+  template <typename F>
+  decltype(auto) guarded(const std::string& operation, F&& f) const;
+  void plan(Recommender& model);
+  void broadcast_from_rank0(Recommender& model);
+  std::vector<torch::Tensor> dense_buckets(const StepTotals& local) const;
+  WorkPtr sparse_allreduce(std::size_t index, double weight);
+
+  World world_;
+  DistributedConfig config_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<Group> group_;
+  std::vector<torch::Tensor> params_;  ///< the model's parameters, in its order
+  std::vector<std::string> names_;
+  std::vector<Bucket> buckets_;
+  std::vector<std::size_t> sparse_;  ///< parameters with sparse gradients (embedding tables)
+  std::int64_t sync_steps_ = 0;
+  double sync_seconds_ = 0.0;
+};
+
+template <typename F>
+decltype(auto) GlooParallel::guarded(const std::string& operation, F&& f) const {
+  const auto fail = [&](const std::string& what) {
+    return PeerError(fmt::format(
+        "{} failed: {}. Another process has probably stopped (its own error line names the "
+        "cause) or hung past train.distributed.timeout_s ({} s)",
+        operation, first_line(what), config_.timeout_s));
+  };
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw fail(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw fail(e.what());
+  }
+}
+
+c10::intrusive_ptr<c10d::Store> GlooParallel::make_store() const {
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(config_.timeout_s * 1e3));
+  if (config_.init.rfind("file://", 0) == 0) {
+    auto store = c10::make_intrusive<c10d::FileStore>(config_.init.substr(7), world_.world_size);
+    store->setTimeout(timeout);
+    return store;
+  }
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(world_.master_port);
+  options.isServer = world_.rank == 0;
+  options.numWorkers = static_cast<std::size_t>(world_.world_size);
+  options.waitWorkers = true;
+  options.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(world_.master_addr, options);
+}
+
+void GlooParallel::connect() {
+  const std::string where = config_.init == "env://"
+                                ? fmt::format("{}:{}", world_.master_addr, world_.master_port)
+                                : config_.init;
+  spdlog::info("rank {} of {} ({}): rendezvous at {}, timeout {} s", world_.rank, world_.world_size,
+               world_.source, where, config_.timeout_s);
+  // Every rank must arrive: with a missing one the store or the group times out.
+  const auto rendezvous = [&](const char* part) {
+    return fmt::format(
+        "the rendezvous at {} ({}; every rank must start with the same MASTER_ADDR, MASTER_PORT "
+        "and WORLD_SIZE, and rank 0 must run)",
+        where, part);
+  };
+  store_ = guarded(rendezvous("store"), [&] { return make_store(); });
+  auto options = Group::Options::create(
+      std::chrono::milliseconds(static_cast<std::int64_t>(config_.timeout_s * 1e3)));
+  guarded("creating the Gloo device", [&] {
+    const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+    if (interface != nullptr && *interface != '\0') {
+      options->devices.push_back(Group::createDeviceForInterface(interface));
+    } else if (is_loopback(world_.master_addr)) {
+      options->devices.push_back(Group::createDeviceForHostname("127.0.0.1"));
+    } else {
+      options->devices.push_back(Group::createDefaultDevice());
+    }
+  });
+  group_ = guarded(rendezvous("Gloo process group"), [&] {
+    return c10::make_intrusive<Group>(store_, world_.rank, world_.world_size, options);
+  });
+}
+
+void GlooParallel::check_same(const std::vector<Fingerprint>& fingerprints) {
+  TORCH_CHECK(static_cast<std::int64_t>(fingerprints.size()) <= kFingerprintSlots,
+              "fingerprints: expected at most ", kFingerprintSlots, ", got ", fingerprints.size());
+  auto mine = torch::zeros({kFingerprintSlots}, torch::kInt64);
+  for (std::size_t i = 0; i < fingerprints.size(); ++i) {
+    const std::uint64_t value = digest_of(fingerprints[i].first) ^ fingerprints[i].second;
+    std::int64_t stored = 0;
+    std::memcpy(&stored, &value, sizeof stored);
+    mine[static_cast<std::int64_t>(i)] = stored;
+  }
+  std::vector<std::vector<at::Tensor>> all(1);
+  for (int r = 0; r < world_.world_size; ++r) all[0].push_back(torch::empty_like(mine));
+  std::vector<at::Tensor> input{mine};
+  guarded("comparing the processes' config and data",
+          [&] { group_->allgather(all, input)->wait(); });
+  for (std::size_t i = 0; i < fingerprints.size(); ++i) {
+    std::vector<int> differ;
+    for (int r = 1; r < world_.world_size; ++r) {
+      if (!all[0][r][static_cast<std::int64_t>(i)].equal(all[0][0][static_cast<std::int64_t>(i)])) {
+        differ.push_back(r);
+      }
+    }
+    if (differ.empty()) continue;
+    throw ConfigError(fmt::format(
+        "the {} of rank(s) {} differs from rank 0's; every process of a run must start the "
+        "same attnrec build with the same config, --set options and data files",
+        fingerprints[i].first, fmt::join(differ, ", ")));
+  }
+}
+
+void GlooParallel::plan(Recommender& model) {
+  std::unordered_set<const void*> sparse_tables;
+  for (const auto& module : model->modules(/*include_self=*/true)) {
+    if (const auto* embedding = module->as<torch::nn::Embedding>()) {
+      if (embedding->options.sparse())
+        sparse_tables.insert(embedding->weight.unsafeGetTensorImpl());
+    }
+  }
+  const auto bucket_elements = config_.bucket_mb * (std::int64_t{1} << 20) / 4;
+  for (const auto& named : model->named_parameters()) {
+    const std::size_t index = params_.size();
+    params_.push_back(named.value());
+    names_.push_back(named.key());
+    if (sparse_tables.count(named.value().unsafeGetTensorImpl()) != 0) {
+      sparse_.push_back(index);
+      continue;
+    }
+    if (buckets_.empty() || buckets_.back().elements + named.value().numel() > bucket_elements) {
+      buckets_.emplace_back();
+    }
+    buckets_.back().params.push_back(index);
+    buckets_.back().elements += named.value().numel();
+  }
+  if (buckets_.empty()) buckets_.emplace_back();  // the tail travels even without dense gradients
+}
+
+void GlooParallel::broadcast_from_rank0(Recommender& model) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : model->parameters()) tensors.push_back(p.detach());
+  for (const auto& b : model->buffers()) tensors.push_back(b.detach());
+  c10d::BroadcastOptions options;
+  options.rootRank = 0;
+  for (auto& t : tensors) {
+    std::vector<at::Tensor> one{t};
+    guarded("broadcasting the model from rank 0", [&] { group_->broadcast(one, options)->wait(); });
+  }
+}
+
+void GlooParallel::align(Recommender& model, torch::optim::Optimizer& optimizer) {
+  plan(model);
+  broadcast_from_rank0(model);
+  check_same({{"model parameters after the broadcast", digest_of(weights_sha256(model))},
+              {"optimizer state", digest_of(optimizer_sha256(model, optimizer))}});
+  spdlog::info(
+      "data-parallel over {} processes (Gloo): {} dense gradient bucket(s) of up to {} MiB, {} "
+      "sparse table(s)",
+      world_.world_size, buckets_.size(), config_.bucket_mb, sparse_.size());
+}
+
+nlohmann::json GlooParallel::describe() const {
+  nlohmann::json plan = nlohmann::json::array();
+  for (const auto& b : buckets_) plan.push_back(b.elements);
+  nlohmann::json sparse = nlohmann::json::array();
+  for (const auto i : sparse_) sparse.push_back(names_[i]);
+  return {{"world_size", world_.world_size},
+          {"backend", "gloo"},
+          {"bucket_mb", config_.bucket_mb},
+          {"bucket_plan", plan},
+          {"sparse_parameters", sparse}};
+}
+
+std::vector<torch::Tensor> GlooParallel::dense_buckets(const StepTotals& local) const {
+  std::vector<torch::Tensor> flats;
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32);
+  for (std::size_t k = 0; k < buckets_.size(); ++k) {
+    const bool last = k + 1 == buckets_.size();
+    auto flat = torch::empty({buckets_[k].elements + (last ? kTail : 0)},
+                             options.device(params_.empty() ? torch::kCPU : params_[0].device()));
+    std::int64_t offset = 0;
+    for (const auto i : buckets_[k].params) {
+      const auto n = params_[i].numel();
+      const auto& grad = params_[i].grad();
+      if (grad.defined()) {
+        flat.narrow(0, offset, n).copy_(grad.reshape({-1}));
+      } else {
+        flat.narrow(0, offset, n).zero_();
+      }
+      offset += n;
+    }
+    // Each process's gradient is of its mean loss: weighted by its terms, the sum over
+    // processes divided by all the terms is the gradient of the whole batch's mean.
+    flat.narrow(0, 0, offset).mul_(local.cases);
+    if (last) {
+      const double tail[kTail] = {local.cases,   local.loss_sum, local.nonfinite,
+                                  local.samples, local.sigint,   local.sigterm};
+      for (std::int64_t j = 0; j < kTail; ++j) flat[offset + j] = tail[j];
+    }
+    flats.push_back(flat);
+  }
+  return flats;
+}
+
+WorkPtr GlooParallel::sparse_allreduce(std::size_t index, double weight) {
+  const auto& param = params_[index];
+  auto grad = param.grad();
+  if (!grad.defined()) {
+    grad = torch::sparse_coo_tensor(
+        torch::empty({1, 0}, torch::TensorOptions().dtype(torch::kInt64).device(param.device())),
+        torch::empty({0, param.size(1)}, param.options()), param.sizes());
+  }
+  std::vector<at::Tensor> one{grad.coalesce() * weight};
+  return group_->allreduce(one);
+}
+
+StepTotals GlooParallel::sync(Recommender&, const StepTotals& local) {
+  const auto started = std::chrono::steady_clock::now();
+  auto flats = dense_buckets(local);
+  std::vector<WorkPtr> dense, sparse;
+  guarded("the gradient allreduce", [&] {
+    for (auto& flat : flats) {
+      std::vector<at::Tensor> one{flat};
+      dense.push_back(group_->allreduce(one));
+    }
+    for (const auto i : sparse_) sparse.push_back(sparse_allreduce(i, local.cases));
+    for (auto& work : dense) work->wait();
+    for (auto& work : sparse) work->wait();
+  });
+  const auto& last = flats.back();
+  const auto tail_at = buckets_.back().elements;
+  StepTotals total;
+  double* fields[kTail] = {&total.cases,   &total.loss_sum, &total.nonfinite,
+                           &total.samples, &total.sigint,   &total.sigterm};
+  for (std::int64_t j = 0; j < kTail; ++j) *fields[j] = last[tail_at + j].item<double>();
+  const double scale = total.cases > 0 ? 1.0 / total.cases : 0.0;
+  for (std::size_t k = 0; k < buckets_.size(); ++k) {
+    flats[k].mul_(scale);
+    std::int64_t offset = 0;
+    for (const auto i : buckets_[k].params) {
+      const auto n = params_[i].numel();
+      params_[i].mutable_grad() = flats[k].narrow(0, offset, n).view(params_[i].sizes());
+      offset += n;
+    }
+  }
+  for (std::size_t j = 0; j < sparse_.size(); ++j) {
+    params_[sparse_[j]].mutable_grad() = (sparse[j]->result()[0] * scale).coalesce();
+  }
+  ++sync_steps_;
+  sync_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return total;
+}
+
+}  // namespace
+
+std::unique_ptr<Parallel> connect_data_parallel(const World& world,
+                                                const DistributedConfig& config) {
+  TORCH_CHECK(world.distributed(), "connect_data_parallel: expected a world of several, got ",
+              world.world_size);
+  return std::make_unique<GlooParallel>(world, config);
+}
+
+}  // namespace attnrec

@@ -1,0 +1,331 @@
+// Data-parallel training with several real attnrec processes on 127.0.0.1 (c10d, Gloo): the
+// same optimisation as one process, bit-identical repeats and resumes, faults and mismatches.
+// Every run is bounded by a deadline: a hang fails the test and its processes are killed.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <filesystem>
+
+#include "attnrec/io/checkpoint.hpp"
+#include "attnrec/io/outputs.hpp"
+#include "cli_data.hpp"
+#include "support.hpp"
+
+using namespace attnrec;
+using namespace attnrec::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+/// The processes of one job, started as torchrun would (RANK, WORLD_SIZE, MASTER_*).
+struct Job {
+  std::vector<pid_t> pids;
+  std::vector<std::string> err_files;
+
+  std::string err(std::size_t rank) const { return read_text(err_files[rank]); }
+
+  /// Exit codes; at the deadline every process still running is killed and the test fails.
+  std::vector<int> wait(std::chrono::seconds limit = std::chrono::seconds(240)) {
+    const auto deadline = Clock::now() + limit;
+    std::vector<int> codes;
+    for (const auto pid : pids) codes.push_back(wait_cli_until(pid, deadline));
+    for (std::size_t r = 0; r < pids.size(); ++r) {
+      if (codes[r] != -1) continue;
+      ::kill(pids[r], SIGKILL);
+      wait_cli(pids[r]);
+      FAIL("rank " << r << " still running after " << limit.count() << " s:\n" << err(r));
+    }
+    return codes;
+  }
+};
+
+/// Starts `n` ranks of `attnrec ARGS`; `extra[r]` is appended to rank r's arguments.
+Job start_job(const TempDir& dir, const std::string& tag, int n,
+              const std::vector<std::string>& args,
+              const std::vector<std::vector<std::string>>& extra = {}) {
+  const std::string port = std::to_string(free_port());
+  Job job;
+  for (int r = 0; r < n; ++r) {
+    std::vector<std::string> a = args;
+    if (static_cast<std::size_t>(r) < extra.size()) {
+      a.insert(a.end(), extra[r].begin(), extra[r].end());
+    }
+    const std::string base = dir.file(tag + "." + std::to_string(r));
+    job.err_files.push_back(base + ".err");
+    job.pids.push_back(spawn_cli_env({{"RANK", std::to_string(r)},
+                                      {"WORLD_SIZE", std::to_string(n)},
+                                      {"LOCAL_RANK", std::to_string(r)},
+                                      {"MASTER_ADDR", "127.0.0.1"},
+                                      {"MASTER_PORT", port},
+                                      {"OMP_WAIT_POLICY", "PASSIVE"}},
+                                     a, base + ".out", job.err_files.back()));
+  }
+  return job;
+}
+
+/// One process, no launcher variables.
+int run_single(const TempDir& dir, const std::string& tag, const std::vector<std::string>& args,
+               std::string* err = nullptr) {
+  const std::string base = dir.file(tag);
+  const pid_t pid =
+      spawn_cli_env({{"OMP_WAIT_POLICY", "PASSIVE"}}, args, base + ".out", base + ".err");
+  const int code = wait_cli_until(pid, Clock::now() + std::chrono::seconds(240));
+  if (code == -1) {
+    ::kill(pid, SIGKILL);
+    wait_cli(pid);
+    FAIL("single process still running after 240 s");
+  }
+  if (err) *err = read_text(base + ".err");
+  return code;
+}
+
+/// `attnrec train --config CONFIG --run-dir RUN` with `--set` for each of `settings` and for
+/// the settings every test here shares (one thread, CPU, a 60 s timeout).
+std::vector<std::string> train_args(const std::string& config, const std::string& run,
+                                    const std::vector<std::string>& settings) {
+  std::vector<std::string> args = {"train", "--config", source_path(config), "--run-dir", run};
+  for (const auto& s : settings) args.insert(args.end(), {"--set", s});
+  for (const char* s : {"train.threads=1", "train.device=cpu", "train.distributed.timeout_s=60"}) {
+    args.insert(args.end(), {"--set", s});
+  }
+  return args;
+}
+
+/// configs/default.json (the LSTM recipe) with lazy_adam, small and without dropout (dropout
+/// masks are drawn per process, as in PyTorch's DDP).
+std::vector<std::string> lstm_recipe(const std::string& data, const std::string& run,
+                                     int epochs = 2) {
+  return train_args(
+      "configs/default.json", run,
+      {"data.train=" + data + "/train_positives.tsv", "data.valid=" + data + "/valid.tsv",
+       "data.test=" + data + "/test.tsv", "train.epochs=" + std::to_string(epochs),
+       "train.batch_size=64", "train.optimizer=lazy_adam", "model.embedding.dim=8",
+       "model.encoder.hidden=8", "model.attention.hidden=8", "model.embedding.dropout=0",
+       "model.head.dropout=0"});
+}
+
+std::map<std::string, torch::Tensor> final_weights(const std::string& run) {
+  auto loaded = load_model(run + "/checkpoints/final.pt", torch::kCPU);
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& p : loaded.model->named_parameters()) weights[p.key()] = p.value().clone();
+  return weights;
+}
+
+double max_difference(const std::string& run_a, const std::string& run_b) {
+  const auto a = final_weights(run_a), b = final_weights(run_b);
+  REQUIRE(a.size() == b.size());
+  double worst = 0.0;
+  for (const auto& [name, tensor] : a) {
+    worst = std::max(worst, (tensor - b.at(name)).abs().max().item<double>());
+  }
+  return worst;
+}
+
+std::vector<double> train_losses(const std::string& run) {
+  std::vector<double> losses;
+  for (const auto& row : read_jsonl(run + "/metrics.jsonl")) {
+    if (row.contains("train_loss")) losses.push_back(row["train_loss"].get<double>());
+  }
+  return losses;
+}
+
+std::string weights_digest(const std::string& checkpoint) {
+  return read_checkpoint_meta(checkpoint).weights_sha256;
+}
+
+/// Polls until `path` exists; false at the deadline.
+bool appears(const std::string& path, std::chrono::seconds limit) {
+  const auto deadline = Clock::now() + limit;
+  while (!std::filesystem::exists(path)) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("dist: 2 x 32 trains as 1 x 64, the LSTM recipe with lazy_adam", "[dist][processes]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  std::string err;
+  REQUIRE(run_single(dir, "one", lstm_recipe(data, dir.file("one")), &err) == 0);
+  auto job = start_job(dir, "two", 2, lstm_recipe(data, dir.file("two")));
+  const auto codes = job.wait();
+  INFO(job.err(0) << job.err(1));
+  REQUIRE(codes == std::vector<int>{0, 0});
+  // The same optimisation: loss trajectory and final weights agree to float rounding.
+  const auto one = train_losses(dir.file("one")), two = train_losses(dir.file("two"));
+  REQUIRE(one.size() == 2);
+  REQUIRE(two.size() == one.size());
+  for (std::size_t i = 0; i < one.size(); ++i) CHECK(two[i] == Approx(one[i]).epsilon(1e-4));
+  CHECK(max_difference(dir.file("one"), dir.file("two")) < 1e-4);
+  // Rank 0 alone wrote the run; the checkpoint records the world and the bucket plan.
+  const auto meta = read_checkpoint_meta(dir.file("two/checkpoints/final.pt"));
+  CHECK(meta.world_size() == 2);
+  CHECK(meta.distributed["backend"] == "gloo");
+  CHECK(meta.distributed["bucket_plan"].size() >= 1);
+  CHECK(meta.distributed["sparse_parameters"].size() >= 1);  // lazy_adam's embedding table
+  CHECK_THAT(job.err(0), Contains("[rank 0]") && Contains("data-parallel over 2 processes"));
+  CHECK_THAT(job.err(1), !Contains("[info]"));  // other ranks: warnings and errors only
+  const auto summary = nlohmann::json::parse(read_text(dir.file("two/summary.json")));
+  CHECK(summary["distributed"]["world_size"] == 2);
+  CHECK(summary.contains("test"));
+}
+
+TEST_CASE("dist: 3 processes train the SASRec config as one", "[dist][processes][transformer]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  const auto args = [&](const std::string& run) {
+    return train_args(
+        "configs/sasrec.json", run,
+        {"data.train=" + data + "/train_sequences.tsv", "data.valid=" + data + "/valid.tsv",
+         "data.test=" + data + "/test.tsv", "train.epochs=2", "model.embedding.dim=8",
+         "model.encoder.dropout=0", "model.encoder.attention_dropout=0"});
+  };
+  REQUIRE(run_single(dir, "one", args(dir.file("one"))) == 0);
+  auto job = start_job(dir, "three", 3, args(dir.file("three")));
+  const auto codes = job.wait();
+  INFO(job.err(0) << job.err(1) << job.err(2));
+  REQUIRE(codes == std::vector<int>{0, 0, 0});
+  const auto one = train_losses(dir.file("one")), three = train_losses(dir.file("three"));
+  REQUIRE(three.size() == one.size());
+  for (std::size_t i = 0; i < one.size(); ++i) CHECK(three[i] == Approx(one[i]).epsilon(1e-4));
+  CHECK(max_difference(dir.file("one"), dir.file("three")) < 1e-4);
+}
+
+TEST_CASE("dist: repeated and resumed 2-process runs are bit-identical", "[dist][processes]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  // Run b meets through a FileStore instead of rank 0's TCPStore: the same numbers.
+  for (const std::string run : {"a", "b"}) {
+    auto args = lstm_recipe(data, dir.file(run));
+    if (run == "b")
+      args.insert(args.end(), {"--set", "train.distributed.init=file://" + dir.file("store")});
+    auto job = start_job(dir, run, 2, args);
+    INFO(job.err(0));
+    REQUIRE(job.wait() == std::vector<int>{0, 0});
+  }
+  const auto reference = weights_digest(dir.file("a/checkpoints/final.pt"));
+  CHECK(weights_digest(dir.file("b/checkpoints/final.pt")) == reference);
+
+  auto args = lstm_recipe(data, dir.file("c"));
+  args.insert(args.end(), {"--stop-after-steps", "3"});
+  auto stopped = start_job(dir, "c", 2, args);
+  REQUIRE(stopped.wait() == std::vector<int>{0, 0});
+  // Another number of processes is refused unless asked for.
+  std::string err;
+  CHECK(run_single(dir, "c1", {"train", "--resume", dir.file("c")}, &err) == 2);
+  CHECK_THAT(err, Contains("written by a run of 2 process(es), resumed with 1") &&
+                      Contains("--allow-world-size-change"));
+  // ... and continues when allowed, with a warning (on a copy: the 2-process resume follows).
+  std::filesystem::copy(dir.file("c"), dir.file("c_copy"),
+                        std::filesystem::copy_options::recursive);
+  CHECK(run_single(dir, "c1b",
+                   {"train", "--resume", dir.file("c_copy"), "--allow-world-size-change"},
+                   &err) == 0);
+  CHECK_THAT(err, Contains("no longer bit-identical"));
+  auto resumed = start_job(dir, "c2", 2, {"train", "--resume", dir.file("c")});
+  INFO(resumed.err(0));
+  REQUIRE(resumed.wait() == std::vector<int>{0, 0});
+  CHECK(weights_digest(dir.file("c/checkpoints/final.pt")) == reference);
+}
+
+TEST_CASE("dist: a killed rank ends the others with exit 3, SIGTERM stops every rank cleanly",
+          "[dist][processes][faults]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  const auto long_run = [&](const std::string& run) {
+    auto args = lstm_recipe(data, dir.file(run), 500);
+    args.insert(args.end(),
+                {"--set", "checkpoint.every_steps=2", "--set", "train.distributed.timeout_s=20"});
+    return args;
+  };
+  {
+    auto job = start_job(dir, "kill", 2, long_run("kill"));
+    REQUIRE(appears(dir.file("kill/checkpoints/latest"), std::chrono::seconds(120)));
+    ::kill(job.pids[1], SIGKILL);
+    const auto codes = job.wait(std::chrono::seconds(60));
+    CHECK(codes[1] == 128 + SIGKILL);
+    CHECK(codes[0] == 3);
+    CHECK_THAT(job.err(0), Contains("error: rank 0 of 2: ") && Contains("failed"));
+    // The last checkpoint is complete and loads.
+    const auto check = run_cli("--log-level warn evaluate --checkpoint '" + dir.file("kill") +
+                               "' --data '" + data + "/test.tsv'");
+    CHECK(check.code == 0);
+  }
+  auto job = start_job(dir, "term", 2, long_run("term"));
+  REQUIRE(appears(dir.file("term/checkpoints/latest"), std::chrono::seconds(120)));
+  ::kill(job.pids[0], SIGTERM);
+  ::kill(job.pids[1], SIGTERM);
+  const auto codes = job.wait(std::chrono::seconds(60));
+  INFO(job.err(0) << job.err(1));
+  CHECK(codes == std::vector<int>{143, 143});
+  CHECK_THAT(job.err(0), Contains("SIGTERM received"));
+  // Exact resume with the same world: the run continues to the end of the next epoch and ends
+  // where an uninterrupted 2-process run of that many epochs ends.
+  const auto meta = read_checkpoint_meta(
+      dir.file("term/checkpoints/") +
+      read_text(dir.file("term/checkpoints/latest"))
+          .substr(0, read_text(dir.file("term/checkpoints/latest")).find('\n')));
+  const std::string epochs = std::to_string(meta.train_state.epoch + 1);
+  auto resumed = start_job(dir, "term2", 2,
+                           {"train", "--resume", dir.file("term"), "--set",
+                            "train.epochs=" + epochs, "--set", "checkpoint.every_steps=0"});
+  INFO(resumed.err(0));
+  REQUIRE(resumed.wait() == std::vector<int>{0, 0});
+  auto straight_args = long_run("straight");
+  straight_args.insert(straight_args.end(), {"--set", "train.epochs=" + epochs});
+  auto straight = start_job(dir, "straight", 2, straight_args);
+  REQUIRE(straight.wait() == std::vector<int>{0, 0});
+  CHECK(weights_digest(dir.file("term/checkpoints/final.pt")) ==
+        weights_digest(dir.file("straight/checkpoints/final.pt")));
+}
+
+TEST_CASE("dist: mismatched ranks and a missing rank are refused at start",
+          "[dist][processes][faults]") {
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  auto job = start_job(dir, "mismatch", 2, lstm_recipe(data, dir.file("mismatch")),
+                       {{}, {"--set", "train.lr=0.01"}});
+  const auto codes = job.wait(std::chrono::seconds(120));
+  CHECK(codes == std::vector<int>{2, 2});
+  CHECK_THAT(job.err(0), Contains("the config (after --set) of rank(s) 1 differs from rank 0's"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("mismatch/checkpoints")));
+  // Rank 1 never starts: rank 0 gives up after the timeout, naming the rendezvous.
+  auto args = lstm_recipe(data, dir.file("alone"));
+  args.insert(args.end(), {"--set", "train.distributed.timeout_s=3"});
+  const std::string port = std::to_string(free_port());
+  const pid_t pid = spawn_cli_env({{"RANK", "0"},
+                                   {"WORLD_SIZE", "2"},
+                                   {"MASTER_ADDR", "127.0.0.1"},
+                                   {"MASTER_PORT", port},
+                                   {"OMP_WAIT_POLICY", "PASSIVE"}},
+                                  args, dir.file("alone.out"), dir.file("alone.err"));
+  const int code = wait_cli_until(pid, Clock::now() + std::chrono::seconds(60));
+  if (code == -1) ::kill(pid, SIGKILL);
+  CHECK(code == 3);
+  CHECK_THAT(read_text(dir.file("alone.err")), Contains("error: rank 0 of 2: the rendezvous at "
+                                                        "127.0.0.1:" +
+                                                        port));
+}
