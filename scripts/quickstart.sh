@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled default data: set up and build, generate the synthetic data set
-# (deterministic), train configs/quickstart.json, and evaluate the best model on the test split
-# against the generator's Bayes-optimal oracle.
+# (deterministic), train configs/quickstart.json, evaluate the best model on the test split
+# against the generator's Bayes-optimal oracle, and write the 10 best unseen items for each test
+# user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -15,3 +16,9 @@ build/attnrec --log-level warn evaluate --checkpoint runs/quickstart \
 oracle_auc=$(grep -A2 '"test": {' data/quickstart/oracle.json | grep '"auc"' | tr -dc '0-9.')
 echo "oracle (Bayes-optimal) test AUC: ${oracle_auc}"
 echo "run directory: runs/quickstart (metrics: runs/quickstart/test_metrics.json)"
+echo
+echo "== recommend: the 10 best unseen items for each user of data/quickstart/test.tsv"
+build/attnrec recommend --checkpoint runs/quickstart --users data/quickstart/test.tsv --k 10 \
+  --output runs/quickstart/recommendations.tsv
+head -n 6 runs/quickstart/recommendations.tsv
+echo "recommendations: runs/quickstart/recommendations.tsv"

@@ -31,5 +31,6 @@ void add_inspect_command(CLI::App& app, Commands& commands);
 void add_preprocess_command(CLI::App& app, Commands& commands);
 void add_check_data_command(CLI::App& app, Commands& commands);
 void add_bench_command(CLI::App& app, Commands& commands);
+void add_recommend_command(CLI::App& app, Commands& commands);
 
 }  // namespace attnrec::cli

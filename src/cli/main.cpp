@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   attnrec::cli::add_train_command(app, commands);
   attnrec::cli::add_evaluate_command(app, commands);
   attnrec::cli::add_predict_command(app, commands);
+  attnrec::cli::add_recommend_command(app, commands);
   attnrec::cli::add_inspect_command(app, commands);
   attnrec::cli::add_bench_command(app, commands);
 
@@ -85,8 +86,8 @@ int main(int argc, char** argv) {
   }
   for (const auto& command : commands) {
     const auto& name = command.app->get_name();
-    if (command.app->parsed() &&
-        (name == "train" || name == "evaluate" || name == "predict" || name == "bench")) {
+    if (command.app->parsed() && (name == "train" || name == "evaluate" || name == "predict" ||
+                                  name == "bench" || name == "recommend")) {
       ensure_passive_openmp(argv);
     }
   }

@@ -139,26 +139,6 @@ bool compare_with_popularity(nlohmann::json& metrics) {
 namespace {
 
 /// The stored config with scoring overrides: how to read and score, never the model.
-Config scoring_config(const Config& stored, const std::vector<std::string>& overrides) {
-  Config config = stored;
-  // Where the model was trained says nothing about where it is scored.
-  config.train.device = "auto";
-  config.train.threads = 0;
-  apply_overrides(config, overrides);
-  validate_config(config);
-  std::vector<std::string> refused;
-  for (const auto& f : config_fields()) {
-    if (field_value(f, config) == field_value(f, stored)) continue;
-    const std::string section = f.name.substr(0, f.name.find('.'));
-    if (!f.resumable && section != "data" && section != "eval") refused.push_back(f.pointer());
-  }
-  if (!refused.empty()) {
-    throw ConfigError("--set: " + join(refused, ", ") +
-                      ": describes the trained model, which comes from the checkpoint; when "
-                      "scoring only data.*, eval.*, train.device and train.threads may be set");
-  }
-  return config;
-}
 
 /// A model and a file scored with it.
 struct Scored {
@@ -346,6 +326,27 @@ std::string format_ranking_table(
 }
 
 }  // namespace
+
+Config scoring_config(const Config& stored, const std::vector<std::string>& overrides) {
+  Config config = stored;
+  // Where the model was trained says nothing about where it is scored.
+  config.train.device = "auto";
+  config.train.threads = 0;
+  apply_overrides(config, overrides);
+  validate_config(config);
+  std::vector<std::string> refused;
+  for (const auto& f : config_fields()) {
+    if (field_value(f, config) == field_value(f, stored)) continue;
+    const std::string section = f.name.substr(0, f.name.find('.'));
+    if (!f.resumable && section != "data" && section != "eval") refused.push_back(f.pointer());
+  }
+  if (!refused.empty()) {
+    throw ConfigError("--set: " + join(refused, ", ") +
+                      ": describes the trained model, which comes from the checkpoint; when "
+                      "scoring only data.*, eval.*, train.device and train.threads may be set");
+  }
+  return config;
+}
 
 nlohmann::json run_evaluation(const EvaluationRequest& r) {
   auto in = scoring_inputs(r.scoring);

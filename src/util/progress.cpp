@@ -34,16 +34,20 @@ void Progress::update(std::int64_t step, double loss, double samples_per_second)
     last_draw_ = now;
     constexpr int kWidth = 30;
     const int filled = total_ > 0 ? static_cast<int>(kWidth * step / total_) : kWidth;
-    fmt::print("\r{} {:>6}/{} [{}{}] {:3}% loss {:.4f} {:.0f} samples/s ETA {}  ", label_, step,
-               total_, std::string(filled, '='), std::string(kWidth - filled, ' '),
-               total_ > 0 ? 100 * step / total_ : 100, loss, samples_per_second,
+    fmt::print("\r{} {:>6}/{} [{}{}] {:3}% {}{:.0f} {}/s ETA {}  ", label_, step, total_,
+               std::string(filled, '='), std::string(kWidth - filled, ' '),
+               total_ > 0 ? 100 * step / total_ : 100, loss_text(loss), samples_per_second, unit_,
                format_duration(eta));
     std::fflush(stdout);
     drawn_ = true;
   } else if (step % log_every_ == 0 || step == total_) {
-    spdlog::info("{} step {}/{} loss {:.4f} {:.0f} samples/s ETA {}", label_, step, total_, loss,
-                 samples_per_second, format_duration(eta));
+    spdlog::info("{} step {}/{} {}{:.0f} {}/s ETA {}", label_, step, total_, loss_text(loss),
+                 samples_per_second, unit_, format_duration(eta));
   }
+}
+
+std::string Progress::loss_text(double loss) const {
+  return show_loss_ ? fmt::format("loss {:.4f} ", loss) : std::string();
 }
 
 void Progress::finish() {

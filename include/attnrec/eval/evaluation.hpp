@@ -34,6 +34,11 @@ struct ScoringRequest {
   std::vector<std::string> overrides;
 };
 
+/// The stored config with `overrides` applied, for scoring: only data.*, eval.*, train.device
+/// and train.threads may change (a ConfigError naming the others); device and threads default
+/// to auto and the physical cores, wherever the model was trained.
+Config scoring_config(const Config& stored, const std::vector<std::string>& overrides);
+
 /// `attnrec evaluate`.
 struct EvaluationRequest {
   ScoringRequest scoring;

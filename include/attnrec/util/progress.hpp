@@ -19,13 +19,22 @@ class Progress {
   /// Never draws a bar, even on a terminal: progress goes to info log lines only (the
   /// processes of a multi-process run other than rank 0, which log warnings only).
   void without_bar() { tty_ = false; }
+  /// Progress of something other than training: no loss, the rate in `unit` per second.
+  void counting(std::string unit) {
+    unit_ = std::move(unit);
+    show_loss_ = false;
+  }
 
  private:
+  std::string loss_text(double loss) const;
+
   std::string label_;
   std::int64_t total_, first_, log_every_;
   bool tty_;
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool drawn_ = false;
+  std::string unit_ = "samples";
+  bool show_loss_ = true;
 };
 
 /// "1:02:03" / "2:03".
