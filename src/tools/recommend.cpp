@@ -163,7 +163,10 @@ RecommendUsers users_from_samples(const std::string& path, const LoadedModel& lo
   options.columns = scoring_columns(path, loaded.config, config.data, false, true);
   options.require_both_classes = false;
   if (std::find(options.columns.begin(), options.columns.end(), "user") == options.columns.end()) {
-    throw DataError(path + ": --users needs a user column (one list is written per user)");
+    throw DataError(path +
+                    ": --users needs a user column (one list is written per user); name it in "
+                    "the file's header (user), or with --set 'data.columns=[...]' for a file "
+                    "without one, or use --all with the interaction log");
   }
   const SampleSet set = read_sample_file(path, options, loaded.items, loaded.users);
   std::vector<std::int64_t> last(static_cast<std::size_t>(set.user_group_count), -1);
@@ -198,19 +201,20 @@ RecommendUsers users_from_samples(const std::string& path, const LoadedModel& lo
   return out;
 }
 
-/// Adds the items of the interaction log to each user's seen items (joined on the user id).
-void add_log_items(RecommendUsers& u, const std::string& path, const Vocab& items) {
-  std::unordered_map<std::string, std::size_t> row_of;
-  for (std::size_t r = 0; r < u.names.size(); ++r) row_of.emplace(u.names[r], r);
-  TsvReader f(path, "interaction log");
-  f.expect_header({"user", "item"}, /*exact=*/false);
-  while (f.next()) {
-    const auto& fields = f.fields();
-    if (fields.size() < 2) f.fail("expected user<TAB>item[<TAB>time]");
-    const auto it = row_of.find(std::string(fields[0]));
-    if (it != row_of.end()) u.seen[it->second].push_back(items.lookup(fields[1]));
+/// Adds the items of the interaction log to each user's seen items (joined on the user id);
+/// the log is read by users_from_log(), so it is checked the same way as for --all.
+void add_log_items(RecommendUsers& u, const std::string& path, const Vocab& items,
+                   const Vocab& users) {
+  const RecommendUsers log = users_from_log(path, items, users, /*max_history=*/0);
+  std::unordered_map<std::string, std::size_t> log_row;
+  for (std::size_t r = 0; r < log.names.size(); ++r) log_row.emplace(log.names[r], r);
+  for (std::size_t r = 0; r < u.names.size(); ++r) {
+    const auto it = log_row.find(u.names[r]);
+    if (it == log_row.end()) continue;
+    const auto& more = log.seen[it->second];
+    u.seen[r].insert(u.seen[r].end(), more.begin(), more.end());
+    sort_unique(u.seen[r]);
   }
-  for (auto& s : u.seen) sort_unique(s);
 }
 
 /// Writes the lists of one block.
@@ -278,7 +282,7 @@ nlohmann::json run_recommend(const RecommendRequest& r) {
   RecommendUsers users =
       r.all ? users_from_log(log, loaded.items, loaded.users, config.data.max_history)
             : users_from_samples(r.users, loaded, config);
-  if (!r.all && !log.empty()) add_log_items(users, log, loaded.items);
+  if (!r.all && !log.empty()) add_log_items(users, log, loaded.items, loaded.users);
   const std::int64_t n = users.rows.size();
   const std::int64_t v = loaded.items.size(), item_count = v - Vocab::kReserved;
   if (item_count < 1) throw DataError(checkpoint + ": the item vocabulary has no items");

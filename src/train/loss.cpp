@@ -43,13 +43,20 @@ struct NextItemCases {
   torch::Tensor states, positives, positions;
 };
 
-NextItemCases next_item_cases(Recommender& model, const Batch& batch) {
+/// The event after every position [B, T]: the history shifted left, the sample's item after the
+/// newest position.
+torch::Tensor next_events(const Batch& batch) {
   const std::int64_t b = batch.size(), t = batch.history.size(1);
-  // The next event of every position: the history shifted left, the item after the newest.
   auto next = torch::cat(
       {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
   const auto rows = torch::arange(b, batch.lengths.options());
   next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
+  return next;
+}
+
+NextItemCases next_item_cases(Recommender& model, const Batch& batch) {
+  const std::int64_t b = batch.size(), t = batch.history.size(1);
+  const auto next = next_events(batch);
   NextItemCases c;
   c.positions = batch.mask.reshape({-1}).nonzero().squeeze(1);
   // Causal encoder: the output at position t is the user state after event t.
@@ -123,12 +130,7 @@ std::int64_t TrainObjective::cases(const Batch& batch) const {
   }
   // training_states(): cases whose positive is padding or OOV are dropped.
   if (!next_item_) return (batch.item >= Vocab::kReserved).sum().item<std::int64_t>();
-  const std::int64_t t = batch.history.size(1);
-  auto next = torch::cat(
-      {batch.history.narrow(1, 1, t - 1), torch::zeros_like(batch.item).unsqueeze(1)}, 1);
-  const auto rows = torch::arange(b, batch.lengths.options());
-  next.index_put_({rows, (batch.lengths - 1).clamp_min(0)}, batch.item);
-  return (batch.mask & (next >= Vocab::kReserved)).sum().item<std::int64_t>();
+  return (batch.mask & (next_events(batch) >= Vocab::kReserved)).sum().item<std::int64_t>();
 }
 
 torch::Tensor TrainObjective::operator()(Recommender& model, const Batch& batch) const {

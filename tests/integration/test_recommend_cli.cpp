@@ -129,6 +129,22 @@ TEST_CASE("cli recommend: top-K per user with seen items left out", "[cli][recom
     const double prob = std::stod(line.substr(line.rfind('\t') + 1));
     CHECK(prob == Approx(1.0 / (1.0 + std::exp(-l.score))).margin(2e-6));
   }
+  // --interactions adds the log's items to each user's seen items.
+  REQUIRE(run_cli(base + "--users '" + data + "/test.tsv' --interactions '" + data +
+                  "/interactions.tsv' --k 5 --output '" + dir.file("logged.tsv") + "'")
+              .code == 0);
+  std::map<std::string, std::set<std::string>> logged;
+  {
+    std::istringstream log(read_text(data + "/interactions.tsv"));
+    std::getline(log, line);
+    while (std::getline(log, line)) {
+      const auto tab = line.find('\t');
+      logged[line.substr(0, tab)].insert(line.substr(tab + 1, line.find('\t', tab + 1) - tab - 1));
+    }
+  }
+  const auto with_log = read_recs(dir.file("logged.tsv"));
+  CHECK(!with_log.empty());
+  for (const auto& l : with_log) CHECK(logged[l.user].count(l.item) == 0);
   // --exclude none with K beyond the vocabulary: every item, each once.
   REQUIRE(run_cli(base + "--users '" + data + "/test.tsv' --k 100000 --exclude none --output '" +
                   dir.file("all.tsv") + "'")
