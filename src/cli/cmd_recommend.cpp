@@ -26,6 +26,9 @@ void add_recommend_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--interactions", r->interactions,
                   "user<TAB>item[<TAB>time] log with a header: the users of --all; with --users, "
                   "more seen items to leave out");
+  cmd->add_option("--candidates", r->candidates,
+                  "user<TAB>item file with a header: rank only each user's listed items (one "
+                  "per line); users without a line get no list");
   cmd->add_option("--k", r->k, "Items per user")->capture_default_str();
   cmd->add_option("--exclude", *exclude,
                   "seen: leave out every item the user has interacted with (histories, positive "

@@ -11,8 +11,10 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -21,6 +23,7 @@
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/hash.hpp"
+#include "attnrec/util/logging.hpp"
 
 namespace attnrec {
 
@@ -48,12 +51,47 @@ bool is_loopback(const std::string& host) {
 /// The first line of a c10d message (they carry long backtraces and context).
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+/// std::terminate() while a process group exists: Gloo's and the store's own threads can throw
+/// when a peer vanishes mid-message (an uncaught exception there would abort with SIGABRT and no
+/// word on why). It ends the process as a PeerError would: the error line, exit code 3. The
+/// last checkpoint is complete either way (checkpoints are written atomically).
+[[noreturn]] void peer_terminate() {
+  std::string what = "no exception";
+  if (const auto current = std::current_exception()) {
+    try {
+      std::rethrow_exception(current);
+    } catch (const c10::Error& e) {
+      what = first_line(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      what = first_line(e.what());
+    } catch (...) {
+      what = "an unknown exception";
+    }
+  }
+  std::fprintf(stderr,
+               "error: %sa thread of the process group failed: %s. Another process has probably "
+               "stopped (its own error line names the cause)\n",
+               process_label().c_str(), what.c_str());
+  std::fflush(stderr);
+  std::_Exit(static_cast<int>(ExitCode::peer_failure));
+}
+
 class GlooParallel final : public Parallel {
  public:
   GlooParallel(const World& world, const DistributedConfig& config)
       : world_(world), config_(config) {
+    std::set_terminate(peer_terminate);
     connect();
   }
+  /// After a failure the group and the store are left to the operating system: tearing down a
+  /// Gloo context whose peer is gone can block or abort, and the process is about to exit.
+  ~GlooParallel() override {
+    if (!failed_) return;
+    (void)group_.release();
+    (void)store_.release();
+  }
+  GlooParallel(const GlooParallel&) = delete;
+  GlooParallel& operator=(const GlooParallel&) = delete;
 
   int rank() const override { return world_.rank; }
   int world_size() const override { return world_.world_size; }
@@ -92,11 +130,13 @@ class GlooParallel final : public Parallel {
   std::vector<std::size_t> sparse_;  ///< parameters with sparse gradients (embedding tables)
   std::int64_t sync_steps_ = 0;
   double sync_seconds_ = 0.0;
+  mutable bool failed_ = false;  ///< a collective failed (see the destructor)
 };
 
 template <typename F>
 decltype(auto) GlooParallel::guarded(const std::string& operation, F&& f) const {
   const auto fail = [&](const std::string& what) {
+    failed_ = true;
     return PeerError(fmt::format(
         "{} failed: {}. Another process has probably stopped (its own error line names the "
         "cause) or hung past train.distributed.timeout_s ({} s)",

@@ -196,13 +196,23 @@ class ModelScorer : public RankingScorer {
                       const torch::Tensor& candidates) override {
     c10::InferenceMode guard;
     const EncodedHistory encoded = model_->encode(rows_batch(set, begin, count));
-    const std::int64_t m = candidates.size(1);
     const auto cands = candidates.to(device_);
+    const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+    std::vector<torch::Tensor> rows_out;
+    const std::int64_t m = candidates.size(1);
+    if (uses_side()) {
+      // The candidate side of the block's candidates in one pass, then each history against its
+      // own rows of it.
+      const auto side = model_->candidate_side(cands.reshape({-1}));
+      for (std::int64_t r = 0; r < count; ++r) {
+        const EncodedHistory one = encoded.select_rows(torch::full({1}, r, long_options));
+        rows_out.push_back(model_->score_candidates(one, narrow(side, r * m, (r + 1) * m))[0]);
+      }
+      return torch::stack(rows_out).to(torch::kCPU, torch::kFloat64);
+    }
     // Each history is broadcast against a chunk of its candidates: the keys are never copied
     // per candidate, and a chunk's [chunk, T, A] temporaries stay small.
     const std::int64_t chunk = std::max<std::int64_t>(1, std::min(pairs_, m));
-    std::vector<torch::Tensor> rows_out;
-    const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(device_);
     for (std::int64_t r = 0; r < count; ++r) {
       const EncodedHistory one = encoded.select_rows(torch::full({1}, r, long_options));
       std::vector<torch::Tensor> parts;
@@ -218,28 +228,61 @@ class ModelScorer : public RankingScorer {
 
   torch::Tensor score_all(const SampleSet& set, std::int64_t begin, std::int64_t count,
                           std::int64_t first, std::int64_t end) override {
-    if (!model_->factorised()) return RankingScorer::score_all(set, begin, count, first, end);
+    if (!model_->factorised() && !uses_side()) {
+      return RankingScorer::score_all(set, begin, count, first, end);  // candidate by candidate
+    }
     c10::InferenceMode guard;
+    const auto encoded = model_->encode(rows_batch(set, begin, count));
+    if (!model_->factorised()) {
+      return model_->score_candidates(encoded, narrow(full_side(), first, end))
+          .to(torch::kCPU, torch::kFloat64);
+    }
     if (!table_.defined() || table_first_ != first || table_end_ != end) {
       // The item side once per evaluation: the weights do not change while it ranks.
-      const auto ids = torch::arange(first, end, torch::TensorOptions().dtype(torch::kInt64));
-      auto [vectors, bias] = model_->item_vectors(ids.to(device_));
+      const auto ids =
+          torch::arange(first, end, torch::TensorOptions().dtype(torch::kInt64)).to(device_);
+      auto [vectors, bias] = model_->item_vectors(ids);
       table_ = vectors.t().contiguous();
       bias_ = bias;
       table_first_ = first;
       table_end_ = end;
     }
-    const auto states = model_->user_states(model_->encode(rows_batch(set, begin, count)));
-    return torch::addmm(bias_.unsqueeze(0), states, table_).to(torch::kCPU, torch::kFloat64);
+    return torch::addmm(bias_.unsqueeze(0), model_->user_states(encoded), table_)
+        .to(torch::kCPU, torch::kFloat64);
   }
 
   std::int64_t rows_per_full_call(std::int64_t items, std::int64_t pairs) const override {
-    if (!model_->factorised()) return RankingScorer::rows_per_full_call(items, pairs);
-    // [rows, items] float32 scores of at most ~64 MB per call.
-    return std::max<std::int64_t>(1, std::min<std::int64_t>(1024, (16LL << 20) / items));
+    if (!model_->options.has_item()) return RankingScorer::rows_per_full_call(items, pairs);
+    // [rows, items] float32 scores of at most ~64 MB per call (the candidate side scores one
+    // history at a time across the threads: fewer rows per call suffice).
+    const std::int64_t most = model_->factorised() ? 1024 : 64;
+    return std::max<std::int64_t>(1, std::min<std::int64_t>(most, (16LL << 20) / items));
   }
 
  private:
+  /// Whether candidates are scored through the model's candidate side (computed once).
+  bool uses_side() const { return model_->options.has_item() && !model_->is_training(); }
+
+  /// The candidate side of every id of the vocabulary, computed on first use (the weights do not
+  /// change while a scorer ranks).
+  const CandidateSide& full_side() {
+    if (!side_.candidate.defined()) {
+      side_ = model_->candidate_side(
+          torch::arange(model_->options.item_vocab(),
+                        torch::TensorOptions().dtype(torch::kInt64).device(device_)));
+    }
+    return side_;
+  }
+
+  /// Rows [first, end) of every tensor of `side` (views).
+  static CandidateSide narrow(const CandidateSide& side, std::int64_t first, std::int64_t end) {
+    auto part = [&](const torch::Tensor& t) {
+      return t.defined() ? t.narrow(0, first, end - first) : t;
+    };
+    return {part(side.candidate), part(side.query), part(side.prepared), part(side.head_term),
+            part(side.bias)};
+  }
+
   /// Rows [begin, begin + count) of `set` as one batch on the device.
   Batch rows_batch(const SampleSet& set, std::int64_t begin, std::int64_t count) const {
     std::vector<std::int64_t> index(static_cast<std::size_t>(count));
@@ -251,6 +294,7 @@ class ModelScorer : public RankingScorer {
   torch::Device device_;
   std::int64_t pairs_;
   torch::Tensor table_, bias_;  // factorised: item vectors [D, N] and biases [N]
+  CandidateSide side_;          // models with a candidate: the side of every vocabulary id
   std::int64_t table_first_ = 0, table_end_ = 0;
 };
 

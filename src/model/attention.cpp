@@ -33,6 +33,14 @@ AttentionOutput AttentionScorer::pool(const AttentionInput& in, const torch::Ten
 
 AttentionOutput AttentionScorer::attend(const AttentionInput& in) { return pool(in, scores(in)); }
 
+torch::Tensor AttentionScorer::attend_prepared(const torch::Tensor& prepared,
+                                               const torch::Tensor& keys, const torch::Tensor& mask,
+                                               const torch::Tensor& key_projection) {
+  const std::int64_t rows = prepared.size(0);
+  const auto row_mask = mask.expand({rows, mask.size(1)});
+  return attend({prepared, keys, mask, row_mask, key_projection, rows > 1, rows}).context;
+}
+
 AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
 
 void AttentionImpl::reset() {
@@ -64,6 +72,18 @@ AttentionOutput AttentionImpl::forward(const torch::Tensor& query, const torch::
   const std::int64_t rows = shared ? query.size(0) : keys.size(0);
   const auto row_mask = shared ? mask.expand({rows, mask.size(1)}) : mask;
   return scorer_->attend({query, keys, mask, row_mask, key_projection, shared, rows});
+}
+
+torch::Tensor AttentionImpl::attend_prepared(const torch::Tensor& prepared,
+                                             const torch::Tensor& keys, const torch::Tensor& mask,
+                                             const torch::Tensor& key_projection) {
+  TORCH_CHECK(keys.dim() == 3 && keys.size(0) == 1 && keys.size(2) == options.dim(),
+              "attend_prepared keys: expected [1, T, ", options.dim(), "], got ", keys.sizes());
+  TORCH_CHECK(mask.sizes() == keys.sizes().slice(0, 2), "attend_prepared mask: expected ",
+              keys.sizes().slice(0, 2), ", got ", mask.sizes());
+  TORCH_CHECK(prepared.dim() == 2, "attend_prepared queries: expected [rows, *], got ",
+              prepared.sizes());
+  return scorer_->attend_prepared(prepared, keys, mask, key_projection);
 }
 
 }  // namespace attnrec

@@ -1,5 +1,7 @@
 #include "attnrec/model/recommender.hpp"
 
+#include <ATen/Parallel.h>
+#include <algorithm>
 #include <cmath>
 
 #include "attnrec/model/layers.hpp"
@@ -153,6 +155,106 @@ std::tuple<torch::Tensor, torch::Tensor> RecommenderImpl::item_vectors(const tor
   auto bias =
       item_bias_ ? item_bias_(ids).squeeze(1) : torch::zeros({ids.size(0)}, vectors.options());
   return {vectors, bias};
+}
+
+std::vector<torch::Tensor> RecommenderImpl::head_parts() const {
+  std::vector<torch::Tensor> parts(4);
+  if (options.head_type() != HeadKind::mlp) return parts;
+  const auto& w = (*head_)[0]->as<torch::nn::Linear>()->weight;  // [H1, features]
+  const bool all_inputs = options.head_inputs() == HeadInputs::all;
+  const std::int64_t sizes[4] = {
+      encoder_->output_size(), options.has_item() ? item_size() : 0,
+      options.query() == QueryKind::target && all_inputs ? encoder_->output_size() : 0,
+      user_embedding_ && all_inputs ? options.embedding_dim() : 0};
+  std::int64_t offset = 0;
+  for (int i = 0; i < 4; ++i) {  // the order of score_embedded()'s features
+    if (sizes[i] > 0) parts[i] = w.narrow(1, offset, sizes[i]).t().contiguous();
+    offset += sizes[i];
+  }
+  TORCH_CHECK(offset == w.size(1), "head inputs: expected ", w.size(1), " features, got ", offset);
+  return parts;
+}
+
+CandidateSide RecommenderImpl::candidate_side(const torch::Tensor& ids) {
+  TORCH_CHECK(options.has_item(), "candidate_side: the model has no candidate item");
+  TORCH_CHECK(!is_training(), "candidate_side: expected a model in eval mode");
+  torch::NoGradGuard no_grad;
+  CandidateSide side;
+  side.candidate = embed_items(ids, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
+  if (options.query() == QueryKind::target) {
+    side.query = query_proj_(side.candidate);
+    side.prepared = attention_->prepare_query(side.query);
+  }
+  if (options.head_type() == HeadKind::mlp) {
+    const auto& first = head_[0]->as<torch::nn::Linear>()->bias;
+    side.head_term = torch::addmm(first, side.candidate, head_parts()[1]);
+  }
+  if (item_bias_) side.bias = item_bias_(ids).squeeze(1);
+  return side;
+}
+
+torch::Tensor RecommenderImpl::head_logits(const torch::Tensor& context, const CandidateSide& side,
+                                           std::int64_t begin, std::int64_t end,
+                                           const std::vector<torch::Tensor>& columns,
+                                           const torch::Tensor& history_term) {
+  const std::int64_t n = end - begin;
+  torch::Tensor logits;
+  if (options.head_type() == HeadKind::dot) {
+    logits = (context * side.candidate.narrow(0, begin, n)).sum(1);
+  } else {
+    auto x = torch::addmm(side.head_term.narrow(0, begin, n), context, columns[0]);
+    if (columns[2].defined()) x.addmm_(side.query.narrow(0, begin, n) * context, columns[2]);
+    if (history_term.defined()) x.add_(history_term);
+    for (std::size_t i = 1; i < head_->size(); ++i) {
+      x = head_[i]->as<torch::nn::Linear>()->forward(activation(x));
+    }
+    logits = x.squeeze(1);
+  }
+  return side.bias.defined() ? logits + side.bias.narrow(0, begin, n) : logits;
+}
+
+torch::Tensor RecommenderImpl::score_candidates(const EncodedHistory& h,
+                                                const CandidateSide& side) {
+  TORCH_CHECK(side.candidate.defined(), "score_candidates: expected a candidate side");
+  TORCH_CHECK(!is_training(), "score_candidates: expected a model in eval mode");
+  torch::NoGradGuard no_grad;
+  const std::int64_t rows = h.keys.size(0), n = side.candidate.size(0);
+  auto out = torch::empty({rows, n}, side.candidate.options());
+  const auto columns = head_parts();
+  const bool target = options.query() == QueryKind::target;
+  const bool inference = c10::InferenceMode::is_enabled();
+  const bool cpu = h.keys.device().is_cpu();
+  // Items per call: bounds the [items, T, *] temporaries of the attention variants.
+  constexpr std::int64_t kItems = 1024;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const auto one = h.select_rows(
+        torch::full({1}, r, torch::TensorOptions().dtype(torch::kInt64).device(h.keys.device())));
+    torch::Tensor context, history_term;
+    if (!target) {  // a self query: the context does not depend on the candidate
+      context =
+          attention_(self_query_.unsqueeze(0), one.keys, one.mask, one.key_projection).context;
+    }
+    if (columns[3].defined()) history_term = one.user.matmul(columns[3]);
+    auto row = out[r];
+    const auto range = [&](std::int64_t begin, std::int64_t end) {
+      c10::InferenceMode mode(inference);  // thread-local: the pool's threads take the caller's
+      torch::NoGradGuard no_grad_here;
+      for (std::int64_t b = begin; b < end; b += kItems) {
+        const std::int64_t e = std::min(end, b + kItems);
+        const auto ctx = target
+                             ? attention_->attend_prepared(side.prepared.narrow(0, b, e - b),
+                                                           one.keys, one.mask, one.key_projection)
+                             : context.expand({e - b, -1});
+        row.narrow(0, b, e - b).copy_(head_logits(ctx, side, b, e, columns, history_term));
+      }
+    };
+    if (cpu) {
+      at::parallel_for(0, n, 256, range);
+    } else {
+      range(0, n);
+    }
+  }
+  return out;
 }
 
 EncodedHistory EncodedHistory::select_rows(const torch::Tensor& rows) const {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <unordered_map>
 
 #include "attnrec/data/tsv.hpp"
@@ -24,35 +25,92 @@ namespace attnrec {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+/// The `k` best of `positions` by `score_at(position)` (non-finite lowest), ties to the smaller
+/// `id_at(position)`.
+template <class Score, class Id>
+Recommendation best_k(std::vector<std::size_t>& positions, Score score_at, Id id_at,
+                      std::int64_t k) {
+  const auto key = [&](std::size_t p) {
+    const double s = score_at(p);
+    return std::isfinite(s) ? s : -std::numeric_limits<double>::infinity();
+  };
+  const auto better = [&](std::size_t a, std::size_t b) {
+    const double ka = key(a), kb = key(b);
+    return ka > kb || (ka == kb && id_at(a) < id_at(b));
+  };
+  const auto n = std::min<std::size_t>(static_cast<std::size_t>(std::max<std::int64_t>(k, 0)),
+                                       positions.size());
+  std::partial_sort(positions.begin(), positions.begin() + static_cast<std::ptrdiff_t>(n),
+                    positions.end(), better);
+  Recommendation r;
+  for (std::size_t i = 0; i < n; ++i) {
+    r.items.push_back(id_at(positions[i]));
+    r.scores.push_back(score_at(positions[i]));
+  }
+  return r;
+}
+
+}  // namespace
+
 Recommendation top_k(const double* scores, std::int64_t count, std::int32_t first,
                      const std::vector<std::int32_t>& excluded, std::int64_t k) {
-  std::vector<std::int32_t> candidates;
-  candidates.reserve(static_cast<std::size_t>(count));
+  std::vector<std::size_t> positions;  // j: item id first + j
+  positions.reserve(static_cast<std::size_t>(count));
   auto skip = excluded.begin();
   for (std::int64_t j = 0; j < count; ++j) {
     const auto id = static_cast<std::int32_t>(first + j);
     while (skip != excluded.end() && *skip < id) ++skip;
     if (skip != excluded.end() && *skip == id) continue;
-    candidates.push_back(id);
+    positions.push_back(static_cast<std::size_t>(j));
   }
-  const auto key = [&](std::int32_t id) {
-    const double s = scores[id - first];
-    return std::isfinite(s) ? s : -std::numeric_limits<double>::infinity();
-  };
-  const auto better = [&](std::int32_t a, std::int32_t b) {
-    const double ka = key(a), kb = key(b);
-    return ka > kb || (ka == kb && a < b);
-  };
-  const auto n = std::min<std::size_t>(static_cast<std::size_t>(std::max<std::int64_t>(k, 0)),
-                                       candidates.size());
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(n),
-                    candidates.end(), better);
-  Recommendation r;
-  for (std::size_t i = 0; i < n; ++i) {
-    r.items.push_back(candidates[i]);
-    r.scores.push_back(scores[candidates[i] - first]);
+  return best_k(
+      positions, [&](std::size_t j) { return scores[j]; },
+      [&](std::size_t j) {
+        return static_cast<std::int32_t>(first + static_cast<std::int64_t>(j));
+      },
+      k);
+}
+
+Recommendation top_k_of(const double* scores, const std::vector<std::int32_t>& ids,
+                        std::int64_t k) {
+  std::vector<std::size_t> positions(ids.size());
+  for (std::size_t j = 0; j < positions.size(); ++j) positions[j] = j;
+  return best_k(
+      positions, [&](std::size_t j) { return scores[j]; }, [&](std::size_t j) { return ids[j]; },
+      k);
+}
+
+CandidateLists read_candidate_lists(const std::string& path, const std::vector<std::string>& names,
+                                    const Vocab& items) {
+  std::unordered_map<std::string, std::size_t> index;
+  for (std::size_t u = 0; u < names.size(); ++u) index.emplace(names[u], u);
+  TsvReader f(path, "candidates file");
+  f.expect_header({"user", "item"}, /*exact=*/false,
+                  "(user<TAB>item, one candidate per line, e.g. the output of a retrieval stage)");
+  CandidateLists out;
+  out.items.resize(names.size());
+  while (f.next()) {
+    const auto& fields = f.fields();
+    if (fields.size() < 2 || fields[1].empty()) f.fail("expected user<TAB>item");
+    const auto it = index.find(std::string(fields[0]));
+    if (it == index.end()) {
+      ++out.other_users;
+      continue;
+    }
+    const auto id = items.lookup(fields[1]);
+    if (id < Vocab::kReserved) {
+      ++out.unknown_items;
+      continue;
+    }
+    out.items[it->second].push_back(id);
   }
-  return r;
+  for (auto& list : out.items) {
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  }
+  return out;
 }
 
 namespace {
@@ -217,6 +275,22 @@ void add_log_items(RecommendUsers& u, const std::string& path, const Vocab& item
   }
 }
 
+/// Appends one user's list to `text` in the requested format.
+void format_list(std::string& text, const std::string& format, const std::string& user,
+                 const Recommendation& rec, const Vocab& items) {
+  if (format == "jsonl") {
+    nlohmann::json line = {
+        {"user", user}, {"items", nlohmann::json::array()}, {"scores", rec.scores}};
+    for (const auto id : rec.items) line["items"].push_back(std::string(items.token(id)));
+    text += line.dump() + "\n";
+    return;
+  }
+  for (std::size_t j = 0; j < rec.items.size(); ++j) {
+    text +=
+        fmt::format("{}\t{}\t{}\t{:.9g}\n", user, j + 1, items.token(rec.items[j]), rec.scores[j]);
+  }
+}
+
 /// Writes the lists of one block.
 void write_block(AtomicFileWriter& out, const RecommendRequest& r, const RecommendUsers& u,
                  const Vocab& items, std::int64_t begin, const torch::Tensor& scores) {
@@ -228,19 +302,50 @@ void write_block(AtomicFileWriter& out, const RecommendRequest& r, const Recomme
     const auto row = static_cast<std::size_t>(begin + i);
     const auto rec =
         top_k(sp + i * n, n, Vocab::kReserved, r.exclude_seen ? u.seen[row] : none, r.k);
-    if (r.format == "jsonl") {
-      nlohmann::json line = {
-          {"user", u.names[row]}, {"items", nlohmann::json::array()}, {"scores", rec.scores}};
-      for (const auto id : rec.items) line["items"].push_back(std::string(items.token(id)));
-      text += line.dump() + "\n";
-      continue;
-    }
-    for (std::size_t j = 0; j < rec.items.size(); ++j) {
-      text += fmt::format("{}\t{}\t{}\t{:.9g}\n", u.names[row], j + 1, items.token(rec.items[j]),
-                          rec.scores[j]);
-    }
+    format_list(text, r.format, u.names[row], rec, items);
   }
   out.write(text);
+}
+
+/// The listed candidates of each user (seen items left out unless --exclude none): one scoring
+/// call per user. Returns the number of (user, item) pairs scored and of users with a list.
+std::pair<std::int64_t, std::int64_t> recommend_listed(AtomicFileWriter& out,
+                                                       const RecommendRequest& r,
+                                                       const RecommendUsers& u, const Vocab& items,
+                                                       RankingScorer& scorer, Progress& progress) {
+  CandidateLists lists = read_candidate_lists(r.candidates, u.names, items);
+  if (lists.unknown_items > 0 || lists.other_users > 0) {
+    spdlog::warn(
+        "{}: {} line(s) name an item the model does not know (left out), {} a user "
+        "not among the users to recommend for (ignored)",
+        r.candidates, lists.unknown_items, lists.other_users);
+  }
+  std::int64_t pairs = 0, listed = 0;
+  const auto n = static_cast<std::int64_t>(u.names.size());
+  for (std::int64_t i = 0; i < n; ++i) {
+    auto& ids = lists.items[static_cast<std::size_t>(i)];
+    if (r.exclude_seen) {
+      const auto& seen = u.seen[static_cast<std::size_t>(i)];
+      ids.erase(std::remove_if(ids.begin(), ids.end(),
+                               [&](std::int32_t id) {
+                                 return std::binary_search(seen.begin(), seen.end(), id);
+                               }),
+                ids.end());
+    }
+    if (!ids.empty()) {
+      auto cands = torch::empty({1, static_cast<std::int64_t>(ids.size())}, torch::kInt64);
+      std::copy(ids.begin(), ids.end(), cands.data_ptr<std::int64_t>());
+      const auto scores = scorer.score(u.rows, i, 1, cands).to(torch::kFloat64).contiguous();
+      std::string text;
+      format_list(text, r.format, u.names[static_cast<std::size_t>(i)],
+                  top_k_of(scores.data_ptr<double>(), ids, r.k), items);
+      out.write(text);
+      pairs += static_cast<std::int64_t>(ids.size());
+      ++listed;
+    }
+    progress.update(i + 1, 0.0, 0.0);
+  }
+  return {pairs, listed};
 }
 
 }  // namespace
@@ -275,6 +380,7 @@ nlohmann::json run_recommend(const RecommendRequest& r) {
              "the checkpoint's user vocabulary")
       .input(r.users, "--users")
       .input(log, "--interactions")
+      .input(r.candidates, "--candidates")
       .output(r.output, "--output");
   const torch::Device device = resolve_device(config.train.device);
   const int threads = configure_threads(config.train.threads);
@@ -297,7 +403,11 @@ nlohmann::json run_recommend(const RecommendRequest& r) {
   Progress progress("recommend", n, 0, std::max(block, n / 10 / block * block));
   progress.counting("users");
   const auto scoring_started = std::chrono::steady_clock::now();
-  for (std::int64_t b = 0; b < n; b += block) {
+  std::int64_t pairs = n * item_count, listed = n;
+  if (!r.candidates.empty()) {
+    std::tie(pairs, listed) = recommend_listed(out, r, users, loaded.items, *scorer, progress);
+  }
+  for (std::int64_t b = 0; r.candidates.empty() && b < n; b += block) {
     const std::int64_t count = std::min(block, n - b);
     const auto scores = scorer->score_all(users.rows, b, count, Vocab::kReserved, v)
                             .to(torch::kFloat64)
@@ -314,12 +424,14 @@ nlohmann::json run_recommend(const RecommendRequest& r) {
   return {{"checkpoint", checkpoint},
           {"output", r.output},
           {"users", n},
+          {"users_with_list", listed},
           {"items", item_count},
+          {"candidates", r.candidates.empty() ? "all" : r.candidates},
           {"k", r.k},
           {"exclude", r.exclude_seen ? "seen" : "none"},
           {"scoring_seconds", seconds},
           {"users_per_second", seconds > 0 ? static_cast<double>(n) / seconds : 0.0},
-          {"pairs_per_second", seconds > 0 ? static_cast<double>(n * item_count) / seconds : 0.0},
+          {"pairs_per_second", seconds > 0 ? static_cast<double>(pairs) / seconds : 0.0},
           {"wall_seconds",
            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
 }

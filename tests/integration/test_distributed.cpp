@@ -266,6 +266,7 @@ TEST_CASE("dist: a killed rank ends the others with exit 3, SIGTERM stops every 
     REQUIRE(appears(dir.file("kill/checkpoints/latest"), std::chrono::seconds(120)));
     ::kill(job.pids[1], SIGKILL);
     const auto codes = job.wait(std::chrono::seconds(60));
+    INFO("rank 0's stderr:\n" << job.err(0));
     CHECK(codes[1] == 128 + SIGKILL);
     CHECK(codes[0] == 3);
     CHECK_THAT(job.err(0), Contains("error: rank 0 of 2: ") && Contains("failed"));

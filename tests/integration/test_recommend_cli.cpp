@@ -156,6 +156,48 @@ TEST_CASE("cli recommend: top-K per user with seen items left out", "[cli][recom
   const auto vocab_items = static_cast<std::size_t>(std::count(vocab.begin(), vocab.end(), '\n') -
                                                     2);  // without <pad> and <oov>
   for (const auto& [user, set] : items_of) CHECK(set.size() == vocab_items);
+  // --candidates: only each listed user's listed items, unseen, known to the model; the scores
+  // are those of the whole-vocabulary run (the same pairs, another code path).
+  {
+    std::map<std::pair<std::string, std::string>, double> full;
+    for (const auto& l : everything) full[{l.user, l.item}] = l.score;
+    auto it = items_of.begin();
+    const std::string u1 = it->first, u2 = (++it)->first;
+    std::vector<std::string> pool(it->second.begin(), it->second.end());
+    std::string text = "user\titem\n";
+    std::set<std::string> listed1;
+    for (std::size_t j = 0; j < pool.size() && j < 12; ++j) {
+      text += u1 + "\t" + pool[j] + "\n";
+      listed1.insert(pool[j]);
+    }
+    const std::string seen1 = *users.seen.at(u1).begin();
+    text += u1 + "\t" + seen1 + "\n" + u1 + "\tno-such-item\n" + u2 + "\t" + pool[0] + "\n" +
+            "ghost\t" + pool[1] + "\n";
+    write_text(dir.file("cands.tsv"), text);
+    const auto c = run_cli(base + "--users '" + data + "/test.tsv' --candidates '" +
+                           dir.file("cands.tsv") + "' --k 5 --output '" + dir.file("c.tsv") + "'");
+    INFO(c.err);
+    REQUIRE(c.code == 0);
+    CHECK_THAT(c.err, Contains("1 line(s) name an item the model does not know") &&
+                          Contains("1 a user not among the users"));
+    std::map<std::string, std::vector<Line>> listed;
+    for (const auto& l : read_recs(dir.file("c.tsv"))) listed[l.user].push_back(l);
+    REQUIRE(listed.size() == 2);
+    CHECK(listed[u2].size() == (users.seen.at(u2).count(pool[0]) ? 0u : 1u));
+    const auto& mine = listed[u1];
+    CHECK(mine.size() == 5);
+    std::vector<std::pair<double, std::string>> want;  // the listed unseen items by full score
+    for (const auto& item : listed1) {
+      if (users.seen.at(u1).count(item) == 0) want.emplace_back(-full.at({u1, item}), item);
+    }
+    std::sort(want.begin(), want.end());
+    for (std::size_t i = 0; i < mine.size(); ++i) {
+      CHECK(listed1.count(mine[i].item) == 1);
+      CHECK(mine[i].item != seen1);
+      CHECK(mine[i].score == Approx(full.at({u1, mine[i].item})).margin(1e-5));
+      CHECK(mine[i].score == Approx(-want[i].first).margin(1e-5));
+    }
+  }
   // --all: every user of the interaction log beside the run's data.train; jsonl.
   const auto all =
       run_cli(base + "--all --k 3 --format jsonl --output '" + dir.file("all.jsonl") + "'");

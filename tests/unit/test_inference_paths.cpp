@@ -2,6 +2,7 @@
 // projection, length-sorted scoring) against the training-mode computation of the same model.
 #include <catch2/catch.hpp>
 
+#include "attnrec/config/choices.hpp"
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/batch.hpp"
 #include "attnrec/data/batching.hpp"
@@ -163,4 +164,65 @@ TEST_CASE("scoring in length-sorted batches returns scores in sample order", "[e
     }
   }
   at::set_num_threads(threads_before);
+}
+
+TEST_CASE("candidate side: a history against the whole item table scores as score() does",
+          "[model][inference][ranking]") {
+  // Every attention variant and encoder, the target and the self query, both heads, with and
+  // without the user input and an item bias: the candidate side computed once for all items,
+  // then each history against all of them, equals score() pair by pair (autograd operators).
+  struct Head {
+    QueryKind query;
+    HeadKind type;
+    HeadInputs inputs;
+    bool bias;
+  };
+  const std::vector<Head> heads = {
+      {QueryKind::target, HeadKind::mlp, HeadInputs::all, true},
+      {QueryKind::target, HeadKind::mlp, HeadInputs::context_candidate, false},
+      {QueryKind::target, HeadKind::dot, HeadInputs::all, true},
+      {QueryKind::self, HeadKind::mlp, HeadInputs::all, false},
+      {QueryKind::self, HeadKind::dot, HeadInputs::all, true}};
+  for (const auto& attention : choice_names(attention_variants())) {
+    for (const auto& encoder : choice_names(choices<EncoderKind>())) {
+      for (std::size_t h = 0; h < heads.size(); ++h) {
+        INFO(attention << ", " << encoder << ", head case " << h);
+        Config c = small_config(attention, 1, 8, 5);
+        c.model.encoder.type = *parse_choice<EncoderKind>(encoder);
+        c.model.encoder.heads = 2;
+        c.model.encoder.ff_size = 16;
+        c.model.attention.heads = 2;
+        c.model.attention.query = heads[h].query;
+        c.model.head.type = heads[h].type;
+        c.model.head.inputs = heads[h].inputs;
+        c.model.head.item_bias = heads[h].bias;
+        c.model.embedding.user = heads[h].type == HeadKind::mlp;
+        // Large enough that items are split across threads and into several blocks per call.
+        const std::int64_t vocab = attention == "additive" && encoder == "lstm" ? 2500 : 40;
+        auto model = build_recommender(c, vocab, 5);
+        model->eval();
+        if (heads[h].bias) {
+          torch::NoGradGuard no_grad;
+          for (auto& p : model->named_parameters()) {
+            if (p.key().find("item_bias") != std::string::npos) p.value().normal_(0.0, 1.0);
+          }
+        }
+        const Batch b = random_batch(5, 7, vocab, 3);
+        const auto ids = torch::arange(vocab, torch::kInt64);
+        torch::Tensor fast;
+        {
+          c10::InferenceMode guard;
+          const auto side = model->candidate_side(ids);
+          fast = model->score_candidates(model->encode(b), side);
+        }
+        REQUIRE(fast.sizes() == std::vector<std::int64_t>{5, vocab});
+        const auto encoded = model->encode(b);  // grad mode on: the generic operators
+        for (std::int64_t r = 0; r < 5; ++r) {
+          const auto one = encoded.select_rows(torch::full({1}, r, torch::kInt64));
+          const auto reference = model->score(one, ids).logits.detach();
+          CHECK(torch::allclose(fast[r], reference, 1e-5, 1e-5));
+        }
+      }
+    }
+  }
 }

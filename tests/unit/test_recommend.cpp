@@ -1,6 +1,7 @@
 // attnrec recommend's pieces: the top-K of a score row against a full sort, and the users of an
 // interaction log.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -63,6 +64,50 @@ TEST_CASE("recommend: top-K equals a full sort, with ties, exclusions and short 
   const auto r = top_k(s.data(), 5, 10, {}, 5);
   CHECK(r.items == std::vector<std::int32_t>{12, 13, 11, 10, 14});
   CHECK(top_k(s.data(), 5, 10, {12, 13}, 1).items == std::vector<std::int32_t>{11});
+}
+
+TEST_CASE("recommend: top-K of a candidate list equals a full sort", "[recommend]") {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 100; ++trial) {
+    const std::int64_t n = 1 + static_cast<std::int64_t>(rng() % 40);
+    const std::int64_t k = 1 + static_cast<std::int64_t>(rng() % 15);
+    // Candidate ids in random order, with their scores; the reference sorts the whole row of
+    // item ids [2, 2 + 60) with the other ids excluded.
+    std::vector<std::int32_t> all(60);
+    for (std::size_t j = 0; j < all.size(); ++j) all[j] = static_cast<std::int32_t>(2 + j);
+    std::shuffle(all.begin(), all.end(), rng);
+    const std::vector<std::int32_t> ids(all.begin(), all.begin() + n);
+    std::vector<double> row(60, 0.0), scores;
+    for (const auto id : ids) {
+      scores.push_back(static_cast<double>(rng() % 4));
+      row[static_cast<std::size_t>(id - 2)] = scores.back();
+    }
+    std::vector<std::int32_t> excluded(all.begin() + n, all.end());
+    std::sort(excluded.begin(), excluded.end());
+    INFO("trial " << trial);
+    const auto got = top_k_of(scores.data(), ids, k);
+    const auto want = full_sort(row, 2, excluded, k);
+    CHECK(got.items == want.items);
+    CHECK(got.scores == want.scores);
+  }
+}
+
+TEST_CASE("recommend: candidate lists per user", "[recommend]") {
+  TempDir dir;
+  const auto items = Vocab::from_text("<pad>\t0\n<oov>\t0\na\t5\nb\t4\nc\t3\n", "items");
+  write_text(dir.file("c.tsv"), "user\titem\nu2\tc\nu1\tb\nu1\tzz\nu9\ta\nu2\ta\nu2\tc\n");
+  const auto lists = read_candidate_lists(dir.file("c.tsv"), {"u1", "u2", "u3"}, items);
+  CHECK(lists.items[0] == std::vector<std::int32_t>{items.lookup("b")});
+  CHECK(lists.items[1] == std::vector<std::int32_t>{items.lookup("a"), items.lookup("c")});
+  CHECK(lists.items[2].empty());
+  CHECK(lists.unknown_items == 1);
+  CHECK(lists.other_users == 1);
+  write_text(dir.file("bad.tsv"), "item\tuser\nb\tu1\n");
+  CHECK_THROWS_WITH(read_candidate_lists(dir.file("bad.tsv"), {"u1"}, items),
+                    Catch::Matchers::Contains("bad.tsv"));
+  write_text(dir.file("short.tsv"), "user\titem\nu1\n");
+  CHECK_THROWS_WITH(read_candidate_lists(dir.file("short.tsv"), {"u1"}, items),
+                    Catch::Matchers::Contains("short.tsv:2: expected user<TAB>item"));
 }
 
 TEST_CASE("recommend: the users of an interaction log", "[recommend]") {

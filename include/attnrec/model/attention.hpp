@@ -73,6 +73,16 @@ class AttentionScorer {
   /// W_k such that project_keys(keys) = keys W_k^T, for encoders that fuse the projection into
   /// their own kernel; undefined when the variant has none.
   virtual torch::Tensor key_weight() const { return {}; }
+  /// The part of the scores that depends on the query only (additive: W_q q + b), computed once
+  /// per candidate item when one history is ranked against a whole item table; the query itself
+  /// for the other variants.
+  virtual torch::Tensor prepare_query(const torch::Tensor& query) { return query; }
+  /// Contexts [rows, dim] of one history (keys [1, T, dim], mask [1, T], its project_keys() or
+  /// undefined) against `prepared` [rows, *] = prepare_query(queries). The default runs attend()
+  /// with the history shared.
+  virtual torch::Tensor attend_prepared(const torch::Tensor& prepared, const torch::Tensor& keys,
+                                        const torch::Tensor& mask,
+                                        const torch::Tensor& key_projection);
 
  protected:
   /// q . k for every (row, position), batched or against the shared keys.
@@ -106,6 +116,12 @@ class AttentionImpl : public torch::nn::Module {
   /// W_k [hidden, dim] such that project_keys(keys) = keys W_k^T (additive; else undefined),
   /// for encoders that can fuse the projection into their own kernel.
   torch::Tensor key_weight() const { return scorer_->key_weight(); }
+  /// See AttentionScorer::prepare_query(): once per candidate item when ranking.
+  torch::Tensor prepare_query(const torch::Tensor& query) { return scorer_->prepare_query(query); }
+  /// See AttentionScorer::attend_prepared(): contexts [rows, dim] of one history ([1, T, dim])
+  /// against prepared queries; the same numbers as forward() to float rounding.
+  torch::Tensor attend_prepared(const torch::Tensor& prepared, const torch::Tensor& keys,
+                                const torch::Tensor& mask, const torch::Tensor& key_projection);
 
   AttentionOptions options;
 

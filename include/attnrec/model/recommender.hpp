@@ -82,6 +82,17 @@ struct EncodedHistory {
   EncodedHistory select_rows(const torch::Tensor& rows) const;
 };
 
+/// The candidate side of scoring for a set of items, computed once and reused for every history
+/// (candidate_side()): ranking one history against N items then costs only the attention over
+/// the history and the head's history-dependent part per pair.
+struct CandidateSide {
+  torch::Tensor candidate;  ///< [N, item_size()] the items as candidates
+  torch::Tensor query;      ///< [N, D] target query: query_proj(candidate); else undefined
+  torch::Tensor prepared;   ///< [N, *] the attention's prepare_query(query) (target query)
+  torch::Tensor head_term;  ///< [N, H1] mlp head: first layer on the candidate part, plus its bias
+  torch::Tensor bias;       ///< [N] item bias, or undefined
+};
+
 class RecommenderImpl : public torch::nn::Module {
  public:
   explicit RecommenderImpl(RecommenderOptions options);
@@ -103,6 +114,14 @@ class RecommenderImpl : public torch::nn::Module {
   /// factorised() only: the representations [N, D] of item ids `ids` [N] as candidates, and
   /// their biases [N] (zeros without an item bias).
   std::tuple<torch::Tensor, torch::Tensor> item_vectors(const torch::Tensor& ids);
+
+  /// Models with a candidate item: the candidate side of items `ids` [N] (see CandidateSide).
+  /// Inference only (no autograd, eval mode); a snapshot of the weights.
+  CandidateSide candidate_side(const torch::Tensor& ids);
+  /// Logits [B, N] of every history row of `history` against every item of `side`: the same
+  /// numbers as score() to float rounding, with the candidate side computed once. Items are
+  /// split across the intra-op threads.
+  torch::Tensor score_candidates(const EncodedHistory& history, const CandidateSide& side);
 
   /// Sets the category of every item id (int64 [item_vocab], values < category_vocab; 1 =
   /// unknown). Stored as a buffer, so checkpoints carry it.
@@ -136,6 +155,16 @@ class RecommenderImpl : public torch::nn::Module {
   RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate,
                                    const torch::Tensor& item);
   torch::Tensor activation(const torch::Tensor& x) const;
+  /// The head on contexts [N, D] of one history against candidates [begin, end) of `side`;
+  /// `history_term` [1, H1] is the first layer's part on the history's inputs (user), or
+  /// undefined; `columns` the first layer's weight parts as head_parts() gives them.
+  torch::Tensor head_logits(const torch::Tensor& context, const CandidateSide& side,
+                            std::int64_t begin, std::int64_t end,
+                            const std::vector<torch::Tensor>& columns,
+                            const torch::Tensor& history_term);
+  /// The mlp head's first-layer weight split by input, transposed: {context, candidate,
+  /// query (.) context, user}, undefined where the model has no such input.
+  std::vector<torch::Tensor> head_parts() const;
   /// Every embedding table but the item bias drawn N(0, std^2), padding rows zeroed.
   void init_embeddings(double std);
 

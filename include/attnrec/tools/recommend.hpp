@@ -7,7 +7,8 @@
 /// the user's last data.max_history events by time). Items are scored block by block (a block of
 /// users against every item: one matrix product for a factorised model, history-once scoring
 /// otherwise, as `evaluate --ranking full`), and each user's list is written as soon as its block
-/// is scored, so memory is bounded by the block, not by the number of users.
+/// is scored, so memory is bounded by the block, not by the number of users. With `--candidates`
+/// only each user's listed items are ranked (one scoring call per user).
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,9 @@ struct RecommendRequest {
   /// --all, and more seen items to leave out. Default with --all: interactions.tsv beside the
   /// run's data.train.
   std::string interactions;
+  /// `user<TAB>item` file with a header: rank only each user's listed items (users without a
+  /// line get no list). Default: every item of the vocabulary.
+  std::string candidates;
   /// List length. Default: 10
   std::int64_t k = 10;
   /// Leave out the items each user has interacted with (histories, positive items of the users
@@ -55,6 +59,10 @@ struct Recommendation {
 Recommendation top_k(const double* scores, std::int64_t count, std::int32_t first,
                      const std::vector<std::int32_t>& excluded, std::int64_t k);
 
+/// The `k` best of `ids` (vocabulary ids, `scores[j]` the score of ids[j]): ties go to the
+/// smaller id, a non-finite score ranks below every finite one.
+Recommendation top_k_of(const double* scores, const std::vector<std::int32_t>& ids, std::int64_t k);
+
 /// Users to recommend for: one row each (user and history), their original ids, and the
 /// sorted item ids each has interacted with.
 struct RecommendUsers {
@@ -68,6 +76,17 @@ struct RecommendUsers {
 /// users unknown to the vocabularies map to OOV (an unknown item stays in the history as OOV).
 RecommendUsers users_from_log(const std::string& path, const Vocab& items, const Vocab& users,
                               std::int64_t max_history);
+
+/// Candidate lists of a `user<TAB>item` file with a header (one candidate per line, any order):
+/// for each of `names`, its listed items that the vocabulary knows, sorted and unique. Counts
+/// the candidates unknown to the vocabulary (left out) and the lines of users not in `names`.
+struct CandidateLists {
+  std::vector<std::vector<std::int32_t>> items;  ///< by position in `names`
+  std::int64_t unknown_items = 0;
+  std::int64_t other_users = 0;
+};
+CandidateLists read_candidate_lists(const std::string& path, const std::vector<std::string>& names,
+                                    const Vocab& items);
 
 /// Runs the command; returns its summary (users, items, k, seconds, users and pairs per second,
 /// output).

@@ -3,6 +3,8 @@
 // and inference on float32 CPU tensors runs one fused kernel per row.
 #include <ATen/Parallel.h>
 
+#include <vector>
+
 #include "../../kernels/attention_kernels.hpp"
 #include "attnrec/model/attention.hpp"
 
@@ -49,9 +51,19 @@ class AdditiveAttention : public AttentionScorer {
   }
   torch::Tensor key_weight() const override { return w_key_->weight; }  // w_key has no bias
   torch::Tensor scores(const AttentionInput& in) override {
-    // [1 or B, T, A] + [B, 1, A] broadcasts in both cases.
-    const auto keys = in.key_projection.defined() ? in.key_projection : w_key_(in.keys);
-    return v_(torch::tanh(keys + w_query_(in.query).unsqueeze(1))).squeeze(2);
+    return scores_of(in.key_projection.defined() ? in.key_projection : w_key_(in.keys),
+                     w_query_(in.query));
+  }
+  torch::Tensor prepare_query(const torch::Tensor& query) override { return w_query_(query); }
+  torch::Tensor attend_prepared(const torch::Tensor& prepared, const torch::Tensor& keys,
+                                const torch::Tensor& mask,
+                                const torch::Tensor& key_projection) override {
+    const auto kp = key_projection.defined() ? key_projection : project_keys(keys);
+    if (fused_inference(keys)) return shared_inference(prepared, keys, mask, kp);
+    const std::int64_t rows = prepared.size(0);
+    const auto row_mask = mask.expand({rows, mask.size(1)});
+    const AttentionInput in{prepared, keys, mask, row_mask, kp, rows > 1, rows};
+    return pool(in, scores_of(kp, prepared)).context;
   }
   AttentionOutput attend(const AttentionInput& in) override {
     if (!in.shared && fused_inference(in.keys)) return inference(in);
@@ -59,6 +71,34 @@ class AdditiveAttention : public AttentionScorer {
   }
 
  private:
+  /// [rows, T] scores from key projections [1 or B, T, A] and query projections [B, A].
+  torch::Tensor scores_of(const torch::Tensor& kp, const torch::Tensor& qp) {
+    return v_(torch::tanh(kp + qp.unsqueeze(1))).squeeze(2);  // broadcasts in both cases
+  }
+
+  /// attend_prepared() on float32 CPU tensors: the valid positions gathered once, then one fused
+  /// pass per query row, rows split across the intra-op threads.
+  torch::Tensor shared_inference(const torch::Tensor& prepared, const torch::Tensor& keys,
+                                 const torch::Tensor& mask, const torch::Tensor& kp) {
+    const auto valid = mask[0].to(torch::kBool).nonzero().view({-1});
+    const auto k = keys[0].index_select(0, valid).contiguous();
+    const auto p = kp[0].index_select(0, valid).contiguous();
+    const auto qp = prepared.contiguous();
+    const auto v = v_->weight.reshape({-1}).contiguous();
+    const std::int64_t rows = qp.size(0), steps = k.size(0), d = k.size(1), a = p.size(1);
+    TORCH_CHECK(qp.size(1) == a, "prepared queries: expected [rows, ", a, "], got ", qp.sizes());
+    auto context = torch::empty({rows, d}, k.options());
+    const float *p_data = p.data_ptr<float>(), *q_data = qp.data_ptr<float>();
+    const float *v_data = v.data_ptr<float>(), *k_data = k.data_ptr<float>();
+    float* c_data = context.data_ptr<float>();
+    at::parallel_for(0, rows, 64, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<float> scratch(static_cast<std::size_t>(steps));
+      kernels::additive_attention_shared(p_data, q_data + begin * a, v_data, k_data, scratch.data(),
+                                         c_data + begin * d, end - begin, steps, a, d);
+    });
+    return context;
+  }
+
   /// The same maths as scores() + pool() (tested equal), one fused pass per row.
   AttentionOutput inference(const AttentionInput& in) {
     const auto kp =
