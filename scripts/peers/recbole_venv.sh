@@ -6,13 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=.venv-peers
-if ! /usr/bin/python3 -c "import torch" 2> /dev/null; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends python3-torch \
-    python3-numpy python3-venv
-fi
+scripts/python_torch.sh
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import recbole" 2> /dev/null; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
   "$venv/bin/pip" install --quiet recbole==1.2.1 thop==0.1.1.post2209072238 --no-deps
