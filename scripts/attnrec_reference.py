@@ -12,6 +12,9 @@ As a library:
     model, items, users = load_export("export/")        # model in eval mode, on the CPU
     logits = model(history, lengths, item, user)          # int64 tensors, histories right-padded
 
+A TorchScript export (`attnrec export --format torchscript`: model.pt) loads the same way
+(torch.jit.load, wrapped so that it takes the same arguments).
+
 From the command line (scores sample files as `attnrec predict` does; one or more triples):
 
     python3 scripts/attnrec_reference.py score EXPORT_DIR DATA.tsv OUTPUT.tsv [...]
@@ -295,14 +298,31 @@ class AttnrecReference(nn.Module):
             return x
         return torch.cat([x, self.category_embedding(self.item_category[ids])], dim=-1)
 
-    def forward(self, history, lengths, item, user=None):
-        """history [B, T] right-padded item ids, lengths [B], item [B], user [B] -> logits [B]."""
+    def encode(self, history, lengths):
+        """The candidate-independent part: encoded history [B, T, D] (positions added), mask."""
         t = history.size(1)
         mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
         keys = self.encoder(self.embed_items(history, self.item_embedding), mask, lengths)
         if self.position_embedding is not None or self.sinusoid is not None:
             table = self.position_embedding.weight if self.position_embedding is not None else self.sinusoid
             keys = keys + table[:t].unsqueeze(0) * mask.unsqueeze(2).to(keys.dtype)
+        return keys, mask
+
+    def user_states(self, history, lengths):
+        """Factorised models (dot head, self query): score = state . item_vector + bias."""
+        keys, mask = self.encode(history, lengths)
+        return self.attention(self.self_query.unsqueeze(0).expand(history.size(0), -1), keys, mask)
+
+    def item_vectors(self):
+        """Factorised models: every item id's vector [V, D] and bias [V] (zeros without one)."""
+        ids = torch.arange(self.arch["item_vocab"])
+        table = self.candidate_embedding if self.candidate_embedding is not None else self.item_embedding
+        bias = self.item_bias(ids).squeeze(1) if self.item_bias is not None else torch.zeros(ids.size(0))
+        return self.embed_items(ids, table), bias
+
+    def forward(self, history, lengths, item, user=None):
+        """history [B, T] right-padded item ids, lengths [B], item [B], user [B] -> logits [B]."""
+        keys, mask = self.encode(history, lengths)
         table = self.candidate_embedding if self.candidate_embedding is not None else self.item_embedding
         candidate = self.embed_items(item, table)
         if self.target:
@@ -339,16 +359,40 @@ def read_vocab(path):
     return ids
 
 
-def load_export(directory):
-    """(model in eval mode, item vocabulary, user vocabulary) of an export directory."""
-    tensors, meta = read_safetensors(os.path.join(directory, "model.safetensors"))
+class ScriptedExport(nn.Module):
+    """A TorchScript export (model.pt) with the architecture of its attnrec.json."""
+
+    def __init__(self, module, arch):
+        super().__init__()
+        self.module, self.arch = module, arch
+
+    def forward(self, history, lengths, item, user=None):
+        return self.module(history, lengths, item, user)
+
+
+def _check_format(directory, meta):
     if meta.get("format") != "attnrec-export" or int(meta.get("format_version", 0)) != EXPORT_FORMAT_VERSION:
         raise ValueError(f"{directory}: not an attnrec export of format version {EXPORT_FORMAT_VERSION}")
+
+
+def load_export(directory):
+    """(model in eval mode, item vocabulary, user vocabulary) of an export directory: the module
+    of this file for model.safetensors, torch.jit.load for model.pt (--format torchscript)."""
+    vocabs = (read_vocab(os.path.join(directory, "items.vocab")),
+              read_vocab(os.path.join(directory, "users.vocab")))
+    scripted = os.path.join(directory, "model.pt")
+    if os.path.exists(scripted):
+        extra = {"attnrec.json": ""}
+        module = torch.jit.load(scripted, map_location="cpu", _extra_files=extra)
+        meta = json.loads(extra["attnrec.json"])
+        _check_format(directory, meta)
+        return ScriptedExport(module, json.loads(meta["architecture"])).eval(), *vocabs
+    tensors, meta = read_safetensors(os.path.join(directory, "model.safetensors"))
+    _check_format(directory, meta)
     model = AttnrecReference(json.loads(meta["architecture"]))
     model.load_state_dict(tensors, strict=True)
     model.eval()
-    return model, read_vocab(os.path.join(directory, "items.vocab")), read_vocab(
-        os.path.join(directory, "users.vocab"))
+    return model, *vocabs
 
 
 def score_file(directory, data, output):

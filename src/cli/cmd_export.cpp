@@ -12,15 +12,17 @@ namespace attnrec::cli {
 void add_export_command(CLI::App& app, Commands& commands) {
   auto r = std::make_shared<ExportRequest>();
   auto* cmd = app.add_subcommand(
-      "export", "Write a trained model in an interchange format (safetensors + vocabularies)");
+      "export", "Write a trained model for serving: safetensors or TorchScript, with vocabularies");
   cmd->add_option("--checkpoint", r->checkpoint,
                   "Checkpoint file, or a run directory (its best model)")
       ->required();
   cmd->add_option("--format", r->format,
                   "safetensors: model.safetensors (PyTorch state_dict names; architecture, "
-                  "config and vocabulary SHA-256 in its metadata) and the vocabularies")
+                  "config and vocabulary SHA-256 in its metadata); torchscript: model.pt, a "
+                  "scripted forward(history, lengths, candidates, user=None) for torch.jit.load; "
+                  "either with the vocabularies")
       ->capture_default_str()
-      ->check(CLI::IsMember({"safetensors"}));
+      ->check(CLI::IsMember({"safetensors", "torchscript"}));
   cmd->add_option("--output", r->output, "Output directory (created if missing)")->required();
   commands.push_back(
       {cmd, [r]() {

@@ -73,8 +73,8 @@ std::vector<NamedTensor> state_dict(Recommender& model) {
 }  // namespace
 
 nlohmann::json run_export(const ExportRequest& r) {
-  if (r.format != "safetensors") {
-    throw UsageError("--format: expected safetensors, got \"" + r.format + "\"");
+  if (r.format != "safetensors" && r.format != "torchscript") {
+    throw UsageError("--format: expected safetensors or torchscript, got \"" + r.format + "\"");
   }
   if (r.output.empty()) throw UsageError("--output: required (a directory)");
   const std::string checkpoint = resolve_checkpoint_path(r.checkpoint);
@@ -83,7 +83,8 @@ nlohmann::json run_export(const ExportRequest& r) {
   const auto items_vocab = (dir / meta.items.file).lexically_normal().string();
   const auto users_vocab = (dir / meta.users.file).lexically_normal().string();
   const auto out = fs::path(r.output);
-  const auto weights = (out / "model.safetensors").string();
+  const auto weights =
+      (out / (r.format == "torchscript" ? "model.pt" : "model.safetensors")).string();
   const auto items_out = (out / "items.vocab").string(), users_out = (out / "users.vocab").string();
   OutputGuard()
       .input(checkpoint, "--checkpoint")
@@ -100,16 +101,26 @@ nlohmann::json run_export(const ExportRequest& r) {
   }
   const std::string items_text = read_file(items_vocab), users_text = read_file(users_vocab);
   const auto tensors = state_dict(loaded.model);
-  write_safetensors(weights, tensors,
-                    {{"format", "attnrec-export"},
-                     {"format_version", std::to_string(kExportFormatVersion)},
-                     {"attnrec_version", ATTNREC_VERSION},
-                     {"architecture", architecture_json(loaded.model->options).dump()},
-                     {"config", config_to_json(loaded.config).dump()},
-                     {"items_sha256", sha256_hex(items_text)},
-                     {"users_sha256", sha256_hex(users_text)},
-                     {"weights_sha256", meta.weights_sha256},
-                     {"checkpoint", checkpoint}});
+  const std::map<std::string, std::string> metadata = {
+      {"format", "attnrec-export"},
+      {"format_version", std::to_string(kExportFormatVersion)},
+      {"attnrec_version", ATTNREC_VERSION},
+      {"architecture", architecture_json(loaded.model->options).dump()},
+      {"config", config_to_json(loaded.config).dump()},
+      {"items_sha256", sha256_hex(items_text)},
+      {"users_sha256", sha256_hex(users_text)},
+      {"weights_sha256", meta.weights_sha256},
+      {"checkpoint", checkpoint}};
+  if (r.format == "safetensors") {
+    write_safetensors(weights, tensors, metadata);
+  } else {
+    auto module = to_torchscript(loaded.model);
+    // Saved beside the target, then renamed into place: never a partial model.pt.
+    const std::string tmp = weights + ".tmp";
+    module.save(tmp, {{"attnrec.json", nlohmann::json(metadata).dump()}});
+    fs::rename(tmp, weights, ec);
+    if (ec) throw IoError(weights + ": cannot move the saved module into place: " + ec.message());
+  }
   write_file_atomic(items_out, items_text);
   write_file_atomic(users_out, users_text);
   std::int64_t values = 0;

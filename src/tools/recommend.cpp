@@ -291,18 +291,24 @@ void format_list(std::string& text, const std::string& format, const std::string
   }
 }
 
-/// Writes the lists of one block.
+/// Writes the lists of one block (each row's top K found in parallel, written in order).
 void write_block(AtomicFileWriter& out, const RecommendRequest& r, const RecommendUsers& u,
                  const Vocab& items, std::int64_t begin, const torch::Tensor& scores) {
   const std::int64_t count = scores.size(0), n = scores.size(1);
   const double* sp = scores.data_ptr<double>();
   const std::vector<std::int32_t> none;
+  std::vector<Recommendation> lists(static_cast<std::size_t>(count));
+  at::parallel_for(0, count, 1, [&](std::int64_t first, std::int64_t end) {
+    for (std::int64_t i = first; i < end; ++i) {
+      const auto row = static_cast<std::size_t>(begin + i);
+      lists[static_cast<std::size_t>(i)] =
+          top_k(sp + i * n, n, Vocab::kReserved, r.exclude_seen ? u.seen[row] : none, r.k);
+    }
+  });
   std::string text;
   for (std::int64_t i = 0; i < count; ++i) {
-    const auto row = static_cast<std::size_t>(begin + i);
-    const auto rec =
-        top_k(sp + i * n, n, Vocab::kReserved, r.exclude_seen ? u.seen[row] : none, r.k);
-    format_list(text, r.format, u.names[row], rec, items);
+    format_list(text, r.format, u.names[static_cast<std::size_t>(begin + i)],
+                lists[static_cast<std::size_t>(i)], items);
   }
   out.write(text);
 }

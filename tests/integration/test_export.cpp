@@ -9,7 +9,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "attnrec/config/fields.hpp"
+#include "attnrec/data/batch.hpp"
 #include "attnrec/io/safetensors.hpp"
+#include "attnrec/model/factory.hpp"
+#include "attnrec/tools/export.hpp"
 #include "cli_data.hpp"
 #include "support.hpp"
 
@@ -121,7 +125,7 @@ TEST_CASE("cli export: the Python reference module scores as attnrec predict doe
                       {"model.encoder.type=transformer", "model.encoder.heads=2",
                        "model.head.type=dot", "model.attention.positional=learned"}});
   variants.push_back({"sasrec", "sasrec.json", {}});
-  std::string triples;
+  std::string triples, ts_triples;
   for (const auto& v : variants) {
     std::string args = "--log-level warn train --config '" + source_path("configs/" + v.config) +
                        "' --run-dir '" + dir.file(v.name) + "' " + common;
@@ -148,7 +152,21 @@ TEST_CASE("cli export: the Python reference module scores as attnrec predict doe
     REQUIRE(p.code == 0);
     triples += " '" + dir.file(v.name + "-export") + "' '" + data + "/test.tsv' '" +
                dir.file(v.name + ".ref") + "'";
+    if (v.name != "bilstm-user-bias") {  // no TorchScript form (refused below)
+      const auto ts = run_cli("--log-level warn export --format torchscript --checkpoint '" +
+                              dir.file(v.name) + "' --output '" + dir.file(v.name + "-ts") + "'");
+      INFO(ts.err);
+      REQUIRE(ts.code == 0);
+      ts_triples += " '" + dir.file(v.name + "-ts") + "' '" + data + "/test.tsv' '" +
+                    dir.file(v.name + ".ts") + "'";
+    }
   }
+  const auto refused =
+      run_cli("--log-level warn export --format torchscript --checkpoint '" +
+              dir.file("bilstm-user-bias") + "' --output '" + dir.file("bi-ts") + "'");
+  CHECK(refused.code == 2);
+  CHECK_THAT(refused.err,
+             Contains("bidirectional RNN encoder") && Contains("--format safetensors"));
   // Refused: an output directory that is the run directory (its vocabularies are run files).
   const auto onto_run = run_cli("--log-level warn export --checkpoint '" + dir.file("gru") +
                                 "' --output '" + dir.file("gru") + "'");
@@ -173,6 +191,32 @@ TEST_CASE("cli export: the Python reference module scores as attnrec predict doe
     REQUIRE_FALSE(want.empty());
     for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-5));
   }
+  // TorchScript: torch.jit.load in Python gives predict's numbers too, when that Python's torch
+  // can read archives of this build's LibTorch (not older than it).
+  const std::string version = "'" + python +
+                              "' -c 'import sys, torch; v = torch.__version__.split(\".\"); "
+                              "sys.exit(0 if (int(v[0]), int(v[1])) >= (" +
+                              std::to_string(TORCH_VERSION_MAJOR) + ", " +
+                              std::to_string(TORCH_VERSION_MINOR) + ") else 1)'";
+  if (std::system(version.c_str()) != 0) {
+    WARN("SKIPPED (TorchScript in Python): the Python torch is older than this build's LibTorch "
+         << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR);
+  } else {
+    const std::string ts_script = "'" + python + "' '" +
+                                  source_path("scripts/attnrec_reference.py") + "' score" +
+                                  ts_triples + " 2>'" + dir.file("ts.err") + "'";
+    const int ts_rc = std::system(ts_script.c_str());
+    INFO(read_text(dir.file("ts.err")));
+    REQUIRE(ts_rc == 0);
+    for (const auto& v : variants) {
+      if (v.name == "bilstm-user-bias") continue;
+      INFO(v.name << " (TorchScript)");
+      const auto want = last_column(dir.file(v.name + ".pred"));
+      const auto got = last_column(dir.file(v.name + ".ts"));
+      REQUIRE(got.size() == want.size());
+      for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-5));
+    }
+  }
   // The standard-library reader (no safetensors package) reads the same file.
   const std::string stdlib = "ATTNREC_REFERENCE_STDLIB=1 '" + python + "' '" +
                              source_path("scripts/attnrec_reference.py") + "' score '" +
@@ -180,4 +224,55 @@ TEST_CASE("cli export: the Python reference module scores as attnrec predict doe
                              dir.file("stdlib.ref") + "'";
   REQUIRE(std::system(stdlib.c_str()) == 0);
   CHECK(read_text(dir.file("stdlib.ref")) == read_text(dir.file("sasrec.ref")));
+}
+
+TEST_CASE("torchscript: every shipped config's scripted forward equals the C++ forward",
+          "[export][torchscript]") {
+  std::vector<std::string> configs;
+  for (const auto& e : std::filesystem::directory_iterator(source_path("configs"))) {
+    if (e.path().extension() == ".json") configs.push_back(e.path().filename().string());
+  }
+  std::sort(configs.begin(), configs.end());
+  REQUIRE(configs.size() >= 10);
+  std::int64_t scripted = 0;
+  for (const auto& name : configs) {
+    INFO(name);
+    const Config config = load_config(source_path("configs/" + name));
+    torch::manual_seed(5);
+    auto model = build_recommender(config, 30, 7, config.model.embedding.category ? 6 : 0);
+    if (config.model.embedding.category) {
+      model->set_item_categories(torch::randint(1, 6, {30}, torch::kInt64));
+    }
+    model->eval();
+    if (!model->options.has_item()) {
+      CHECK_THROWS_WITH(to_torchscript(model), Contains("has no candidate item"));
+      continue;
+    }
+    auto module = to_torchscript(model);
+    // Two batch shapes; histories of every length, an empty one among them.
+    for (const auto& [rows, steps] : {std::pair<std::int64_t, std::int64_t>{5, 4}, {9, 11}}) {
+      Batch b;
+      b.lengths = torch::randint(0, steps + 1, {rows}, torch::kInt64);
+      b.lengths[0] = steps;
+      b.lengths[1] = 0;
+      b.mask = torch::arange(steps).unsqueeze(0) < b.lengths.unsqueeze(1);
+      b.history = torch::randint(1, 30, {rows, steps}, torch::kInt64) * b.mask.to(torch::kInt64);
+      b.item = torch::randint(1, 30, {rows}, torch::kInt64);
+      b.user = torch::randint(1, 7, {rows}, torch::kInt64);
+      torch::Tensor want, got;
+      {
+        torch::NoGradGuard no_grad;
+        want = model->forward(b).logits;
+        got = module.forward({b.history, b.lengths, b.item, b.user}).toTensor();
+      }
+      CHECK(torch::allclose(got, want, 1e-5, 1e-5));
+    }
+    ++scripted;
+  }
+  CHECK(scripted >= 9);
+  // A variant without a TorchScript form is refused by name.
+  Config bi = load_config(source_path("configs/default.json"));
+  bi.model.encoder.bidirectional = true;
+  auto model = build_recommender(bi, 30, 7);
+  CHECK_THROWS_WITH(to_torchscript(model), Contains("bidirectional RNN encoder"));
 }

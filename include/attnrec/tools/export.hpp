@@ -7,7 +7,14 @@
 /// module `scripts/attnrec_reference.py` is built from), the resolved config, the vocabularies'
 /// SHA-256 and attnrec's version; the vocabularies are copied beside it (items.vocab,
 /// users.vocab: one token per line, the line number is the id).
+///
+/// torchscript: OUTPUT/model.pt, a TorchScript module holding the weights (attribute names are
+/// the state_dict names with '_' for '.') and a scripted
+/// `forward(history, lengths, candidates, user=None) -> logits`, with the same metadata as a
+/// JSON extra file (attnrec.json); loadable by torch.jit.load (Python) and torch::jit::load
+/// (C++). Variants without a TorchScript form (bidirectional RNNs) are refused by name.
 
+#include <torch/script.h>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -19,7 +26,7 @@ namespace attnrec {
 struct ExportRequest {
   /// Checkpoint file or run directory (its best model).
   std::string checkpoint;
-  /// "safetensors".
+  /// "safetensors" or "torchscript".
   std::string format = "safetensors";
   /// Output directory (created if missing).
   std::string output;
@@ -31,6 +38,10 @@ constexpr int kExportFormatVersion = 1;
 /// The architecture of a model as plain JSON: every option that shapes its forward pass
 /// (embedding, encoder, attention, head), with choices by their config names.
 nlohmann::json architecture_json(const RecommenderOptions& options);
+
+/// The TorchScript module of `model` (see the file comment); throws UsageError naming a variant
+/// that has no TorchScript form.
+torch::jit::Module to_torchscript(Recommender& model);
 
 /// Runs the command; returns its summary (files written, tensors, bytes).
 nlohmann::json run_export(const ExportRequest& request);
