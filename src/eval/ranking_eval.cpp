@@ -234,8 +234,7 @@ class ModelScorer : public RankingScorer {
     c10::InferenceMode guard;
     const auto encoded = model_->encode(rows_batch(set, begin, count));
     if (!model_->factorised()) {
-      return model_->score_candidates(encoded, narrow(full_side(), first, end))
-          .to(torch::kCPU, torch::kFloat64);
+      return model_->score_candidates(encoded, narrow(full_side(), first, end)).to(torch::kCPU);
     }
     if (!table_.defined() || table_first_ != first || table_end_ != end) {
       // The item side once per evaluation: the weights do not change while it ranks.
@@ -247,8 +246,7 @@ class ModelScorer : public RankingScorer {
       table_first_ = first;
       table_end_ = end;
     }
-    return torch::addmm(bias_.unsqueeze(0), model_->user_states(encoded), table_)
-        .to(torch::kCPU, torch::kFloat64);
+    return torch::addmm(bias_.unsqueeze(0), model_->user_states(encoded), table_).to(torch::kCPU);
   }
 
   std::int64_t rows_per_full_call(std::int64_t items, std::int64_t pairs) const override {
@@ -341,7 +339,7 @@ nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
         p[i * m] = in.rows.items[b + i];  // the positive first
         for (std::int64_t j = 1; j < m; ++j) p[i * m + j] = in.negatives[b + i][j - 1];
       }
-      const auto s = scorer.score(in.rows, b, r, cands).contiguous();
+      const auto s = scorer.score(in.rows, b, r, cands).to(torch::kFloat64).contiguous();
       const double* sp = s.data_ptr<double>();
       for (std::int64_t i = 0; i < r; ++i) {
         const double* row = sp + i * m;
@@ -357,7 +355,8 @@ nlohmann::json evaluate_ranking(RankingScorer& scorer, const RankingInput& in,
     const std::int64_t block = scorer.rows_per_full_call(items, options.pairs_per_batch);
     for (std::int64_t b = 0; b < n; b += block) {
       const std::int64_t r = std::min(block, n - b);
-      const auto s = scorer.score_all(in.rows, b, r, Vocab::kReserved, v).contiguous();
+      const auto s =
+          scorer.score_all(in.rows, b, r, Vocab::kReserved, v).to(torch::kFloat64).contiguous();
       const double* sp = s.data_ptr<double>();
       for (std::int64_t i = 0; i < r; ++i) {
         const double* row = sp + i * items;

@@ -54,23 +54,48 @@ Recommendation best_k(std::vector<std::size_t>& positions, Score score_at, Id id
 
 }  // namespace
 
-Recommendation top_k(const double* scores, std::int64_t count, std::int32_t first,
-                     const std::vector<std::int32_t>& excluded, std::int64_t k) {
-  std::vector<std::size_t> positions;  // j: item id first + j
-  positions.reserve(static_cast<std::size_t>(count));
+namespace {
+
+/// One pass over the row, keeping the best `k` so far in order: a score enters only when it
+/// beats the worst kept one (ids ascend, so an equal score never wins the tie), so most items
+/// cost a comparison.
+template <class T>
+Recommendation top_k_scan(const T* scores, std::int64_t count, std::int32_t first,
+                          const std::vector<std::int32_t>& excluded, std::int64_t k) {
+  const auto keep = static_cast<std::size_t>(std::max<std::int64_t>(k, 0));
+  std::vector<std::pair<double, std::int32_t>> best;  // (key, id), best first
+  best.reserve(keep + 1);
   auto skip = excluded.begin();
-  for (std::int64_t j = 0; j < count; ++j) {
+  for (std::int64_t j = 0; j < count && keep > 0; ++j) {
+    const double s = static_cast<double>(scores[j]);
+    const double key = std::isfinite(s) ? s : -std::numeric_limits<double>::infinity();
+    if (best.size() == keep && !(key > best.back().first)) continue;
     const auto id = static_cast<std::int32_t>(first + j);
     while (skip != excluded.end() && *skip < id) ++skip;
     if (skip != excluded.end() && *skip == id) continue;
-    positions.push_back(static_cast<std::size_t>(j));
+    const auto at = std::upper_bound(best.begin(), best.end(), key,
+                                     [](double v, const auto& e) { return v > e.first; });
+    best.insert(at, {key, id});
+    if (best.size() > keep) best.pop_back();
   }
-  return best_k(
-      positions, [&](std::size_t j) { return scores[j]; },
-      [&](std::size_t j) {
-        return static_cast<std::int32_t>(first + static_cast<std::int64_t>(j));
-      },
-      k);
+  Recommendation r;
+  for (const auto& [key, id] : best) {
+    r.items.push_back(id);
+    r.scores.push_back(static_cast<double>(scores[id - first]));
+  }
+  return r;
+}
+
+}  // namespace
+
+Recommendation top_k(const double* scores, std::int64_t count, std::int32_t first,
+                     const std::vector<std::int32_t>& excluded, std::int64_t k) {
+  return top_k_scan(scores, count, first, excluded, k);
+}
+
+Recommendation top_k(const float* scores, std::int64_t count, std::int32_t first,
+                     const std::vector<std::int32_t>& excluded, std::int64_t k) {
+  return top_k_scan(scores, count, first, excluded, k);
 }
 
 Recommendation top_k_of(const double* scores, const std::vector<std::int32_t>& ids,
@@ -295,7 +320,7 @@ void format_list(std::string& text, const std::string& format, const std::string
 void write_block(AtomicFileWriter& out, const RecommendRequest& r, const RecommendUsers& u,
                  const Vocab& items, std::int64_t begin, const torch::Tensor& scores) {
   const std::int64_t count = scores.size(0), n = scores.size(1);
-  const double* sp = scores.data_ptr<double>();
+  const float* sp = scores.data_ptr<float>();
   const std::vector<std::int32_t> none;
   std::vector<Recommendation> lists(static_cast<std::size_t>(count));
   at::parallel_for(0, count, 1, [&](std::int64_t first, std::int64_t end) {
@@ -416,7 +441,7 @@ nlohmann::json run_recommend(const RecommendRequest& r) {
   for (std::int64_t b = 0; r.candidates.empty() && b < n; b += block) {
     const std::int64_t count = std::min(block, n - b);
     const auto scores = scorer->score_all(users.rows, b, count, Vocab::kReserved, v)
-                            .to(torch::kFloat64)
+                            .to(torch::kFloat32)
                             .contiguous();
     write_block(out, r, users, loaded.items, b, scores);
     const double secs =

@@ -101,7 +101,7 @@ TEST_CASE("ranking: a factorised model's full ranking by matrix product equals t
   const auto ids = torch::arange(2, 40, torch::kInt64).unsqueeze(0).expand({3, 38}).contiguous();
   const auto pairwise = fast->score(rows, 0, 3, ids);
   REQUIRE(matrix.sizes() == pairwise.sizes());
-  CHECK(torch::allclose(matrix, pairwise, 1e-5, 1e-6));
+  CHECK(torch::allclose(matrix.to(torch::kFloat64), pairwise, 1e-5, 1e-6));
   RankingInput full;
   full.protocol = "full";
   full.rows = rows;

@@ -50,7 +50,8 @@ RankingInput full_ranking_input(const SampleSet& set, const std::string& set_pat
 RankingInput full_ranking_input(const SampleSet& set, const std::string& set_path,
                                 const Vocab& items, const Vocab& users, const SampleSet& training);
 
-/// Scores rows x candidates; returns [R, M] float64 on the CPU.
+/// Scores rows x candidates; returns [R, M] float32 or float64 on the CPU (a model's scores in
+/// its own precision; evaluate_ranking() compares them in float64).
 class RankingScorer {
  public:
   virtual ~RankingScorer() = default;

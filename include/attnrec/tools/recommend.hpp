@@ -58,6 +58,9 @@ struct Recommendation {
 /// left: all of them.
 Recommendation top_k(const double* scores, std::int64_t count, std::int32_t first,
                      const std::vector<std::int32_t>& excluded, std::int64_t k);
+/// top_k() of float scores (the model's own precision: no conversion of whole score blocks).
+Recommendation top_k(const float* scores, std::int64_t count, std::int32_t first,
+                     const std::vector<std::int32_t>& excluded, std::int64_t k);
 
 /// The `k` best of `ids` (vocabulary ids, `scores[j]` the score of ids[j]): ties go to the
 /// smaller id, a non-finite score ranks below every finite one.
