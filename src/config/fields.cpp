@@ -394,6 +394,13 @@ std::vector<FieldSpec> train_fields() {
           .def(100)
           .min(1)
           .help("Steps between progress log lines when stdout is not a terminal."),
+      ATTNREC_FIELD(train.tensorboard)
+          .resumable()
+          .def(true)
+          .help("Write TensorBoard event files to RUN/tb/ as training goes: the training loss, "
+                "learning rate and samples/s at every progress update, and every numeric field "
+                "of each validation row of metrics.jsonl (tag split/field), by global step. A "
+                "resumed run starts a new file that continues the step axis."),
       ATTNREC_FIELD(train.distributed.init)
           .resumable()
           .def("env://")

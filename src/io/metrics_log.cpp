@@ -13,6 +13,14 @@ void MetricsLog::append(const nlohmann::json& row) const {
   out << row.dump() << '\n';
   out.flush();
   if (!out) throw IoError(path_ + ": cannot append metrics");
+  if (!events_ || !row.contains("step")) return;
+  const std::string split = row.value("split", std::string("valid"));
+  const auto step = row["step"].get<std::int64_t>();
+  for (const auto& [name, value] : row.items()) {
+    if (value.is_number() && name != "step" && name != "epoch") {
+      events_->scalar(split + "/" + name, value.get<double>(), step);
+    }
+  }
 }
 
 void MetricsLog::truncate(std::int64_t rows) const {

@@ -45,16 +45,16 @@ bool RunDir::is_temporary_name(const std::string& name) {
 bool RunDir::owns(const fs::path& relative) {
   const auto normal = relative.lexically_normal();
   const std::string text = normal.string();
-  static const char* const kRootFiles[] = {"config.json",      "items.vocab",   "users.vocab",
-                                           "categories.vocab", "metrics.jsonl", "summary.json",
-                                           "train.log",        ".lock",         "checkpoints"};
+  static const char* const kRootFiles[] = {
+      "config.json",  "items.vocab", "users.vocab", "categories.vocab", "metrics.jsonl",
+      "summary.json", "train.log",   ".lock",       "checkpoints",      "tb"};
   for (const char* name : kRootFiles) {
     if (text == name) return true;
   }
   if (is_temporary_name(text)) return true;
   auto it = normal.begin();
-  if (it == normal.end() || it->string() != "checkpoints") return false;
-  // Everything under checkpoints/ belongs to the run.
+  if (it == normal.end() || (it->string() != "checkpoints" && it->string() != "tb")) return false;
+  // Everything under checkpoints/ and tb/ belongs to the run.
   return ++it != normal.end();
 }
 
@@ -69,7 +69,7 @@ std::vector<std::string> RunDir::owned_files() const {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     const auto name = entry.path().filename().string();
-    if (name == ".lock" || name == "checkpoints") continue;
+    if (name == ".lock" || name == "checkpoints" || name == "tb") continue;
     if (owns(name) && !entry.is_directory()) out.push_back(entry.path().string());
   }
   if (fs::is_directory(checkpoints(), ec)) {
@@ -78,6 +78,14 @@ std::vector<std::string> RunDir::owned_files() const {
       const bool ours = name == "best.pt" || name == "final.pt" || name == "latest" ||
                         is_periodic_name(name) || is_temporary_name(name);
       if (ours && !entry.is_directory()) out.push_back(entry.path().string());
+    }
+  }
+  if (fs::is_directory(tensorboard(), ec)) {
+    for (const auto& entry : fs::directory_iterator(tensorboard(), ec)) {
+      const auto name = entry.path().filename().string();
+      if (name.rfind("events.out.tfevents.", 0) == 0 && !entry.is_directory()) {
+        out.push_back(entry.path().string());
+      }
     }
   }
   std::sort(out.begin(), out.end());

@@ -111,11 +111,14 @@ struct Trainer::Loop {
         stop(o.stop_after_steps),
         checkpoints(trainer.config_, trainer.run_) {
     const bool writes = !o.parallel || o.parallel->rank() == 0;
+    if (writes && trainer.config_.train.tensorboard && !trainer.run_.root.empty()) {
+      events = std::make_shared<EventWriter>(trainer.run_.tensorboard(), state.global_step);
+    }
     if (trainer.valid_) {
       // Every process validates on the whole set (exact metrics, the same early-stopping
       // decisions everywhere); rank 0 writes the rows.
       validation.emplace(trainer.config_, *trainer.valid_, trainer.device_,
-                         MetricsLog(writes ? trainer.run_.metrics() : std::string()),
+                         MetricsLog(writes ? trainer.run_.metrics() : std::string(), events),
                          trainer.valid_ranking_);
     }
     if (o.parallel) {
@@ -145,8 +148,14 @@ struct Trainer::Loop {
                      ? state.epoch_loss_sum / static_cast<double>(state.epoch_loss_samples)
                      : 0.0;
     const double secs = seconds_since(window_start);
-    progress->update(state.step_in_epoch, shown_loss,
-                     secs > 0 ? static_cast<double>(window_samples) / secs : 0.0);
+    const double per_second = secs > 0 ? static_cast<double>(window_samples) / secs : 0.0;
+    progress->update(state.step_in_epoch, shown_loss, per_second);
+    if (events) {
+      events->scalar("train/loss", shown_loss, state.global_step);
+      events->scalar("train/samples_per_second", per_second, state.global_step);
+      events->scalar("train/lr", optimizer->param_groups().front().options().get_lr(),
+                     state.global_step);
+    }
     window_start = Clock::now();
     window_samples = 0;
   }
@@ -164,6 +173,7 @@ struct Trainer::Loop {
   std::optional<Progress> progress;
   torch::Tensor loss_sum;
   double shown_loss = 0.0;
+  std::shared_ptr<EventWriter> events;  ///< TensorBoard (train.tensorboard, rank 0), or null
   Clock::time_point window_start;
   std::int64_t window_samples = 0;
   bool stopped = false;  ///< a stop request was honoured: fit() returns

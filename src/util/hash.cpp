@@ -1,5 +1,7 @@
 #include "attnrec/util/hash.hpp"
 
+#include <array>
+
 #include <openssl/evp.h>
 #include <fstream>
 #include <vector>
@@ -36,6 +38,23 @@ std::string Sha256::hex() {
     out += kHex[digest[i] & 15];
   }
   return out;
+}
+
+std::uint32_t crc32c(std::string_view data) {
+  // Table-driven, one byte at a time; the table is built once.
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (const char ch : data)
+    crc = table[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
 }
 
 std::string sha256_hex(std::string_view data) {

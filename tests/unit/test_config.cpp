@@ -56,14 +56,15 @@ TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[confi
   CHECK(config_error(R"({"model": {"hidden": 3}})") ==
         "c.json: /model/hidden: unknown key here; did you mean /model/encoder/hidden or "
         "/model/attention/hidden or /model/head/hidden?");
-  CHECK(config_error(R"({"train": {"zzzzzzzz": 3}})") ==
-        std::string("c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
-                    "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
-                    "grad_clip, "
-                    "seed, device, precision, threads, validate_every_steps, log_every_steps, "
-                    "distributed, on_nonfinite, loss, next_item, gbce_t, softmax_block, "
-                    "label_smoothing, negatives, "
-                    "early_stopping"));
+  CHECK(
+      config_error(R"({"train": {"zzzzzzzz": 3}})") ==
+      std::string("c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
+                  "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
+                  "grad_clip, "
+                  "seed, device, precision, threads, validate_every_steps, log_every_steps, "
+                  "tensorboard, distributed, on_nonfinite, loss, next_item, gbce_t, softmax_block, "
+                  "label_smoothing, negatives, "
+                  "early_stopping"));
 }
 
 TEST_CASE("wrong types, ranges and enum values are explained", "[config]") {
@@ -240,6 +241,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
                                              "train.threads",
                                              "train.validate_every_steps",
                                              "train.log_every_steps",
+                                             "train.tensorboard",
                                              "train.distributed.init",
                                              "train.distributed.timeout_s",
                                              "train.on_nonfinite",

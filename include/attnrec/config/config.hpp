@@ -123,6 +123,7 @@ struct TrainConfig {
   std::int64_t threads = 0;
   std::int64_t validate_every_steps = 0;
   std::int64_t log_every_steps = 0;
+  bool tensorboard = false;
   NonFinitePolicy on_nonfinite = NonFinitePolicy::error;
   OptimizerKind optimizer = OptimizerKind::adam;
   Precision precision = Precision::fp32;

@@ -2,8 +2,11 @@
 /// \file metrics.jsonl: one JSON object per validation or test evaluation.
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "attnrec/io/tensorboard.hpp"
 
 namespace attnrec {
 
@@ -11,7 +14,10 @@ namespace attnrec {
 /// (the processes of a multi-process run other than rank 0).
 class MetricsLog {
  public:
-  explicit MetricsLog(std::string path) : path_(std::move(path)) {}
+  /// `events`, when given, also receives every numeric field of each row as the scalar
+  /// "SPLIT/FIELD" at the row's "step".
+  explicit MetricsLog(std::string path, std::shared_ptr<EventWriter> events = nullptr)
+      : path_(std::move(path)), events_(std::move(events)) {}
   void append(const nlohmann::json& row) const;
   /// Keeps the first `rows` lines (drops rows written after the checkpoint a run resumes from).
   void truncate(std::int64_t rows) const;
@@ -19,6 +25,7 @@ class MetricsLog {
 
  private:
   std::string path_;
+  std::shared_ptr<EventWriter> events_;
 };
 
 /// Lines in a metrics file (0 when it does not exist).

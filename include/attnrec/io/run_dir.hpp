@@ -6,6 +6,7 @@
 ///   RUN/metrics.jsonl     one validation/test row per line
 ///   RUN/summary.json      the run's summary
 ///   RUN/train.log         the log
+///   RUN/tb/               TensorBoard event files (events.out.tfevents.*), one per segment
 ///   RUN/.lock             held (flock) while a process trains in RUN
 ///   RUN/checkpoints/      best.pt, final.pt, step-NNNNNNNNN.pt, `latest` (name of the newest
 ///                         periodic checkpoint), .NAME.tmpPID while a file is being written
@@ -31,6 +32,7 @@ struct RunDir {
   std::string users_vocab() const { return root + "/users.vocab"; }
   std::string categories_vocab() const { return root + "/categories.vocab"; }
   std::string metrics() const { return root + "/metrics.jsonl"; }
+  std::string tensorboard() const { return root + "/tb"; }
   std::string summary() const { return root + "/summary.json"; }
   std::string log() const { return root + "/train.log"; }
   std::string lock() const { return root + "/.lock"; }

@@ -2,6 +2,7 @@
 /// \file SHA-256 (OpenSSL's libcrypto) for content hashes of vocabularies, checkpoints and
 /// model weights.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ class Sha256 {
 
 /// SHA-256 of `data` as lower-case hex.
 std::string sha256_hex(std::string_view data);
+
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) of `data`, as TFRecord framing uses it.
+std::uint32_t crc32c(std::string_view data);
 
 /// SHA-256 of a file's bytes, read in blocks (memory does not grow with the file). Throws
 /// IoError naming the path when it cannot be read.
