@@ -27,35 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The `k` best of `positions` by `score_at(position)` (non-finite lowest), ties to the smaller
-/// `id_at(position)`.
-template <class Score, class Id>
-Recommendation best_k(std::vector<std::size_t>& positions, Score score_at, Id id_at,
-                      std::int64_t k) {
-  const auto key = [&](std::size_t p) {
-    const double s = score_at(p);
-    return std::isfinite(s) ? s : -std::numeric_limits<double>::infinity();
-  };
-  const auto better = [&](std::size_t a, std::size_t b) {
-    const double ka = key(a), kb = key(b);
-    return ka > kb || (ka == kb && id_at(a) < id_at(b));
-  };
-  const auto n = std::min<std::size_t>(static_cast<std::size_t>(std::max<std::int64_t>(k, 0)),
-                                       positions.size());
-  std::partial_sort(positions.begin(), positions.begin() + static_cast<std::ptrdiff_t>(n),
-                    positions.end(), better);
-  Recommendation r;
-  for (std::size_t i = 0; i < n; ++i) {
-    r.items.push_back(id_at(positions[i]));
-    r.scores.push_back(score_at(positions[i]));
-  }
-  return r;
-}
-
-}  // namespace
-
-namespace {
-
 /// One pass over the row, keeping the best `k` so far in order: a score enters only when it
 /// beats the worst kept one (ids ascend, so an equal score never wins the tie), so most items
 /// cost a comparison.
@@ -100,11 +71,22 @@ Recommendation top_k(const float* scores, std::int64_t count, std::int32_t first
 
 Recommendation top_k_of(const double* scores, const std::vector<std::int32_t>& ids,
                         std::int64_t k) {
-  std::vector<std::size_t> positions(ids.size());
-  for (std::size_t j = 0; j < positions.size(); ++j) positions[j] = j;
-  return best_k(
-      positions, [&](std::size_t j) { return scores[j]; }, [&](std::size_t j) { return ids[j]; },
-      k);
+  const auto key = [&](std::size_t j) {
+    return std::isfinite(scores[j]) ? scores[j] : -std::numeric_limits<double>::infinity();
+  };
+  std::vector<std::size_t> order(ids.size());
+  for (std::size_t j = 0; j < order.size(); ++j) order[j] = j;
+  const auto n = std::min(order.size(), static_cast<std::size_t>(std::max<std::int64_t>(k, 0)));
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
+                    [&](std::size_t a, std::size_t b) {
+                      return key(a) > key(b) || (key(a) == key(b) && ids[a] < ids[b]);
+                    });
+  Recommendation r;
+  for (std::size_t i = 0; i < n; ++i) {
+    r.items.push_back(ids[order[i]]);
+    r.scores.push_back(scores[order[i]]);
+  }
+  return r;
 }
 
 CandidateLists read_candidate_lists(const std::string& path, const std::vector<std::string>& names,

@@ -217,7 +217,7 @@ std::string head_source(const RecommenderOptions& o, std::size_t layers) {
 }
 
 /// The whole TorchScript source of the module's methods.
-std::string model_source(const RecommenderOptions& o, std::size_t head_layers) {
+std::string model_source(const RecommenderOptions& o) {
   if (!o.has_item()) {
     throw UsageError(
         "export --format torchscript: the model has no candidate item (data.columns without "
@@ -261,6 +261,8 @@ std::string model_source(const RecommenderOptions& o, std::size_t head_layers) {
     s += "    assert user is not None, 'this model needs the user ids'\n    u = user\n";
   }
   s += attention_source(o.attention());
+  // The mlp head: one Linear per hidden size, then the output layer (the dot head has none).
+  const std::size_t head_layers = o.head_type() == HeadKind::mlp ? o.head_hidden().size() + 1 : 0;
   return s + head_source(o, head_layers) + "    return logits\n";
 }
 
@@ -269,17 +271,12 @@ std::string model_source(const RecommenderOptions& o, std::size_t head_layers) {
 torch::jit::Module to_torchscript(Recommender& model) {
   torch::NoGradGuard no_grad;
   torch::jit::Module module(c10::QualifiedName("__torch__.attnrec.ExportedRecommender"));
-  std::size_t head_layers = 0;
   for (const auto& p : model->named_parameters()) {
     module.register_parameter(flat(p.key()), p.value().detach().clone(), /*is_buffer=*/false);
-    if (p.key().rfind("head.", 0) == 0 && p.key().size() > 7 &&
-        p.key().compare(p.key().size() - 7, 7, ".weight") == 0) {
-      ++head_layers;
-    }
   }
   for (const auto& b : model->named_buffers())
     module.register_buffer(flat(b.key()), b.value().clone());
-  module.define(model_source(model->options, head_layers));
+  module.define(model_source(model->options));
   module.eval();
   return module;
 }
