@@ -69,7 +69,9 @@ void add_generate_command(CLI::App& app, Commands& commands) {
   auto args = std::make_shared<Args>();
   auto& o = args->options;
   auto* cmd = app.add_subcommand(
-      "generate", "Write synthetic train/valid/test files and oracle.json with a known answer");
+      "generate",
+      "Write synthetic train/valid/test files, oracle.json with a known answer and "
+      "protocol.json");
   auto* out_opt = cmd->add_option("--out,-o", args->out, "Output directory");
   cmd->add_flag("--overwrite", args->overwrite,
                 "Replace existing files that an earlier generate did not write");
@@ -134,10 +136,12 @@ void add_generate_command(CLI::App& app, Commands& commands) {
          args->options.validate();
          const fs::path out(args->out);
          check_generate_outputs({(out / "train.tsv").string(), (out / "valid.tsv").string(),
-                                 (out / "test.tsv").string(), (out / "oracle.json").string()},
+                                 (out / "test.tsv").string(), (out / "oracle.json").string(),
+                                 (out / "protocol.json").string()},
                                 holds_generated_data(out), args->overwrite);
          const auto oracle = generate_synthetic(args->out, args->options);
-         spdlog::info("wrote {}/{{train,valid,test}}.tsv and oracle.json", args->out);
+         spdlog::info("wrote {}/{{train,valid,test}}.tsv, oracle.json and protocol.json",
+                      args->out);
          spdlog::info(
              "oracle (Bayes-optimal) test AUC {:.4f}, logloss {:.4f}, "
              "positive rate {:.3f}",

@@ -393,7 +393,7 @@ std::vector<FieldSpec> train_fields() {
           .resumable()
           .def(100)
           .min(1)
-          .help("Steps between progress log lines when stdout is not a terminal."),
+          .help("Steps between progress log lines when stderr is not a terminal (or TERM=dumb)."),
       ATTNREC_FIELD(train.tensorboard)
           .resumable()
           .def(true)

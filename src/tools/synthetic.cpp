@@ -237,6 +237,31 @@ SplitResult write_split(const std::string& path, std::int64_t samples, const Wor
   return result;
 }
 
+/// protocol.json of generated data: how its splits and labels came about, in the fields that
+/// `evaluate` reads from preprocess's protocol.json (split.protocol, options.seed, negatives).
+nlohmann::json synthetic_protocol(const SyntheticOptions& o, const nlohmann::json& files) {
+  return {
+      {"attnrec_protocol_version", 1},
+      {"format", "attnrec synthetic v1"},
+      {"input", nullptr},
+      {"options", o.to_json()},
+      {"split",
+       {{"protocol", "synthetic"},
+        {"description",
+         "train, valid and test samples are drawn independently from one generated world (the "
+         "same users, items and interests), each split from its own random stream; no time "
+         "order, so no split can leak a later event into an earlier one"}}},
+      {"negatives",
+       {{"per_positive", nullptr},
+        {"sampling", "none"},
+        {"description",
+         "labels are drawn from the true click probability (oracle.json holds its metrics); no "
+         "negatives are sampled"}}},
+      {"ranking_candidates", nullptr},
+      {"outputs_sha256", files},
+  };
+}
+
 }  // namespace
 
 nlohmann::json generate_synthetic(const std::string& out_dir, const SyntheticOptions& o) {
@@ -269,6 +294,8 @@ nlohmann::json generate_synthetic(const std::string& out_dir, const SyntheticOpt
       {"test_best_positions", std::move(test.best)},
   };
   write_file_atomic(out_dir + "/oracle.json", oracle.dump(1) + "\n");
+  write_file_atomic(out_dir + "/protocol.json",
+                    synthetic_protocol(o, oracle["files_sha256"]).dump(2) + "\n");
   return oracle;
 }
 

@@ -44,8 +44,7 @@ double seconds_since(Clock::time_point t) {
 
 /// Reading the loss synchronises with the device, so it happens only every few steps.
 std::int64_t read_every(const TrainConfig& t) {
-  return ::isatty(STDOUT_FILENO) == 1 ? std::min<std::int64_t>(10, t.log_every_steps)
-                                      : t.log_every_steps;
+  return progress_bar_enabled() ? std::min<std::int64_t>(10, t.log_every_steps) : t.log_every_steps;
 }
 
 /// The loss, with the log-q table when sampled softmax corrects for popularity sampling.
@@ -293,8 +292,7 @@ bool Trainer::after_step(Loop& l, const StepResult& r, double step_seconds) {
   const Due due = l.schedule.after_step(s, l.stop.pending(s));
   if (due.read_loss) l.read_loss();
   if (due.validate) {
-    l.progress->finish();
-    validate(l, l.shown_loss);
+    validate(l, l.shown_loss);  // its log lines clear the bar's line, the bar is redrawn after
     if (s.early_stopping.should_stop()) {
       s.stopped_early = true;
       return true;

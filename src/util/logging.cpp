@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/progress.hpp"
 
 namespace attnrec {
 
@@ -42,7 +43,9 @@ void set_log_rank(int rank, int world_size) {
 }
 
 void init_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("attnrec");
+  // Records on stderr clear the progress bar's line first and redraw it after.
+  auto logger = std::make_shared<spdlog::logger>(
+      "attnrec", bar_aware_sink(std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   logger->set_pattern("[%Y-%m-%d %H:%M:%S] [%^%l%$] %v");
   const auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {

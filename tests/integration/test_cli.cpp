@@ -69,10 +69,15 @@ TEST_CASE("cli: generate writes the splits and the oracle deterministically", "[
       "--test 100 --seed 3";
   REQUIRE(run_cli("generate --out '" + a.path().string() + "'" + flags).code == 0);
   REQUIRE(run_cli("generate --out '" + b.path().string() + "'" + flags).code == 0);
-  for (const char* f : {"train.tsv", "valid.tsv", "test.tsv", "oracle.json"}) {
+  for (const char* f : {"train.tsv", "valid.tsv", "test.tsv", "oracle.json", "protocol.json"}) {
     CHECK(read_text(a.file(f)) == read_text(b.file(f)));
   }
   const auto oracle = nlohmann::json::parse(read_text(a.file("oracle.json")));
+  // protocol.json says how the data came about, with the hashes of what was written.
+  const auto protocol = nlohmann::json::parse(read_text(a.file("protocol.json")));
+  CHECK(protocol["split"]["protocol"] == "synthetic");
+  CHECK(protocol["options"]["seed"] == 3);
+  CHECK(protocol["outputs_sha256"] == oracle["files_sha256"]);
   CHECK(oracle["test"]["samples"] == 100);
   CHECK(oracle["test_planted_positions"].size() == 100);
   const auto bad = run_cli("generate --out '" + a.path().string() + "' --items 2 --categories 5");

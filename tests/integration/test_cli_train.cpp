@@ -118,6 +118,9 @@ TEST_CASE("cli evaluate scores a file with the stored config and vocabulary", "[
   CHECK(m["auc"].get<double>() == Approx(summary["test"]["auc"].get<double>()));
   CHECK(m["samples"] == 200);
   CHECK(m.contains("attention_mass_ratio"));
+  // The protocol of generated data is known: generate wrote protocol.json beside it.
+  CHECK(m["protocol"]["split"] == "synthetic");
+  CHECK(m["protocol"]["preprocess_protocol"] == r.data + "/protocol.json");
   const auto p = read_text(preds);
   CHECK(std::count(p.begin(), p.end(), '\n') == 201);
   CHECK(p.rfind("line\tuser\titem\tlabel\tscore\n", 0) == 0);
