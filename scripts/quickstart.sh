@@ -2,7 +2,7 @@
 # The main job on the bundled default data: set up and build, generate the synthetic data set
 # (deterministic), train configs/quickstart.json, evaluate the best model on the test split
 # against the generator's Bayes-optimal oracle, and write the 10 best unseen items for each test
-# user.
+# user, and write the run's HTML report (runs/quickstart/report.html).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -22,3 +22,7 @@ build/attnrec recommend --checkpoint runs/quickstart --users data/quickstart/tes
   --output runs/quickstart/recommendations.tsv
 head -n 6 runs/quickstart/recommendations.tsv
 echo "recommendations: runs/quickstart/recommendations.tsv"
+echo
+echo "== report: one self-contained page (learning curves, ROC, PR, calibration, attention)"
+build/attnrec --log-level warn report runs/quickstart
+echo "open runs/quickstart/report.html in a browser; TensorBoard: tensorboard --logdir runs/quickstart/tb"

@@ -10,7 +10,7 @@
 #   bash scripts/recipe_real_data.sh ml-1m/ratings.dat movielens    # MovieLens-1M
 #   bash scripts/recipe_real_data.sh --synthetic                    # a generated log
 #   KCORE=0 DEDUP=none CONFIGS=configs/sasrec.json CAP=900 RECBOLE=1 \
-#     bash scripts/recipe_real_data.sh Yelp.txt sequence          # ICLRec's Yelp (see README)
+#     bash scripts/recipe_real_data.sh Yelp.txt sequence          # ICLRec's Yelp (see docs/data.md)
 #
 # Environment: CONFIGS (space-separated attnrec configs, each trained and scored on the same
 # files; default configs/default.json), OUT (default data/<input's directory name>), MIN_RATING (unset: every rating is

@@ -9,6 +9,9 @@ checked_format=no
 # The export tests run scripts/attnrec_reference.py with torch and the safetensors package.
 scripts/export_venv.sh > /dev/null ||
   echo "test: .venv-export could not be created; the export tests fall back to /usr/bin/python3" >&2
+# The browser (chromium) and terminal (tmux) tests: Debian packages.
+scripts/test_tools.sh > /dev/null ||
+  echo "test: chromium/tmux could not be installed; the browser and terminal tests skip" >&2
 for libtorch in ${ATTNREC_TEST_LIBTORCH:-debian pypi}; do
   start=$SECONDS
   scripts/setup.sh --libtorch "$libtorch"

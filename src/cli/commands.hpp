@@ -33,5 +33,6 @@ void add_check_data_command(CLI::App& app, Commands& commands);
 void add_bench_command(CLI::App& app, Commands& commands);
 void add_recommend_command(CLI::App& app, Commands& commands);
 void add_export_command(CLI::App& app, Commands& commands);
+void add_report_command(CLI::App& app, Commands& commands);
 
 }  // namespace attnrec::cli

@@ -148,6 +148,7 @@ struct Scored {
   SampleSet set;
   std::vector<std::string> columns;
   std::vector<double> probabilities;
+  std::vector<double> baseline;  ///< popularity baseline's per-sample scores, when asked for
 };
 
 /// The checkpoint and its verified header, and the guard with everything the command reads.
@@ -240,7 +241,7 @@ EvaluationFiles evaluation_files(const EvaluationRequest& r, const Config& store
 
 /// The popularity baseline on the evaluated file: its metrics (ranking ones only: counts are not
 /// probabilities) and the per-item counts for the ranking protocols.
-std::vector<double> add_popularity_baseline(const Scored& s, const std::string& train,
+std::vector<double> add_popularity_baseline(Scored& s, const std::string& train,
                                             nlohmann::json& metrics) {
   const SampleSet set = read_for_scoring(train, s.loaded, s.loaded.config, /*need_label=*/false,
                                          /*label_optional=*/true, nullptr);
@@ -249,6 +250,7 @@ std::vector<double> add_popularity_baseline(const Scored& s, const std::string& 
   std::vector<double> scores(static_cast<std::size_t>(s.set.size()));
   for (std::int64_t i = 0; i < s.set.size(); ++i) scores[i] = counts[s.set.items[i]];
   auto base = compute_metrics(s.set, scores, s.config.eval.threshold);
+  s.baseline = std::move(scores);
   for (const char* k : {"logloss", "accuracy", "precision", "recall", "f1", "threshold"}) {
     base.erase(k);
   }
@@ -378,6 +380,10 @@ nlohmann::json run_evaluation(const EvaluationRequest& r) {
   if (r.popularity_baseline && !compare_with_popularity(metrics)) {
     spdlog::warn("the model does not beat the item-popularity baseline on AUC ({} vs {})",
                  number_or_na(metrics, "auc"), number_or_na(metrics["baseline_popularity"], "auc"));
+  }
+  if (r.inspect) {
+    r.inspect(
+        {s.loaded.model, s.set, s.loaded.items, s.probabilities, s.baseline, eval_options(s)});
   }
   if (!r.output.empty()) write_file_atomic(r.output, metrics.dump(2) + "\n");
   if (!r.predictions.empty()) {

@@ -52,7 +52,10 @@ void init_logging(const std::string& level) {
     throw UsageError("--log-level: unknown level '" + level +
                      "'; expected one of: trace, debug, info, warn, error, off");
   }
-  logger->set_level(parsed);
+  // stderr shows `level`; the run's log file always gets info and above (train.log is the
+  // record of a run: its resumes, its data and its checks), so the logger passes at least info.
+  logger->sinks().front()->set_level(parsed);
+  logger->set_level(std::min(parsed, spdlog::level::info));
   early_sink() = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(kEarlyLines);
   early_sink()->set_pattern(kFilePattern);
   logger->sinks().push_back(early_sink());

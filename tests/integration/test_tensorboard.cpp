@@ -2,6 +2,12 @@
 // run read back by TensorBoard's own reader, every validation scalar equal to metrics.jsonl,
 // across a resume.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -43,6 +49,84 @@ std::vector<std::string> records(const std::string& path) {
     at += 12 + n + 4;
   }
   return out;
+}
+
+/// A TCP port nobody listens on now.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t n = sizeof a;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepts_connections(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+/// TensorBoard's own server on `logdir`, its scalars page loaded in headless Chromium: the DOM
+/// shows the training-loss chart, and a screenshot is taken.
+void check_in_browser(const std::string& python, const std::string& logdir, const TempDir& dir) {
+  if (std::system("chromium --version >/dev/null 2>&1") != 0) {
+    WARN("SKIPPED: no chromium (scripts/test.sh installs Debian's chromium)");
+    return;
+  }
+  const int port = free_port();
+  const std::string tensorboard =
+      std::filesystem::path(python).parent_path().string() + "/tensorboard";
+  std::fflush(stdout);
+  const pid_t server = ::fork();
+  if (server == 0) {
+    std::freopen(dir.file("tensorboard.log").c_str(), "w", stdout);
+    std::freopen(dir.file("tensorboard.log").c_str(), "a", stderr);
+    const std::string p = std::to_string(port);
+    ::execl(tensorboard.c_str(), tensorboard.c_str(), "--logdir", logdir.c_str(), "--host",
+            "127.0.0.1", "--port", p.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool up = false;
+  while (!(up = accepts_connections(port)) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/#timeseries";
+  const std::string flags =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+      "--window-size=1400,1000 --virtual-time-budget=20000 ";
+  const std::string dom = dir.file("dom.html"), png = dir.file("tensorboard.png");
+  int dumped = -1, shot = -1;
+  if (up) {
+    dumped = std::system((flags + "--dump-dom '" + url + "' >'" + dom + "' 2>/dev/null").c_str());
+    shot =
+        std::system((flags + "--screenshot='" + png + "' '" + url + "' >/dev/null 2>&1").c_str());
+  }
+  ::kill(server, SIGTERM);
+  ::waitpid(server, nullptr, 0);
+  INFO(read_text(dir.file("tensorboard.log")));
+  REQUIRE(up);
+  REQUIRE(dumped == 0);
+  REQUIRE(shot == 0);
+  const std::string page = read_text(dom);
+  // The time-series page: a card per scalar tag, the training loss among them, drawn.
+  CHECK_THAT(page, Contains("train/loss"));
+  CHECK_THAT(page, Contains("valid/auc"));
+  CHECK_THAT(page, Contains("<canvas"));
+  CHECK(std::filesystem::file_size(png) > 30000);  // a blank page is a few KB
+  if (const char* keep = std::getenv("ATTNREC_KEEP_SCREENSHOTS")) {
+    std::filesystem::copy_file(png, std::string(keep) + "/tensorboard.png",
+                               std::filesystem::copy_options::overwrite_existing);
+  }
 }
 
 }  // namespace
@@ -158,4 +242,5 @@ TEST_CASE("cli train: TensorBoard's reader sees every validation scalar of metri
                       << rows[1]["step"] << " " << rows[2]["step"]);
   CHECK(before);
   CHECK(after);
+  check_in_browser(python, run + "/tb", dir);
 }

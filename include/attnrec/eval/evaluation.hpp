@@ -14,6 +14,7 @@
 /// - every output is checked against every input and the run directory before anything is read.
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "attnrec/config/config.hpp"
 #include "attnrec/data/dataset.hpp"
 #include "attnrec/data/vocab.hpp"
+#include "attnrec/eval/evaluator.hpp"
 
 namespace attnrec {
 
@@ -39,6 +41,17 @@ struct ScoringRequest {
 /// to auto and the physical cores, wherever the model was trained.
 Config scoring_config(const Config& stored, const std::vector<std::string>& overrides);
 
+/// A scored file, handed to EvaluationRequest::inspect.
+struct ScoredFile {
+  Recommender& model;
+  const SampleSet& set;
+  const Vocab& items;
+  const std::vector<double>& probabilities;
+  /// The popularity baseline's score of each sample (empty without popularity_baseline).
+  const std::vector<double>& baseline;
+  EvalOptions options;  ///< how the file was scored (device, batch size)
+};
+
 /// `attnrec evaluate`.
 struct EvaluationRequest {
   ScoringRequest scoring;
@@ -54,6 +67,9 @@ struct EvaluationRequest {
   bool popularity_baseline = false;
   std::string train;     ///< baseline's training file (default: the run's data.train)
   std::string protocol;  ///< protocol.json (default: the one beside the data)
+  /// Called once the file is scored (and the baseline), before anything is written: what
+  /// `attnrec report` draws its curves and attention from.
+  std::function<void(const ScoredFile&)> inspect;
 };
 
 /// Runs an evaluation; writes the requested files; returns the metrics JSON (what --output
