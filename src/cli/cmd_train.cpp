@@ -49,6 +49,7 @@ void add_train_command(CLI::App& app, Commands& commands) {
     std::string resume;
     std::int64_t stop_after_steps = 0;
     bool allow_world_size_change = false;
+    bool auto_resume = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a model; writes a run directory");
@@ -64,6 +65,10 @@ void add_train_command(CLI::App& app, Commands& commands) {
   cmd->add_flag("--allow-world-size-change", args->allow_world_size_change,
                 "With --resume: continue a checkpoint written by a different number of processes "
                 "(no longer bit-identical to an uninterrupted run)");
+  cmd->add_flag("--auto-resume", args->auto_resume,
+                "Continue the run in --run-dir from its latest checkpoint when it holds one of "
+                "this config, else start it (for torchrun --max_restarts, Slurm --requeue: the "
+                "same command line after a restart)");
   commands.push_back(
       {cmd, [args]() {
          TrainRunOptions options;
@@ -91,6 +96,16 @@ void add_train_command(CLI::App& app, Commands& commands) {
                  : "runs/" + (args->config.path.empty()
                                   ? std::string("run")
                                   : std::filesystem::path(args->config.path).stem().string());
+         if (args->auto_resume && !args->overwrite) {
+           if (const auto target = auto_resume_target(config, options.run_dir)) {
+             spdlog::info("--auto-resume: {} holds this run; continuing from {}", options.run_dir,
+                          target->checkpoint);
+             print_summary(resume_training(options.run_dir, target->overrides, options));
+             return 0;
+           }
+           // A run stopped before its first checkpoint starts again.
+           options.overwrite = true;
+         }
          print_summary(run_training(config, options));
          return 0;
        }});

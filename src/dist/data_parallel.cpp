@@ -16,6 +16,7 @@
 #include <cstring>
 #include <exception>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <unordered_set>
@@ -163,10 +164,18 @@ c10::intrusive_ptr<c10d::Store> GlooParallel::make_store() const {
   }
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(world_.master_port);
+  options.timeout = timeout;
+  if (world_.agent_store) {
+    // torchrun's agent serves the store; each attempt of an elastic job has its own keys.
+    options.isServer = false;
+    options.waitWorkers = false;
+    auto store = c10::make_intrusive<c10d::TCPStore>(world_.master_addr, options);
+    return c10::make_intrusive<c10d::PrefixStore>(
+        fmt::format("/worker/attempt_{}", world_.restart_count), store);
+  }
   options.isServer = world_.rank == 0;
   options.numWorkers = static_cast<std::size_t>(world_.world_size);
   options.waitWorkers = true;
-  options.timeout = timeout;
   return c10::make_intrusive<c10d::TCPStore>(world_.master_addr, options);
 }
 

@@ -379,4 +379,30 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   return train_and_finish(config, p, model, fit, started);
 }
 
+std::optional<AutoResume> auto_resume_target(const Config& config, const std::string& run_dir) {
+  const RunDir run{run_dir};
+  if (!run.holds_run()) return std::nullopt;
+  const std::string latest = run.latest();
+  if (latest.empty()) return std::nullopt;
+  const CheckpointMeta meta = read_checkpoint_meta(latest);
+  AutoResume target{latest, {}};
+  std::vector<std::string> differ;
+  for (const auto& f : config_fields()) {
+    const auto mine = field_value(f, config), stored = field_value(f, meta.config);
+    if (mine == stored) continue;
+    if (f.resumable) {
+      target.overrides.push_back(f.name + "=" + mine.dump());
+    } else {
+      differ.push_back(fmt::format("{} ({} there, {} here)", f.name, stored.dump(), mine.dump()));
+    }
+  }
+  if (!differ.empty()) {
+    throw UsageError(fmt::format(
+        "--auto-resume: {} holds a run of another config: {}; pass another --run-dir, or "
+        "--overwrite to replace that run",
+        run_dir, join(differ, ", ")));
+  }
+  return target;
+}
+
 }  // namespace attnrec

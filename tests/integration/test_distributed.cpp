@@ -330,3 +330,228 @@ TEST_CASE("dist: mismatched ranks and a missing rank are refused at start",
                                                         "127.0.0.1:" +
                                                         port));
 }
+
+namespace {
+
+/// Starts `argv` (found on PATH) with `env` added, stdout and stderr to files; returns its pid.
+pid_t spawn_program(std::vector<std::string> argv,
+                    const std::vector<std::pair<std::string, std::string>>& env,
+                    const std::string& out, const std::string& err) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+    std::freopen(out.c_str(), "w", stdout);
+    std::freopen(err.c_str(), "w", stderr);
+    std::vector<char*> raw;
+    for (auto& a : argv) raw.push_back(a.data());
+    raw.push_back(nullptr);
+    ::execvp(raw[0], raw.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Starts `torchrun --nproc_per_node=N --no_python ... attnrec ARGS` (Debian's python3-torch
+/// 1.13: under Python 3.11 its log set-up needs --redirects/--tee/--log_dir).
+pid_t spawn_torchrun(const TempDir& dir, const std::string& tag, int n, int max_restarts,
+                     const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"torchrun",
+                                   "--nproc_per_node=" + std::to_string(n),
+                                   "--no_python",
+                                   "--master_addr=127.0.0.1",
+                                   "--master_port=" + std::to_string(free_port()),
+                                   "--max_restarts=" + std::to_string(max_restarts),
+                                   "--monitor_interval=0.2",
+                                   "--redirects=2",
+                                   "--tee=2",
+                                   "--log_dir=" + dir.file(tag + ".logs"),
+                                   binary_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_program(argv, {{"OMP_WAIT_POLICY", "PASSIVE"}}, dir.file(tag + ".out"),
+                       dir.file(tag + ".err"));
+}
+
+/// The pid of the attnrec process whose command line mentions `marker` and whose environment
+/// has RANK=`rank`; -1 when there is none (yet).
+pid_t find_rank(const std::string& marker, int rank) {
+  const std::string want = "RANK=" + std::to_string(rank);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = read_text(entry.path().string() + "/cmdline");
+    if (cmdline.find(marker) == std::string::npos || cmdline.find("torchrun") != std::string::npos)
+      continue;
+    const std::string environ = read_text(entry.path().string() + "/environ");
+    std::size_t at = 0;
+    while (at < environ.size()) {
+      const std::string var = environ.substr(at, environ.find('\0', at) - at);
+      if (var == want) return static_cast<pid_t>(std::stol(name));
+      at += var.size() + 1;
+    }
+  }
+  return -1;
+}
+
+bool has_torchrun() { return std::system("torchrun --help >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+TEST_CASE("dist: torchrun launches 2 processes that train as the manual launch does",
+          "[dist][processes][torchrun]") {
+  if (!has_torchrun()) {
+    WARN("SKIPPED: no torchrun (Debian's python3-torch; scripts/test.sh installs it)");
+    return;
+  }
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  auto manual = start_job(dir, "manual", 2, lstm_recipe(data, dir.file("manual")));
+  REQUIRE(manual.wait() == std::vector<int>{0, 0});
+  const pid_t launcher = spawn_torchrun(dir, "tr", 2, 0, lstm_recipe(data, dir.file("tr")));
+  const int code = wait_cli_until(launcher, Clock::now() + std::chrono::seconds(240));
+  INFO(read_text(dir.file("tr.err")));
+  REQUIRE(code == 0);
+  // The agent served the store; the ranks met under its prefix and trained bit-identically.
+  CHECK(weights_digest(dir.file("tr/checkpoints/final.pt")) ==
+        weights_digest(dir.file("manual/checkpoints/final.pt")));
+  CHECK(read_checkpoint_meta(dir.file("tr/checkpoints/final.pt")).world_size() == 2);
+}
+
+TEST_CASE("dist: torchrun --max_restarts restarts a killed job, --auto-resume continues exactly",
+          "[dist][processes][torchrun][faults]") {
+  if (!has_torchrun()) {
+    WARN("SKIPPED: no torchrun (Debian's python3-torch; scripts/test.sh installs it)");
+    return;
+  }
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  const auto args = [&](const std::string& run) {
+    auto a = lstm_recipe(data, run, 12);
+    a.insert(a.end(), {"--set", "checkpoint.every_steps=4", "--auto-resume"});
+    return a;
+  };
+  auto reference = start_job(dir, "ref", 2, args(dir.file("ref")));
+  REQUIRE(reference.wait() == std::vector<int>{0, 0});
+  const std::string run = dir.file("elastic");
+  const pid_t launcher = spawn_torchrun(dir, "el", 2, 1, args(run));
+  // Once a periodic checkpoint exists, rank 1 dies; the agent restarts both ranks.
+  REQUIRE(appears(run + "/checkpoints/latest", std::chrono::seconds(120)));
+  pid_t victim = -1;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while ((victim = find_rank(run, 1)) == -1 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(victim > 0);
+  REQUIRE(!std::filesystem::exists(run + "/checkpoints/final.pt"));  // killed mid-run
+  ::kill(victim, SIGKILL);
+  const int code = wait_cli_until(launcher, Clock::now() + std::chrono::seconds(240));
+  INFO(read_text(dir.file("el.err")));
+  REQUIRE(code == 0);
+  CHECK(std::filesystem::exists(dir.file("el.logs")));
+  CHECK_THAT(read_text(dir.file("el.err")), Contains("--auto-resume: ") && Contains("continuing"));
+  // The restarted job continued from the last checkpoint to the uninterrupted job's weights.
+  CHECK(weights_digest(run + "/checkpoints/final.pt") ==
+        weights_digest(dir.file("ref/checkpoints/final.pt")));
+}
+
+namespace {
+
+/// Two network namespaces joined by a veth pair (10.213.0.1 and .2), removed at scope exit.
+struct TwoHosts {
+  std::string a, b, ifa, ifb;
+  bool ok = false;
+  TwoHosts() {
+    const std::string id = std::to_string(::getpid() % 100000);
+    a = "attnrec-" + id + "-a";
+    b = "attnrec-" + id + "-b";
+    ifa = "arv" + id + "a";
+    ifb = "arv" + id + "b";
+    const std::string script =
+        "set -e; ip netns add " + a + "; ip netns add " + b + "; ip link add " + ifa +
+        " type veth peer name " + ifb + "; ip link set " + ifa + " netns " + a + "; ip link set " +
+        ifb + " netns " + b + "; ip -n " + a + " addr add 10.213.0.1/24 dev " + ifa + "; ip -n " +
+        b + " addr add 10.213.0.2/24 dev " + ifb + "; for n in " + a + " " + b +
+        "; do ip -n $n link set lo up; done; ip -n " + a + " link set " + ifa + " up; ip -n " + b +
+        " link set " + ifb + " up";
+    ok = std::system(("(" + script + ") >/dev/null 2>&1").c_str()) == 0;
+  }
+  ~TwoHosts() {
+    std::system(
+        ("ip netns del " + a + " >/dev/null 2>&1; ip netns del " + b + " >/dev/null 2>&1").c_str());
+  }
+};
+
+/// `ip netns exec NS attnrec ARGS` as rank `rank` of 2, its Gloo traffic on `interface`.
+pid_t spawn_in_namespace(const TempDir& dir, const std::string& ns, const std::string& interface,
+                         int rank, int port, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ip", "netns", "exec", ns, binary_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string base = dir.file("ns." + std::to_string(rank));
+  return spawn_program(argv,
+                       {{"RANK", std::to_string(rank)},
+                        {"WORLD_SIZE", "2"},
+                        {"MASTER_ADDR", "10.213.0.1"},
+                        {"MASTER_PORT", std::to_string(port)},
+                        {"GLOO_SOCKET_IFNAME", interface},
+                        {"OMP_WAIT_POLICY", "PASSIVE"}},
+                       base + ".out", base + ".err");
+}
+
+}  // namespace
+
+TEST_CASE("dist: two hosts (network namespaces joined by a veth pair) train as one host does",
+          "[dist][processes][hosts]") {
+  TwoHosts hosts;
+  if (!hosts.ok) {
+    WARN(
+        "SKIPPED: cannot create network namespaces here (needs root and CAP_NET_ADMIN: "
+        "ip netns add)");
+    return;
+  }
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  auto local = start_job(dir, "local", 2, lstm_recipe(data, dir.file("local")));
+  REQUIRE(local.wait() == std::vector<int>{0, 0});
+  const std::string run = dir.file("hosts");
+  const int port = 29611;  // the namespaces have their own, empty, port spaces
+  const pid_t r0 = spawn_in_namespace(dir, hosts.a, hosts.ifa, 0, port, lstm_recipe(data, run));
+  const pid_t r1 = spawn_in_namespace(dir, hosts.b, hosts.ifb, 1, port, lstm_recipe(data, run));
+  const auto deadline = Clock::now() + std::chrono::seconds(240);
+  const int c0 = wait_cli_until(r0, deadline), c1 = wait_cli_until(r1, deadline);
+  if (c0 == -1) ::kill(r0, SIGKILL);
+  if (c1 == -1) ::kill(r1, SIGKILL);
+  INFO(read_text(dir.file("ns.0.err")) << read_text(dir.file("ns.1.err")));
+  REQUIRE(c0 == 0);
+  REQUIRE(c1 == 0);
+  // Rank 0 reached rank 1 only through the veth pair; the numbers are the one-host job's.
+  CHECK_THAT(read_text(dir.file("ns.0.err")), Contains("10.213.0.1:29611"));
+  CHECK(weights_digest(run + "/checkpoints/final.pt") ==
+        weights_digest(dir.file("local/checkpoints/final.pt")));
+}
+
+TEST_CASE("dist: mpirun -np 2 trains as the manual launch does", "[dist][processes][mpirun]") {
+  if (std::system("mpirun --version >/dev/null 2>&1") != 0) {
+    WARN("SKIPPED: no mpirun (Debian's openmpi-bin; scripts/test.sh installs it)");
+    return;
+  }
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  auto manual = start_job(dir, "manual", 2, lstm_recipe(data, dir.file("manual")));
+  REQUIRE(manual.wait() == std::vector<int>{0, 0});
+  // Open MPI's OMPI_COMM_WORLD_* give the ranks; MASTER_* are exported with -x.
+  std::string command =
+      "OMP_WAIT_POLICY=PASSIVE MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) +
+      " mpirun --allow-run-as-root --oversubscribe -np 2 -x MASTER_ADDR -x "
+      "MASTER_PORT -x OMP_WAIT_POLICY '" +
+      binary_path() + "'";
+  for (const auto& a : lstm_recipe(data, dir.file("mpi"))) command += " '" + a + "'";
+  const std::string err = dir.file("mpi.err");
+  const int status = std::system((command + " >/dev/null 2>'" + err + "'").c_str());
+  INFO(read_text(err));
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK_THAT(read_text(err), Contains("Open MPI"));  // the ranks read OMPI_COMM_WORLD_*
+  CHECK(weights_digest(dir.file("mpi/checkpoints/final.pt")) ==
+        weights_digest(dir.file("manual/checkpoints/final.pt")));
+}

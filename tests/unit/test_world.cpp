@@ -119,3 +119,51 @@ TEST_CASE("world: single-process commands refuse a world of several processes", 
                         {{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_WORLD_SIZE", "5"}}))),
                     Contains("LOCAL_WORLD_SIZE=\"5\": expected an integer from 1 to 4"));
 }
+
+TEST_CASE("world: Slurm host lists expand like scontrol show hostnames", "[dist][world]") {
+  using V = std::vector<std::string>;
+  CHECK(expand_hostlist("node7") == V{"node7"});
+  CHECK(expand_hostlist("node[01-04,07]") == V{"node01", "node02", "node03", "node04", "node07"});
+  CHECK(expand_hostlist("a[8-11],b1,c[3]") == V{"a8", "a9", "a10", "a11", "b1", "c3"});
+  CHECK(expand_hostlist("gpu[098-101]") == V{"gpu098", "gpu099", "gpu100", "gpu101"});
+  CHECK(expand_hostlist("r[1-2]n[1-2]-ib") == V{"r1n1-ib", "r1n2-ib", "r2n1-ib", "r2n2-ib"});
+  for (const auto& [list, why] : std::vector<std::pair<std::string, std::string>>{
+           {"node[1-", "a '[' without ']'"},
+           {"node1]", "a ']' without '['"},
+           {"node[4-2]", "runs backwards"},
+           {"node[a-b]", "is not a number or a range"},
+           {"node[1,,2]", "is not a number or a range"},
+           {"n1,,n2", "an empty host name"},
+           {"n[0-99999999]", "more hosts than a world may have"}}) {
+    INFO(list);
+    CHECK_THROWS_WITH(expand_hostlist(list), Contains("SLURM_JOB_NODELIST") && Contains(why));
+  }
+  // Under srun without MASTER_ADDR, rank 0 is on the first host of the allocation.
+  const auto w = discover_world(fake({{"SLURM_PROCID", "1"},
+                                      {"SLURM_NTASKS", "4"},
+                                      {"SLURM_JOB_NODELIST", "cn[003-004]"},
+                                      {"MASTER_PORT", "29500"}}));
+  CHECK(w.master_addr == "cn003");
+  CHECK(w.source == "Slurm");
+  // MASTER_ADDR, when set, wins.
+  CHECK(discover_world(fake(with_master({{"SLURM_PROCID", "1"},
+                                         {"SLURM_NTASKS", "4"},
+                                         {"SLURM_JOB_NODELIST", "cn[003-004]"}})))
+            .master_addr == "10.0.0.1");
+}
+
+TEST_CASE("world: torchrun's agent store and restart count", "[dist][world]") {
+  const auto w = discover_world(fake(with_master({{"RANK", "1"},
+                                                  {"WORLD_SIZE", "2"},
+                                                  {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                                                  {"TORCHELASTIC_RESTART_COUNT", "2"}})));
+  CHECK(w.agent_store);
+  CHECK(w.restart_count == 2);
+  const auto manual = discover_world(fake(with_master({{"RANK", "1"}, {"WORLD_SIZE", "2"}})));
+  CHECK_FALSE(manual.agent_store);
+  CHECK(manual.restart_count == 0);
+  CHECK_THROWS_WITH(
+      discover_world(fake(
+          with_master({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"TORCHELASTIC_RESTART_COUNT", "x"}}))),
+      Contains("TORCHELASTIC_RESTART_COUNT"));
+}

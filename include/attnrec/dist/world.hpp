@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace attnrec {
 
@@ -22,6 +23,11 @@ struct World {
   std::string master_addr;                ///< host of rank 0's store (empty for a world of one)
   int master_port = 0;                    ///< its port (0 for a world of one)
   std::string source = "single process";  ///< which launcher's variables were read
+  /// torchrun's agent serves the store at MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True):
+  /// every rank connects as a client, under the prefix "/worker/attempt_<restart_count>", as
+  /// PyTorch's env:// does. Otherwise rank 0 serves it.
+  bool agent_store = false;
+  int restart_count = 0;  ///< TORCHELASTIC_RESTART_COUNT: 0, then 1, 2, ... after restarts
   bool distributed() const { return world_size > 1; }
 };
 
@@ -40,6 +46,13 @@ constexpr int kMaxWorldSize = 65536;
 /// port outside 1..65535, MASTER_ADDR missing in a world of several) are a ConfigError naming
 /// the variable, its value and what to do.
 World discover_world(const Environment& env = process_environment());
+
+/// The host names of a Slurm host list (SLURM_JOB_NODELIST), in order: "node[01-03,07],gpu5"
+/// -> node01, node02, node03, node07, gpu5. Ranges keep the zero padding of their first bound;
+/// several bracket groups in one name expand as a product ("r[1-2]n[1-2]" -> r1n1 r1n2 r2n1
+/// r2n2). Malformed lists are a ConfigError naming `variable`.
+std::vector<std::string> expand_hostlist(const std::string& list,
+                                         const std::string& variable = "SLURM_JOB_NODELIST");
 
 /// For commands that run in one process (`what`, e.g. "attnrec evaluate"): a world of several
 /// is refused with a ConfigError saying so, instead of several processes each doing the work.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,5 +45,16 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
 /// run directory is used).
 nlohmann::json resume_training(const std::string& path, const std::vector<std::string>& overrides,
                                const TrainRunOptions& options);
+
+/// `train --auto-resume` (elastic and preemptible jobs: torchrun --max_restarts, Slurm
+/// --requeue restart the same command line): where to continue when `run_dir` already holds a
+/// run of `config`.
+struct AutoResume {
+  std::string checkpoint;              ///< the run's latest checkpoint
+  std::vector<std::string> overrides;  ///< `config`'s values of the resumable options it changes
+};
+/// nullopt when `run_dir` holds no run, or a run without a checkpoint yet (start it afresh).
+/// A run of another config (a non-resumable option differs) is a UsageError naming the options.
+std::optional<AutoResume> auto_resume_target(const Config& config, const std::string& run_dir);
 
 }  // namespace attnrec
