@@ -93,10 +93,11 @@ inline CliResult run_cli_env(const std::string& env, const std::string& args) {
 /// Runs `attnrec ARGS` through the shell (ARGS is shell syntax) and captures both streams.
 inline CliResult run_cli(const std::string& args) { return run_cli_env("", args); }
 
-/// spawn_cli with `env` (NAME, value) set in the child's environment.
-inline pid_t spawn_cli_env(const std::vector<std::pair<std::string, std::string>>& env,
-                           const std::vector<std::string>& args, const std::string& out,
-                           const std::string& err) {
+/// Starts `argv` (argv[0] found on PATH) with `env` (NAME, value) added to its environment,
+/// stdout and stderr to the given files; returns its pid.
+inline pid_t spawn_program(std::vector<std::string> argv,
+                           const std::vector<std::pair<std::string, std::string>>& env,
+                           const std::string& out, const std::string& err) {
   std::fflush(stdout);
   std::fflush(stderr);
   const pid_t pid = ::fork();
@@ -104,15 +105,22 @@ inline pid_t spawn_cli_env(const std::vector<std::pair<std::string, std::string>
     for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
     std::freopen(out.c_str(), "w", stdout);
     std::freopen(err.c_str(), "w", stderr);
-    std::vector<char*> argv;
-    const std::string bin = binary_path();
-    argv.push_back(const_cast<char*>(bin.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
+    std::vector<char*> raw;
+    for (auto& a : argv) raw.push_back(a.data());
+    raw.push_back(nullptr);
+    ::execvp(raw[0], raw.data());
     ::_exit(127);
   }
   return pid;
+}
+
+/// spawn_cli with `env` (NAME, value) set in the child's environment.
+inline pid_t spawn_cli_env(const std::vector<std::pair<std::string, std::string>>& env,
+                           const std::vector<std::string>& args, const std::string& out,
+                           const std::string& err) {
+  std::vector<std::string> argv = {binary_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_program(argv, env, out, err);
 }
 
 /// Starts `attnrec ARGS...` without a shell, stdout/stderr to the given files; returns its pid.

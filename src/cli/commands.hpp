@@ -34,5 +34,6 @@ void add_bench_command(CLI::App& app, Commands& commands);
 void add_recommend_command(CLI::App& app, Commands& commands);
 void add_export_command(CLI::App& app, Commands& commands);
 void add_report_command(CLI::App& app, Commands& commands);
+void add_explain_command(CLI::App& app, Commands& commands);
 
 }  // namespace attnrec::cli

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   attnrec::cli::add_recommend_command(app, commands);
   attnrec::cli::add_export_command(app, commands);
   attnrec::cli::add_report_command(app, commands);
+  attnrec::cli::add_explain_command(app, commands);
   attnrec::cli::add_inspect_command(app, commands);
   attnrec::cli::add_bench_command(app, commands);
 

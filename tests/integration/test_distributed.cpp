@@ -333,26 +333,6 @@ TEST_CASE("dist: mismatched ranks and a missing rank are refused at start",
 
 namespace {
 
-/// Starts `argv` (found on PATH) with `env` added, stdout and stderr to files; returns its pid.
-pid_t spawn_program(std::vector<std::string> argv,
-                    const std::vector<std::pair<std::string, std::string>>& env,
-                    const std::string& out, const std::string& err) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
-    std::freopen(out.c_str(), "w", stdout);
-    std::freopen(err.c_str(), "w", stderr);
-    std::vector<char*> raw;
-    for (auto& a : argv) raw.push_back(a.data());
-    raw.push_back(nullptr);
-    ::execvp(raw[0], raw.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 /// Starts `torchrun --nproc_per_node=N --no_python ... attnrec ARGS` (Debian's python3-torch
 /// 1.13: under Python 3.11 its log set-up needs --redirects/--tee/--log_dir).
 pid_t spawn_torchrun(const TempDir& dir, const std::string& tag, int n, int max_restarts,

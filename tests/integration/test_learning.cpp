@@ -7,23 +7,17 @@
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/tools/synthetic.hpp"
 #include "attnrec/train/run.hpp"
+#include "model_support.hpp"
 #include "support.hpp"
 
 using namespace attnrec;
+using attnrec::test::small_planted_data;
 using attnrec::test::TempDir;
 
 TEST_CASE("training on a small synthetic set beats chance and attends to planted items",
           "[learning]") {
   TempDir dir;
-  SyntheticOptions o;
-  o.users = 300;
-  o.items = 320;
-  o.categories = 16;
-  o.train = 8000;
-  o.valid = 1000;
-  o.test = 2000;
-  o.min_history = 5;
-  o.max_history = 20;
+  const SyntheticOptions o = small_planted_data();
   const auto data = dir.file("data");
   const auto oracle = generate_synthetic(data, o);
 
