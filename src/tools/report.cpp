@@ -11,6 +11,7 @@
 #include "attnrec/eval/evaluation.hpp"
 #include "attnrec/eval/metrics.hpp"
 #include "attnrec/io/run_dir.hpp"
+#include "attnrec/tools/explain.hpp"
 #include "attnrec/tools/svg.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
@@ -227,12 +228,13 @@ SampleSet subset(const SampleSet& set, const std::vector<std::int64_t>& rows) {
 }
 
 /// Attention heat rows for the first `n` positives with at least two history items.
-std::string attention_rows(const ScoredFile& f, std::int64_t n) {
+std::string attention_rows(const ScoredFile& f, std::int64_t n, std::vector<std::int64_t>& lines) {
   std::vector<std::int64_t> rows;
   for (std::int64_t i = 0; i < f.set.size() && static_cast<std::int64_t>(rows.size()) < n; ++i) {
     if (f.set.labels[i] == 1 && f.set.history_length(i) >= 2) rows.push_back(i);
   }
   if (rows.empty()) return "<p>No positive sample with a history of two items or more.</p>\n";
+  for (const auto i : rows) lines.push_back(f.set.line_numbers[i]);
   const SampleSet examples = subset(f.set, rows);
   std::string out;
   bool has_attention = true;
@@ -353,6 +355,58 @@ std::string metrics_tables(const json& m) {
   return out;
 }
 
+/// What `attnrec explain` says: its summary over the first 1,000 samples and its table for the
+/// attention examples.
+std::string explanations_section(const ScoringRequest& scoring,
+                                 const std::vector<std::int64_t>& lines, ReportResult& result) {
+  ExplainRequest x;
+  x.scoring = scoring;
+  x.limit = 1000;
+  x.examples = false;
+  const json summary = run_explain(x)["summary"];
+  result.metrics["explain"] = summary;
+  std::string out =
+      "<section id=\"explanations\">\n<h2>Which history items drove the predictions</h2>\n"
+      "<p>From <code>attnrec explain</code>: for each sample, the logit change when an item is "
+      "removed from the history (leave-one-out) and when only its attention weight is zeroed "
+      "(attention-only), over the first " +
+      std::to_string(summary["examples"].get<std::int64_t>()) + " samples of the file.</p>\n";
+  out += table({{"mean |leave-one-out change| of the top-weighted item",
+                 number(summary["mean_abs_loo_delta_top_weighted"])},
+                {"mean |leave-one-out change| of a random item",
+                 number(summary["mean_abs_loo_delta_random"])},
+                {"share of samples where the top-weighted item matters more",
+                 number(summary["share_top_weighted_matters_more"])},
+                {"median Kendall tau (weights vs |leave-one-out change|)",
+                 number(summary["median_kendall_tau"])}});
+  if (lines.empty()) return out + "</section>\n";
+  std::string list;
+  for (const auto line : lines) list += (list.empty() ? "" : ",") + std::to_string(line);
+  x.lines = list;
+  x.examples = true;
+  for (const auto& example : run_explain(x)["examples"]) {
+    out += fmt::format(
+        "<h3>line {}: candidate {}, probability {:.4f}</h3>\n<table class=\"explain\">"
+        "<tr><th>recency</th><th>item</th><th>weight</th><th>leave-one-out</th>"
+        "<th>attention-only</th></tr>\n",
+        example["line"].get<std::int64_t>(),
+        svg::escape(example.value("candidate", std::string("?"))),
+        example["probability"].get<double>());
+    const auto& order = example["by_weight"];
+    for (std::size_t k = 0; k < order.size() && k < 5; ++k) {
+      const auto& p = example["positions"][order[k].get<std::size_t>()];
+      out += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{:.4f}</td><td>{:+.4f}</td><td>{:+.4f}"
+          "</td></tr>\n",
+          p["recency"].get<std::int64_t>(), svg::escape(p["item"].get<std::string>()),
+          p["weight"].get<double>(), p["loo_delta"].get<double>(),
+          p["attention_only_delta"].get<double>());
+    }
+    out += "</table>\n";
+  }
+  return out + "</section>\n";
+}
+
 /// The held-out section: the data file scored with the run's best model, and its attention.
 std::string test_section(const ReportRequest& r, const std::string& data, const json& config,
                          ReportResult& result) {
@@ -362,10 +416,11 @@ std::string test_section(const ReportRequest& r, const std::string& data, const 
   e.popularity_baseline = !train.empty() && fs::is_regular_file(train);
   e.sampled_ranking = !file_beside(data, "test_candidates.tsv").empty();
   std::string charts, attention;
+  std::vector<std::int64_t> example_lines;
   e.inspect = [&](const ScoredFile& f) {
     if (!f.set.has_labels) throw DataError(data + ": no label column; the report needs labels");
     charts = score_charts(f, result.metrics);
-    attention = attention_rows(f, r.examples);
+    attention = attention_rows(f, r.examples, example_lines);
   };
   json m = run_evaluation(e);
   m["report"] = result.metrics.value("report", json::object());
@@ -377,7 +432,7 @@ std::string test_section(const ReportRequest& r, const std::string& data, const 
       "</section>\n<section id=\"attention\">\n<h2>Attention on a few positive examples</h2>\n"
       "<p>Each row is one sample's history, oldest first, shaded by the attention weight the "
       "model gave it when scoring the candidate on the right.</p>\n";
-  return out + attention + "</section>\n";
+  return out + attention + "</section>\n" + explanations_section(e.scoring, example_lines, result);
 }
 
 const char* kStyle = R"(<style>
@@ -415,7 +470,7 @@ ReportResult write_report(const ReportRequest& r) {
       r.data.empty() ? facts.config.value("/data/test"_json_pointer, std::string()) : r.data;
   if (!data.empty()) {
     body += test_section(r, data, facts.config, result);
-    result.sections.insert(result.sections.end(), {"test", "attention"});
+    result.sections.insert(result.sections.end(), {"test", "attention", "explanations"});
   } else {
     body +=
         "<section id=\"test\"><h2>Held-out data</h2><p>The run has no data.test; pass "

@@ -77,7 +77,7 @@ TEST_CASE("cli report: a self-contained page whose numbers are the run's", "[cli
   CHECK(count_of(r.page, "http://") + count_of(r.page, "https://") == 0);
   CHECK(count_of(r.page, "<script") == 0);
   CHECK(count_of(r.page, "url(") == 0);
-  for (const char* id : {"run", "curves", "test", "attention"}) {
+  for (const char* id : {"run", "curves", "test", "attention", "explanations"}) {
     CHECK_THAT(r.page, Contains(std::string("<section id=\"") + id + "\">"));
   }
   const auto charts = charts_of(r.page);
@@ -109,6 +109,14 @@ TEST_CASE("cli report: a self-contained page whose numbers are the run's", "[cli
   CHECK_THAT(r.page, Contains("<td>" + cell(m["baseline_popularity"]["auc"].get<double>()) + "<"));
   CHECK_THAT(r.page, Contains("ROC (model AUC " + cell(m["auc"].get<double>()) + ")"));
   CHECK_THAT(r.page, Contains("&quot;split&quot;: &quot;synthetic&quot;"));  // the data's protocol
+  // The explanations are explain's (its summary over the first 1,000 samples).
+  const auto x_path = r.dir.file("x.json");
+  REQUIRE(run_cli("--log-level warn explain --checkpoint '" + r.run + "' --data '" + r.data +
+                  "/test.tsv' --summary --limit 1000 --output '" + x_path + "'")
+              .code == 0);
+  const auto x = nlohmann::json::parse(read_text(x_path))["summary"];
+  CHECK_THAT(r.page,
+             Contains("<td>" + cell(x["mean_abs_loo_delta_top_weighted"].get<double>()) + "</td>"));
   // The attention rows show the first positives' histories, in file order.
   CHECK_THAT(charts.at("attention-1"), Contains("class=\"cell\""));
 }
