@@ -19,6 +19,7 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
   struct Args {
     PreprocessOptions o;
     double min_rating = 0;
+    bool overwrite = false;
   };
   auto args = std::make_shared<Args>();
   auto& o = args->o;
@@ -70,6 +71,9 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--ranking-sampling", o.ranking_sampling, "uniform or popularity")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of all sampling")->capture_default_str();
+  cmd->add_flag("--overwrite", args->overwrite,
+                "Replace files in --out that an earlier preprocess did not write (or that were "
+                "changed since)");
   commands.push_back(
       {cmd, [args, cmd]() {
          auto o = args->o;
@@ -79,6 +83,7 @@ void add_preprocess_command(CLI::App& app, Commands& commands) {
          for (const auto& name : preprocess_output_files()) {
            guard.output((std::filesystem::path(o.out_dir) / name).string(), "--out");
          }
+         check_preprocess_outputs(o.out_dir, args->overwrite);
          const auto stats = preprocess(o);
          const auto& s = stats["splits"];
          fmt::print("kept {} users, {} items, {} interactions (density {:.5f})\n",

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "attnrec/data/interner.hpp"
@@ -40,6 +41,44 @@ const std::vector<std::string>& preprocess_output_files() {
                                                  "item_categories.tsv",
                                                  "leakage_report.json"};
   return files;
+}
+
+bool holds_unchanged_preprocess_output(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path root(dir);
+  if (!fs::is_regular_file(root / "protocol.json", ec)) return false;
+  try {
+    const auto protocol = nlohmann::json::parse(read_file((root / "protocol.json").string()));
+    if (!protocol.at("input").is_object()) return false;  // generate's protocol has no input
+    const auto& hashes = protocol.at("outputs_sha256");
+    for (const auto& name : preprocess_output_files()) {
+      const auto file = root / name;
+      if (!fs::exists(file, ec)) continue;
+      if (hashes.contains(name)) {
+        if (sha256_file(file.string()) != hashes.at(name).get<std::string>()) return false;
+      } else if (name != "stats.json" && name != "protocol.json" && name != "leakage_report.json") {
+        return false;  // a data file preprocess did not record
+      }
+    }
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void check_preprocess_outputs(const std::string& dir, bool overwrite) {
+  namespace fs = std::filesystem;
+  if (overwrite || holds_unchanged_preprocess_output(dir)) return;
+  std::error_code ec;
+  for (const auto& name : preprocess_output_files()) {
+    const auto file = fs::path(dir) / name;
+    if (!fs::exists(file, ec)) continue;
+    throw UsageError(file.string() +
+                     ": exists and is not the unchanged output of an earlier attnrec "
+                     "preprocess; choose another --out, or pass --overwrite to replace it; "
+                     "nothing was written");
+  }
 }
 
 void PreprocessOptions::validate() const {

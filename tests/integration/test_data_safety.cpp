@@ -522,3 +522,41 @@ TEST_CASE("checkpoint header bit flips always end in a clear exit-2 error", "[sa
     expect_refusal(cli("inspect '" + forged + "'"), forged);
   }
 }
+
+TEST_CASE("preprocess never replaces files it did not write, unless --overwrite", "[safety]") {
+  auto& w = world();
+  TempDir scratch;
+  const auto snapshot = [](const std::string& dir) {
+    std::map<std::string, std::string> files;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.is_regular_file()) files[e.path().filename().string()] = read_text(e.path().string());
+    }
+    return files;
+  };
+  const std::string again = "--log-level warn preprocess -i '" + w.log + "' --min-rating 1 -o ";
+  // generate's output (its own protocol.json included), and a folder with somebody's train.tsv.
+  const std::string generated = scratch.file("generated"), mine = scratch.file("mine");
+  fs::copy(w.data, generated);
+  fs::create_directories(mine);
+  write_text(mine + "/train.tsv", "my own file\n");
+  for (const auto& dir : {generated, mine}) {
+    INFO(dir);
+    const auto before = snapshot(dir);
+    const auto r = cli(again + "'" + dir + "'");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("is not the unchanged output of an earlier attnrec preprocess") &&
+                          Contains("--overwrite") && Contains("nothing was written"));
+    CHECK(snapshot(dir) == before);
+  }
+  // Its own unchanged output is replaced; a changed file of it is not; --overwrite replaces.
+  const std::string own = scratch.file("own");
+  fs::copy(w.prep, own);
+  CHECK(cli(again + "'" + own + "'").code == 0);
+  write_text(own + "/valid.tsv", "edited by hand\n");
+  const auto edited = cli(again + "'" + own + "'");
+  CHECK(edited.code == 2);
+  CHECK_THAT(edited.err, Contains("not the unchanged output"));
+  CHECK(read_text(own + "/valid.tsv") == "edited by hand\n");
+  CHECK(cli(again + "'" + mine + "' --overwrite").code == 0);
+  CHECK(read_text(mine + "/train.tsv") != "my own file\n");
+}

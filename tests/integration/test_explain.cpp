@@ -88,7 +88,7 @@ double predicted_logit(const ExplainedModel& m, const std::string& user, const s
 
 }  // namespace
 
-TEST_CASE("explain: leave-one-out is the model re-run without the item; weights sum to 1",
+TEST_CASE("explain: leave-one-out is the model re-run without the item, weights sum to 1",
           "[explain][cli]") {
   auto& m = model();
   const auto x = m.explain("--lines 2,3")["examples"][0];

@@ -77,6 +77,15 @@ const std::vector<std::string>& preprocess_formats();
 /// Names of the files preprocess() may write into its output directory.
 const std::vector<std::string>& preprocess_output_files();
 
+/// True when every output file present in `dir` is as an earlier `attnrec preprocess` wrote it:
+/// its protocol.json is preprocess's (an input record and outputs_sha256) and each hashed file
+/// still has its hash. Then a new preprocess may replace them; anything else is somebody's data.
+bool holds_unchanged_preprocess_output(const std::string& dir);
+
+/// Refuses (UsageError, naming the first file) to replace output files in `dir` that are not
+/// the unchanged output of an earlier preprocess, unless `overwrite`.
+void check_preprocess_outputs(const std::string& dir, bool overwrite);
+
 /// Guesses the format from the first non-empty line of `path`; throws DataError when unsure.
 std::string detect_format(const std::string& path);
 
