@@ -60,21 +60,29 @@ std::string copy_run(const std::string& from, const std::string& to) {
 
 /// Rewrites a checkpoint's meta JSON with `change` and recomputes its size line and checksum,
 /// as a tool that knows the format would: only attnrec's own checks can then refuse it.
-void forge_checkpoint(const std::string& path, const std::function<void(nlohmann::json&)>& change) {
+void forge_checkpoint_text(const std::string& path,
+                           const std::function<std::string(const std::string&)>& change) {
   const std::string bytes = read_text(path);
   const auto l1 = bytes.find('\n'), l2 = bytes.find('\n', l1 + 1);
   std::istringstream sizes(bytes.substr(l1 + 1, l2 - l1 - 1));
   std::size_t meta_bytes = 0;
   sizes >> meta_bytes;
-  auto meta = nlohmann::json::parse(bytes.substr(l2 + 1, meta_bytes));
   const std::string payload = bytes.substr(l2 + 1 + meta_bytes);
-  change(meta);
-  const std::string text = meta.dump();
+  const std::string text = change(bytes.substr(l2 + 1, meta_bytes));
   attnrec::Sha256 h;
   h.update(text);
   h.update(payload);
   write_text(path, bytes.substr(0, l1 + 1) + std::to_string(text.size()) + " " +
                        std::to_string(payload.size()) + " " + h.hex() + "\n" + text + payload);
+}
+
+/// forge_checkpoint_text() on the parsed meta JSON.
+void forge_checkpoint(const std::string& path, const std::function<void(nlohmann::json&)>& change) {
+  forge_checkpoint_text(path, [&](const std::string& text) {
+    auto meta = nlohmann::json::parse(text);
+    change(meta);
+    return meta.dump();
+  });
 }
 
 /// Generated data, a trained run, and a preprocessed log, shared by the tests below.
@@ -559,4 +567,50 @@ TEST_CASE("preprocess never replaces files it did not write, unless --overwrite"
   CHECK(read_text(own + "/valid.tsv") == "edited by hand\n");
   CHECK(cli(again + "'" + mine + "' --overwrite").code == 0);
   CHECK(read_text(mine + "/train.tsv") != "my own file\n");
+}
+
+TEST_CASE("regressions: deeply nested checkpoint meta and a CSV log whose first line is blank",
+          "[safety]") {
+  auto& w = world();
+  TempDir scratch;
+  // Meta JSON nested 200,000 deep (checksum recomputed): a clear exit-2 error, or (for an extra
+  // key) a normal run, never a crash.
+  const auto run = copy_run(w.run, scratch.file("deep"));
+  const std::string checkpoint = run + "/checkpoints/final.pt";
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::string original = read_text(checkpoint);
+  forge_checkpoint_text(checkpoint, [&](const std::string& text) {
+    return text.substr(0, text.rfind('}')) + ", \"deep\": " + deep + "}";
+  });
+  for (const std::string& command :
+       {"inspect '" + checkpoint + "'",
+        "evaluate --checkpoint '" + checkpoint + "' --data '" + w.data + "/test.tsv'"}) {
+    INFO(command);
+    const auto r = cli(command);
+    CHECK((r.code == 0 || r.code == 2));
+  }
+  write_text(checkpoint, original);
+  std::string objects;
+  for (int i = 0; i < 200000; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(200000, '}');
+  forge_checkpoint_text(checkpoint, [&](const std::string&) { return objects; });
+  for (const std::string& command :
+       {"inspect '" + checkpoint + "'",
+        "evaluate --checkpoint '" + checkpoint + "' --data '" + w.data + "/test.tsv'",
+        "train --resume '" + checkpoint + "'"}) {
+    INFO(command);
+    const auto r = cli(command);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("checkpoint header"));
+  }
+  // A CSV log whose first line is blank: the header is the first line, so it has no columns.
+  const std::string log =
+      write_text(scratch.file("blank.csv"), "\nuser,item,rating,time\n1,2,5,100\n1,3,4,101\n");
+  for (const std::string& columns : {"user=user,item=item,time=time", "user=0,item=1,time=3"}) {
+    INFO(columns);
+    const auto r = cli("preprocess -i '" + log + "' -o '" + scratch.file("out") +
+                       "' --format csv --columns " + columns + " --header");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("blank.csv:"));
+  }
 }
