@@ -174,16 +174,6 @@ Inputs scoring_inputs(const ScoringRequest& r) {
   return in;
 }
 
-SampleSet read_for_scoring(const std::string& path, const LoadedModel& loaded, const Config& config,
-                           bool need_label, bool label_optional,
-                           std::vector<std::string>* columns) {
-  ReaderOptions options = reader_options(config.data, at::get_num_threads());
-  options.columns = scoring_columns(path, loaded.config, config.data, need_label, label_optional);
-  if (!need_label) options.require_both_classes = false;
-  if (columns) *columns = options.columns;
-  return read_sample_file(path, options, loaded.items, loaded.users);
-}
-
 Scored score_file(const Inputs& in, const ScoringRequest& r, bool label_optional) {
   Scored s;
   s.config = in.config;
@@ -348,6 +338,16 @@ Config scoring_config(const Config& stored, const std::vector<std::string>& over
                       "scoring only data.*, eval.*, train.device and train.threads may be set");
   }
   return config;
+}
+
+SampleSet read_for_scoring(const std::string& path, const LoadedModel& loaded, const Config& config,
+                           bool need_label, bool label_optional,
+                           std::vector<std::string>* columns) {
+  ReaderOptions options = reader_options(config.data, at::get_num_threads());
+  options.columns = scoring_columns(path, loaded.config, config.data, need_label, label_optional);
+  if (!need_label) options.require_both_classes = false;
+  if (columns) *columns = options.columns;
+  return read_sample_file(path, options, loaded.items, loaded.users);
 }
 
 nlohmann::json run_evaluation(const EvaluationRequest& r) {

@@ -324,10 +324,9 @@ json run_explain(const ExplainRequest& r) {
   const auto device = resolve_device(config.train.device);
   configure_threads(config.train.threads);
   LoadedModel m = load_model(checkpoint, device);
-  ReaderOptions reader = reader_options(config.data, at::get_num_threads());
-  reader.columns = scoring_columns(r.scoring.data, m.config, config.data, false, true);
-  reader.require_both_classes = false;
-  const SampleSet set = read_sample_file(r.scoring.data, reader, m.items, m.users);
+  std::vector<std::string> columns;
+  const SampleSet set = read_for_scoring(r.scoring.data, m, config, /*need_label=*/false,
+                                         /*label_optional=*/true, &columns);
   std::vector<std::vector<std::int64_t>> planted;
   if (!r.oracle.empty()) {
     planted = read_planted_positions(r.oracle);
@@ -355,7 +354,7 @@ json run_explain(const ExplainRequest& r) {
       random_position = static_cast<std::size_t>(rng.uniform_int(e.window.size() - 1));
       if (random_position >= top) ++random_position;
     }
-    explained.push_back(example_json(e, set, m, reader.columns, random_position));
+    explained.push_back(example_json(e, set, m, columns, random_position));
   }
   json out = {{"checkpoint", m.checkpoint_path},
               {"data", r.scoring.data},

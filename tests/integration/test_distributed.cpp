@@ -12,6 +12,7 @@
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/io/outputs.hpp"
 #include "cli_data.hpp"
+#include "net_support.hpp"
 #include "support.hpp"
 
 using namespace attnrec;
@@ -21,21 +22,6 @@ using Catch::Matchers::Contains;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// A TCP port that was free a moment ago on 127.0.0.1.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// The processes of one job, started as torchrun would (RANK, WORLD_SIZE, MASTER_*).
 struct Job {

@@ -16,6 +16,7 @@
 #include "attnrec/io/tensorboard.hpp"
 #include "attnrec/util/hash.hpp"
 #include "cli_data.hpp"
+#include "net_support.hpp"
 #include "support.hpp"
 
 using namespace attnrec;
@@ -49,30 +50,6 @@ std::vector<std::string> records(const std::string& path) {
     at += 12 + n + 4;
   }
   return out;
-}
-
-/// A TCP port nobody listens on now.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof a;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepts_connections(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
 }
 
 /// TensorBoard's own server on `logdir`, its scalars page loaded in headless Chromium: the DOM

@@ -23,6 +23,7 @@
 #include "attnrec/data/dataset.hpp"
 #include "attnrec/data/vocab.hpp"
 #include "attnrec/eval/evaluator.hpp"
+#include "attnrec/io/checkpoint.hpp"
 
 namespace attnrec {
 
@@ -95,6 +96,13 @@ std::vector<std::string> scoring_columns(const std::string& path, const Config& 
 /// The roles a model trained with `model` reads from a file: history, plus item and user when
 /// it uses them.
 std::vector<std::string> model_roles(const Config& model);
+
+/// Reads `path` for scoring with a loaded model: its columns as scoring_columns() finds them
+/// (into `columns` when given), read with `config`'s data settings and the model's vocabularies;
+/// without `need_label` a file may have one class only.
+SampleSet read_for_scoring(const std::string& path, const LoadedModel& loaded, const Config& config,
+                           bool need_label, bool label_optional,
+                           std::vector<std::string>* columns = nullptr);
 
 /// A file beside `data` (same directory) named `name`, when it exists; else "".
 std::string file_beside(const std::string& data, const std::string& name);
