@@ -27,8 +27,8 @@ torch::Tensor AttentionScorer::dot_scores(const AttentionInput& in, const torch:
 
 AttentionOutput AttentionScorer::pool(const AttentionInput& in, const torch::Tensor& scores) {
   const auto weights = masked_softmax(scores, in.row_mask);
-  if (in.shared) return {torch::matmul(weights, in.keys[0]), weights};
-  return {(weights.unsqueeze(2) * in.keys).sum(1), weights};  // not bmm, as in dot_scores
+  if (in.shared) return {torch::matmul(weights, in.keys[0]), weights, {}};
+  return {(weights.unsqueeze(2) * in.keys).sum(1), weights, {}};  // not bmm, as in dot_scores
 }
 
 AttentionOutput AttentionScorer::attend(const AttentionInput& in) { return pool(in, scores(in)); }
@@ -39,6 +39,13 @@ torch::Tensor AttentionScorer::attend_prepared(const torch::Tensor& prepared,
   const std::int64_t rows = prepared.size(0);
   const auto row_mask = mask.expand({rows, mask.size(1)});
   return attend({prepared, keys, mask, row_mask, key_projection, rows > 1, rows}).context;
+}
+
+PositionTerms AttentionScorer::position_terms(const AttentionInput& in,
+                                              const torch::Tensor& weights) {
+  TORCH_CHECK(weights.dim() == 2, "attention weights: expected [B, T] (one head), got ",
+              weights.sizes());
+  return {weights.unsqueeze(2) * in.keys, torch::Tensor()};
 }
 
 AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
@@ -84,6 +91,17 @@ torch::Tensor AttentionImpl::attend_prepared(const torch::Tensor& prepared,
   TORCH_CHECK(prepared.dim() == 2, "attend_prepared queries: expected [rows, *], got ",
               prepared.sizes());
   return scorer_->attend_prepared(prepared, keys, mask, key_projection);
+}
+
+PositionTerms AttentionImpl::position_terms(const torch::Tensor& keys, const torch::Tensor& mask,
+                                            const torch::Tensor& weights) {
+  TORCH_CHECK(keys.dim() == 3 && keys.size(2) == options.dim(), "attention keys: expected [B, T, ",
+              options.dim(), "], got ", keys.sizes());
+  TORCH_CHECK(weights.size(0) == keys.size(0) && weights.size(-1) == keys.size(1),
+              "attention weights: expected [", keys.size(0), ", (heads,) ", keys.size(1), "], got ",
+              weights.sizes());
+  const torch::Tensor none;
+  return scorer_->position_terms({none, keys, mask, mask, none, false, keys.size(0)}, weights);
 }
 
 }  // namespace attnrec

@@ -340,51 +340,82 @@ EncodedHistory RecommenderImpl::finish_encoding(const Batch& batch, torch::Tenso
   return h;
 }
 
+torch::Tensor RecommenderImpl::embed_candidates(const EncodedHistory& h,
+                                                const torch::Tensor& item) {
+  if (!options.has_item()) return {};
+  TORCH_CHECK(item.defined(), "the model needs a candidate item column");
+  TORCH_CHECK(item.dim() == 1 && (item.size(0) == h.keys.size(0) || h.keys.size(0) == 1),
+              "candidates: expected [", h.keys.size(0), "], got ", item.sizes());
+  return embed_items(item, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
+}
+
 RecommenderOutput RecommenderImpl::score(const EncodedHistory& h, const torch::Tensor& item) {
-  torch::Tensor candidate;
-  if (options.has_item()) {
-    TORCH_CHECK(item.defined(), "the model needs a candidate item column");
-    TORCH_CHECK(item.dim() == 1 && (item.size(0) == h.keys.size(0) || h.keys.size(0) == 1),
-                "candidates: expected [", h.keys.size(0), "], got ", item.sizes());
-    candidate = embed_items(item, candidate_embedding_ ? candidate_embedding_ : item_embedding_);
-  }
-  return score_embedded(h, candidate, item);
+  return score_embedded(h, embed_candidates(h, item), item);
+}
+
+torch::Tensor RecommenderImpl::attention_query(const torch::Tensor& candidate, std::int64_t rows) {
+  if (options.query() == QueryKind::target) return query_proj_(candidate);
+  return self_query_.unsqueeze(0).expand({rows, -1});
 }
 
 RecommenderOutput RecommenderImpl::score_embedded(const EncodedHistory& h,
                                                   const torch::Tensor& candidate,
                                                   const torch::Tensor& item) {
-  const auto& keys = h.keys;
-  std::vector<torch::Tensor> features;
-  torch::Tensor query;
   // One encoded history may be scored against many candidates (rows = candidates).
-  const std::int64_t rows = candidate.defined() ? candidate.size(0) : keys.size(0);
-  if (options.query() == QueryKind::target) {
-    query = query_proj_(candidate);
-  } else {
-    query = self_query_.unsqueeze(0).expand({rows, -1});
-  }
-  const auto attended = attention_(query, keys, h.mask, h.key_projection);
+  const std::int64_t rows = candidate.defined() ? candidate.size(0) : h.keys.size(0);
+  const auto query = attention_query(candidate, rows);
+  const auto attended = attention_(query, h.keys, h.mask, h.key_projection);
+  return {head_forward(h, attended.context, candidate, query, item), attended.weights,
+          attended.head_weights};
+}
+
+torch::Tensor RecommenderImpl::head_forward(const EncodedHistory& h, const torch::Tensor& context,
+                                            const torch::Tensor& candidate,
+                                            const torch::Tensor& query, const torch::Tensor& item) {
+  const std::int64_t rows = context.size(0);
+  torch::Tensor logits;
   if (options.head_type() == HeadKind::dot) {
-    auto logits = (attended.context * candidate).sum(1);
-    if (item_bias_) logits = logits + item_bias_(item).squeeze(1);
-    return {logits, attended.weights};
+    logits = (context * candidate).sum(1);
+  } else {
+    std::vector<torch::Tensor> features{context};
+    const bool all_inputs = options.head_inputs() == HeadInputs::all;
+    if (options.has_item()) features.push_back(candidate);
+    if (options.query() == QueryKind::target && all_inputs) features.push_back(query * context);
+    if (user_embedding_ && all_inputs) features.push_back(h.user.expand({rows, -1}));
+    auto x = torch::cat(features, /*dim=*/1);
+    const std::size_t layers = head_->size();
+    for (std::size_t i = 0; i < layers; ++i) {
+      x = head_[i]->as<torch::nn::Linear>()->forward(x);
+      if (i + 1 < layers) x = head_dropout_(activation(x));
+    }
+    logits = x.squeeze(1);
   }
-  features.push_back(attended.context);
-  const bool all_inputs = options.head_inputs() == HeadInputs::all;
-  if (options.has_item()) features.push_back(candidate);
-  if (options.query() == QueryKind::target && all_inputs)
-    features.push_back(query * attended.context);
-  if (user_embedding_ && all_inputs) features.push_back(h.user.expand({rows, -1}));
-  auto x = torch::cat(features, /*dim=*/1);
-  const std::size_t layers = head_->size();
-  for (std::size_t i = 0; i < layers; ++i) {
-    x = head_[i]->as<torch::nn::Linear>()->forward(x);
-    if (i + 1 < layers) x = head_dropout_(activation(x));
-  }
-  auto logits = x.squeeze(1);
-  if (item_bias_) logits = logits + item_bias_(item).squeeze(1);
-  return {logits, attended.weights};
+  return item_bias_ ? logits + item_bias_(item).squeeze(1) : logits;
+}
+
+Attribution RecommenderImpl::attribute(const EncodedHistory& h, const torch::Tensor& item) {
+  const auto candidate = embed_candidates(h, item);
+  const std::int64_t rows = h.keys.size(0);
+  TORCH_CHECK(!candidate.defined() || candidate.size(0) == rows,
+              "attribute: expected one candidate per history row, got ", candidate.size(0), " for ",
+              rows);
+  const auto query = attention_query(candidate, rows);
+  Attribution a;
+  // Uniform weights over the valid positions: a masked softmax of equal scores.
+  const auto uniform = masked_softmax(torch::zeros(h.mask.sizes(), h.keys.options()), h.mask);
+  const auto even = attention_->position_terms(h.keys, h.mask, uniform);
+  const auto even_context =
+      even.constant.defined() ? even.terms.sum(1) + even.constant : even.terms.sum(1);
+  a.uniform_logits = head_forward(h, even_context, candidate, query, item);
+  if (options.head_type() != HeadKind::dot) return a;
+  const auto attended = attention_(query, h.keys, h.mask, h.key_projection);
+  const auto split = attention_->position_terms(
+      h.keys, h.mask, attended.head_weights.defined() ? attended.head_weights : attended.weights);
+  a.contributions = (split.terms * candidate.unsqueeze(1)).sum(2);
+  a.rest = split.constant.defined() ? candidate.matmul(split.constant)
+                                    : torch::zeros({rows}, candidate.options());
+  if (item_bias_) a.rest = a.rest + item_bias_(item).squeeze(1);
+  return a;
 }
 
 }  // namespace attnrec

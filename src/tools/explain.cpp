@@ -31,10 +31,93 @@ struct Example {
   std::int64_t offset = 0;           ///< file history positions before the window
   std::int64_t first_variant = 0;    ///< row of the original in the variants set; LOO follow
   double logit = 0.0;
-  std::vector<double> weights;         ///< per window position
-  std::vector<double> loo;             ///< logit - logit without the item
-  std::vector<double> attention_only;  ///< logit - logit with the weight zeroed
+  std::vector<double> weights;                    ///< per window position
+  std::vector<double> loo;                        ///< logit - logit without the item
+  std::vector<double> attention_only;             ///< logit - logit with the weight zeroed
+  std::vector<std::vector<double>> head_weights;  ///< [head][position], multi-head only
+  double uniform_logit = 0.0;                     ///< the logit with uniform attention weights
+  std::vector<double> contribution;  ///< dot head: each position's exact share of the logit
+  double rest = 0.0;                 ///< dot head: the logit's part no position owns
 };
+
+/// One batch's original rows (not leave-one-out variants) and their examples.
+struct Originals {
+  std::vector<std::int64_t> rows;  ///< batch rows
+  std::vector<Example*> examples;
+};
+
+/// Per valid position of each original row: its attention weight (and each head's).
+void record_weights(const Originals& o, const torch::Tensor& mask, const RecommenderOutput& out) {
+  const auto weights =
+      out.attention.defined() ? out.attention.to(torch::kCPU, torch::kFloat64) : torch::Tensor();
+  const auto heads = out.head_attention.defined()
+                         ? out.head_attention.to(torch::kCPU, torch::kFloat64)
+                         : torch::Tensor();
+  for (std::size_t k = 0; k < o.rows.size(); ++k) {
+    Example& e = *o.examples[k];
+    const auto r = o.rows[k];
+    if (heads.defined()) e.head_weights.resize(static_cast<std::size_t>(heads.size(1)));
+    for (std::int64_t t = 0; t < mask.size(1); ++t) {
+      if (!mask[r][t].item<bool>()) continue;
+      e.weights.push_back(weights.defined() ? weights[r][t].item<double>() : 0.0);
+      for (std::size_t h = 0; h < e.head_weights.size(); ++h) {
+        e.head_weights[h].push_back(heads[r][static_cast<std::int64_t>(h)][t].item<double>());
+      }
+    }
+  }
+}
+
+/// The attention-only changes: each original row repeated once per valid position, that
+/// position masked out of the attention (the encoder's states stay as they were).
+void attention_only(Recommender& model, const Batch& b, const EncodedHistory& encoded,
+                    const Originals& o, const torch::Tensor& mask) {
+  std::vector<std::int64_t> rows, positions;
+  std::vector<Example*> owners;
+  for (std::size_t k = 0; k < o.rows.size(); ++k) {
+    for (std::int64_t t = 0; t < mask.size(1); ++t) {
+      if (!mask[o.rows[k]][t].item<bool>()) continue;
+      rows.push_back(o.rows[k]);
+      positions.push_back(t);
+      owners.push_back(o.examples[k]);
+    }
+  }
+  if (rows.empty()) return;
+  const auto device = b.history.device();
+  const auto row_t = torch::tensor(rows, torch::kInt64).to(device);
+  auto h = encoded.select_rows(row_t);
+  h.mask = h.mask.clone();
+  h.mask.index_put_({torch::arange(static_cast<std::int64_t>(rows.size()), device),
+                     torch::tensor(positions, torch::kInt64).to(device)},
+                    false);
+  const auto item = b.item.defined() ? b.item.index_select(0, row_t) : torch::Tensor();
+  const auto masked = model->score(h, item).logits.to(torch::kCPU, torch::kFloat64);
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    owners[k]->attention_only.push_back(masked[static_cast<std::int64_t>(k)].item<double>());
+  }
+}
+
+/// The uniform-attention logit and, for the dot head, the exact split by position.
+void record_attribution(Recommender& model, const Batch& b, const EncodedHistory& encoded,
+                        const Originals& o, const torch::Tensor& mask) {
+  const auto device = b.history.device();
+  const auto row_t = torch::tensor(o.rows, torch::kInt64).to(device);
+  const auto item = b.item.defined() ? b.item.index_select(0, row_t) : torch::Tensor();
+  const auto a = model->attribute(encoded.select_rows(row_t), item);
+  const auto uniform = a.uniform_logits.to(torch::kCPU, torch::kFloat64);
+  const auto split = a.contributions.defined() ? a.contributions.to(torch::kCPU, torch::kFloat64)
+                                               : torch::Tensor();
+  const auto rest = a.rest.defined() ? a.rest.to(torch::kCPU, torch::kFloat64) : torch::Tensor();
+  for (std::size_t k = 0; k < o.rows.size(); ++k) {
+    Example& e = *o.examples[k];
+    const auto i = static_cast<std::int64_t>(k);
+    e.uniform_logit = uniform[i].item<double>();
+    if (!split.defined()) continue;
+    e.rest = rest[i].item<double>();
+    for (std::int64_t t = 0; t < mask.size(1); ++t) {
+      if (mask[o.rows[k]][t].item<bool>()) e.contribution.push_back(split[i][t].item<double>());
+    }
+  }
+}
 
 /// The variants of every example in one SampleSet: the window, then the window without each
 /// position in turn.
@@ -70,8 +153,8 @@ SampleSet build_variants(const SampleSet& set, std::vector<Example>& examples,
   return v;
 }
 
-/// Scores every variant; for the originals also the attention weights and the attention-only
-/// changes (the encoded history re-scored with one position masked out of the attention).
+/// Scores every variant; for the originals also the attention weights, the attention-only
+/// changes, the uniform-attention logit and (dot head) the exact split by position.
 void score_variants(Recommender& model, const SampleSet& variants, std::vector<Example>& examples,
                     const EvalOptions& options) {
   std::vector<double> logits(static_cast<std::size_t>(variants.size()));
@@ -81,39 +164,20 @@ void score_variants(Recommender& model, const SampleSet& variants, std::vector<E
     const auto index = b.index.cpu();
     const auto logit = out.logits.to(torch::kCPU, torch::kFloat64);
     const auto mask = b.mask.cpu();
-    std::vector<std::int64_t> rows, masked_positions;
-    std::vector<Example*> owners;
+    Originals o;
     for (std::int64_t r = 0; r < b.size(); ++r) {
       const auto row = index[r].item<std::int64_t>();
       logits[static_cast<std::size_t>(row)] = logit[r].item<double>();
       const auto it = originals.find(row);
       if (it == originals.end()) continue;
-      Example& e = *it->second;
-      const auto weights = out.attention.defined()
-                               ? out.attention[r].to(torch::kCPU, torch::kFloat64)
-                               : torch::Tensor();
-      for (std::int64_t t = 0; t < mask.size(1); ++t) {
-        if (!mask[r][t].item<bool>()) continue;
-        e.weights.push_back(weights.defined() ? weights[t].item<double>() : 0.0);
-        rows.push_back(r);
-        masked_positions.push_back(t);
-        owners.push_back(&e);
-      }
+      o.rows.push_back(r);
+      o.examples.push_back(it->second);
     }
-    if (rows.empty()) return;
-    // Every original row repeated once per valid position, that position masked out.
-    const auto device = b.history.device();
-    const auto row_t = torch::tensor(rows, torch::kInt64).to(device);
-    auto h = model->encode(b).select_rows(row_t);
-    h.mask = h.mask.clone();
-    h.mask.index_put_({torch::arange(static_cast<std::int64_t>(rows.size()), device),
-                       torch::tensor(masked_positions, torch::kInt64).to(device)},
-                      false);
-    const auto item = b.item.defined() ? b.item.index_select(0, row_t) : torch::Tensor();
-    const auto masked = model->score(h, item).logits.to(torch::kCPU, torch::kFloat64);
-    for (std::size_t k = 0; k < rows.size(); ++k) {
-      owners[k]->attention_only.push_back(masked[static_cast<std::int64_t>(k)].item<double>());
-    }
+    if (o.rows.empty()) return;
+    record_weights(o, mask, out);
+    const auto encoded = model->encode(b);
+    attention_only(model, b, encoded, o, mask);
+    record_attribution(model, b, encoded, o, mask);
   });
   for (auto& e : examples) {
     e.logit = logits[static_cast<std::size_t>(e.first_variant)];
@@ -221,12 +285,18 @@ json example_json(const Example& e, const SampleSet& set, const LoadedModel& m,
   json positions = json::array();
   const auto w = static_cast<std::int64_t>(e.window.size());
   for (std::int64_t t = 0; t < w; ++t) {
-    positions.push_back({{"position", t + e.offset},
-                         {"recency", w - 1 - t},
-                         {"item", std::string(m.items.token(e.window[t]))},
-                         {"weight", e.weights[t]},
-                         {"loo_delta", e.loo[t]},
-                         {"attention_only_delta", e.attention_only[t]}});
+    json p = {{"position", t + e.offset},
+              {"recency", w - 1 - t},
+              {"item", std::string(m.items.token(e.window[t]))},
+              {"weight", e.weights[t]},
+              {"loo_delta", e.loo[t]},
+              {"attention_only_delta", e.attention_only[t]}};
+    if (!e.head_weights.empty()) {
+      p["head_weights"] = json::array();
+      for (const auto& head : e.head_weights) p["head_weights"].push_back(head[t]);
+    }
+    if (!e.contribution.empty()) p["contribution"] = e.contribution[t];
+    positions.push_back(std::move(p));
   }
   std::vector<std::size_t> by_weight(e.window.size());
   std::iota(by_weight.begin(), by_weight.end(), std::size_t{0});
@@ -244,12 +314,25 @@ json example_json(const Example& e, const SampleSet& set, const LoadedModel& m,
   if (has("user") && set.has_users) out["user"] = std::string(m.users.token(set.users[e.sample]));
   if (set.has_items) out["candidate"] = std::string(m.items.token(set.items[e.sample]));
   if (set.has_labels) out["label"] = set.labels[e.sample];
+  out["uniform_attention_logit"] = e.uniform_logit;
+  if (!e.contribution.empty()) out["contribution_rest"] = e.rest;
+  if (!e.head_weights.empty() && w > 0) {
+    out["heads"] = json::array();
+    for (std::size_t h = 0; h < e.head_weights.size(); ++h) {
+      const auto top = argmax(e.head_weights[h]);
+      out["heads"].push_back({{"head", h},
+                              {"top_position", static_cast<std::int64_t>(top) + e.offset},
+                              {"item", std::string(m.items.token(e.window[top]))},
+                              {"weight", e.head_weights[h][top]}});
+    }
+  }
   if (w >= 2) {
     out["controls"] = {
         {"top_weighted_loo_delta", e.loo[by_weight.front()]},
         {"random_loo_delta", e.loo[random_position]},
         {"random_position", static_cast<std::int64_t>(random_position) + e.offset},
         {"lowest_weighted_loo_delta", e.loo[argmin(e.weights)]},
+        {"uniform_attention_delta", e.logit - e.uniform_logit},
         {"largest_loo_position", static_cast<std::int64_t>(argmax(e.loo)) + e.offset}};
     std::vector<double> effect(e.loo.size());
     std::transform(e.loo.begin(), e.loo.end(), effect.begin(),
@@ -262,7 +345,7 @@ json example_json(const Example& e, const SampleSet& set, const LoadedModel& m,
 json summarise(const std::vector<json>& examples,
                const std::vector<std::vector<std::int64_t>>* planted,
                const std::vector<Example>& raw) {
-  std::vector<double> top, random, taus, planted_effect, other_effect;
+  std::vector<double> top, random, lowest, uniform, taus, planted_effect, other_effect;
   double wins = 0, hits = 0, planted_examples = 0, chance = 0;
   for (std::size_t i = 0; i < examples.size(); ++i) {
     const auto& x = examples[i];
@@ -271,6 +354,8 @@ json summarise(const std::vector<json>& examples,
     const double b = std::abs(x["controls"]["random_loo_delta"].get<double>());
     top.push_back(a);
     random.push_back(b);
+    lowest.push_back(std::abs(x["controls"]["lowest_weighted_loo_delta"].get<double>()));
+    uniform.push_back(std::abs(x["controls"]["uniform_attention_delta"].get<double>()));
     wins += a > b ? 1.0 : a == b ? 0.5 : 0.0;
     taus.push_back(x["kendall_tau"].get<double>());
     if (planted) {
@@ -296,6 +381,8 @@ json summarise(const std::vector<json>& examples,
             {"compared", top.size()},
             {"mean_abs_loo_delta_top_weighted", mean(top)},
             {"mean_abs_loo_delta_random", mean(random)},
+            {"mean_abs_loo_delta_lowest_weighted", mean(lowest)},
+            {"mean_abs_uniform_attention_delta", mean(uniform)},
             {"share_top_weighted_matters_more",
              top.empty() ? 0.0 : wins / static_cast<double>(top.size())},
             {"median_kendall_tau", top.empty() ? json() : json(median(taus))},
@@ -338,7 +425,10 @@ json run_explain(const ExplainRequest& r) {
     }
   }
   std::vector<Example> examples;
-  for (const auto i : chosen_samples(r, set)) examples.push_back(Example{i});
+  for (const auto i : chosen_samples(r, set)) {
+    examples.emplace_back();
+    examples.back().sample = i;
+  }
   const SampleSet variants = build_variants(set, examples, m.config.data.max_history);
   spdlog::info("explaining {} samples of {}: {} forward passes", examples.size(), r.scoring.data,
                variants.size());
@@ -374,37 +464,54 @@ std::string format_explanations(const json& result, std::int64_t top_k) {
         x.contains("kendall_tau")
             ? fmt::format(", tau(weight, |leave-one-out|) {:+.2f}", x["kendall_tau"].get<double>())
             : "");
-    out += fmt::format("  {:>4} {:>7} {:<16} {:>8} {:>14} {:>16}\n", "rank", "recency", "item",
-                       "weight", "leave-one-out", "attention-only");
+    const bool split = x.contains("contribution_rest");
+    out += fmt::format("  {:>4} {:>7} {:<16} {:>8} {:>14} {:>16}{}\n", "rank", "recency", "item",
+                       "weight", "leave-one-out", "attention-only",
+                       split ? fmt::format(" {:>13}", "contribution") : "");
     const auto& order = x["by_weight"];
     for (std::size_t k = 0; k < order.size() && static_cast<std::int64_t>(k) < top_k; ++k) {
       const auto& p = x["positions"][order[k].get<std::size_t>()];
-      out += fmt::format("  {:>4} {:>7} {:<16} {:>8.4f} {:>+14.4f} {:>+16.4f}\n", k + 1,
+      out += fmt::format("  {:>4} {:>7} {:<16} {:>8.4f} {:>+14.4f} {:>+16.4f}{}\n", k + 1,
                          p["recency"].get<std::int64_t>(), p["item"].get<std::string>(),
                          p["weight"].get<double>(), p["loo_delta"].get<double>(),
-                         p["attention_only_delta"].get<double>());
+                         p["attention_only_delta"].get<double>(),
+                         split ? fmt::format(" {:>+13.4f}", p["contribution"].get<double>()) : "");
+    }
+    if (x.contains("heads")) {
+      std::string heads;
+      for (const auto& h : x["heads"]) {
+        heads += fmt::format("{}{} {} ({:.3f})", heads.empty() ? "" : ", ",
+                             h["head"].get<std::int64_t>(), h["item"].get<std::string>(),
+                             h["weight"].get<double>());
+      }
+      out += "  each head's top item: " + heads + "\n";
     }
     if (x.contains("controls")) {
       const auto& c = x["controls"];
       out += fmt::format(
           "  controls: leave-one-out of the top-weighted item {:+.4f}, a random "
-          "item {:+.4f}, the lowest-weighted item {:+.4f}\n",
+          "item {:+.4f}, the lowest-weighted item {:+.4f}; uniform attention changes the "
+          "logit by {:+.4f}\n",
           c["top_weighted_loo_delta"].get<double>(), c["random_loo_delta"].get<double>(),
-          c["lowest_weighted_loo_delta"].get<double>());
+          c["lowest_weighted_loo_delta"].get<double>(),
+          -c["uniform_attention_delta"].get<double>());
     }
   }
   const auto& s = result["summary"];
   out += fmt::format(
       "summary over {} samples ({} with two history items or more): mean |leave-one-out change| "
-      "of the top-weighted item {:.4f} vs a random item {:.4f}; the top-weighted item matters "
-      "more in {:.1f}% of them; median tau {}\n",
+      "of the top-weighted item {:.4f} vs a random item {:.4f} vs the lowest-weighted item {:.4f}; "
+      "the top-weighted item matters more than the random one in {:.1f}% of them; median tau {}; "
+      "mean |logit change| with uniform attention {:.4f}\n",
       s["examples"].get<std::int64_t>(), s["compared"].get<std::int64_t>(),
       s["mean_abs_loo_delta_top_weighted"].get<double>(),
       s["mean_abs_loo_delta_random"].get<double>(),
+      s["mean_abs_loo_delta_lowest_weighted"].get<double>(),
       100.0 * s["share_top_weighted_matters_more"].get<double>(),
       s["median_kendall_tau"].is_number()
           ? fmt::format("{:+.3f}", s["median_kendall_tau"].get<double>())
-          : std::string("n/a"));
+          : std::string("n/a"),
+      s["mean_abs_uniform_attention_delta"].get<double>());
   if (s.contains("planted_hit_rate") && s["planted_hit_rate"].is_number()) {
     out += fmt::format(
         "planted positions: the top-weighted item is planted in {:.1f}% of {} samples (chance "

@@ -3,11 +3,13 @@
 // weights sum to 1, and removing planted (and top-weighted) items moves the logit more than
 // removing random ones. Kendall's tau and the line lists have golden values.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <sstream>
 
 #include "attnrec/config/fields.hpp"
+#include "attnrec/io/checkpoint.hpp"
 #include "attnrec/tools/explain.hpp"
 #include "attnrec/tools/synthetic.hpp"
 #include "attnrec/train/run.hpp"
@@ -36,7 +38,7 @@ namespace {
 struct ExplainedModel {
   TempDir dir;
   std::string data = dir.file("data"), run = dir.file("run");
-  ExplainedModel() {
+  explicit ExplainedModel(const std::vector<std::string>& model_overrides = {}) {
     const SyntheticOptions o = small_planted_data(1000);
     generate_synthetic(data, o);
     Config c = default_config();
@@ -45,6 +47,7 @@ struct ExplainedModel {
                         "model.attention.hidden=16", "model.head.hidden=[32]", "train.epochs=6",
                         "train.lr=0.005", "train.batch_size=128", "train.threads=1",
                         "train.device=cpu", "train.tensorboard=false"});
+    apply_overrides(c, model_overrides);
     validate_config(c);
     TrainRunOptions options;
     options.run_dir = run;
@@ -62,6 +65,22 @@ struct ExplainedModel {
 
 ExplainedModel& model() {
   static ExplainedModel m;
+  return m;
+}
+
+/// Two-head attention with a self query and the dot head: logits split exactly by position.
+ExplainedModel& multi_head_model() {
+  static ExplainedModel m({"model.attention.type=multi_head", "model.attention.heads=2",
+                           "model.attention.query=self", "model.head.type=dot",
+                           "model.head.item_bias=true"});
+  return m;
+}
+
+/// No encoder, a plain mean over the history and the dot head: small enough to compute by hand.
+ExplainedModel& mean_pool_model() {
+  static ExplainedModel m({"model.encoder.type=none", "model.attention.type=none",
+                           "model.attention.query=self", "model.head.type=dot",
+                           "model.head.item_bias=true", "train.epochs=2"});
   return m;
 }
 
@@ -142,6 +161,45 @@ TEST_CASE("explain --summary: planted and top-weighted items matter more than ra
   // The top-weighted position is planted far more often than a random pick would be.
   CHECK(s["planted_hit_rate"].get<double>() > 1.5 * s["planted_hit_rate_chance"].get<double>());
   CHECK(s["median_kendall_tau"].get<double>() > 0.0);
+  // The controls: the lowest-weighted item matters least; a plain average over the history
+  // instead of the learned weights moves the logit more than removing a random item.
+  CHECK(s["mean_abs_loo_delta_lowest_weighted"].get<double>() <
+        s["mean_abs_loo_delta_random"].get<double>());
+  CHECK(s["mean_abs_uniform_attention_delta"].get<double>() >
+        s["mean_abs_loo_delta_random"].get<double>());
+}
+
+TEST_CASE("explain: multi-head weights per head, and the dot head's exact split by position",
+          "[explain][cli]") {
+  auto& m = multi_head_model();
+  const auto result = m.explain("--lines 2-40");
+  for (const auto& x : result["examples"]) {
+    INFO(x.dump());
+    REQUIRE(x["heads"].size() == 2);
+    double split = x["contribution_rest"].get<double>();
+    for (const auto& p : x["positions"]) {
+      REQUIRE(p["head_weights"].size() == 2);
+      // The reported weight is the heads' mean.
+      CHECK(p["weight"].get<double>() ==
+            Approx((p["head_weights"][0].get<double>() + p["head_weights"][1].get<double>()) / 2)
+                .margin(1e-6));
+      split += p["contribution"].get<double>();
+    }
+    CHECK(split == Approx(x["logit"].get<double>()).margin(1e-4));
+    for (const auto& h : x["heads"]) {  // each head's top item is its largest weight
+      double largest = 0;
+      for (const auto& p : x["positions"]) {
+        largest = std::max(largest, p["head_weights"][h["head"].get<std::size_t>()].get<double>());
+      }
+      CHECK(h["weight"].get<double>() == largest);
+    }
+    if (x["positions"].size() >= 2) CHECK(x["controls"].contains("uniform_attention_delta"));
+  }
+  // The readable table shows the heads and the contributions.
+  const auto r = run_cli("--log-level warn explain --checkpoint '" + m.run + "' --data '" + m.data +
+                         "/test.tsv' --lines 2");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("each head's top item: 0 ") && Contains("contribution"));
 }
 
 TEST_CASE("explain: bad line lists are clear errors", "[explain][cli]") {
@@ -154,4 +212,44 @@ TEST_CASE("explain: bad line lists are clear errors", "[explain][cli]") {
   const auto backwards = run_cli(base + "5-3");
   CHECK(backwards.code == 2);
   CHECK_THAT(backwards.err, Contains("\"5-3\" is not a line number or a range"));
+}
+
+TEST_CASE("explain: on a mean-pooling dot-head model every number equals the hand computation",
+          "[explain][cli]") {
+  auto& m = mean_pool_model();
+  const auto x = m.explain("--lines 5")["examples"][0];
+  const LoadedModel loaded = load_model(m.run, torch::kCPU);
+  auto params = loaded.model->named_parameters();
+  const auto table = params["item_embedding.weight"].to(torch::kFloat64);
+  const auto bias = params["item_bias.weight"].to(torch::kFloat64);
+  std::vector<torch::Tensor> history;
+  for (const auto& p : x["positions"]) {
+    history.push_back(table[loaded.items.lookup(p["item"].get<std::string>())]);
+  }
+  REQUIRE(history.size() >= 3);
+  const auto candidate_id = loaded.items.lookup(x["candidate"].get<std::string>());
+  const auto candidate = table[candidate_id];
+  const double b = bias[candidate_id][0].item<double>();
+  // logit = mean(history) . candidate + bias; without item t, the mean of the others.
+  const auto logit_of_items = [&](const std::vector<torch::Tensor>& items) {
+    return torch::stack(items).mean(0).dot(candidate).item<double>() + b;
+  };
+  const double logit = logit_of_items(history);
+  CHECK(x["logit"].get<double>() == Approx(logit).margin(1e-5));
+  CHECK(x["uniform_attention_logit"].get<double>() == Approx(logit).margin(1e-5));
+  CHECK(x["contribution_rest"].get<double>() == Approx(b).margin(1e-6));
+  const double n = static_cast<double>(history.size());
+  for (std::size_t t = 0; t < history.size(); ++t) {
+    INFO("position " << t);
+    const auto& p = x["positions"][t];
+    auto without = history;
+    without.erase(without.begin() + static_cast<std::ptrdiff_t>(t));
+    CHECK(p["loo_delta"].get<double>() == Approx(logit - logit_of_items(without)).margin(1e-5));
+    CHECK(p["weight"].get<double>() == Approx(1.0 / n).margin(1e-6));
+    CHECK(p["contribution"].get<double>() ==
+          Approx(history[t].dot(candidate).item<double>() / n).margin(1e-6));
+    // Masking position t out of a mean over item embeddings is removing the item.
+    CHECK(p["attention_only_delta"].get<double>() ==
+          Approx(p["loo_delta"].get<double>()).margin(1e-5));
+  }
 }

@@ -177,6 +177,73 @@ TEST_CASE("recommender: shapes and finite outputs for every variant", "[model]")
   }
 }
 
+TEST_CASE(
+    "recommender: attribute() splits dot-head logits exactly by position, and the uniform control",
+    "[model][explain]") {
+  torch::NoGradGuard no_grad;
+  Batch b;
+  b.history = torch::tensor({{2, 3, 4}, {5, 0, 0}, {6, 7, 0}}, torch::kInt64);
+  b.mask = b.history.ne(0);
+  b.lengths = torch::tensor({3, 1, 2}, torch::kInt64);
+  b.item = torch::tensor({3, 6, 8}, torch::kInt64);
+  for (const auto& attention : choice_names(attention_variants())) {
+    for (const auto& encoder : {"none", "lstm"}) {
+      for (const auto& query : choice_names(choices<QueryKind>())) {
+        for (const auto& head : {"dot", "mlp"}) {
+          INFO(attention << " " << encoder << " " << query << " " << head);
+          Config c = default_config();
+          c.model.attention.type = attention;
+          c.model.encoder.type = *parse_choice<EncoderKind>(encoder);
+          c.model.attention.query = *parse_choice<QueryKind>(query);
+          c.model.head.type = *parse_choice<HeadKind>(head);
+          c.model.head.item_bias = true;
+          c.model.embedding.dim = 8;
+          c.model.encoder.hidden = 8;
+          c.model.attention.heads = 2;
+          auto model = build_recommender(c, 10, 5);
+          model->eval();
+          torch::nn::init::normal_(model->named_parameters()["item_bias.weight"]);
+          const auto out = model->forward(b);
+          const auto a = model->attribute(model->encode(b), b.item);
+          REQUIRE(a.uniform_logits.sizes() == out.logits.sizes());
+          // One valid position: its weight is 1 whatever the attention, so nothing changes.
+          CHECK(a.uniform_logits[1].item<double>() ==
+                Approx(out.logits[1].item<double>()).margin(1e-5));
+          if (attention == "none") {  // the masked mean is uniform attention
+            CHECK(torch::allclose(a.uniform_logits, out.logits, 1e-5, 1e-5));
+          }
+          if (attention == "multi_head") {
+            REQUIRE(out.head_attention.sizes() == std::vector<std::int64_t>{3, 2, 3});
+            CHECK(torch::allclose(out.head_attention.mean(1), out.attention, 1e-6, 1e-6));
+          } else {
+            CHECK_FALSE(out.head_attention.defined());
+          }
+          if (std::string(head) == "mlp") {
+            CHECK_FALSE(a.contributions.defined());
+            continue;
+          }
+          REQUIRE(a.contributions.sizes() == b.history.sizes());
+          CHECK(torch::allclose(a.contributions.sum(1) + a.rest, out.logits, 1e-5, 1e-5));
+          CHECK(a.contributions.masked_select(b.mask.logical_not()).abs().sum().item<double>() ==
+                0.0);
+          CHECK(a.rest.abs().sum().item<double>() > 0.0);  // the item bias at least
+          if (attention == "none" && std::string(encoder) == "none") {
+            // By hand: the mean of the history's embeddings, so position t owns
+            // <e(h_t), e(item)> / length.
+            const auto e = model->named_parameters()["item_embedding.weight"];
+            const auto by_hand = (e.index_select(0, b.history.view({-1})).view({3, 3, 8}) *
+                                  e.index_select(0, b.item).unsqueeze(1))
+                                     .sum(2) *
+                                 b.mask.to(torch::kFloat) /
+                                 b.lengths.unsqueeze(1).to(torch::kFloat);
+            CHECK(torch::allclose(a.contributions, by_hand, 1e-5, 1e-6));
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("recommender: the padding embedding row gets no gradient", "[model]") {
   Config c = default_config();
   c.model.embedding.dim = 4;

@@ -29,6 +29,14 @@ struct AttentionOptions {
 struct AttentionOutput {
   torch::Tensor context;  ///< [B, dim]
   torch::Tensor weights;  ///< [B, T]; zero at padding, rows sum to 1 (0 for all-padding rows)
+  /// [B, H, T]: each head's weights (multi_head; `weights` is their mean), else undefined.
+  torch::Tensor head_weights;
+};
+
+/// The context split by history position: context = terms.sum(1) + constant.
+struct PositionTerms {
+  torch::Tensor terms;     ///< [B, T, dim]: position t's part of the context (zero at padding)
+  torch::Tensor constant;  ///< [dim] the part no position owns (an output bias), or undefined
 };
 
 /// Softmax over the positions where `mask` is true. Rows with no valid position get all-zero
@@ -83,6 +91,9 @@ class AttentionScorer {
   virtual torch::Tensor attend_prepared(const torch::Tensor& prepared, const torch::Tensor& keys,
                                         const torch::Tensor& mask,
                                         const torch::Tensor& key_projection);
+  /// The context that `weights` ([B, T], or [B, H, T] per head) would give, split by position
+  /// (not shared keys). The default: weights x keys, no constant.
+  virtual PositionTerms position_terms(const AttentionInput& in, const torch::Tensor& weights);
 
  protected:
   /// q . k for every (row, position), batched or against the shared keys.
@@ -122,6 +133,11 @@ class AttentionImpl : public torch::nn::Module {
   /// against prepared queries; the same numbers as forward() to float rounding.
   torch::Tensor attend_prepared(const torch::Tensor& prepared, const torch::Tensor& keys,
                                 const torch::Tensor& mask, const torch::Tensor& key_projection);
+  /// For explanations: the context that `weights` ([B, T] for every head, or [B, H, T] per
+  /// head, as forward() returned them) gives over keys [B, T, dim], split by position; its
+  /// terms summed plus the constant are forward()'s context for forward()'s weights, exactly.
+  PositionTerms position_terms(const torch::Tensor& keys, const torch::Tensor& mask,
+                               const torch::Tensor& weights);
 
   AttentionOptions options;
 

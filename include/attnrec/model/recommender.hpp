@@ -67,6 +67,23 @@ struct RecommenderOptions {
 struct RecommenderOutput {
   torch::Tensor logits;     ///< [B]; apply sigmoid for probabilities
   torch::Tensor attention;  ///< [B, T] attention weights over history positions
+  /// [B, H, T] each head's weights (multi_head attention; `attention` is their mean), else
+  /// undefined.
+  torch::Tensor head_attention;
+};
+
+/// What explanations need beyond the logits (RecommenderImpl::attribute()).
+struct Attribution {
+  /// [B] the logits with the learned attention weights replaced by a uniform average over the
+  /// valid positions (every head alike): the "uniform attention" control.
+  torch::Tensor uniform_logits;
+  /// [B, T] dot head only: the logit split exactly by history position, position t's part of
+  /// the pooled context (its weight times its value vector) dotted with the candidate; zero at
+  /// padding. Undefined for the mlp head, whose logit does not split exactly.
+  torch::Tensor contributions;
+  /// [B] dot head only: the part of the logit no position owns (item bias, the attention's
+  /// output bias), so that contributions.sum(1) + rest are the logits.
+  torch::Tensor rest;
 };
 
 /// The candidate-independent part of a forward pass: encoded history (plus positions), its
@@ -104,6 +121,9 @@ class RecommenderImpl : public torch::nn::Module {
   /// Logits of `history` row i against candidate item[i] (item undefined for models without a
   /// candidate). A single history row ([1, ...]) is scored against every item, broadcast.
   RecommenderOutput score(const EncodedHistory& history, const torch::Tensor& item);
+  /// Explanations: the uniform-attention logits and, for the dot head, the exact split of each
+  /// logit by history position (see Attribution), of `history` row i against item[i].
+  Attribution attribute(const EncodedHistory& history, const torch::Tensor& item);
 
   /// Whether score(user, item) = state(user) . item_vector(item) + bias(item), with a state that
   /// does not depend on the candidate: the dot head with a self query. Full ranking is then one
@@ -154,6 +174,14 @@ class RecommenderImpl : public torch::nn::Module {
   /// `item`: the candidates' ids (for the item bias; may be undefined without one).
   RecommenderOutput score_embedded(const EncodedHistory& history, const torch::Tensor& candidate,
                                    const torch::Tensor& item);
+  /// The candidates' representations for item ids (undefined for models without one).
+  torch::Tensor embed_candidates(const EncodedHistory& history, const torch::Tensor& item);
+  /// The attention query of each row: the projected candidate, or the learned self query.
+  torch::Tensor attention_query(const torch::Tensor& candidate, std::int64_t rows);
+  /// The head on attention contexts [rows, D]: the logits (item bias included).
+  torch::Tensor head_forward(const EncodedHistory& history, const torch::Tensor& context,
+                             const torch::Tensor& candidate, const torch::Tensor& query,
+                             const torch::Tensor& item);
   torch::Tensor activation(const torch::Tensor& x) const;
   /// The head on contexts [N, D] of one history against candidates [begin, end) of `side`;
   /// `history_term` [1, H1] is the first layer's part on the history's inputs (user), or

@@ -122,7 +122,7 @@ class AdditiveAttention : public AttentionScorer {
                                           w_data + begin * steps, c_data + begin * d, end - begin,
                                           steps, a, d);
     });
-    return {context, weights};
+    return {context, weights, {}};
   }
 
   torch::nn::Linear w_query_{nullptr}, w_key_{nullptr}, v_{nullptr};

@@ -21,7 +21,7 @@ class LastPosition : public AttentionScorer {
     weights = weights * (lengths > 0).unsqueeze(1).to(weights.dtype());
     const auto keys = in.shared ? in.keys.expand({in.rows, -1, -1}) : in.keys;
     const auto context = torch::bmm(weights.unsqueeze(1), keys).squeeze(1);
-    return {context, weights};
+    return {context, weights, {}};
   }
 };
 

@@ -33,7 +33,19 @@ class MultiHeadAttention : public AttentionScorer {
                                   in.row_mask.unsqueeze(1).expand({b, h, t}).reshape({b * h, t}))
                        .view({b, h, 1, t});
     const auto ctx = torch::matmul(w, v).view({b, dim});  // heads concatenated
-    return {o_proj_(ctx), w.view({b, h, t}).mean(1)};
+    const auto per_head = w.view({b, h, t});
+    return {o_proj_(ctx), per_head.mean(1), per_head};
+  }
+  PositionTerms position_terms(const AttentionInput& in, const torch::Tensor& weights) override {
+    const std::int64_t b = in.keys.size(0), t = in.keys.size(1), dim = in.keys.size(2);
+    const std::int64_t h = heads_, dh = dim / h;
+    TORCH_CHECK(weights.dim() == 2 || (weights.dim() == 3 && weights.size(1) == h),
+                "multi_head weights: expected [B, T] or [B, ", h, ", T], got ", weights.sizes());
+    const auto w = weights.dim() == 2 ? weights.unsqueeze(1).expand({b, h, t}) : weights;
+    const auto v = v_proj_(in.keys).view({b, t, h, dh});
+    // Position t's part of the concatenated heads, through the output projection's weight.
+    const auto part = (w.transpose(1, 2).unsqueeze(3) * v).reshape({b, t, dim});
+    return {torch::matmul(part, o_proj_->weight.t()), o_proj_->bias};
   }
 
  private:
