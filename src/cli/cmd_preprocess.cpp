@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
+#include "attnrec/config/fields.hpp"
 #include "attnrec/data/leakage.hpp"
 #include "attnrec/data/preprocess.hpp"
 #include "attnrec/io/outputs.hpp"
@@ -15,69 +17,90 @@
 
 namespace attnrec::cli {
 
+namespace {
+
+/// One flag of `preprocess` per `preprocess.*` option of the table: `--min-rating` for
+/// preprocess.min_rating. Its value, read as the option's type, goes through the table's checks.
+struct TableFlag {
+  const FieldSpec* field = nullptr;
+  std::string flag;
+  std::vector<std::string> values;  // as given (lists: one per element)
+  bool set = false;                 // booleans
+};
+
+nlohmann::json flag_value(const TableFlag& f) {
+  const std::string type = f.field->type_name();
+  if (type == "a boolean") return true;
+  if (type == "a list of strings") return f.values;
+  const std::string& text = f.values.front();
+  if (type == "a string") return text;
+  // Numbers: JSON when it parses as a number (the table reports anything else).
+  try {
+    const auto v = nlohmann::json::parse(text);
+    if (v.is_number() || v.is_null()) return v;
+  } catch (const nlohmann::json::exception&) {
+  }
+  return text;
+}
+
+std::vector<std::shared_ptr<TableFlag>> add_table_flags(CLI::App* cmd) {
+  std::vector<std::shared_ptr<TableFlag>> flags;
+  const std::string prefix = "preprocess.";
+  for (const auto& field : config_fields()) {
+    if (field.name.rfind(prefix, 0) != 0) continue;
+    auto f = std::make_shared<TableFlag>();
+    f->field = &field;
+    std::string name = field.name.substr(prefix.size());
+    std::replace(name.begin(), name.end(), '_', '-');
+    f->flag = "--" + name;
+    std::string help = field.help;
+    if (!field.choices.empty()) help += " One of: " + join(field.choices, ", ") + ".";
+    help += " (" + field.name + ", default " + field.default_value.dump() + ")";
+    if (field.type_name() == "a boolean") {
+      cmd->add_flag(f->flag, f->set, help);
+    } else if (field.type_name() == "a list of strings") {
+      cmd->add_option(f->flag, f->values, help)->delimiter(',');
+    } else {
+      cmd->add_option(f->flag, f->values, help)->expected(1);
+    }
+    flags.push_back(std::move(f));
+  }
+  return flags;
+}
+
+}  // namespace
+
 void add_preprocess_command(CLI::App& app, Commands& commands) {
   struct Args {
-    PreprocessOptions o;
-    double min_rating = 0;
+    ConfigArgs config;
+    std::string input, out_dir;
     bool overwrite = false;
   };
   auto args = std::make_shared<Args>();
-  auto& o = args->o;
   auto* cmd = app.add_subcommand(
       "preprocess",
       "Turn a raw interaction log into train/valid/test sample files (see data/README.md)");
-  cmd->add_option("--input,-i", o.input, "Interaction log")->required();
-  cmd->add_option("--out,-o", o.out_dir, "Output directory")->required();
-  cmd->add_option("--format", o.format,
-                  "auto, movielens (ratings.dat), movielens_tsv (u.data), sequence, amazon, "
-                  "taobao or csv")
-      ->capture_default_str();
-  cmd->add_option("--columns", o.csv_columns,
-                  "csv: ROLE=COLUMN list (roles user, item, time, rating, category, behavior; "
-                  "COLUMN a 0-based index or a header name)")
-      ->delimiter(',');
-  cmd->add_option("--delimiter", o.delimiter, "csv: field delimiter")->capture_default_str();
-  cmd->add_flag("--header", o.csv_header, "csv with index-only --columns: skip the first line");
-  cmd->add_option("--min-rating", args->min_rating,
-                  "Keep interactions with rating >= this (e.g. 4 for MovieLens positives)");
-  cmd->add_option("--behaviors", o.behaviors, "Keep only these behaviours (e.g. pv,buy)")
-      ->delimiter(',');
-  cmd->add_option("--dedup", o.dedup, "first, last or none: repeated (user, item) pairs")
-      ->capture_default_str();
-  cmd->add_option("--min-user-interactions", o.min_user_interactions,
-                  "k-core: users need at least this many interactions")
-      ->capture_default_str();
-  cmd->add_option("--min-item-interactions", o.min_item_interactions,
-                  "k-core: items need at least this many interactions")
-      ->capture_default_str();
-  cmd->add_option("--max-history", o.max_history, "Most recent events kept in a history")
-      ->capture_default_str();
-  cmd->add_option("--min-history", o.min_history,
-                  "Targets with fewer earlier events make no sample")
-      ->capture_default_str();
-  cmd->add_option("--split", o.split, "leave_last_out or temporal")->capture_default_str();
-  cmd->add_option("--valid-fraction", o.valid_fraction, "temporal: share of events in valid")
-      ->capture_default_str();
-  cmd->add_option("--test-fraction", o.test_fraction, "temporal: share of events in test")
-      ->capture_default_str();
-  cmd->add_option("--negatives", o.negatives, "Negative samples per positive")
-      ->capture_default_str();
-  cmd->add_option("--sampling", o.sampling, "uniform or popularity")->capture_default_str();
-  cmd->add_option("--ranking-negatives", o.ranking_negatives,
-                  "Frozen negatives per test positive in test_candidates.tsv, and per validation "
-                  "positive in "
-                  "valid_candidates.tsv (0: none)")
-      ->capture_default_str();
-  cmd->add_option("--ranking-sampling", o.ranking_sampling, "uniform or popularity")
-      ->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Seed of all sampling")->capture_default_str();
+  cmd->add_option("--input,-i", args->input, "Interaction log")->required();
+  cmd->add_option("--out,-o", args->out_dir, "Output directory")->required();
+  // The options: the table's `preprocess` section, from a config file's "preprocess" object,
+  // --set preprocess.NAME=VALUE, or the flags below (which win).
+  add_config_options(cmd, args->config, /*config_required=*/false);
+  const auto flags = add_table_flags(cmd);
   cmd->add_flag("--overwrite", args->overwrite,
                 "Replace files in --out that an earlier preprocess did not write (or that were "
                 "changed since)");
   commands.push_back(
-      {cmd, [args, cmd]() {
-         auto o = args->o;
-         if (cmd->count("--min-rating") > 0) o.min_rating = args->min_rating;
+      {cmd, [args, flags]() {
+         Config config = load_config(args->config.path, args->config.overrides);
+         for (const auto& f : flags) {
+           if (f->values.empty() && !f->set) continue;
+           nlohmann::json j;
+           j[nlohmann::json::json_pointer(f->field->pointer())] = flag_value(*f);
+           apply_json(config, j, f->flag);
+         }
+         PreprocessOptions o(config.preprocess);
+         o.input = args->input;
+         o.out_dir = args->out_dir;
          OutputGuard guard;
          guard.input(o.input, "--input");
          for (const auto& name : preprocess_output_files()) {

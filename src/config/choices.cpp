@@ -190,6 +190,51 @@ const std::vector<ChoiceInfo>& choices<NegativeExclusion>() {
   return v;
 }
 
+template <>
+const std::vector<ChoiceInfo>& choices<LogFormat>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"auto", "detected from the first lines"},
+      {"movielens", "ratings.dat of MovieLens-1M: `user::item::rating::time`"},
+      {"movielens_tsv", "u.data of MovieLens-100K: `user<TAB>item<TAB>rating<TAB>time`"},
+      {"sequence", "`user item1 item2 ...` per line, oldest first (no timestamps)"},
+      {"amazon", "JSON lines with reviewerID, asin, unixReviewTime and (optional) overall"},
+      {"taobao", "`user,item,category,behavior,timestamp` (UserBehavior.csv)"},
+      {"csv", "any delimited file, columns mapped by preprocess.columns"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<DedupPolicy>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"first", "keep the earliest interaction of each (user, item) pair"},
+      {"last", "keep the latest"},
+      {"none", "keep every repetition"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<SplitProtocol>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"leave_last_out",
+       "each user's last interaction is the test target, the one before the validation target"},
+      {"temporal",
+       "global time cut: the latest preprocess.test_fraction of events by timestamp are test, "
+       "the preprocess.valid_fraction before them validation"},
+  };
+  return v;
+}
+
+template <>
+const std::vector<ChoiceInfo>& choices<PreprocessSampling>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"uniform", "every item equally likely"},
+      {"popularity", "proportional to the item's frequency in the training split"},
+  };
+  return v;
+}
+
 const std::vector<ChoiceInfo>& column_roles() {
   static const std::vector<ChoiceInfo> v = {{"label", "0/1 click"},
                                             {"user", "user id"},

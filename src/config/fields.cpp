@@ -549,11 +549,124 @@ std::vector<FieldSpec> eval_and_checkpoint_fields() {
   };
 }
 
-/// The table, in documentation order: data, model, train, eval, checkpoint.
+std::optional<std::string> check_delimiter(const json& v) {
+  const auto s = v.get<std::string>();
+  if (s.size() == 1 && s != "\n" && s != "\r") return std::nullopt;
+  return "expected a single character other than a newline (on the command line $'\\t' for a "
+         "tab), got " +
+         v.dump();
+}
+
+/// `attnrec preprocess` (training ignores them, so every one is resumable).
+std::vector<FieldSpec> preprocess_fields() {
+  return {
+      ATTNREC_CHOICE(preprocess.format)
+          .resumable()
+          .def("auto")
+          .help("Format of the interaction log."),
+      ATTNREC_FIELD(preprocess.delimiter)
+          .resumable()
+          .def(",")
+          .check(check_delimiter, "a single character")
+          .help("Generic csv: the field delimiter."),
+      ATTNREC_FIELD(preprocess.columns)
+          .resumable()
+          .def(json::array())
+          .help("Generic csv: `ROLE=COLUMN` pairs for the roles user and item (required), time, "
+                "rating, category and behavior; COLUMN is a 0-based index or a header name (a "
+                "name implies a header line). E.g. `user=0,item=1,time=3`."),
+      ATTNREC_FIELD(preprocess.header)
+          .resumable()
+          .def(false)
+          .help("Generic csv with index-only columns: the first line is a header (skipped)."),
+      ATTNREC_FIELD(preprocess.min_rating)
+          .resumable()
+          .def(nullptr)
+          .help("Keep only interactions rated at least this (formats with a rating; e.g. 4 for "
+                "MovieLens positives). null: keep every interaction."),
+      ATTNREC_FIELD(preprocess.behaviors)
+          .resumable()
+          .def(json::array())
+          .help("Taobao, or csv with a behavior column: keep only these behaviours (e.g. "
+                "`pv,buy`); empty: all."),
+      ATTNREC_CHOICE(preprocess.dedup)
+          .resumable()
+          .def("first")
+          .help("Repeated (user, item) interactions."),
+      ATTNREC_FIELD(preprocess.min_user_interactions)
+          .resumable()
+          .def(0)
+          .min(0)
+          .help("k-core: drop users with fewer interactions, repeatedly (with the items rule)."),
+      ATTNREC_FIELD(preprocess.min_item_interactions)
+          .resumable()
+          .def(0)
+          .min(0)
+          .help("k-core: drop items with fewer interactions, repeatedly."),
+      ATTNREC_FIELD(preprocess.max_history)
+          .resumable()
+          .def(50)
+          .min(1)
+          .max(100000)
+          .help("Most recent events kept in a sample's history."),
+      ATTNREC_FIELD(preprocess.min_history)
+          .resumable()
+          .def(1)
+          .min(0)
+          .max(100000)
+          .help("Targets with fewer earlier events make no sample (at most "
+                "preprocess.max_history)."),
+      ATTNREC_CHOICE(preprocess.split)
+          .resumable()
+          .def("leave_last_out")
+          .help("How events are split into train, validation and test targets."),
+      ATTNREC_FIELD(preprocess.valid_fraction)
+          .resumable()
+          .def(0.1)
+          .min(0.0)
+          .max(1.0, true)
+          .help("temporal split: share of events (by timestamp) in validation."),
+      ATTNREC_FIELD(preprocess.test_fraction)
+          .resumable()
+          .def(0.1)
+          .min(0.0, true)
+          .max(1.0, true)
+          .help("temporal split: share of events in test (with valid_fraction, under 1)."),
+      ATTNREC_FIELD(preprocess.negatives)
+          .resumable()
+          .def(1)
+          .min(1)
+          .max(1000)
+          .help("Negative samples drawn per positive, in every split (from items the user never "
+                "interacted with)."),
+      ATTNREC_CHOICE(preprocess.sampling)
+          .resumable()
+          .def("uniform")
+          .help("How the negatives of the sample files are drawn."),
+      ATTNREC_FIELD(preprocess.ranking_negatives)
+          .resumable()
+          .def(100)
+          .min(0)
+          .max(100000)
+          .help("Frozen negatives per test (and validation) positive for sampled ranking "
+                "(test_candidates.tsv; 0: no candidates files)."),
+      ATTNREC_CHOICE(preprocess.ranking_sampling)
+          .resumable()
+          .def("uniform")
+          .help("How the ranking candidates are drawn."),
+      ATTNREC_FIELD(preprocess.seed)
+          .resumable()
+          .def(42)
+          .min(0)
+          .help("Seed of all sampling: the same log, options and seed give the same files."),
+  };
+}
+
+/// The table, in documentation order: data, model, train, eval, checkpoint, preprocess.
 std::vector<FieldSpec> build_table() {
   std::vector<FieldSpec> table;
   for (auto part : {data_fields(), model_fields(), train_fields(), train_objective_fields(),
-                    eval_and_checkpoint_fields()}) {
+                    eval_and_checkpoint_fields(), preprocess_fields()}) {
     table.insert(table.end(), part.begin(), part.end());
   }
   return table;
@@ -628,6 +741,14 @@ std::optional<std::string> assign(const FieldSpec& f, Config& config, const json
     if ((problem = check_number(f, static_cast<double>(*i)))) return problem;
     **p = *i;
   } else if (auto p = std::get_if<double*>(&ref)) {
+    if (!v.is_number()) return expected;
+    if ((problem = check_number(f, v.get<double>()))) return problem;
+    **p = v.get<double>();
+  } else if (auto p = std::get_if<std::optional<double>*>(&ref)) {
+    if (v.is_null()) {
+      (*p)->reset();
+      return std::nullopt;
+    }
     if (!v.is_number()) return expected;
     if ((problem = check_number(f, v.get<double>()))) return problem;
     **p = v.get<double>();
@@ -749,6 +870,7 @@ std::string FieldSpec::type_name() const {
         if constexpr (std::is_same_v<T, ChoiceRef>) return "a string";
         if constexpr (std::is_same_v<T, std::int64_t>) return "an integer";
         if constexpr (std::is_same_v<T, double>) return "a number";
+        if constexpr (std::is_same_v<T, std::optional<double>>) return "a number or null";
         if constexpr (std::is_same_v<T, bool>) return "a boolean";
         if constexpr (std::is_same_v<T, std::string>) return "a string";
         if constexpr (std::is_same_v<T, std::vector<std::int64_t>>) return "a list of integers";
@@ -767,6 +889,8 @@ json field_value(const FieldSpec& f, const Config& config) {
       [](auto p) {
         if constexpr (std::is_same_v<decltype(p), ChoiceRef>) {
           return json((*p.choices)[p.get()].name);
+        } else if constexpr (std::is_same_v<decltype(p), std::optional<double>*>) {
+          return *p ? json(**p) : json();
         } else {
           return json(*p);
         }
@@ -779,10 +903,16 @@ const std::vector<FieldSpec>& config_fields() {
   return table;
 }
 
+namespace {
+/// The `preprocess` section configures `attnrec preprocess`; training ignores it (its options
+/// are resumable only so that they never block a resume, and are not listed as such).
+bool preprocess_option(const FieldSpec& f) { return f.name.rfind("preprocess.", 0) == 0; }
+}  // namespace
+
 std::vector<std::string> resumable_fields() {
   std::vector<std::string> out;
   for (const auto& f : config_fields()) {
-    if (f.resumable) out.push_back(f.name);
+    if (f.resumable && !preprocess_option(f)) out.push_back(f.name);
   }
   return out;
 }
@@ -1230,6 +1360,14 @@ std::string config_reference_markdown() {
     if (top != section) {
       section = top;
       out += "\n## `" + section + "`\n\n";
+      if (section == "preprocess") {
+        out +=
+            "The options of `attnrec preprocess` (docs/data.md). Its flags are these names "
+            "with dashes (`--min-rating 4` sets `preprocess.min_rating`); it also reads them "
+            "from the `preprocess` section of `--config FILE` and from `--set "
+            "preprocess.NAME=VALUE` (defaults < config file < `--set` < flags). Training "
+            "ignores this section.\n\n";
+      }
     }
     out += "### `" + f.name + "`\n\n";
     out += "- type: " + f.type_name() + "; default: `" + field_value(f, defaults).dump() + "`\n";
@@ -1238,7 +1376,7 @@ std::string config_reference_markdown() {
     if (f.min || f.max) allowed.push_back(range_text(f));
     if (!f.check_doc.empty()) allowed.push_back(f.check_doc);
     if (!allowed.empty()) out += "- allowed: " + join(allowed, "; ") + "\n";
-    if (f.resumable)
+    if (f.resumable && !preprocess_option(f))
       out += "- may change on resume (`train --resume RUN --set " + f.name + "=...`)\n";
     out += "\n" + f.help + "\n";
     if (f.choice_list && !choice_docs(*f.choice_list).empty()) {

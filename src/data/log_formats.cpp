@@ -238,10 +238,9 @@ class SequenceParser : public LogParser {
 /// Generic CSV/TSV: `--columns role=COLUMN,...` by index or header name; RFC 4180 quoting.
 class CsvParser : public LogParser {
  public:
-  explicit CsvParser(const PreprocessOptions& o)
-      : mapping_(o.csv_columns), delimiter_(o.delimiter[0]) {
+  explicit CsvParser(const PreprocessOptions& o) : mapping_(o.columns), delimiter_(o.delimiter[0]) {
     resolve(nullptr);
-    header_ = header_ || o.csv_header;
+    header_ = header_ || o.header;
   }
   bool reads_header() const override { return header_; }
   void header(std::string_view line) override {
@@ -340,33 +339,44 @@ void CsvParser::resolve(const std::vector<std::string>* names) {
 
 }  // namespace
 
-std::unique_ptr<LogParser> make_log_parser(const std::string& format, const PreprocessOptions& o) {
-  if (format == "movielens") return std::make_unique<MovieLensParser>(false);
-  if (format == "movielens_tsv") return std::make_unique<MovieLensParser>(true);
-  if (format == "taobao") return std::make_unique<TaobaoParser>();
-  if (format == "amazon") return std::make_unique<AmazonParser>(o.min_rating.has_value());
-  if (format == "sequence") return std::make_unique<SequenceParser>();
-  if (format == "csv") return std::make_unique<CsvParser>(o);
-  throw UsageError("preprocess: unknown format \"" + format + "\"");
+std::unique_ptr<LogParser> make_log_parser(LogFormat format, const PreprocessOptions& o) {
+  switch (format) {
+    case LogFormat::movielens:
+      return std::make_unique<MovieLensParser>(false);
+    case LogFormat::movielens_tsv:
+      return std::make_unique<MovieLensParser>(true);
+    case LogFormat::taobao:
+      return std::make_unique<TaobaoParser>();
+    case LogFormat::amazon:
+      return std::make_unique<AmazonParser>(o.min_rating.has_value());
+    case LogFormat::sequence:
+      return std::make_unique<SequenceParser>();
+    case LogFormat::csv:
+      return std::make_unique<CsvParser>(o);
+    case LogFormat::automatic:
+      break;
+  }
+  throw UsageError("preprocess: the format must be detected (detect_format) before parsing");
 }
 
-std::string detect_format(const std::string& path) {
+LogFormat detect_format(const std::string& path) {
   LineReader reader(path);
   std::string_view line;
   while (reader.next(line)) {
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     const std::string where = fmt::format("{}:{}", path, reader.line_number());
-    if (line.front() == '{') return "amazon";
-    if (line.find("::") != std::string_view::npos) return "movielens";
+    if (line.front() == '{') return LogFormat::amazon;
+    if (line.find("::") != std::string_view::npos) return LogFormat::movielens;
     std::vector<std::string_view> f;
     split(line, ',', f);
     if (f.size() == 5 && (f[3] == "pv" || f[3] == "buy" || f[3] == "cart" || f[3] == "fav")) {
-      return "taobao";
+      return LogFormat::taobao;
     }
     split(line, '\t', f);
-    if (f.size() == 4 && std::all_of(f.begin(), f.end(), is_number)) return "movielens_tsv";
+    if (f.size() == 4 && std::all_of(f.begin(), f.end(), is_number))
+      return LogFormat::movielens_tsv;
     if (line.find(',') == std::string_view::npos && split_whitespace(line).size() >= 2) {
-      return "sequence";
+      return LogFormat::sequence;
     }
     throw DataError(where +
                     ": cannot detect the log format from this line; name it with "

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "attnrec/config/fields.hpp"
 #include "attnrec/data/interner.hpp"
 #include "attnrec/data/leakage.hpp"
 #include "attnrec/data/log_formats.hpp"
@@ -21,11 +22,7 @@
 
 namespace attnrec {
 
-const std::vector<std::string>& preprocess_formats() {
-  static const std::vector<std::string> formats = {"movielens", "movielens_tsv", "sequence",
-                                                   "amazon",    "taobao",        "csv"};
-  return formats;
-}
+PreprocessOptions::PreprocessOptions() : PreprocessConfig(default_config().preprocess) {}
 
 const std::vector<std::string>& preprocess_output_files() {
   static const std::vector<std::string> files = {"train.tsv",
@@ -87,17 +84,8 @@ void PreprocessOptions::validate() const {
   };
   require(!input.empty(), "--input is required");
   require(!out_dir.empty(), "--out is required");
-  const auto& f = preprocess_formats();
-  require(format == "auto" || std::find(f.begin(), f.end(), format) != f.end(),
-          fmt::format("--format must be auto or one of {}, got \"{}\"", join(f, ", "), format));
-  require(dedup == "first" || dedup == "last" || dedup == "none",
-          "--dedup must be first, last or none, got \"" + dedup + "\"");
-  require(split == "leave_last_out" || split == "temporal",
-          "--split must be leave_last_out or temporal, got \"" + split + "\"");
-  require(sampling == "uniform" || sampling == "popularity",
-          "--sampling must be uniform or popularity, got \"" + sampling + "\"");
-  require(ranking_sampling == "uniform" || ranking_sampling == "popularity",
-          "--ranking-sampling must be uniform or popularity, got \"" + ranking_sampling + "\"");
+  // Each option's own range was checked by the option table when it was read; these involve
+  // several options (or come from code that filled the struct directly).
   require(min_user_interactions >= 0 && min_item_interactions >= 0,
           "--min-user-interactions and --min-item-interactions must be >= 0");
   require(max_history >= 1, "--max-history must be >= 1");
@@ -111,32 +99,33 @@ void PreprocessOptions::validate() const {
           "--valid-fraction >= 0, --test-fraction > 0 and their sum < 1 are required");
   require(delimiter.size() == 1 && delimiter != "\n" && delimiter != "\r",
           "--delimiter must be one character (use $'\\t' for tab)");
-  require(format != "csv" || !csv_columns.empty(),
+  require(format != LogFormat::csv || !columns.empty(),
           "--format csv needs --columns, e.g. --columns user=0,item=1,time=3");
-  require(format == "csv" || format == "auto" || csv_columns.empty(),
+  require(format == LogFormat::csv || format == LogFormat::automatic || columns.empty(),
           "--columns applies to --format csv only");
+  require(seed >= 0, "--seed must be >= 0");
 }
 
 nlohmann::json PreprocessOptions::to_json() const {
   return {{"input", input},
-          {"format", format},
+          {"format", name_of(format)},
           {"delimiter", delimiter},
-          {"csv_columns", csv_columns},
-          {"csv_header", csv_header},
+          {"csv_columns", columns},
+          {"csv_header", header},
           {"min_rating", min_rating ? nlohmann::json(*min_rating) : nlohmann::json()},
           {"behaviors", behaviors},
-          {"dedup", dedup},
+          {"dedup", name_of(dedup)},
           {"min_user_interactions", min_user_interactions},
           {"min_item_interactions", min_item_interactions},
           {"max_history", max_history},
           {"min_history", min_history},
-          {"split", split},
+          {"split", name_of(split)},
           {"valid_fraction", valid_fraction},
           {"test_fraction", test_fraction},
           {"negatives", negatives},
-          {"sampling", sampling},
+          {"sampling", name_of(sampling)},
           {"ranking_negatives", ranking_negatives},
-          {"ranking_sampling", ranking_sampling},
+          {"ranking_sampling", name_of(ranking_sampling)},
           {"seed", seed}};
 }
 
@@ -390,7 +379,8 @@ void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
       if (h > from) history_ += ',';
       history_ += d.items.token(events[h].item);
     }
-    sampler.sample(o_.negatives, o_.sampling == "popularity", user_id, negatives_);
+    sampler.sample(o_.negatives, o_.sampling == PreprocessSampling::popularity, user_id,
+                   negatives_);
     buffer_.clear();
     fmt::format_to(std::back_inserter(buffer_), "1\t{}\t{}\t{}\t{}\n", user_id,
                    d.items.token(ev.item), history_, ev.time);
@@ -406,7 +396,7 @@ void SampleWriter::write_user(const LogData& d, std::size_t b, std::size_t e,
     st.history_items += static_cast<std::int64_t>(k - from) * (1 + o_.negatives);
     user_in[ev.split] = true;
     if (ev.split == 0 || !candidates_) continue;
-    const bool popularity = o_.ranking_sampling == "popularity";
+    const bool popularity = o_.ranking_sampling == PreprocessSampling::popularity;
     const std::string item(d.items.token(ev.item));
     if (ev.split == 2) {
       sampler.sample(o_.ranking_negatives, popularity, user_id, negatives_);
@@ -426,7 +416,7 @@ Written SampleWriter::finish(std::size_t users) {
       throw DataError(fmt::format(
           "preprocess: the {} split is empty after filtering ({} users kept); the log is too "
           "small for split {} (or --min-history {} too large)",
-          kSplitNames[s], users, o_.split, o_.min_history));
+          kSplitNames[s], users, name_of(o_.split), o_.min_history));
     }
   }
   for (int s = 0; s < 3; ++s) {
@@ -471,11 +461,11 @@ struct StageCounts {
   std::size_t users = 0, items = 0;
 };
 
-nlohmann::json make_stats(const PreprocessOptions& o, const std::string& format, const LogData& d,
+nlohmann::json make_stats(const PreprocessOptions& o, LogFormat format, const LogData& d,
                           const StageCounts& c, const Written& w) {
   nlohmann::json stats;
   stats["input"] = {{"path", o.input},
-                    {"format", format},
+                    {"format", name_of(format)},
                     {"lines", d.lines},
                     {"bytes", d.bytes},
                     {"sha256", d.sha256}};
@@ -515,17 +505,16 @@ nlohmann::json make_stats(const PreprocessOptions& o, const std::string& format,
   return stats;
 }
 
-nlohmann::json make_protocol(const PreprocessOptions& o, const std::string& format,
-                             const LogData& d, const StageCounts& c, const Written& w,
-                             const nlohmann::json& input) {
+nlohmann::json make_protocol(const PreprocessOptions& o, LogFormat format, const LogData& d,
+                             const StageCounts& c, const Written& w, const nlohmann::json& input) {
   nlohmann::json protocol;
   protocol["attnrec_protocol_version"] = 1;
-  protocol["format"] = format;
+  protocol["format"] = name_of(format);
   protocol["options"] = o.to_json();
   protocol["input"] = input;
-  protocol["time"] = d.time_from_order      ? "file order (the log has no timestamps)"
-                     : format == "sequence" ? "position in the user's sequence"
-                                            : "timestamp column";
+  protocol["time"] = d.time_from_order               ? "file order (the log has no timestamps)"
+                     : format == LogFormat::sequence ? "position in the user's sequence"
+                                                     : "timestamp column";
   protocol["ties"] = "events with equal timestamps keep their order in the input file";
   protocol["split"] = c.split;
   protocol["negatives"] = {{"per_positive", o.negatives},
@@ -543,16 +532,17 @@ nlohmann::json make_protocol(const PreprocessOptions& o, const std::string& form
 }
 
 /// The parser of the run's format, after checking that the filters fit it.
-std::unique_ptr<LogParser> checked_parser(const PreprocessOptions& o, const std::string& format) {
+std::unique_ptr<LogParser> checked_parser(const PreprocessOptions& o, LogFormat format) {
   auto parser = make_log_parser(format, o);
   if (o.min_rating && !parser->has_ratings()) {
-    throw UsageError("preprocess: --min-rating needs ratings, but format " + format + " has none");
+    throw UsageError("preprocess: --min-rating needs ratings, but format " + name_of(format) +
+                     " has none");
   }
   if (!o.behaviors.empty() && !parser->has_behaviors()) {
     throw UsageError(
         "preprocess: --behaviors needs a behavior column (taobao, or csv with behavior=COL), "
         "but format " +
-        format + " has none");
+        name_of(format) + " has none");
   }
   return parser;
 }
@@ -563,10 +553,7 @@ StageCounts filter_and_split(const PreprocessOptions& o, LogData& d,
                              std::vector<std::int32_t>& kept_items, Timelines& timelines) {
   StageCounts c;
   c.read_interactions = static_cast<std::int64_t>(d.events.size());
-  const DedupPolicy dedup = o.dedup == "last"   ? DedupPolicy::last
-                            : o.dedup == "none" ? DedupPolicy::none
-                                                : DedupPolicy::first;
-  c.duplicates = deduplicate(d.events, dedup);
+  c.duplicates = deduplicate(d.events, o.dedup);
   c.kcore = kcore_filter(d.events, d.users.size(), d.items.size(), o.min_user_interactions,
                          o.min_item_interactions);
   if (d.events.empty()) {
@@ -579,7 +566,7 @@ StageCounts filter_and_split(const PreprocessOptions& o, LogData& d,
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(d.items.size()); ++i) {
     if (c.kcore.item_count[i] > 0) kept_items.push_back(i);
   }
-  c.split = o.split == "leave_last_out"
+  c.split = o.split == SplitProtocol::leave_last_out
                 ? split_leave_last_out(d.events, timelines)
                 : split_temporal(d.events, o.valid_fraction, o.test_fraction);
   c.short_history = drop_short_histories(d.events, timelines, o.min_history);
@@ -593,9 +580,9 @@ StageCounts filter_and_split(const PreprocessOptions& o, LogData& d,
 nlohmann::json preprocess(const PreprocessOptions& o) {
   o.validate();
   namespace fs = std::filesystem;
-  const std::string format = o.format == "auto" ? detect_format(o.input) : o.format;
+  const LogFormat format = o.format == LogFormat::automatic ? detect_format(o.input) : o.format;
   auto parser = checked_parser(o, format);
-  spdlog::info("preprocess: reading {} as {}", o.input, format);
+  spdlog::info("preprocess: reading {} as {}", o.input, name_of(format));
   LogData d = read_log(o, *parser);
   spdlog::info("preprocess: {} lines, {} interactions, {} users, {} items", d.lines,
                d.events.size(), d.users.size(), d.items.size());
@@ -609,8 +596,8 @@ nlohmann::json preprocess(const PreprocessOptions& o) {
   }
   const std::vector<std::int64_t> sampler_counts = train_count;
   NegativeSampler sampler(kept_items, std::move(train_count), o.seed);
-  if (!sampler.has_popularity() &&
-      (o.sampling == "popularity" || o.ranking_sampling == "popularity")) {
+  if (!sampler.has_popularity() && (o.sampling == PreprocessSampling::popularity ||
+                                    o.ranking_sampling == PreprocessSampling::popularity)) {
     throw DataError(
         "preprocess: popularity sampling needs training interactions, and the training split is "
         "empty");

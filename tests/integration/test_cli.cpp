@@ -84,3 +84,42 @@ TEST_CASE("cli: generate writes the splits and the oracle deterministically", "[
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Contains("--items must be >= --categories"));
 }
+
+TEST_CASE("cli: preprocess options come from the one option table (flags, --config, --set)",
+          "[cli][preprocess]") {
+  TempDir dir;
+  const auto log = write_text(dir.file("seq.txt"), "1 10 11 12 13\n2 11 12 14\n3 10 14 15 11\n");
+  const std::string base = "--log-level warn preprocess -i '" + log + "' ";
+  // The table's checks and messages, naming the flag and the option; nothing written.
+  const auto range = run_cli(base + "-o '" + dir.file("a") + "' --negatives 0");
+  CHECK(range.code == 2);
+  CHECK_THAT(range.err, Contains("--negatives: /preprocess/negatives: out of range: expected "
+                                 "[1, 1000], got 0"));
+  const auto choice = run_cli(base + "-o '" + dir.file("a") + "' --dedup lastt");
+  CHECK(choice.code == 2);
+  CHECK_THAT(choice.err,
+             Contains("did you mean \"last\"?") && Contains("allowed: first, last, none"));
+  const auto number = run_cli(base + "-o '" + dir.file("a") + "' --min-rating four");
+  CHECK(number.code == 2);
+  CHECK_THAT(number.err, Contains("expected a number or null"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("a")));
+  // Defaults < config file < --set < flags.
+  const auto config = write_text(dir.file("p.json"),
+                                 R"({"preprocess": {"ranking_negatives": 2, "min_history": 0,
+                                     "seed": 5, "negatives": 3}})");
+  const auto ok = run_cli(base + "-o '" + dir.file("b") + "' -c '" + config +
+                          "' --set preprocess.seed=7 --negatives 2");
+  INFO(ok.err);
+  REQUIRE(ok.code == 0);
+  const auto options = nlohmann::json::parse(read_text(dir.file("b/protocol.json")))["options"];
+  CHECK(options["ranking_negatives"] == 2);
+  CHECK(options["min_history"] == 0);
+  CHECK(options["seed"] == 7);
+  CHECK(options["negatives"] == 2);
+  CHECK(options["dedup"] == "first");
+  CHECK(options["min_rating"].is_null());
+  // The reference documents them with the rest.
+  const auto doc = run_cli("config --doc");
+  CHECK_THAT(doc.out,
+             Contains("### `preprocess.dedup`") && Contains("### `preprocess.min_rating`"));
+}

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "attnrec/config/fields.hpp"
 #include "attnrec/data/leakage.hpp"
 #include "attnrec/data/preprocess.hpp"
 #include "attnrec/tools/synthetic.hpp"
@@ -124,12 +125,12 @@ TEST_CASE("preprocess: dedup last and none", "[preprocess]") {
   TempDir dir;
   const auto input = write_text(dir.file("ratings.dat"), kMovieLens);
   auto o = base_options(dir, input);
-  o.dedup = "last";
+  o.dedup = DedupPolicy::last;
   preprocess(o);
   // (2,10) keeps t=450: user 2 is 11@250 15@350 10@450 -> test target 10.
   auto test = data_lines(dir.file("out/test.tsv"));
   CHECK(test[2] == "1\t2\t10\t11,15\t450");
-  o.dedup = "none";
+  o.dedup = DedupPolicy::none;
   o.negatives = 1;
   const auto stats = preprocess(o);
   CHECK(stats["dropped"]["duplicates"] == 0);
@@ -148,7 +149,7 @@ TEST_CASE("preprocess: temporal split by global time quantiles", "[preprocess]")
   TempDir dir;
   const auto input = write_text(dir.file("ratings.dat"), kMovieLens);
   auto o = base_options(dir, input);
-  o.split = "temporal";
+  o.split = SplitProtocol::temporal;
   o.test_fraction = 0.3;
   o.valid_fraction = 0.2;
   const auto stats = preprocess(o);
@@ -181,7 +182,7 @@ TEST_CASE("preprocess: k-core repeats until stable (sequence format)", "[preproc
   o.min_history = 0;
   // Only x and y survive and each user touched both: no item is left to be a negative.
   CHECK_THROWS_WITH(preprocess(o), Contains("interacted with all but 0"));
-  CHECK(detect_format(input) == "sequence");
+  CHECK(detect_format(input) == LogFormat::sequence);
   // Two more users with three items of their own: negatives exist, and valid/test targets.
   write_text(input, "a x y\nb x z\nc y x\nd w\ne e1 e2 e3\nf e1 e2 e3\n");
   o.min_history = 1;
@@ -202,7 +203,7 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
   o.min_history = 0;  // so that users with 3 events still give a training sample
   auto run = [&](const std::string& name, const std::string& text, const std::string& format) {
     o.input = write_text(dir.file(name), text);
-    o.format = format;
+    o.format = *parse_choice<LogFormat>(format);
     return preprocess(o);
   };
   // Three users with three events over four items: one train, valid, test target each.
@@ -210,7 +211,7 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
     const std::string ok =
         "1\t1\t5\t10\n1\t2\t5\t20\n1\t3\t5\t30\n2\t2\t4\t10\n2\t3\t4\t20\n"
         "2\t4\t4\t30\n";
-    CHECK(detect_format(write_text(dir.file("u.data"), ok)) == "movielens_tsv");
+    CHECK(detect_format(write_text(dir.file("u.data"), ok)) == LogFormat::movielens_tsv);
     CHECK(run("u.data", ok, "auto")["kept"]["interactions"] == 6);
     CHECK_THROWS_WITH(run("u.data", ok + "3\t1\tfive\t40\n", "movielens_tsv"),
                       Contains("u.data:7: rating must be a number, got \"five\""));
@@ -250,22 +251,22 @@ TEST_CASE("preprocess: every input format and its malformed lines", "[preprocess
     const std::string ok =
         "userId,movieId,rating,timestamp\n1,10,4.5,100\n1,11,4,200\n"
         "1,12,5,300\n2,11,3,100\n2,13,4,150\n2,12,5,200\n";
-    o.csv_columns = {"user=userId", "item=movieId", "rating=rating", "time=timestamp"};
+    o.columns = {"user=userId", "item=movieId", "rating=rating", "time=timestamp"};
     o.min_rating = 4.0;
     auto stats = run("r.csv", ok, "csv");
     CHECK(stats["dropped"]["header_lines"] == 1);
     CHECK(stats["dropped"]["below_min_rating"] == 1);
-    o.csv_columns = {"user=userId", "item=movie"};
+    o.columns = {"user=userId", "item=movie"};
     o.min_rating.reset();
     CHECK_THROWS_WITH(run("r.csv", ok, "csv"), Contains("did you mean \"movieId\""));
-    o.csv_columns = {"user=0", "item=1", "time=3"};
-    o.csv_header = true;
+    o.columns = {"user=0", "item=1", "time=3"};
+    o.header = true;
     stats = run("r.csv", ok, "csv");
     CHECK(stats["kept"]["interactions"] == 6);
-    o.csv_header = false;
+    o.header = false;
     CHECK_THROWS_WITH(run("r.csv", ok, "csv"),
                       Contains("r.csv:1: timestamp must be an integer, got \"timestamp\""));
-    o.csv_columns.clear();
+    o.columns.clear();
   }
   SECTION("undetectable and unusable input") {
     CHECK_THROWS_WITH(run("x.csv", "userId,movieId,rating\n1,2,3\n", "auto"),
@@ -287,14 +288,19 @@ TEST_CASE("preprocess: option validation names the option", "[preprocess]") {
   PreprocessOptions o;
   o.input = "in";
   o.out_dir = "out";
-  o.split = "random";
-  CHECK_THROWS_WITH(o.validate(), Contains("--split must be leave_last_out or temporal"));
-  o.split = "temporal";
+  // A value outside the choices cannot reach the struct: the option table refuses it.
+  Config c = default_config();
+  CHECK_THROWS_WITH(apply_overrides(c, {"preprocess.split=random"}),
+                    Contains("/preprocess/split: unknown value \"random\"") &&
+                        Contains("allowed: leave_last_out, temporal"));
+  CHECK_THROWS_WITH(apply_overrides(c, {"preprocess.negatives=0"}),
+                    Contains("/preprocess/negatives: out of range"));
+  o.split = SplitProtocol::temporal;
   o.valid_fraction = 0.5;
   o.test_fraction = 0.5;
   CHECK_THROWS_AS(o.validate(), UsageError);
   o.valid_fraction = o.test_fraction = 0.1;
-  o.format = "csv";
+  o.format = LogFormat::csv;
   CHECK_THROWS_WITH(o.validate(), Contains("--format csv needs --columns"));
 }
 
@@ -315,7 +321,7 @@ TEST_CASE("preprocess: negatives and candidates never interacted, deterministic 
   o.min_user_interactions = 3;
   o.negatives = 4;
   o.ranking_negatives = 20;
-  o.sampling = "popularity";
+  o.sampling = PreprocessSampling::popularity;
   o.out_dir = dir.file("a");
   preprocess(o);
   o.out_dir = dir.file("b");
@@ -388,7 +394,7 @@ TEST_CASE("preprocess: lines spanning the read buffer are read whole", "[preproc
   PreprocessOptions o;
   o.input = write_text(dir.file("big.dat"), text);
   o.out_dir = dir.file("out");
-  o.dedup = "none";
+  o.dedup = DedupPolicy::none;
   o.ranking_negatives = 0;
   const auto stats = preprocess(o);
   CHECK(stats["input"]["lines"] == lines);

@@ -150,8 +150,8 @@ TEST_CASE("preprocess: a quoted csv field holding the delimiter keeps the column
   o.out_dir = dir.file("out");
   o.ranking_negatives = 0;
   o.min_history = 0;
-  o.format = "csv";
-  o.csv_columns = {"user=user", "item=item", "time=ts"};
+  o.format = LogFormat::csv;
+  o.columns = {"user=user", "item=item", "time=ts"};
   // The title column holds commas and quotes; before RFC 4180 parsing "ts" read "Jr." as time.
   o.input = write_text(dir.file("q.csv"),
                        "user,title,item,ts\n"

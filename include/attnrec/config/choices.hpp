@@ -65,6 +65,15 @@ enum class NegativeDistribution { uniform, popularity };
 /// train.negatives.exclude
 enum class NegativeExclusion { train, all };
 
+/// preprocess.format: the interaction log's format (`automatic` is named "auto").
+enum class LogFormat { automatic, movielens, movielens_tsv, sequence, amazon, taobao, csv };
+/// preprocess.dedup: which of repeated (user, item) interactions is kept.
+enum class DedupPolicy { first, last, none };
+/// preprocess.split
+enum class SplitProtocol { leave_last_out, temporal };
+/// preprocess.sampling, preprocess.ranking_sampling
+enum class PreprocessSampling { uniform, popularity };
+
 /// The allowed values of `E`, in enum order.
 template <class E>
 const std::vector<ChoiceInfo>& choices();

@@ -5,6 +5,7 @@
 /// LibTorch-style `XxxOptions`.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -151,12 +152,37 @@ struct CheckpointConfig {
 };
 
 /// A whole run.
+/// `attnrec preprocess`: how a raw interaction log becomes sample files (section `preprocess`;
+/// training ignores it). The command's flags are these options' names with dashes.
+struct PreprocessConfig {
+  LogFormat format = LogFormat::automatic;
+  std::string delimiter;
+  std::vector<std::string> columns;  ///< csv: ROLE=COLUMN pairs
+  bool header = false;               ///< csv with index-only columns: skip the first line
+  std::optional<double> min_rating;  ///< keep ratings >= this; unset: keep all
+  std::vector<std::string> behaviors;
+  DedupPolicy dedup = DedupPolicy::first;
+  std::int64_t min_user_interactions = 0;
+  std::int64_t min_item_interactions = 0;
+  std::int64_t max_history = 0;
+  std::int64_t min_history = 0;
+  SplitProtocol split = SplitProtocol::leave_last_out;
+  double valid_fraction = 0.0;
+  double test_fraction = 0.0;
+  std::int64_t negatives = 0;
+  PreprocessSampling sampling = PreprocessSampling::uniform;
+  std::int64_t ranking_negatives = 0;
+  PreprocessSampling ranking_sampling = PreprocessSampling::uniform;
+  std::int64_t seed = 0;
+};
+
 struct Config {
   DataConfig data;
   ModelConfig model;
   TrainConfig train;
   EvalConfig eval;
   CheckpointConfig checkpoint;
+  PreprocessConfig preprocess;
 };
 
 /// Size of the vectors the encoder hands to attention (hidden size, doubled when bidirectional;

@@ -25,7 +25,7 @@ struct ChoiceRef {
 };
 
 /// A typed pointer to one field of a `Config`.
-using FieldRef = std::variant<std::int64_t*, double*, bool*, std::string*,
+using FieldRef = std::variant<std::int64_t*, double*, std::optional<double>*, bool*, std::string*,
                               std::vector<std::int64_t>*, std::vector<std::string>*, ChoiceRef>;
 
 /// One option: declaration and validation rules.

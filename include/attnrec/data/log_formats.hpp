@@ -43,10 +43,9 @@ class LogParser {
   virtual bool times_are_positions() const { return false; }
 };
 
-/// The parser of `format` (not "auto"), configured by `options` (csv columns, delimiter).
+/// The parser of `format` (not automatic), configured by `options` (csv columns, delimiter).
 /// Throws UsageError for an impossible csv mapping.
-std::unique_ptr<LogParser> make_log_parser(const std::string& format,
-                                           const PreprocessOptions& options);
+std::unique_ptr<LogParser> make_log_parser(LogFormat format, const PreprocessOptions& options);
 
 /// Reads a file line by line through a large buffer and hashes the exact bytes on the way, so
 /// the input is read once for both. Lines may end in \n or \r\n.

@@ -15,64 +15,29 @@
 #include <string>
 #include <vector>
 
+#include "attnrec/config/config.hpp"
+
 namespace attnrec {
 
-/// Every choice of a preprocessing run; all of it is recorded in protocol.json.
-struct PreprocessOptions {
+/// Every choice of a preprocessing run; all of it is recorded in protocol.json. The options
+/// themselves are the `preprocess` section of the one option table (config/fields.cpp: names,
+/// defaults, ranges, choices and help; `attnrec config --doc`), whose checks apply to every value
+/// read from a config, `--set` or the command's flags.
+struct PreprocessOptions : PreprocessConfig {
+  /// Every option at the table's default.
+  PreprocessOptions();
+  explicit PreprocessOptions(const PreprocessConfig& settings) : PreprocessConfig(settings) {}
+
   /// Interaction log to read.
   std::string input;
   /// Directory for the outputs (created).
   std::string out_dir;
-  /// auto | movielens (ratings.dat, `u::i::r::t`) | movielens_tsv (u.data, `u\ti\tr\tt`) |
-  /// sequence (`user item1 item2 ...` per line, oldest first) | amazon (JSON lines with
-  /// reviewerID, asin, unixReviewTime, optional overall) | taobao (`user,item,category,behavior,
-  /// timestamp`) | csv (generic, see `csv_columns`). Default: "auto"
-  std::string format = "auto";
-  /// Generic csv: field delimiter, one character ("\t" for tab). Default: ","
-  std::string delimiter = ",";
-  /// Generic csv: `role=COLUMN` pairs for roles user, item (required), time, rating, category;
-  /// COLUMN is a 0-based index or a header name (a name implies a header line).
-  std::vector<std::string> csv_columns;
-  /// Generic csv with index-only mapping: whether the first line is a header. Default: false
-  bool csv_header = false;
-  /// Keep only interactions with rating >= this value (formats with a rating). Default: none
-  std::optional<double> min_rating;
-  /// Taobao / csv with a behavior column: keep only these behaviours (empty: all).
-  std::vector<std::string> behaviors;
-  /// first | last | none: which of repeated (user, item) interactions to keep. Default: "first"
-  std::string dedup = "first";
-  /// k-core: drop users with fewer interactions, repeatedly. Default: 0 (off)
-  std::int64_t min_user_interactions = 0;
-  /// k-core: drop items with fewer interactions, repeatedly. Default: 0 (off)
-  std::int64_t min_item_interactions = 0;
-  /// Most recent events kept in a history. Default: 50
-  std::int64_t max_history = 50;
-  /// Targets with fewer earlier events are not turned into samples. Default: 1
-  std::int64_t min_history = 1;
-  /// leave_last_out | temporal. Default: "leave_last_out"
-  std::string split = "leave_last_out";
-  /// temporal: share of events (by timestamp) in the validation / test split. Default: 0.1
-  double valid_fraction = 0.1;
-  double test_fraction = 0.1;
-  /// Negative samples per positive (all splits). Default: 1
-  std::int64_t negatives = 1;
-  /// uniform | popularity (training-split frequency). Default: "uniform"
-  std::string sampling = "uniform";
-  /// Frozen negatives per test positive for sampled ranking (0: no candidates file).
-  /// Default: 100
-  std::int64_t ranking_negatives = 100;
-  /// uniform | popularity, for the ranking candidates. Default: "uniform"
-  std::string ranking_sampling = "uniform";
-  /// Seed of all sampling. Default: 42
-  std::uint64_t seed = 42;
 
-  /// Throws UsageError naming the option when a value or combination is invalid.
+  /// The checks that involve several options (and the input and output); throws UsageError
+  /// naming the options.
   void validate() const;
   nlohmann::json to_json() const;
 };
-
-/// The input formats preprocess reads.
-const std::vector<std::string>& preprocess_formats();
 
 /// Names of the files preprocess() may write into its output directory.
 const std::vector<std::string>& preprocess_output_files();
@@ -87,7 +52,7 @@ bool holds_unchanged_preprocess_output(const std::string& dir);
 void check_preprocess_outputs(const std::string& dir, bool overwrite);
 
 /// Guesses the format from the first non-empty line of `path`; throws DataError when unsure.
-std::string detect_format(const std::string& path);
+LogFormat detect_format(const std::string& path);
 
 /// Runs the pipeline; returns stats.json's content. Runs check_data() on the result and throws
 /// DataError when it finds leakage (which would be a bug).

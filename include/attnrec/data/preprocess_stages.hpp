@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "attnrec/config/choices.hpp"
 #include "attnrec/util/rng.hpp"
 
 namespace attnrec {
@@ -23,9 +24,6 @@ struct Event {
   std::int32_t unused;
 };
 static_assert(sizeof(Event) == 32, "Event should stay compact");
-
-/// Which of repeated (user, item) interactions is kept.
-enum class DedupPolicy { first, last, none };
 
 /// Keeps one interaction per (user, item) (the earliest or the latest by (time, order));
 /// returns how many were dropped. Leaves events sorted by (user, item, time, order).
