@@ -423,8 +423,18 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
   const auto expected = tensor_layout(model);
   torch::serialize::InputArchive archive;
   try {
+    // LibTorch's archive reader throws c10::Error, its TorchScript importer an ErrorReport (a
+    // std::exception) on a payload it cannot parse: both are a damaged checkpoint.
     std::istringstream payload(raw.payload);
     archive.load_from(payload);
+  } catch (const std::exception& e) {
+    const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+    throw CheckpointError(path +
+                          ": unreadable checkpoint payload (not a LibTorch archive this "
+                          "build can read): " +
+                          (c10 ? c10->what_without_backtrace() : e.what()));
+  }
+  try {
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model->load(model_archive);
@@ -479,7 +489,7 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": weights do not match the model built from its config: " +
                           e.what_without_backtrace());
-  } catch (const std::runtime_error& e) {
+  } catch (const std::exception& e) {
     if (dynamic_cast<const Error*>(&e)) throw;
     throw CheckpointError(path + ": unreadable checkpoint payload: " + e.what());
   }

@@ -58,16 +58,19 @@ std::string copy_run(const std::string& from, const std::string& to) {
   return to;
 }
 
-/// Rewrites a checkpoint's meta JSON with `change` and recomputes its size line and checksum,
-/// as a tool that knows the format would: only attnrec's own checks can then refuse it.
-void forge_checkpoint_text(const std::string& path,
-                           const std::function<std::string(const std::string&)>& change) {
+/// Rewrites a checkpoint's meta JSON with `change` (and its LibTorch payload with
+/// `change_payload`) and recomputes its size line and checksum, as a tool that knows the format
+/// would: only attnrec's own checks can then refuse it.
+void forge_checkpoint_text(
+    const std::string& path, const std::function<std::string(const std::string&)>& change,
+    const std::function<std::string(const std::string&)>& change_payload = nullptr) {
   const std::string bytes = read_text(path);
   const auto l1 = bytes.find('\n'), l2 = bytes.find('\n', l1 + 1);
   std::istringstream sizes(bytes.substr(l1 + 1, l2 - l1 - 1));
   std::size_t meta_bytes = 0;
   sizes >> meta_bytes;
-  const std::string payload = bytes.substr(l2 + 1 + meta_bytes);
+  std::string payload = bytes.substr(l2 + 1 + meta_bytes);
+  if (change_payload) payload = change_payload(payload);
   const std::string text = change(bytes.substr(l2 + 1, meta_bytes));
   attnrec::Sha256 h;
   h.update(text);
@@ -612,5 +615,38 @@ TEST_CASE("regressions: deeply nested checkpoint meta and a CSV log whose first 
                        "' --format csv --columns " + columns + " --header");
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Contains("blank.csv:"));
+  }
+}
+
+TEST_CASE("regressions: a damaged LibTorch payload under a valid checksum is a clear exit-2 error",
+          "[safety]") {
+  // Found by fuzz/fuzz_checkpoint.cpp: TorchScript code in the archive that does not parse made
+  // LibTorch throw an ErrorReport (not a c10::Error), which escaped as an "internal error" with
+  // exit code 1.
+  auto& w = world();
+  TempDir scratch;
+  const auto run = copy_run(w.run, scratch.file("damaged"));
+  const std::string checkpoint = run + "/checkpoints/final.pt";
+  bool damaged = false;
+  forge_checkpoint_text(
+      checkpoint, [](const std::string& text) { return text; },
+      [&](std::string payload) {
+        const auto at = payload.find("class ");
+        damaged = at != std::string::npos;
+        if (damaged) payload.replace(at, 6, "clasod");  // same length: the archive still opens
+        return payload;
+      });
+  REQUIRE(damaged);
+  for (const std::string& command :
+       {"evaluate --checkpoint '" + checkpoint + "' --data '" + w.data + "/test.tsv'",
+        "predict --checkpoint '" + checkpoint + "' --data '" + w.data + "/test.tsv' --output '" +
+            scratch.file("scores.tsv") + "'",
+        "train --resume '" + checkpoint + "'"}) {
+    INFO(command);
+    const auto r = cli(command);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("final.pt: unreadable checkpoint payload"));
+    CHECK_FALSE(fs::exists(scratch.file("scores.tsv")));
+    CHECK_THAT(r.err, !Contains("internal error"));
   }
 }
