@@ -105,7 +105,7 @@ for h in "${harnesses[@]}"; do
   echo "fuzzing $h for $seconds s (log: $log)" >&2
   set +e
   ATTNREC_FUZZ_RUN=$build/seed-run ASAN_OPTIONS=detect_leaks=1 \
-    LSAN_OPTIONS=suppressions=$PWD/tests/sanitize.supp:print_suppressions=0 "$build/$h" "$corpus" "$seeds/$h" \
+    LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 "$build/$h" "$corpus" "$seeds/$h" \
     -dict="$d" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -max_len="${max_len[$h]:-16384}" \
     -print_final_stats=1 -artifact_prefix="$crashes/" > "$log" 2>&1
   status=$?

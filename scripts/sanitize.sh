@@ -6,7 +6,8 @@
 #
 #   bash scripts/sanitize.sh [CTEST_ARGS...]     (e.g. -R explain; first build ~25 min on 2 cores)
 #
-# LibTorch itself is not instrumented. Suppressions, each with its reason: tests/sanitize.supp.
+# LibTorch itself is not instrumented. Leak suppressions, each with its reason: tests/lsan.supp
+# (UndefinedBehaviorSanitizer has none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-sanitize
@@ -18,10 +19,10 @@ fi
 start=$(date +%s)
 cmake --build $build -j "$(nproc)"
 built=$(date +%s)
-supp=$PWD/tests/sanitize.supp
+supp=$PWD/tests/lsan.supp
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export LSAN_OPTIONS=suppressions=$supp:print_suppressions=0
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$supp
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 set +e
 (cd $build && ctest -j "$(nproc)" --output-on-failure --timeout 1800 "$@")
 status=$?

@@ -251,6 +251,9 @@ class CsvParser : public LogParser {
   }
   std::string parse(std::string_view line, std::vector<LogRecord>& out) override {
     out.clear();
+    if (user_ < 0 || item_ < 0) {  // columns named by a header that was never read
+      return "the header line naming the --columns was not found before this line";
+    }
     if (auto problem = split_csv(line, delimiter_, f_); !problem.empty()) return problem;
     if (f_.size() < min_fields_) {
       return fmt::format("expected at least {} '{}'-separated fields, got {}", min_fields_,

@@ -219,6 +219,7 @@ LogData read_log(const PreprocessOptions& o, LogParser& parser) {
   LineReader reader(o.input);
   std::string_view line;
   std::vector<LogRecord> records;
+  bool header_due = parser.reads_header();  // the first line that is not blank
   while (reader.next(line)) {
     ++d.lines;
     const std::int64_t n = reader.line_number();
@@ -226,7 +227,8 @@ LogData read_log(const PreprocessOptions& o, LogParser& parser) {
       ++d.blank;
       continue;
     }
-    if (n == 1 && parser.reads_header()) {
+    if (header_due) {
+      header_due = false;
       parser.header(line);
       ++d.header_lines;
       continue;

@@ -388,7 +388,10 @@ std::string explanations_section(const ScoringRequest& scoring,
   for (const auto line : lines) list += (list.empty() ? "" : ",") + std::to_string(line);
   x.lines = list;
   x.examples = true;
-  for (const auto& example : run_explain(x)["examples"]) {
+  // Held in a variable: a range-for over a member of a temporary would read freed memory (found
+  // by the AddressSanitizer suite).
+  const json explained = run_explain(x);
+  for (const auto& example : explained["examples"]) {
     out += fmt::format(
         "<h3>line {}: candidate {}, probability {:.4f}</h3>\n<table class=\"explain\">"
         "<tr><th>recency</th><th>item</th><th>weight</th><th>leave-one-out</th>"
