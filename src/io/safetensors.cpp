@@ -126,7 +126,10 @@ SafetensorsFile read_safetensors(const std::string& path) {
                                numel * element, offsets[1] - offsets[0]));
       }
       auto t = torch::empty(shape, torch::TensorOptions().dtype(d->type));
-      std::memcpy(t.data_ptr(), data + offsets[0], offsets[1] - offsets[0]);
+      // An empty tensor has no storage (data_ptr() is null): memcpy must not see it (UBSan).
+      if (offsets[1] > offsets[0]) {
+        std::memcpy(t.data_ptr(), data + offsets[0], offsets[1] - offsets[0]);
+      }
       out.tensors.push_back({name, t});
       spans.emplace_back(offsets[0], offsets[1]);
     } catch (const nlohmann::json::exception& e) {
