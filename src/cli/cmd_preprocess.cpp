@@ -28,12 +28,18 @@ struct TableFlag {
   bool set = false;                 // booleans
 };
 
+/// Whether option `f` holds a value of type T (the table's typed reference, not its doc label).
+template <class T>
+bool holds(const FieldSpec& f) {
+  Config scratch;
+  return std::holds_alternative<T>(f.ref(scratch));
+}
+
 nlohmann::json flag_value(const TableFlag& f) {
-  const std::string type = f.field->type_name();
-  if (type == "a boolean") return true;
-  if (type == "a list of strings") return f.values;
+  if (holds<bool*>(*f.field)) return true;
+  if (holds<std::vector<std::string>*>(*f.field)) return f.values;
   const std::string& text = f.values.front();
-  if (type == "a string") return text;
+  if (holds<std::string*>(*f.field) || holds<ChoiceRef>(*f.field)) return text;
   // Numbers: JSON when it parses as a number (the table reports anything else).
   try {
     const auto v = nlohmann::json::parse(text);
@@ -56,9 +62,9 @@ std::vector<std::shared_ptr<TableFlag>> add_table_flags(CLI::App* cmd) {
     std::string help = field.help;
     if (!field.choices.empty()) help += " One of: " + join(field.choices, ", ") + ".";
     help += " (" + field.name + ", default " + field.default_value.dump() + ")";
-    if (field.type_name() == "a boolean") {
+    if (holds<bool*>(field)) {
       cmd->add_flag(f->flag, f->set, help);
-    } else if (field.type_name() == "a list of strings") {
+    } else if (holds<std::vector<std::string>*>(field)) {
       cmd->add_option(f->flag, f->values, help)->delimiter(',');
     } else {
       cmd->add_option(f->flag, f->values, help)->expected(1);

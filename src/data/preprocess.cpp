@@ -84,26 +84,19 @@ void PreprocessOptions::validate() const {
   };
   require(!input.empty(), "--input is required");
   require(!out_dir.empty(), "--out is required");
-  // Each option's own range was checked by the option table when it was read; these involve
-  // several options (or come from code that filled the struct directly).
-  require(min_user_interactions >= 0 && min_item_interactions >= 0,
-          "--min-user-interactions and --min-item-interactions must be >= 0");
-  require(max_history >= 1, "--max-history must be >= 1");
-  require(min_history >= 0 && min_history <= max_history,
-          "--min-history must be in [0, --max-history]");
-  require(negatives >= 1 && negatives <= 1000,
-          "--negatives must be in [1, 1000] (training needs negative samples)");
-  require(ranking_negatives >= 0 && ranking_negatives <= 100000,
-          "--ranking-negatives must be in [0, 100000]");
-  require(valid_fraction >= 0 && test_fraction > 0 && valid_fraction + test_fraction < 1,
-          "--valid-fraction >= 0, --test-fraction > 0 and their sum < 1 are required");
-  require(delimiter.size() == 1 && delimiter != "\n" && delimiter != "\r",
-          "--delimiter must be one character (use $'\\t' for tab)");
+  // Each option's own type, range and choices: the option table's checks (the struct may have
+  // been filled by code rather than read through the table).
+  Config settings = default_config();
+  settings.preprocess = *this;
+  config_from_json(config_to_json(settings), "preprocess options");
+  // What involves several options.
+  require(min_history <= max_history, "--min-history must be in [0, --max-history]");
+  require(valid_fraction + test_fraction < 1,
+          "--valid-fraction and --test-fraction must sum to less than 1");
   require(format != LogFormat::csv || !columns.empty(),
           "--format csv needs --columns, e.g. --columns user=0,item=1,time=3");
   require(format == LogFormat::csv || format == LogFormat::automatic || columns.empty(),
           "--columns applies to --format csv only");
-  require(seed >= 0, "--seed must be >= 0");
 }
 
 nlohmann::json PreprocessOptions::to_json() const {
