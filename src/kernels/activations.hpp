@@ -15,7 +15,10 @@ inline __attribute__((always_inline)) float exp_clamped(float x) {
   x = x > 80.0f ? 80.0f : x;
   // Round x / ln 2 to the nearest integer by adding and subtracting 1.5 * 2^23 (exact in the
   // default rounding mode; the build does not use -ffast-math, which could fold it away).
-  const float nf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float nf_raw = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  // A NaN input stays NaN through r below; only the exponent must not convert NaN to int
+  // (undefined behaviour, found by UBSan), so it takes 0 there (a blend, still vectorised).
+  const float nf = nf_raw == nf_raw ? nf_raw : 0.0f;
   const int n = static_cast<int>(nf);
   // r = x - n ln 2 in two parts (Cody-Waite) so that the reduction stays exact.
   const float r = (x - nf * 0.693359375f) - nf * -2.12194440e-4f;

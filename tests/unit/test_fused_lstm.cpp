@@ -141,3 +141,33 @@ TEST_CASE("encoder: fused and torch LSTM agree for stacked layers", "[model][fus
     CHECK(torch::allclose(pa[i].grad(), pb[i].grad(), 1e-4, 1e-5));
   }
 }
+
+TEST_CASE("fused LSTM: a NaN input stays NaN and infinities saturate, as in torch's LSTM",
+          "[model][fused]") {
+  // The activations' exponent used to convert NaN to int (undefined behaviour, UBSan); the
+  // NaN must still reach the output so that a non-finite loss is caught, never hidden.
+  auto c = make_case(4, 5, 3, 11);
+  c.lengths.fill_(5);
+  torch::nn::LSTM lstm(torch::nn::LSTMOptions(3, 4).batch_first(true));
+  auto input = c.input.clone();
+  input[0][2][1] = std::numeric_limits<float>::quiet_NaN();
+  input[1][0][0] = std::numeric_limits<float>::infinity();
+  input[2][3][2] = -std::numeric_limits<float>::infinity();
+  const auto expected = std::get<0>(lstm->forward(input)).detach();
+  for (bool inference : {false, true}) {
+    INFO("inference mode " << inference);
+    torch::Tensor out;
+    {
+      torch::InferenceMode guard(inference);
+      out = fused(lstm, c, input).detach();
+    }
+    // Sample 0: finite before the NaN, NaN from it on, like the reference.
+    CHECK(torch::isfinite(out[0].slice(0, 0, 2)).all().item<bool>());
+    CHECK(torch::isnan(out[0].slice(0, 2)).all().item<bool>());
+    CHECK(torch::isnan(expected[0].slice(0, 2)).all().item<bool>());
+    // Samples 1-3: an infinite input saturates the gates to finite values (as torch's does).
+    const auto rest = out.slice(0, 1);
+    CHECK(torch::isfinite(rest).all().item<bool>());
+    CHECK(torch::allclose(rest, expected.slice(0, 1), 1e-5, 1e-6));
+  }
+}
