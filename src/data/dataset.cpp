@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/hash.hpp"
 #include "attnrec/util/strings.hpp"
 
 namespace attnrec {
@@ -495,6 +496,29 @@ std::optional<std::vector<std::string>> header_roles(std::string_view line) {
     names.push_back(lowercase(f));
   }
   return names;
+}
+
+namespace {
+
+template <typename T>
+void hash_vector(Sha256& h, const std::vector<T>& v) {
+  h.update(v.data(), v.size() * sizeof(T));
+}
+
+}  // namespace
+
+std::string samples_sha256(const SampleSet& s) {
+  Sha256 h;
+  for (const bool flag : {s.has_labels, s.has_items, s.has_users, s.has_times}) {
+    h.update(flag ? "1" : "0");
+  }
+  hash_vector(h, s.labels);
+  hash_vector(h, s.items);
+  hash_vector(h, s.users);
+  hash_vector(h, s.history_offsets);
+  hash_vector(h, s.history);
+  hash_vector(h, s.times);
+  return h.hex();
 }
 
 }  // namespace attnrec

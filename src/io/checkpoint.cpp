@@ -161,6 +161,7 @@ nlohmann::json CheckpointMeta::to_json() const {
       {"parameters", parameters},
   };
   if (!optimizer_sha256.empty()) j["optimizer_sha256"] = optimizer_sha256;
+  if (!train_data_sha256.empty()) j["train_data_sha256"] = train_data_sha256;
   if (!distributed.is_null()) j["distributed"] = distributed;
   return j;
 }
@@ -196,6 +197,13 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j, const std::str
     }
     m.weights_sha256 = j.at("weights_sha256").get<std::string>();
     m.optimizer_sha256 = j.value("optimizer_sha256", std::string());
+    m.train_data_sha256 = j.value("train_data_sha256", std::string());
+    const auto& data_sha = m.train_data_sha256;
+    if (!data_sha.empty() &&
+        (data_sha.size() != 64 ||
+         data_sha.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+      throw std::invalid_argument("train_data_sha256: expected 64 lower-case hex digits");
+    }
     if (j.contains("distributed")) {
       m.distributed = j.at("distributed");
       const auto world = m.distributed.at("world_size").get<std::int64_t>();
@@ -268,6 +276,7 @@ void save_checkpoint(const std::string& path, Recommender& model,
   m.category_vocab = model->options.category_vocab();
   m.metrics = contents.metrics;
   m.distributed = contents.distributed;
+  m.train_data_sha256 = contents.train_data_sha256;
   const auto items = vocab_reference(path, contents.items_vocab);
   const auto users = vocab_reference(path, contents.users_vocab);
   m.items = {items["file"], items["sha256"]};

@@ -17,6 +17,7 @@ void CheckpointPolicy::save(const std::string& path, const std::string& kind, Re
                             const nlohmann::json& metrics) const {
   CheckpointContents c;
   c.distributed = distributed_;
+  c.train_data_sha256 = train_data_sha256_;
   c.kind = kind;
   c.config = &config_;
   c.train_state = state;

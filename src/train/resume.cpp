@@ -69,6 +69,16 @@ void check_same_vocabularies(const std::string& checkpoint, const CheckpointMeta
   }
 }
 
+void check_same_training_data(const std::string& checkpoint, const CheckpointMeta& meta,
+                              const std::string& train_file, const SampleSet& samples) {
+  if (meta.train_data_sha256.empty()) return;  // written before the fingerprint was recorded
+  if (samples_sha256(samples) == meta.train_data_sha256) return;
+  throw DataError(train_file + ": the training data changed since " + checkpoint +
+                  " was written (the SHA-256 of its samples differs: a line was added, removed, "
+                  "reordered or edited); resuming would not continue the same run: restore the "
+                  "file, or start a new run on the new data");
+}
+
 TrainState restore_training(const std::string& checkpoint, const CheckpointMeta& meta,
                             const Config& config, std::int64_t batches_per_epoch,
                             std::int64_t metrics_rows_present, Recommender& model,

@@ -167,20 +167,8 @@ std::uint64_t digest(const std::string& text) {
   return std::stoull(hex.substr(0, 16), nullptr, 16);
 }
 
-template <typename T>
-void hash_vector(Sha256& h, const std::vector<T>& v) {
-  h.update(v.data(), v.size() * sizeof(T));
-}
-
 std::uint64_t digest(const SampleSet& s) {
-  Sha256 h;
-  for (const bool flag : {s.has_labels, s.has_items, s.has_users}) h.update(flag ? "1" : "0");
-  hash_vector(h, s.labels);
-  hash_vector(h, s.items);
-  hash_vector(h, s.users);
-  hash_vector(h, s.history_offsets);
-  hash_vector(h, s.history);
-  return std::stoull(h.hex().substr(0, 16), nullptr, 16);
+  return std::stoull(samples_sha256(s).substr(0, 16), nullptr, 16);
 }
 
 /// What every process of a multi-process run must agree on before training.
@@ -355,6 +343,7 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   if (p.writes) lock = std::make_unique<RunLock>(p.run.root, /*announce=*/false);
   read_data(config, p);
   check_same_vocabularies(checkpoint, meta, config.data.train, p.train.items, p.train.users);
+  check_same_training_data(checkpoint, meta, config.data.train, p.train.samples);
   Recommender model = build_model(config, p);
   FitOptions fit;
   fit.optimizer = make_optimizer(config.train, model);

@@ -13,6 +13,7 @@
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/hash.hpp"
 #include "attnrec/util/run_lock.hpp"
 #include "support.hpp"
 
@@ -298,6 +299,54 @@ TEST_CASE("a full disk while saving: clear error, earlier checkpoints intact", "
   const auto unwritable = w.train("/dev/null/run");
   CHECK(unwritable.code == 1);
   CHECK_THAT(unwritable.err, Contains("cannot create run directory"));
+}
+
+TEST_CASE("a training file edited in place between a run and its resume is refused",
+          "[resume][faults]") {
+  // Found by scripts/faults.sh: a label flipped or two lines swapped keep the vocabulary, and
+  // the resume used to continue silently on other data. The checkpoint records the SHA-256 of
+  // the training samples; every such edit is an exit-2 error that changes nothing.
+  Workspace w;
+  const auto straight = w.dir.file("straight"), run = w.dir.file("run");
+  REQUIRE(w.train(straight).code == 0);
+  REQUIRE(w.train(run, "--stop-after-steps 5").code == 0);
+  std::string latest = read_text(run + "/checkpoints/latest");
+  latest.erase(latest.find_last_not_of("\n") + 1);
+  const auto meta = inspect(run + "/checkpoints/" + latest);
+  REQUIRE(meta["train_data_sha256"].get<std::string>().size() == 64);
+  const std::string train = w.data + "/train.tsv";
+  const std::string original = read_text(train);
+  auto run_files = [&] {
+    std::map<std::string, std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(run)) {
+      if (e.is_regular_file()) out[e.path().string()] = attnrec::sha256_file(e.path().string());
+    }
+    return out;
+  };
+  const auto before = run_files();
+  // Line 2 (the first sample) with its label flipped; lines 2 and 3 swapped.
+  const auto first = original.find('\n') + 1, second = original.find('\n', first) + 1,
+             third = original.find('\n', second) + 1;
+  std::string flipped = original;
+  flipped[first] = original[first] == '1' ? '0' : '1';
+  const std::string swapped = original.substr(0, first) + original.substr(second, third - second) +
+                              original.substr(first, second - first) + original.substr(third);
+  for (const auto& [what, text] :
+       {std::pair{"a flipped label", flipped}, {"swapped lines", swapped}}) {
+    INFO(what);
+    REQUIRE(text != original);
+    write_text(train, text);
+    const auto r = resume(run);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains(train + ": the training data changed since"));
+    CHECK_THAT(r.err, Contains("the SHA-256 of its samples differs"));
+    CHECK(run_files() == before);
+  }
+  write_text(train, original);
+  const auto r = resume(run);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  check_same_run(straight, run);
 }
 
 TEST_CASE("two trainings in one run directory: the second is refused", "[resume][faults]") {

@@ -80,6 +80,11 @@ struct SampleSet {
   std::int64_t user_group_count = 0;
 };
 
+/// SHA-256 (hex) of what a sample file encodes: labels, items, users, histories and times, in
+/// order (not its formatting). A checkpoint records it for its training file, so that a resume
+/// notices an edited, reordered or replaced file even when its vocabulary is unchanged.
+std::string samples_sha256(const SampleSet& samples);
+
 /// The training split with the vocabularies built from it.
 struct TrainingData {
   SampleSet samples;

@@ -54,6 +54,8 @@ struct CheckpointMeta {
   nlohmann::json metrics = nlohmann::json::object();  ///< validation metrics (best checkpoints)
   VocabReference items, users;
   std::string weights_sha256, optimizer_sha256;
+  /// samples_sha256() of the training file ("" in checkpoints written before it was recorded).
+  std::string train_data_sha256;
   std::map<std::string, std::vector<std::int64_t>> parameter_shapes;
   std::int64_t parameters = 0;
   /// Data-parallel training: {"world_size": N, "bucket_plan": [...], ...} (null: one process).
@@ -76,7 +78,8 @@ struct CheckpointContents {
   std::string items_vocab, users_vocab;          ///< vocabulary files referenced
   torch::optim::Optimizer* optimizer = nullptr;  ///< saved when not null
   bool rng = false;                              ///< save the torch generator states
-  nlohmann::json distributed;  ///< data-parallel training's description (null: one process)
+  nlohmann::json distributed;     ///< data-parallel training's description (null: one process)
+  std::string train_data_sha256;  ///< samples_sha256() of the training file
 };
 
 /// Writes a checkpoint of `model` atomically. Throws IoError (previous file untouched) when

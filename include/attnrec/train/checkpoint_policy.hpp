@@ -37,6 +37,8 @@ class CheckpointPolicy {
     distributed_ = std::move(distributed);
     writes_ = writes;
   }
+  /// samples_sha256() of the training data, recorded in every checkpoint (checked on resume).
+  void set_train_data_sha256(std::string sha256) { train_data_sha256_ = std::move(sha256); }
 
  private:
   void save(const std::string& path, const std::string& kind, Recommender& model,
@@ -46,6 +48,7 @@ class CheckpointPolicy {
   const Config& config_;
   RunDir run_;
   nlohmann::json distributed_;
+  std::string train_data_sha256_;
   bool writes_ = true;
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "attnrec/config/config.hpp"
+#include "attnrec/data/dataset.hpp"
 #include "attnrec/data/vocab.hpp"
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/io/run_dir.hpp"
@@ -29,6 +30,12 @@ Config resumed_config(const CheckpointMeta& meta, const std::vector<std::string>
 /// changed and a resume would not continue the same run (DataError naming `train_file`).
 void check_same_vocabularies(const std::string& checkpoint, const CheckpointMeta& meta,
                              const std::string& train_file, const Vocab& items, const Vocab& users);
+
+/// The training samples must be the ones the checkpoint was trained on (its train_data_sha256;
+/// checkpoints without one are not checked): an edited, reordered or replaced training file is
+/// a DataError naming `train_file`, even when its vocabulary is unchanged.
+void check_same_training_data(const std::string& checkpoint, const CheckpointMeta& meta,
+                              const std::string& train_file, const SampleSet& samples);
 
 /// Restores `model`, `optimizer`, the generators and the train state from `checkpoint` (whose
 /// verified header is `meta`). The checkpoint's position must fit the run of `config`
