@@ -104,7 +104,9 @@ for h in "${harnesses[@]}"; do
   d=${dict[$h]:-fuzz/tsv.dict}
   echo "fuzzing $h for $seconds s (log: $log)" >&2
   set +e
-  ATTNREC_FUZZ_RUN=$build/seed-run ASAN_OPTIONS=detect_leaks=1 \
+  # fast_unwind_on_malloc=0: the frame-pointer unwinder stops inside LibTorch (built without
+  # frame pointers), so a leak's stack could lack the frame its suppression names.
+  ATTNREC_FUZZ_RUN=$build/seed-run ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
     LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 "$build/$h" "$corpus" "$seeds/$h" \
     -dict="$d" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -max_len="${max_len[$h]:-16384}" \
     -print_final_stats=1 -artifact_prefix="$crashes/" > "$log" 2>&1

@@ -513,3 +513,50 @@ TEST_CASE("resume with a shared pool, gBCE and the full softmax is bit-identical
     }
   }
 }
+
+TEST_CASE("faults.sh: its arguments, and one trial of four scenarios ends without a failure",
+          "[resume][faults][scripts]") {
+  TempDir dir;
+  const std::string script = "ATTNREC_BIN='" + binary_path() + "' bash '" +
+                             source_path("scripts/faults.sh") + "' --work '" + dir.file("w") + "'";
+  auto shell = [&](const std::string& args) {
+    const auto out = dir.file("out");
+    const int status = std::system((script + " " + args + " >'" + out + "' 2>&1").c_str());
+    return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                     read_text(out), ""};
+  };
+  auto r = shell("--trials 0");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.out, Contains("--trials: expected 1 to 9999"));
+  r = shell("sigkil");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.out, Contains("unknown scenario 'sigkil'"));
+  CHECK(shell("--frobnicate").code == 2);
+
+  r = shell("--trials 1 sigterm bitflip data two-trainers");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Contains("no failures"));
+  // Each row: | scenario | trials | clear errors | corrupted | resumes matched | failures |
+  std::map<std::string, std::vector<std::string>> rows;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("| ", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::istringstream parts(line.substr(1));
+    for (std::string cell; std::getline(parts, cell, '|');) {
+      cell.erase(0, cell.find_first_not_of(' '));
+      cell.erase(cell.find_last_not_of(' ') + 1);
+      cells.push_back(cell);
+    }
+    if (cells.size() == 6) rows[cells[0]] = cells;
+  }
+  REQUIRE(rows.count("bitflip"));
+  CHECK(rows["bitflip"] == std::vector<std::string>{"bitflip", "1", "1", "0", "1", "0"});
+  CHECK(rows["data"] == std::vector<std::string>{"data", "4", "4", "0", "4", "0"});
+  CHECK(rows["two-trainers"] == std::vector<std::string>{"two-trainers", "1", "1", "0", "1", "0"});
+  REQUIRE(rows.count("sigterm"));
+  CHECK(rows["sigterm"][4] == "1");
+  CHECK(rows["sigterm"][5] == "0");
+  CHECK_FALSE(fs::exists(dir.file("w")));  // removed without --keep
+}
