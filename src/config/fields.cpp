@@ -57,6 +57,11 @@ class Decl {
     spec_.resumable = true;
     return *this;
   }
+  /// An option of `attnrec preprocess` only: training ignores it.
+  Decl& preprocess_only() {
+    spec_.training = false;
+    return *this;
+  }
   Decl& check(std::function<std::optional<std::string>(const json&)> f, std::string doc) {
     spec_.check = std::move(f);
     spec_.check_doc = std::move(doc);
@@ -557,105 +562,105 @@ std::optional<std::string> check_delimiter(const json& v) {
          v.dump();
 }
 
-/// `attnrec preprocess` (training ignores them, so every one is resumable).
+/// `attnrec preprocess` (training ignores them: a resume or scoring never compares them).
 std::vector<FieldSpec> preprocess_fields() {
   return {
       ATTNREC_CHOICE(preprocess.format)
-          .resumable()
+          .preprocess_only()
           .def("auto")
           .help("Format of the interaction log."),
       ATTNREC_FIELD(preprocess.delimiter)
-          .resumable()
+          .preprocess_only()
           .def(",")
           .check(check_delimiter, "a single character")
           .help("Generic csv: the field delimiter."),
       ATTNREC_FIELD(preprocess.columns)
-          .resumable()
+          .preprocess_only()
           .def(json::array())
           .help("Generic csv: `ROLE=COLUMN` pairs for the roles user and item (required), time, "
                 "rating, category and behavior; COLUMN is a 0-based index or a header name (a "
                 "name implies a header line). E.g. `user=0,item=1,time=3`."),
       ATTNREC_FIELD(preprocess.header)
-          .resumable()
+          .preprocess_only()
           .def(false)
           .help("Generic csv with index-only columns: the first line is a header (skipped)."),
       ATTNREC_FIELD(preprocess.min_rating)
-          .resumable()
+          .preprocess_only()
           .def(nullptr)
           .help("Keep only interactions rated at least this (formats with a rating; e.g. 4 for "
                 "MovieLens positives). null: keep every interaction."),
       ATTNREC_FIELD(preprocess.behaviors)
-          .resumable()
+          .preprocess_only()
           .def(json::array())
           .help("Taobao, or csv with a behavior column: keep only these behaviours (e.g. "
                 "`pv,buy`); empty: all."),
       ATTNREC_CHOICE(preprocess.dedup)
-          .resumable()
+          .preprocess_only()
           .def("first")
           .help("Repeated (user, item) interactions."),
       ATTNREC_FIELD(preprocess.min_user_interactions)
-          .resumable()
+          .preprocess_only()
           .def(0)
           .min(0)
           .help("k-core: drop users with fewer interactions, repeatedly (with the items rule)."),
       ATTNREC_FIELD(preprocess.min_item_interactions)
-          .resumable()
+          .preprocess_only()
           .def(0)
           .min(0)
           .help("k-core: drop items with fewer interactions, repeatedly."),
       ATTNREC_FIELD(preprocess.max_history)
-          .resumable()
+          .preprocess_only()
           .def(50)
           .min(1)
           .max(100000)
           .help("Most recent events kept in a sample's history."),
       ATTNREC_FIELD(preprocess.min_history)
-          .resumable()
+          .preprocess_only()
           .def(1)
           .min(0)
           .max(100000)
           .help("Targets with fewer earlier events make no sample (at most "
                 "preprocess.max_history)."),
       ATTNREC_CHOICE(preprocess.split)
-          .resumable()
+          .preprocess_only()
           .def("leave_last_out")
           .help("How events are split into train, validation and test targets."),
       ATTNREC_FIELD(preprocess.valid_fraction)
-          .resumable()
+          .preprocess_only()
           .def(0.1)
           .min(0.0)
           .max(1.0, true)
           .help("temporal split: share of events (by timestamp) in validation."),
       ATTNREC_FIELD(preprocess.test_fraction)
-          .resumable()
+          .preprocess_only()
           .def(0.1)
           .min(0.0, true)
           .max(1.0, true)
           .help("temporal split: share of events in test (with valid_fraction, under 1)."),
       ATTNREC_FIELD(preprocess.negatives)
-          .resumable()
+          .preprocess_only()
           .def(1)
           .min(1)
           .max(1000)
           .help("Negative samples drawn per positive, in every split (from items the user never "
                 "interacted with)."),
       ATTNREC_CHOICE(preprocess.sampling)
-          .resumable()
+          .preprocess_only()
           .def("uniform")
           .help("How the negatives of the sample files are drawn."),
       ATTNREC_FIELD(preprocess.ranking_negatives)
-          .resumable()
+          .preprocess_only()
           .def(100)
           .min(0)
           .max(100000)
           .help("Frozen negatives per test (and validation) positive for sampled ranking "
                 "(test_candidates.tsv; 0: no candidates files)."),
       ATTNREC_CHOICE(preprocess.ranking_sampling)
-          .resumable()
+          .preprocess_only()
           .def("uniform")
           .help("How the ranking candidates are drawn."),
       ATTNREC_FIELD(preprocess.seed)
-          .resumable()
+          .preprocess_only()
           .def(42)
           .min(0)
           .help("Seed of all sampling: the same log, options and seed give the same files."),
@@ -903,16 +908,10 @@ const std::vector<FieldSpec>& config_fields() {
   return table;
 }
 
-namespace {
-/// The `preprocess` section configures `attnrec preprocess`; training ignores it (its options
-/// are resumable only so that they never block a resume, and are not listed as such).
-bool preprocess_option(const FieldSpec& f) { return f.name.rfind("preprocess.", 0) == 0; }
-}  // namespace
-
 std::vector<std::string> resumable_fields() {
   std::vector<std::string> out;
   for (const auto& f : config_fields()) {
-    if (f.resumable && !preprocess_option(f)) out.push_back(f.name);
+    if (f.resumable) out.push_back(f.name);
   }
   return out;
 }
@@ -1376,7 +1375,7 @@ std::string config_reference_markdown() {
     if (f.min || f.max) allowed.push_back(range_text(f));
     if (!f.check_doc.empty()) allowed.push_back(f.check_doc);
     if (!allowed.empty()) out += "- allowed: " + join(allowed, "; ") + "\n";
-    if (f.resumable && !preprocess_option(f))
+    if (f.resumable)
       out += "- may change on resume (`train --resume RUN --set " + f.name + "=...`)\n";
     out += "\n" + f.help + "\n";
     if (f.choice_list && !choice_docs(*f.choice_list).empty()) {

@@ -328,7 +328,7 @@ Config scoring_config(const Config& stored, const std::vector<std::string>& over
   validate_config(config);
   std::vector<std::string> refused;
   for (const auto& f : config_fields()) {
-    if (field_value(f, config) == field_value(f, stored)) continue;
+    if (!f.training || field_value(f, config) == field_value(f, stored)) continue;
     const std::string section = f.name.substr(0, f.name.find('.'));
     if (!f.resumable && section != "data" && section != "eval") refused.push_back(f.pointer());
   }

@@ -41,6 +41,7 @@ Config resumed_config(const CheckpointMeta& meta, const std::vector<std::string>
   validate_config(config);
   std::vector<std::string> refused, allowed;
   for (const auto& f : config_fields()) {
+    if (!f.training) continue;
     const auto va = field_value(f, meta.config);
     const auto vb = field_value(f, config);
     if (va == vb) continue;

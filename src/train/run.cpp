@@ -377,6 +377,7 @@ std::optional<AutoResume> auto_resume_target(const Config& config, const std::st
   AutoResume target{latest, {}};
   std::vector<std::string> differ;
   for (const auto& f : config_fields()) {
+    if (!f.training) continue;
     const auto mine = field_value(f, config), stored = field_value(f, meta.config);
     if (mine == stored) continue;
     if (f.resumable) {

@@ -10,6 +10,7 @@
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/model/factory.hpp"
 #include "attnrec/train/checkpoint_policy.hpp"
+#include "attnrec/train/resume.hpp"
 #include "attnrec/train/schedule.hpp"
 #include "attnrec/train/step.hpp"
 #include "attnrec/train/stop.hpp"
@@ -292,4 +293,24 @@ TEST_CASE("stop requests: the step limit", "[train][schedule]") {
   CHECK(limit.pending(s));
   CHECK_FALSE(none.pending(s));
   CHECK_NOTHROW(limit.honour(s, 10, RunDir{"run"}));  // logs where to resume
+}
+
+TEST_CASE("preprocess options: training ignores them, a resume never compares them",
+          "[config][resume]") {
+  for (const auto& f : config_fields()) {
+    INFO(f.name);
+    const bool preprocess = f.name.rfind("preprocess.", 0) == 0;
+    CHECK(f.training == !preprocess);
+    if (preprocess) CHECK_FALSE(f.resumable);  // not listed among the resumable options
+  }
+  for (const auto& name : resumable_fields()) CHECK(name.rfind("preprocess.", 0) != 0);
+  CheckpointMeta meta;
+  meta.config = default_config();
+  // A preprocess option may differ (training ignores it); a model option may not.
+  const Config resumed = resumed_config(meta, {"preprocess.seed=7", "train.epochs=12"});
+  CHECK(resumed.preprocess.seed == 7);
+  CHECK(resumed.train.epochs == 12);
+  CHECK_THROWS_WITH(
+      resumed_config(meta, {"preprocess.seed=7", "model.embedding.dim=3"}),
+      Catch::Contains("/model/embedding/dim") && !Catch::Contains("/preprocess/seed"));
 }

@@ -44,6 +44,9 @@ struct FieldSpec {
   /// May differ between a checkpoint's config and a resumed run (e.g. train.epochs); every
   /// other difference makes `train --resume` refuse.
   bool resumable = false;
+  /// Read by training (and so compared by `train --resume` and when scoring); false for the
+  /// options of `attnrec preprocess`, which training ignores.
+  bool training = true;
   /// Extra check for values the other rules cannot express; returns an error or nullopt.
   std::function<std::optional<std::string>(const nlohmann::json&)> check;
   std::string check_doc;  ///< how `check` is described in the reference
