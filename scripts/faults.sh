@@ -152,12 +152,18 @@ mount_tmpfs() {  # mount_tmpfs DIR SIZE
 unmount() { umount "$1" && rmdir "$1"; }
 
 # --- scenarios ----------------------------------------------------------------------------
+# A background job of a shell without job control (nohup, CI) inherits SIGINT ignored, so a
+# SIGINT before the trainer installs its handler would be lost; as at a terminal, the trainer
+# starts with the default action (coreutils' env --default-signal, where it exists).
+default_signals=()
+env --default-signal=INT true 2> /dev/null && default_signals=(env --default-signal=INT)
 # A signal at a random moment of a training run: SIGKILL leaves the latest complete checkpoint;
 # SIGTERM and SIGINT finish the step, checkpoint and exit 143 / 130. Then resume.
 signal_trial() {  # signal_trial SIGNAL EXPECTED_RC
   local run=run-$scenario-$trial delay pid rc
   delay=$(awk "BEGIN { print $(random_fraction) * $seconds }")
-  "$bin" --log-level warn train --config c.json --run-dir "$run" > /dev/null 2> err.txt &
+  "${default_signals[@]}" "$bin" --log-level warn train --config c.json --run-dir "$run" \
+    > /dev/null 2> err.txt &
   pid=$!
   sleep "$delay"
   kill "-$1" "$pid" 2> /dev/null

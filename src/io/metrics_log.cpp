@@ -1,5 +1,6 @@
 #include "attnrec/io/metrics_log.hpp"
 
+#include <cerrno>
 #include <fstream>
 
 #include "attnrec/util/error.hpp"
@@ -9,10 +10,11 @@ namespace attnrec {
 
 void MetricsLog::append(const nlohmann::json& row) const {
   if (path_.empty()) return;
+  errno = 0;
   std::ofstream out(path_, std::ios::app);
   out << row.dump() << '\n';
   out.flush();
-  if (!out) throw IoError(path_ + ": cannot append metrics");
+  if (!out) throw IoError(path_ + ": cannot append metrics" + errno_reason());
   if (!events_ || !row.contains("step")) return;
   const std::string split = row.value("split", std::string("valid"));
   const auto step = row["step"].get<std::int64_t>();

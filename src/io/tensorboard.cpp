@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/hash.hpp"
 
 namespace attnrec {
@@ -112,9 +114,10 @@ void EventWriter::scalar(const std::string& tag, double value, std::int64_t step
 
 void EventWriter::record(std::string_view event) {
   const std::string frame = tfrecord_frame(event);
+  errno = 0;
   out_.write(frame.data(), static_cast<std::streamsize>(frame.size()));
   out_.flush();
-  if (!out_) throw IoError(path_ + ": cannot write the TensorBoard event file");
+  if (!out_) throw IoError(path_ + ": cannot write the TensorBoard event file" + errno_reason());
 }
 
 }  // namespace attnrec

@@ -181,4 +181,9 @@ void write_file_atomic(const std::string& path, std::initializer_list<std::strin
   out.commit();
 }
 
+std::string errno_reason() {
+  const int err = errno;
+  return err != 0 ? std::string(": ") + std::strerror(err) : std::string();
+}
+
 }  // namespace attnrec

@@ -5,9 +5,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/files.hpp"
 #include "attnrec/util/progress.hpp"
 
 namespace attnrec {
@@ -66,9 +68,11 @@ void add_log_file(const std::string& path) {
   try {
     auto& sinks = spdlog::default_logger()->sinks();
     if (auto early = early_sink()) {
+      errno = 0;
       std::ofstream out(path, std::ios::app);
       for (const auto& line : early->last_formatted()) out << line;
-      if (!out) throw IoError(path + ": cannot write log file");
+      out.flush();
+      if (!out) throw IoError(path + ": cannot write log file" + errno_reason());
       sinks.erase(std::remove(sinks.begin(), sinks.end(), early), sinks.end());
       early_sink().reset();
     }

@@ -1,12 +1,14 @@
 // Safe writing, output checks, the run-directory layout, device strings and UTF-8.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <filesystem>
 #include <thread>
 
+#include "attnrec/io/metrics_log.hpp"
 #include "attnrec/io/outputs.hpp"
 #include "attnrec/io/run_dir.hpp"
 #include "attnrec/util/device_spec.hpp"
@@ -172,4 +174,30 @@ TEST_CASE("device strings and UTF-8 are checked by attnrec", "[files]") {
        {"\xff", "\xc3", "\xc3\x28", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
     CHECK_FALSE(is_valid_utf8(bad));
   }
+}
+
+TEST_CASE("a failed stream write names its reason: metrics on a full device", "[files]") {
+  // Streams keep no reason for a failure; errno_reason() adds the failed write's (found by
+  // scripts/faults.sh: a full disk was reported as a bare "cannot write").
+  TempDir dir;
+  const auto full = dir.file("full");
+  if (::mknod(full.c_str(), S_IFCHR | 0600, makedev(1, 7)) != 0) {
+    WARN("skipped: cannot create a device node here (mknod needs CAP_MKNOD): "
+         << std::strerror(errno));
+    return;
+  }
+  const int probe = ::open(full.c_str(), O_WRONLY);
+  if (probe < 0) {
+    WARN("skipped: the device node cannot be opened here: " << std::strerror(errno));
+    return;
+  }
+  ::close(probe);
+  // More than a stream buffer, so that the write reaches the device.
+  const nlohmann::json row = {{"step", 1}, {"note", std::string(100000, 'x')}};
+  CHECK_THROWS_WITH(MetricsLog(full).append(row),
+                    Contains(full + ": cannot append metrics: No space left on device"));
+  errno = 0;
+  CHECK(errno_reason().empty());
+  errno = ENOSPC;
+  CHECK(errno_reason() == ": No space left on device");
 }

@@ -74,4 +74,8 @@ inline void write_file_atomic(const std::string& path, std::string_view content)
   write_file_atomic(path, {content});
 }
 
+/// ": REASON" (strerror) of the last failed system call, for messages about a stream whose
+/// write failed (streams keep no reason): set errno to 0 before the writes; "" when it stayed 0.
+std::string errno_reason();
+
 }  // namespace attnrec
