@@ -149,7 +149,12 @@ can_mount() {
 mount_tmpfs() {  # mount_tmpfs DIR SIZE
   mkdir -p "$1" && mount -t tmpfs -o "size=$2" tmpfs "$1" && mounts+=("$work/$1")
 }
-unmount() { umount "$1" && rmdir "$1"; }
+unmount() {  # unmount DIR: the tmpfs mount_tmpfs made, and its entry in the cleanup list
+  local m kept=()
+  umount "$1" && rmdir "$1" || return 1
+  for m in "${mounts[@]}"; do [[ $m == "$work/$1" ]] || kept+=("$m"); done
+  mounts=("${kept[@]}")
+}
 
 # --- scenarios ----------------------------------------------------------------------------
 # A background job of a shell without job control (nohup, CI) inherits SIGINT ignored, so a
@@ -234,7 +239,7 @@ scenario_tmpfs() {
     check_checkpoints disk/run
     mount -o remount,size=64m disk
     finish_and_compare disk/run
-    unmount "$work/disk" && mounts=("${mounts[@]/$work\/disk/}")
+    unmount disk
   done
 }
 
@@ -260,7 +265,7 @@ scenario_unwritable() {
     check_checkpoints ro/run
     mount -o remount,rw ro
     finish_and_compare ro/run
-    unmount "$work/ro" && mounts=("${mounts[@]/$work\/ro/}")
+    unmount ro
   done
 }
 

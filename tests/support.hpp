@@ -1,13 +1,19 @@
 #pragma once
 // Test helpers: temporary directories, small files, and running the real attnrec binary.
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -15,9 +21,37 @@
 #include <utility>
 #include <vector>
 
+#include "attnrec/util/hash.hpp"
 #include "test_paths.hpp"
 
 namespace attnrec::test {
+
+/// SHA-256 of every regular file under `dir` (relative path -> hash).
+inline std::map<std::string, std::string> tree_hashes(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) {
+      out[e.path().lexically_relative(dir).string()] = attnrec::sha256_file(e.path().string());
+    }
+  }
+  return out;
+}
+
+/// Creates the character device node MAJOR:MINOR at `path` (1:3 null, 1:7 full) so that a
+/// test never writes to the machine's /dev. Returns "" when it can be opened for writing, else
+/// why not (the caller skips with that message).
+inline std::string make_device_node(const std::string& path, unsigned major, unsigned minor) {
+  if (::mknod(path.c_str(), S_IFCHR | 0600, makedev(major, minor)) != 0) {
+    return "cannot create device nodes here (mknod needs CAP_MKNOD): " +
+           std::string(std::strerror(errno));
+  }
+  const int probe = ::open(path.c_str(), O_WRONLY);
+  if (probe < 0) {
+    return "the device nodes cannot be opened here: " + std::string(std::strerror(errno));
+  }
+  ::close(probe);
+  return "";
+}
 
 /// A fresh directory removed at scope exit.
 class TempDir {

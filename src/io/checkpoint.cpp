@@ -79,10 +79,10 @@ RawCheckpoint read_raw(const std::string& path, bool with_payload) {
     return !f.empty() && f.size() <= 20 && f.find_first_not_of("0123456789") == f.npos;
   };
   std::int64_t meta_bytes = -1, payload_bytes = -1;
-  const bool well_formed =
-      sizes_ok && fields.size() == 3 && digits(fields[0]) && digits(fields[1]) &&
-      fields[2].size() == 64 && fields[2].find_first_not_of("0123456789abcdef") == fields[2].npos &&
-      parse_int64(fields[0], meta_bytes) && parse_int64(fields[1], payload_bytes) && meta_bytes > 0;
+  const bool well_formed = sizes_ok && fields.size() == 3 && digits(fields[0]) &&
+                           digits(fields[1]) && is_sha256_hex(fields[2]) &&
+                           parse_int64(fields[0], meta_bytes) &&
+                           parse_int64(fields[1], payload_bytes) && meta_bytes > 0;
   if (!well_formed) throw CheckpointError(path + ": corrupted checkpoint header (line 2)");
   const std::string checksum(fields[2]);
   // The sizes are checked against the file before anything is allocated from them.
@@ -198,10 +198,7 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j, const std::str
     m.weights_sha256 = j.at("weights_sha256").get<std::string>();
     m.optimizer_sha256 = j.value("optimizer_sha256", std::string());
     m.train_data_sha256 = j.value("train_data_sha256", std::string());
-    const auto& data_sha = m.train_data_sha256;
-    if (!data_sha.empty() &&
-        (data_sha.size() != 64 ||
-         data_sha.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+    if (!m.train_data_sha256.empty() && !is_sha256_hex(m.train_data_sha256)) {
       throw std::invalid_argument("train_data_sha256: expected 64 lower-case hex digits");
     }
     if (j.contains("distributed")) {

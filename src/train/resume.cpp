@@ -71,9 +71,9 @@ void check_same_vocabularies(const std::string& checkpoint, const CheckpointMeta
 }
 
 void check_same_training_data(const std::string& checkpoint, const CheckpointMeta& meta,
-                              const std::string& train_file, const SampleSet& samples) {
+                              const std::string& train_file, const std::string& samples_sha256) {
   if (meta.train_data_sha256.empty()) return;  // written before the fingerprint was recorded
-  if (samples_sha256(samples) == meta.train_data_sha256) return;
+  if (samples_sha256 == meta.train_data_sha256) return;
   throw DataError(train_file + ": the training data changed since " + checkpoint +
                   " was written (the SHA-256 of its samples differs: a line was added, removed, "
                   "reordered or edited); resuming would not continue the same run: restore the "

@@ -68,6 +68,7 @@ struct Prepared {
   torch::Device device = torch::kCPU;
   int threads = 1;
   TrainingData train;
+  std::string train_sha256;  ///< samples_sha256(train.samples), computed once by read_data
   std::optional<SampleSet> valid, test;
   std::optional<RankingInput> valid_ranking;  ///< the frozen validation candidates
   std::optional<ItemCategories> categories;
@@ -140,6 +141,7 @@ void read_data(const Config& config, Prepared& p) {
   ReaderOptions train_reader = reader;
   if (trains_on_positives(config.train)) train_reader.require_both_classes = false;
   p.train = read_training_file(config.data.train, train_reader, vocab_options);
+  p.train_sha256 = samples_sha256(p.train.samples);
   spdlog::info("{}: {} samples ({} positive), {} items, {} users in vocabulary", config.data.train,
                p.train.samples.size(), p.train.samples.stats.positives, p.train.items.size(),
                p.train.users.size());
@@ -171,13 +173,17 @@ std::uint64_t digest(const SampleSet& s) {
   return std::stoull(samples_sha256(s).substr(0, 16), nullptr, 16);
 }
 
+std::uint64_t digest_of_hex(const std::string& sha256) {
+  return std::stoull(sha256.substr(0, 16), nullptr, 16);
+}
+
 /// What every process of a multi-process run must agree on before training.
 std::vector<Fingerprint> fingerprints(const Config& config, const Prepared& p) {
   std::vector<Fingerprint> f = {
       {"attnrec build (version and LibTorch)",
        digest(std::string(ATTNREC_VERSION) + "\n" + describe_build())},
       {"config (after --set)", digest(config_to_json(config).dump())},
-      {"training data (" + config.data.train + ")", digest(p.train.samples)},
+      {"training data (" + config.data.train + ")", digest_of_hex(p.train_sha256)},
       {"item vocabulary", digest(p.train.items.to_text())},
       {"user vocabulary", digest(p.train.users.to_text())},
   };
@@ -320,6 +326,7 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   FitOptions fit;
   fit.stop_after_steps = options.stop_after_steps;
   fit.parallel = p.parallel.get();
+  fit.train_data_sha256 = p.train_sha256;
   return train_and_finish(config, p, model, fit, started);
 }
 
@@ -343,7 +350,7 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   if (p.writes) lock = std::make_unique<RunLock>(p.run.root, /*announce=*/false);
   read_data(config, p);
   check_same_vocabularies(checkpoint, meta, config.data.train, p.train.items, p.train.users);
-  check_same_training_data(checkpoint, meta, config.data.train, p.train.samples);
+  check_same_training_data(checkpoint, meta, config.data.train, p.train_sha256);
   Recommender model = build_model(config, p);
   FitOptions fit;
   fit.optimizer = make_optimizer(config.train, model);
@@ -355,6 +362,7 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
                                count_metrics_rows(p.run.metrics()), model, *fit.optimizer);
   fit.stop_after_steps = options.stop_after_steps;
   fit.parallel = p.parallel.get();
+  fit.train_data_sha256 = p.train_sha256;
   if (p.parallel) p.parallel->check_same(fingerprints(config, p));
 
   if (p.writes) {

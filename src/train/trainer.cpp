@@ -110,7 +110,7 @@ struct Trainer::Loop {
         stop(o.stop_after_steps),
         checkpoints(trainer.config_, trainer.run_) {
     const bool writes = !o.parallel || o.parallel->rank() == 0;
-    if (writes) checkpoints.set_train_data_sha256(samples_sha256(trainer.train_.samples));
+    if (writes) checkpoints.set_train_data_sha256(o.train_data_sha256);
     if (writes && trainer.config_.train.tensorboard && !trainer.run_.root.empty()) {
       events = std::make_shared<EventWriter>(trainer.run_.tensorboard(), state.global_step);
     }

@@ -30,17 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// SHA-256 of every regular file under `dir` (relative path -> hash).
-std::map<std::string, std::string> tree_hashes(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) {
-      out[e.path().lexically_relative(dir).string()] = attnrec::sha256_file(e.path().string());
-    }
-  }
-  return out;
-}
-
 /// The files of a few trees, captured now and compared later.
 struct Snapshot {
   std::vector<std::string> dirs;
@@ -348,18 +337,12 @@ TEST_CASE("outputs to FIFOs, devices and stdout are written in place, write erro
   }
   SECTION("device nodes made by the test: null and full") {
     const auto null = scratch.file("null"), full = scratch.file("full");
-    if (::mknod(null.c_str(), S_IFCHR | 0600, makedev(1, 3)) != 0 ||
-        ::mknod(full.c_str(), S_IFCHR | 0600, makedev(1, 7)) != 0) {
-      WARN("skipped: cannot create device nodes here (mknod needs CAP_MKNOD): "
-           << std::strerror(errno));
+    std::string why_not = make_device_node(null, 1, 3);
+    if (why_not.empty()) why_not = make_device_node(full, 1, 7);
+    if (!why_not.empty()) {
+      WARN("skipped: " << why_not);
       return;
     }
-    const int probe = ::open(full.c_str(), O_WRONLY);
-    if (probe < 0) {
-      WARN("skipped: the device nodes cannot be opened here: " << std::strerror(errno));
-      return;
-    }
-    ::close(probe);
     auto r = cli(predict + "'" + null + "'");
     CHECK(r.code == 0);
     r = cli("evaluate --checkpoint '" + w.run + "' --data '" + w.data + "/test.tsv' --output '" +

@@ -316,14 +316,7 @@ TEST_CASE("a training file edited in place between a run and its resume is refus
   REQUIRE(meta["train_data_sha256"].get<std::string>().size() == 64);
   const std::string train = w.data + "/train.tsv";
   const std::string original = read_text(train);
-  auto run_files = [&] {
-    std::map<std::string, std::string> out;
-    for (const auto& e : fs::recursive_directory_iterator(run)) {
-      if (e.is_regular_file()) out[e.path().string()] = attnrec::sha256_file(e.path().string());
-    }
-    return out;
-  };
-  const auto before = run_files();
+  const auto before = tree_hashes(run);
   // Line 2 (the first sample) with its label flipped; lines 2 and 3 swapped.
   const auto first = original.find('\n') + 1, second = original.find('\n', first) + 1,
              third = original.find('\n', second) + 1;
@@ -340,7 +333,7 @@ TEST_CASE("a training file edited in place between a run and its resume is refus
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Contains(train + ": the training data changed since"));
     CHECK_THAT(r.err, Contains("the SHA-256 of its samples differs"));
-    CHECK(run_files() == before);
+    CHECK(tree_hashes(run) == before);
   }
   write_text(train, original);
   const auto r = resume(run);

@@ -18,6 +18,7 @@
 #include "support.hpp"
 
 using namespace attnrec;
+using attnrec::test::make_device_node;
 using attnrec::test::read_text;
 using attnrec::test::TempDir;
 using attnrec::test::write_text;
@@ -181,17 +182,10 @@ TEST_CASE("a failed stream write names its reason: metrics on a full device", "[
   // scripts/faults.sh: a full disk was reported as a bare "cannot write").
   TempDir dir;
   const auto full = dir.file("full");
-  if (::mknod(full.c_str(), S_IFCHR | 0600, makedev(1, 7)) != 0) {
-    WARN("skipped: cannot create a device node here (mknod needs CAP_MKNOD): "
-         << std::strerror(errno));
+  if (const auto why_not = make_device_node(full, 1, 7); !why_not.empty()) {
+    WARN("skipped: " << why_not);
     return;
   }
-  const int probe = ::open(full.c_str(), O_WRONLY);
-  if (probe < 0) {
-    WARN("skipped: the device node cannot be opened here: " << std::strerror(errno));
-    return;
-  }
-  ::close(probe);
   // More than a stream buffer, so that the write reaches the device.
   const nlohmann::json row = {{"step", 1}, {"note", std::string(100000, 'x')}};
   CHECK_THROWS_WITH(MetricsLog(full).append(row),

@@ -31,11 +31,12 @@ Config resumed_config(const CheckpointMeta& meta, const std::vector<std::string>
 void check_same_vocabularies(const std::string& checkpoint, const CheckpointMeta& meta,
                              const std::string& train_file, const Vocab& items, const Vocab& users);
 
-/// The training samples must be the ones the checkpoint was trained on (its train_data_sha256;
-/// checkpoints without one are not checked): an edited, reordered or replaced training file is
-/// a DataError naming `train_file`, even when its vocabulary is unchanged.
+/// The training samples (`samples_sha256`, samples_sha256() of the file just read) must be the
+/// ones the checkpoint was trained on (its train_data_sha256; checkpoints without one are not
+/// checked): an edited, reordered or replaced training file is a DataError naming
+/// `train_file`, even when its vocabulary is unchanged.
 void check_same_training_data(const std::string& checkpoint, const CheckpointMeta& meta,
-                              const std::string& train_file, const SampleSet& samples);
+                              const std::string& train_file, const std::string& samples_sha256);
 
 /// Restores `model`, `optimizer`, the generators and the train state from `checkpoint` (whose
 /// verified header is `meta`). The checkpoint's position must fit the run of `config`

@@ -44,6 +44,10 @@ struct FitOptions {
   /// dropout draws from a stream of (seed, step, rank), and only rank 0 writes checkpoints and
   /// metrics. Default: none (one process)
   Parallel* parallel = nullptr;
+  /// samples_sha256() of the training data, recorded in every checkpoint so that a resume can
+  /// check it (computed once per run by run_training/resume_training). Default: "" (not
+  /// recorded; such checkpoints are not checked).
+  std::string train_data_sha256;
 };
 
 /// Adam as `train.optimizer` asks: FusedAdam (dense) or LazyAdam (sparse embedding rows). Both

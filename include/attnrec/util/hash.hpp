@@ -36,4 +36,7 @@ std::uint32_t crc32c(std::string_view data);
 /// IoError naming the path when it cannot be read.
 std::string sha256_file(const std::string& path);
 
+/// True for exactly 64 lower-case hex digits (a SHA-256 as sha256_hex() writes it).
+bool is_sha256_hex(std::string_view text);
+
 }  // namespace attnrec
