@@ -189,8 +189,16 @@ namespace {
 
 class ModelScorer : public RankingScorer {
  public:
+  // Scores come from the model in evaluation mode (no dropout), whatever mode the caller left it
+  // in: validation during training scores the model being trained. The mode is restored when the
+  // scorer goes.
   ModelScorer(Recommender& model, torch::Device device, std::int64_t pairs)
-      : model_(model), device_(device), pairs_(pairs) {}
+      : model_(model), device_(device), pairs_(pairs), was_training_(model->is_training()) {
+    model_->eval();
+  }
+  ~ModelScorer() override { model_->train(was_training_); }
+  ModelScorer(const ModelScorer&) = delete;
+  ModelScorer& operator=(const ModelScorer&) = delete;
 
   torch::Tensor score(const SampleSet& set, std::int64_t begin, std::int64_t count,
                       const torch::Tensor& candidates) override {
@@ -259,7 +267,7 @@ class ModelScorer : public RankingScorer {
 
  private:
   /// Whether candidates are scored through the model's candidate side (computed once).
-  bool uses_side() const { return model_->options.has_item() && !model_->is_training(); }
+  bool uses_side() const { return model_->options.has_item(); }
 
   /// The candidate side of every id of the vocabulary, computed on first use (the weights do not
   /// change while a scorer ranks).
@@ -294,6 +302,7 @@ class ModelScorer : public RankingScorer {
   torch::Tensor table_, bias_;  // factorised: item vectors [D, N] and biases [N]
   CandidateSide side_;          // models with a candidate: the side of every vocabulary id
   std::int64_t table_first_ = 0, table_end_ = 0;
+  bool was_training_;
 };
 
 class PopularityScorer : public RankingScorer {

@@ -1,7 +1,9 @@
 // train / evaluate / predict through the real binary, on a tiny generated data set.
 #include <catch2/catch.hpp>
+
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include "cli_data.hpp"
@@ -397,6 +399,43 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
   CHECK(rows[0]["best"] == true);
   CHECK(rows.back()["split"] == "test");
   CHECK(rows.back()["auc"].is_number());
+  // The validation figure is the model's own, without dropout (sasrec.json has 0.2): `evaluate`
+  // of the best checkpoint on valid.tsv, with the same exclusions (each user's training events:
+  // the log without the validation and test targets), gives the best row's NDCG@10 exactly.
+  std::set<std::string> targets;
+  for (const char* split : {"/valid.tsv", "/test.tsv"}) {
+    std::istringstream lines(read_text(data + split));
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::vector<std::string> f;
+      std::istringstream fields(line);
+      for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
+      if (f.size() >= 5 && f[0] == "1") targets.insert(f[1] + "\t" + f[2] + "\t" + f[4]);
+    }
+  }
+  std::istringstream log(read_text(data + "/interactions.tsv"));
+  std::string training_log, event;
+  std::size_t dropped = 0;
+  while (std::getline(log, event)) {
+    if (targets.count(event)) {
+      ++dropped;
+    } else {
+      training_log += event + "\n";
+    }
+  }
+  REQUIRE(dropped == targets.size());
+  const auto valid_eval = run_cli("evaluate --checkpoint '" + dir.file("run") + "' --data '" +
+                                  data + "/valid.tsv' --ranking full --ks 10 --interactions '" +
+                                  write_text(dir.file("training_log.tsv"), training_log) +
+                                  "' --output '" + dir.file("valid_eval.json") + "'");
+  INFO(valid_eval.err);
+  REQUIRE(valid_eval.code == 0);
+  const auto evaluated = nlohmann::json::parse(read_text(dir.file("valid_eval.json")));
+  double best_ndcg = -1;
+  for (int i = 0; i < 2; ++i) {
+    if (rows[i]["best"] == true) best_ndcg = rows[i]["ndcg@10"].get<double>();
+  }
+  CHECK(evaluated["ranking"]["full"]["ndcg@10"].get<double>() == Approx(best_ndcg).margin(1e-12));
   // configs/sasrec_bce.json: 8 negatives for each of the 50 positions a window can have.
   const auto bce = train_with("configs/sasrec_bce.json", "run_bce");
   INFO(bce.err);

@@ -68,7 +68,8 @@ class RankingScorer {
   virtual std::int64_t rows_per_full_call(std::int64_t items, std::int64_t pairs) const;
 };
 
-/// The model, in inference mode on `device`.
+/// The model, in inference mode on `device`. The model is in evaluation mode (no dropout) while
+/// the scorer exists, and back in its earlier mode afterwards.
 std::unique_ptr<RankingScorer> model_scorer(Recommender& model, torch::Device device,
                                             std::int64_t pairs_per_batch);
 /// Item popularity: `counts[id]` (e.g. positive training samples per item).
