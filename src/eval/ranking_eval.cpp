@@ -302,7 +302,7 @@ class ModelScorer : public RankingScorer {
   torch::Tensor table_, bias_;  // factorised: item vectors [D, N] and biases [N]
   CandidateSide side_;          // models with a candidate: the side of every vocabulary id
   std::int64_t table_first_ = 0, table_end_ = 0;
-  bool was_training_;
+  const bool was_training_;  // the model's mode before the scorer, restored by its destructor
 };
 
 class PopularityScorer : public RankingScorer {

@@ -164,18 +164,14 @@ void read_data(const Config& config, Prepared& p) {
   }
 }
 
-std::uint64_t digest(const std::string& text) {
-  const std::string hex = sha256_hex(text);
-  return std::stoull(hex.substr(0, 16), nullptr, 16);
-}
-
-std::uint64_t digest(const SampleSet& s) {
-  return std::stoull(samples_sha256(s).substr(0, 16), nullptr, 16);
-}
-
+/// The first 64 bits of a SHA-256 written in hex.
 std::uint64_t digest_of_hex(const std::string& sha256) {
   return std::stoull(sha256.substr(0, 16), nullptr, 16);
 }
+
+std::uint64_t digest(const std::string& text) { return digest_of_hex(sha256_hex(text)); }
+
+std::uint64_t digest(const SampleSet& s) { return digest_of_hex(samples_sha256(s)); }
 
 /// What every process of a multi-process run must agree on before training.
 std::vector<Fingerprint> fingerprints(const Config& config, const Prepared& p) {

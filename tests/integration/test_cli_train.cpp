@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "attnrec/util/strings.hpp"
 #include "cli_data.hpp"
 #include "support.hpp"
 
@@ -403,20 +404,20 @@ TEST_CASE("cli: configs/sasrec.json with next-item training on train_sequences.t
   // of the best checkpoint on valid.tsv, with the same exclusions (each user's training events:
   // the log without the validation and test targets), gives the best row's NDCG@10 exactly.
   std::set<std::string> targets;
-  for (const char* split : {"/valid.tsv", "/test.tsv"}) {
-    std::istringstream lines(read_text(data + split));
-    std::string line;
-    while (std::getline(lines, line)) {
-      std::vector<std::string> f;
-      std::istringstream fields(line);
-      for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
-      if (f.size() >= 5 && f[0] == "1") targets.insert(f[1] + "\t" + f[2] + "\t" + f[4]);
+  std::vector<std::string_view> f;
+  for (const char* file : {"/valid.tsv", "/test.tsv"}) {
+    std::istringstream lines(read_text(data + file));
+    for (std::string line; std::getline(lines, line);) {
+      attnrec::split(line, '\t', f);
+      if (f.size() >= 5 && f[0] == "1") {
+        targets.insert(std::string(f[1]) + "\t" + std::string(f[2]) + "\t" + std::string(f[4]));
+      }
     }
   }
   std::istringstream log(read_text(data + "/interactions.tsv"));
-  std::string training_log, event;
+  std::string training_log;
   std::size_t dropped = 0;
-  while (std::getline(log, event)) {
+  for (std::string event; std::getline(log, event);) {
     if (targets.count(event)) {
       ++dropped;
     } else {

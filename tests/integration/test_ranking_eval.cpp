@@ -107,25 +107,21 @@ TEST_CASE("ranking: a model in training mode is scored without dropout and left 
   model->train();
   {
     torch::manual_seed(6);
-    // Dropout does change this model's scores in training mode (so the checks below can fail).
-    torch::Tensor noisy;
-    {
+    // The users' states in the model's current mode.
+    const auto states = [&] {
       torch::NoGradGuard guard;
-      noisy = model->user_states(
-          model->encode(make_batch(rows, std::vector<std::int64_t>{0, 1, 2}.data(), 3)));
-    }
+      const std::vector<std::int64_t> all = {0, 1, 2};
+      return model->user_states(model->encode(make_batch(rows, all.data(), 3)));
+    };
+    // Dropout does change this model's scores in training mode (so the checks below can fail).
+    const auto noisy = states();
     auto scorer = model_scorer(model, torch::kCPU, 2048);
     CHECK_FALSE(model->is_training());
     for (int repeat = 0; repeat < 2; ++repeat) {
       CHECK(torch::equal(scorer->score_all(rows, 0, 3, 2, 40), reference_all));
       CHECK(torch::equal(scorer->score(rows, 0, 3, candidates), reference_pairs));
     }
-    torch::Tensor clean;
-    {
-      torch::NoGradGuard guard;
-      clean = model->user_states(
-          model->encode(make_batch(rows, std::vector<std::int64_t>{0, 1, 2}.data(), 3)));
-    }
+    const auto clean = states();
     CHECK_FALSE(torch::allclose(noisy, clean));
   }
   CHECK(model->is_training());
