@@ -7,7 +7,7 @@
 # Model: configs/quickstart.json (embedding 48 -> LSTM 48 -> additive attention -> MLP) on
 # generated data (40,000 training samples), one epoch, global batch 256, no validation; for
 # each optimizer (adam: dense gradients, one bucket; lazy_adam: the embedding tables' sparse
-# gradients by Gloo's sparse allreduce) three runs: 1 process x 1 thread, 1 process x 2 threads,
+# gradients as gathered rows) three runs: 1 process x 1 thread, 1 process x 2 threads,
 # 2 processes x 1 thread. Prints one table; each run's summary.json stays in OUT_DIR.
 # ATTNREC_BIN picks the binary.
 set -euo pipefail

@@ -53,4 +53,13 @@ if [ "$installed" != "$torch_version" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check "torch==$torch_version" >&2
   fi
 fi
+# torch's pure-Python dependencies (~15 MB; not pulled by --no-deps): the environment's python
+# then imports torch, and its torchrun (the same PyTorch as this LibTorch) launches the PyPI
+# build's torchrun tests.
+if ! "$venv/bin/python" -c 'import torch' >/dev/null 2>&1; then
+  log "installing torch's Python dependencies (for its torchrun)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check filelock 'typing-extensions>=4.10' \
+    'sympy>=1.13.3' 'networkx>=2.5.1' jinja2 'fsspec>=0.8.5' >&2 ||
+    log "warning: torch's Python dependencies could not be installed; the torchrun tests skip"
+fi
 echo "$site/torch"

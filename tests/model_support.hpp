@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "attnrec/config/fields.hpp"
+#include "attnrec/data/batch.hpp"
 #include "attnrec/tools/synthetic.hpp"
 
 namespace attnrec::test {
@@ -25,6 +26,19 @@ inline SyntheticOptions small_planted_data(std::int64_t test = 2000) {
   o.min_history = 5;
   o.max_history = 20;
   return o;
+}
+
+/// Two labelled samples (histories of 2 and 3 items over a vocabulary of at least 7, candidates
+/// 3 and 5), for one training step of a small model.
+inline Batch two_sample_batch() {
+  Batch batch;
+  batch.history = torch::tensor({{2, 3, 0}, {4, 5, 6}}, torch::kInt64);
+  batch.mask = batch.history.ne(0);
+  batch.lengths = torch::tensor({2, 3}, torch::kInt64);
+  batch.item = torch::tensor({3, 5}, torch::kInt64);
+  batch.label = torch::tensor({1.0f, 0.0f});
+  batch.index = torch::tensor({0, 1}, torch::kInt64);
+  return batch;
 }
 
 /// Checks the gradients autograd left on each of `inputs` (float64, after objective().backward())

@@ -33,9 +33,10 @@ void print_summary(const nlohmann::json& summary) {
 void set_up_processes(const World& world, TrainRunOptions& options) {
   if (!world.distributed()) return;
   set_log_rank(world.rank, world.world_size);
-  options.connect = [world](const Config& config) {
-    return connect_data_parallel(world, config.train.distributed);
+  options.connect = [world](const Config& config, const torch::Device& device) {
+    return connect_data_parallel(world, config.train.distributed, device);
   };
+  options.cuda_index = world.local_rank;
   options.default_threads = std::max(1, physical_cores() / world.local_world_size);
 }
 

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "attnrec/dist/data_parallel.hpp"
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/logging.hpp"
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
                "attnrec"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] {
-    return fmt::format("attnrec {}\n{}", ATTNREC_VERSION, attnrec::describe_build());
+    return fmt::format("attnrec {}\n{}; {}", ATTNREC_VERSION, attnrec::describe_build(),
+                       attnrec::describe_process_groups());
   });
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")

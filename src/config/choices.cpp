@@ -114,6 +114,18 @@ const std::vector<ChoiceInfo>& choices<Precision>() {
 }
 
 template <>
+const std::vector<ChoiceInfo>& choices<DistBackend>() {
+  static const std::vector<ChoiceInfo> v = {
+      {"auto", "nccl when train.device is CUDA and this build has NCCL, else gloo"},
+      {"gloo", "Gloo: CPU tensors over TCP (CUDA gradients are copied through host memory)"},
+      {"nccl",
+       "NCCL: CUDA tensors, GPU to GPU (a CUDA build of LibTorch with NCCL, one GPU "
+       "per process)"},
+  };
+  return v;
+}
+
+template <>
 const std::vector<ChoiceInfo>& choices<LrSchedule>() {
   static const std::vector<ChoiceInfo> v = {{"constant", ""}, {"warmup_linear", ""}};
   return v;

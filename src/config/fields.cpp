@@ -427,6 +427,14 @@ std::vector<FieldSpec> train_fields() {
           .max(4096)
           .help("Dense gradients are summed across processes in buckets of this many MiB (all "
                 "in flight at once). Part of what makes a run bit-identical, so fixed on resume."),
+      ATTNREC_CHOICE(train.distributed.backend)
+          .resumable()
+          .def("auto")
+          .help("The c10d process group of a multi-process run (ignored by a single process). "
+                "Every process of a CUDA run uses the GPU train.device names, or cuda:LOCAL_RANK "
+                "when it says `cuda` or `auto`. `nccl` needs CUDA devices and a LibTorch built "
+                "with NCCL (the PyPI build; `attnrec --version` says). A resumed run may change "
+                "it; bit-identical resume holds only when it does not."),
       ATTNREC_CHOICE(train.on_nonfinite)
           .resumable()
           .def("error")

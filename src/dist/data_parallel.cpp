@@ -5,6 +5,14 @@
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
 #endif
+// NCCL: CMake sets ATTNREC_HAS_NCCL for this file in a CUDA build of LibTorch whose NCCL headers
+// it found (the PyPI build); c10d declares ProcessGroupNCCL only under USE_C10D_NCCL.
+#ifndef ATTNREC_HAS_NCCL
+#define ATTNREC_HAS_NCCL 0
+#endif
+#if ATTNREC_HAS_NCCL && !defined(USE_C10D_NCCL)
+#define USE_C10D_NCCL 1
+#endif
 
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
@@ -20,20 +28,28 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <unordered_set>
+#if ATTNREC_HAS_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <nccl.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/hash.hpp"
 #include "attnrec/util/logging.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec {
 
 namespace {
 
-using Group = c10d::ProcessGroupGloo;
+/// A process group of either backend.
+using Group = compat::ProcessGroupBase;
 /// A collective in flight (c10d::ProcessGroup::Work in LibTorch 1.13, c10d::Work in 2.x).
 using WorkPtr =
     decltype(std::declval<Group&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
+using Gloo = c10d::ProcessGroupGloo;
 
 /// Values that travel at the end of the last bucket (StepTotals, in its order).
 constexpr std::int64_t kTail = 6;
@@ -51,6 +67,55 @@ bool is_loopback(const std::string& host) {
 
 /// The first line of a c10d message (they carry long backtraces and context).
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::chrono::milliseconds timeout_of(const DistributedConfig& config) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(config.timeout_s * 1e3));
+}
+
+/// A Gloo group: on GLOO_SOCKET_IFNAME's interface when set, the loopback interface when rank
+/// 0 is on this host's loopback address, else the address this host's name resolves to.
+c10::intrusive_ptr<Group> make_gloo(const c10::intrusive_ptr<c10d::Store>& store,
+                                    const World& world, const DistributedConfig& config) {
+  auto options = Gloo::Options::create(timeout_of(config));
+  const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+  if (interface != nullptr && *interface != '\0') {
+    options->devices.push_back(Gloo::createDeviceForInterface(interface));
+  } else if (is_loopback(world.master_addr)) {
+    options->devices.push_back(Gloo::createDeviceForHostname("127.0.0.1"));
+  } else {
+    options->devices.push_back(Gloo::createDefaultDevice());
+  }
+  return c10::make_intrusive<Gloo>(store, world.rank, world.world_size, options);
+}
+
+#if ATTNREC_HAS_NCCL
+/// An NCCL group bound to `device` (this process's GPU), its communicator created now rather
+/// than at the first collective, so that a failure is reported as part of the rendezvous.
+c10::intrusive_ptr<Group> make_nccl(const c10::intrusive_ptr<c10d::Store>& store,
+                                    const World& world, const DistributedConfig& config,
+                                    const torch::Device& device) {
+  c10::cuda::set_device(device.index());
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout_of(config);
+  auto group =
+      c10::make_intrusive<c10d::ProcessGroupNCCL>(store, world.rank, world.world_size, options);
+  group->setBoundDeviceId(device);
+  group->eagerConnectSingleDevice(device);
+  return group;
+}
+/// Ends an NCCL group's communicators and watchdog before it is destroyed (LibTorch 2.x warns
+/// otherwise).
+void close_group(Group& group, DistBackend backend) {
+  if (backend == DistBackend::nccl) group.shutdown();
+}
+#else
+[[noreturn]] c10::intrusive_ptr<Group> make_nccl(const c10::intrusive_ptr<c10d::Store>&,
+                                                 const World&, const DistributedConfig&,
+                                                 const torch::Device&) {
+  throw ConfigError("/train/distributed/backend: this build has no NCCL");
+}
+void close_group(Group&, DistBackend) {}
+#endif
 
 /// std::terminate() while a process group exists: Gloo's and the store's own threads can throw
 /// when a peer vanishes mid-message (an uncaught exception there would abort with SIGABRT and no
@@ -77,22 +142,29 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
   std::_Exit(static_cast<int>(ExitCode::peer_failure));
 }
 
-class GlooParallel final : public Parallel {
+class C10dParallel final : public Parallel {
  public:
-  GlooParallel(const World& world, const DistributedConfig& config)
-      : world_(world), config_(config) {
+  C10dParallel(const World& world, const DistributedConfig& config, DistBackend backend,
+               const torch::Device& device)
+      : world_(world),
+        config_(config),
+        backend_(backend),
+        collective_device_(backend == DistBackend::nccl ? device : torch::Device(torch::kCPU)) {
     std::set_terminate(peer_terminate);
-    connect();
+    connect(device);
   }
   /// After a failure the group and the store are left to the operating system: tearing down a
   /// Gloo context whose peer is gone can block or abort, and the process is about to exit.
-  ~GlooParallel() override {
-    if (!failed_) return;
-    (void)group_.release();
-    (void)store_.release();
+  ~C10dParallel() override {
+    if (failed_) {
+      (void)group_.release();
+      (void)store_.release();
+      return;
+    }
+    if (group_) close_group(*group_, backend_);
   }
-  GlooParallel(const GlooParallel&) = delete;
-  GlooParallel& operator=(const GlooParallel&) = delete;
+  C10dParallel(const C10dParallel&) = delete;
+  C10dParallel& operator=(const C10dParallel&) = delete;
 
   int rank() const override { return world_.rank; }
   int world_size() const override { return world_.world_size; }
@@ -110,8 +182,16 @@ class GlooParallel final : public Parallel {
     std::vector<std::size_t> params;  ///< indices into params_
     std::int64_t elements = 0;        ///< gradient elements (without the tail)
   };
+  /// The sparse gradients on their way: this process's rows (weighted, coalesced), every
+  /// process's row counts, then every process's rows (allgather outputs, one per table).
+  struct SparseExchange {
+    std::vector<torch::Tensor> rows;
+    std::vector<std::vector<at::Tensor>> counts{1};  ///< [tables] per process
+    WorkPtr counting;
+    std::vector<std::vector<std::vector<at::Tensor>>> gathered;  ///< [padded, 2 + dim] each
+  };
 
-  void connect();
+  void connect(const torch::Device& device);
   c10::intrusive_ptr<c10d::Store> make_store() const;
   /// Runs `f` (a c10d call); its failures become a PeerError naming the rank and `operation`.
   template <typename F>
@@ -119,10 +199,19 @@ class GlooParallel final : public Parallel {
   void plan(Recommender& model);
   void broadcast_from_rank0(Recommender& model);
   std::vector<torch::Tensor> dense_buckets(const StepTotals& local) const;
-  WorkPtr sparse_allreduce(std::size_t index, double weight);
+  /// Coalesces this process's sparse gradients (times `weight`) and starts gathering every
+  /// process's row counts.
+  SparseExchange start_sparse(double weight);
+  /// Waits for the counts, then starts gathering every process's rows, padded to the largest
+  /// count (NCCL gathers equal sizes only); appends that work.
+  void gather_sparse(SparseExchange& x, std::vector<WorkPtr>& work);
+  /// Sparse table `j`'s gradient summed over the processes, times `scale` (after the gathers).
+  torch::Tensor sum_sparse(std::size_t j, const SparseExchange& x, double scale) const;
 
   World world_;
   DistributedConfig config_;
+  DistBackend backend_;
+  torch::Device collective_device_;  ///< where the checks and sparse rows travel from
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<Group> group_;
   std::vector<torch::Tensor> params_;  ///< the model's parameters, in its order
@@ -135,7 +224,7 @@ class GlooParallel final : public Parallel {
 };
 
 template <typename F>
-decltype(auto) GlooParallel::guarded(const std::string& operation, F&& f) const {
+decltype(auto) C10dParallel::guarded(const std::string& operation, F&& f) const {
   const auto fail = [&](const std::string& what) {
     failed_ = true;
     return PeerError(fmt::format(
@@ -154,9 +243,8 @@ decltype(auto) GlooParallel::guarded(const std::string& operation, F&& f) const 
   }
 }
 
-c10::intrusive_ptr<c10d::Store> GlooParallel::make_store() const {
-  const auto timeout =
-      std::chrono::milliseconds(static_cast<std::int64_t>(config_.timeout_s * 1e3));
+c10::intrusive_ptr<c10d::Store> C10dParallel::make_store() const {
+  const auto timeout = timeout_of(config_);
   if (config_.init.rfind("file://", 0) == 0) {
     auto store = c10::make_intrusive<c10d::FileStore>(config_.init.substr(7), world_.world_size);
     store->setTimeout(timeout);
@@ -179,38 +267,28 @@ c10::intrusive_ptr<c10d::Store> GlooParallel::make_store() const {
   return c10::make_intrusive<c10d::TCPStore>(world_.master_addr, options);
 }
 
-void GlooParallel::connect() {
+void C10dParallel::connect(const torch::Device& device) {
   const std::string where = config_.init == "env://"
                                 ? fmt::format("{}:{}", world_.master_addr, world_.master_port)
                                 : config_.init;
-  spdlog::info("rank {} of {} ({}): rendezvous at {}, timeout {} s", world_.rank, world_.world_size,
-               world_.source, where, config_.timeout_s);
+  spdlog::info("rank {} of {} ({}): rendezvous at {}, {} on {}, timeout {} s", world_.rank,
+               world_.world_size, world_.source, where, name_of(backend_), device.str(),
+               config_.timeout_s);
   // Every rank must arrive: with a missing one the store or the group times out.
-  const auto rendezvous = [&](const char* part) {
+  const auto rendezvous = [&](const std::string& part) {
     return fmt::format(
         "the rendezvous at {} ({}; every rank must start with the same MASTER_ADDR, MASTER_PORT "
         "and WORLD_SIZE, and rank 0 must run)",
         where, part);
   };
   store_ = guarded(rendezvous("store"), [&] { return make_store(); });
-  auto options = Group::Options::create(
-      std::chrono::milliseconds(static_cast<std::int64_t>(config_.timeout_s * 1e3)));
-  guarded("creating the Gloo device", [&] {
-    const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
-    if (interface != nullptr && *interface != '\0') {
-      options->devices.push_back(Group::createDeviceForInterface(interface));
-    } else if (is_loopback(world_.master_addr)) {
-      options->devices.push_back(Group::createDeviceForHostname("127.0.0.1"));
-    } else {
-      options->devices.push_back(Group::createDefaultDevice());
-    }
-  });
-  group_ = guarded(rendezvous("Gloo process group"), [&] {
-    return c10::make_intrusive<Group>(store_, world_.rank, world_.world_size, options);
+  const bool nccl = backend_ == DistBackend::nccl;
+  group_ = guarded(rendezvous(nccl ? "NCCL process group" : "Gloo process group"), [&] {
+    return nccl ? make_nccl(store_, world_, config_, device) : make_gloo(store_, world_, config_);
   });
 }
 
-void GlooParallel::check_same(const std::vector<Fingerprint>& fingerprints) {
+void C10dParallel::check_same(const std::vector<Fingerprint>& fingerprints) {
   TORCH_CHECK(static_cast<std::int64_t>(fingerprints.size()) <= kFingerprintSlots,
               "fingerprints: expected at most ", kFingerprintSlots, ", got ", fingerprints.size());
   auto mine = torch::zeros({kFingerprintSlots}, torch::kInt64);
@@ -220,11 +298,14 @@ void GlooParallel::check_same(const std::vector<Fingerprint>& fingerprints) {
     std::memcpy(&stored, &value, sizeof stored);
     mine[static_cast<std::int64_t>(i)] = stored;
   }
+  mine = mine.to(collective_device_);
   std::vector<std::vector<at::Tensor>> all(1);
   for (int r = 0; r < world_.world_size; ++r) all[0].push_back(torch::empty_like(mine));
   std::vector<at::Tensor> input{mine};
-  guarded("comparing the processes' config and data",
-          [&] { group_->allgather(all, input)->wait(); });
+  guarded("comparing the processes' config and data", [&] {
+    group_->allgather(all, input)->wait();
+    for (auto& t : all[0]) t = t.cpu();
+  });
   for (std::size_t i = 0; i < fingerprints.size(); ++i) {
     std::vector<int> differ;
     for (int r = 1; r < world_.world_size; ++r) {
@@ -240,7 +321,7 @@ void GlooParallel::check_same(const std::vector<Fingerprint>& fingerprints) {
   }
 }
 
-void GlooParallel::plan(Recommender& model) {
+void C10dParallel::plan(Recommender& model) {
   std::unordered_set<const void*> sparse_tables;
   for (const auto& module : model->modules(/*include_self=*/true)) {
     if (const auto* embedding = module->as<torch::nn::Embedding>()) {
@@ -266,7 +347,7 @@ void GlooParallel::plan(Recommender& model) {
   if (buckets_.empty()) buckets_.emplace_back();  // the tail travels even without dense gradients
 }
 
-void GlooParallel::broadcast_from_rank0(Recommender& model) {
+void C10dParallel::broadcast_from_rank0(Recommender& model) {
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> tensors;
   for (const auto& p : model->parameters()) tensors.push_back(p.detach());
@@ -279,30 +360,30 @@ void GlooParallel::broadcast_from_rank0(Recommender& model) {
   }
 }
 
-void GlooParallel::align(Recommender& model, torch::optim::Optimizer& optimizer) {
+void C10dParallel::align(Recommender& model, torch::optim::Optimizer& optimizer) {
   plan(model);
   broadcast_from_rank0(model);
   check_same({{"model parameters after the broadcast", digest_of(weights_sha256(model))},
               {"optimizer state", digest_of(optimizer_sha256(model, optimizer))}});
   spdlog::info(
-      "data-parallel over {} processes (Gloo): {} dense gradient bucket(s) of up to {} MiB, {} "
+      "data-parallel over {} processes ({}): {} dense gradient bucket(s) of up to {} MiB, {} "
       "sparse table(s)",
-      world_.world_size, buckets_.size(), config_.bucket_mb, sparse_.size());
+      world_.world_size, name_of(backend_), buckets_.size(), config_.bucket_mb, sparse_.size());
 }
 
-nlohmann::json GlooParallel::describe() const {
+nlohmann::json C10dParallel::describe() const {
   nlohmann::json plan = nlohmann::json::array();
   for (const auto& b : buckets_) plan.push_back(b.elements);
   nlohmann::json sparse = nlohmann::json::array();
   for (const auto i : sparse_) sparse.push_back(names_[i]);
   return {{"world_size", world_.world_size},
-          {"backend", "gloo"},
+          {"backend", name_of(backend_)},
           {"bucket_mb", config_.bucket_mb},
           {"bucket_plan", plan},
           {"sparse_parameters", sparse}};
 }
 
-std::vector<torch::Tensor> GlooParallel::dense_buckets(const StepTotals& local) const {
+std::vector<torch::Tensor> C10dParallel::dense_buckets(const StepTotals& local) const {
   std::vector<torch::Tensor> flats;
   const auto options = torch::TensorOptions().dtype(torch::kFloat32);
   for (std::size_t k = 0; k < buckets_.size(); ++k) {
@@ -333,30 +414,85 @@ std::vector<torch::Tensor> GlooParallel::dense_buckets(const StepTotals& local) 
   return flats;
 }
 
-WorkPtr GlooParallel::sparse_allreduce(std::size_t index, double weight) {
-  const auto& param = params_[index];
-  auto grad = param.grad();
-  if (!grad.defined()) {
-    grad = torch::sparse_coo_tensor(
-        torch::empty({1, 0}, torch::TensorOptions().dtype(torch::kInt64).device(param.device())),
-        torch::empty({0, param.size(1)}, param.options()), param.sizes());
+C10dParallel::SparseExchange C10dParallel::start_sparse(double weight) {
+  SparseExchange x;
+  if (sparse_.empty()) return x;
+  auto counts = torch::empty({static_cast<std::int64_t>(sparse_.size())}, torch::kInt64);
+  for (std::size_t j = 0; j < sparse_.size(); ++j) {
+    const auto& param = params_[sparse_[j]];
+    auto grad = param.grad();
+    if (!grad.defined()) {
+      grad = torch::sparse_coo_tensor(
+          torch::empty({1, 0}, torch::TensorOptions().dtype(torch::kInt64).device(param.device())),
+          torch::empty({0, param.size(1)}, param.options()), param.sizes());
+    }
+    x.rows.push_back((grad.coalesce() * weight).coalesce());
+    TORCH_CHECK(x.rows.back().scalar_type() == torch::kFloat32, "sparse gradient of ",
+                names_[sparse_[j]], ": expected float32, got ", x.rows.back().scalar_type());
+    counts[static_cast<std::int64_t>(j)] = x.rows.back()._nnz();
   }
-  std::vector<at::Tensor> one{grad.coalesce() * weight};
-  return group_->allreduce(one);
+  std::vector<at::Tensor> mine{counts.to(collective_device_)};
+  for (int r = 0; r < world_.world_size; ++r) x.counts[0].push_back(torch::empty_like(mine[0]));
+  x.counting = group_->allgather(x.counts, mine);
+  return x;
 }
 
-StepTotals GlooParallel::sync(Recommender&, const StepTotals& local) {
+void C10dParallel::gather_sparse(SparseExchange& x, std::vector<WorkPtr>& work) {
+  if (sparse_.empty()) return;
+  x.counting->wait();
+  for (auto& c : x.counts[0]) c = c.cpu();
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(collective_device_);
+  for (std::size_t j = 0; j < sparse_.size(); ++j) {
+    std::int64_t padded = 1;  // never an empty collective
+    for (const auto& c : x.counts[0]) {
+      padded = std::max(padded, c[static_cast<std::int64_t>(j)].item<std::int64_t>());
+    }
+    // One float32 row per gradient row: the int64 index's 8 bytes in columns 0-1, the values
+    // after them. Collectives copy bytes, so the index travels exactly.
+    const auto& own = x.rows[j];
+    const auto n = own._nnz();
+    auto packed = torch::zeros({padded, 2 + own.size(1)}, options);
+    packed.narrow(0, 0, n).narrow(1, 0, 2).copy_(
+        own.indices().reshape({n}).contiguous().view(torch::kFloat32).view({n, 2}));
+    packed.narrow(0, 0, n).narrow(1, 2, own.size(1)).copy_(own.values());
+    x.gathered.emplace_back(1);
+    for (int r = 0; r < world_.world_size; ++r)
+      x.gathered.back()[0].push_back(torch::empty_like(packed));
+    std::vector<at::Tensor> send{packed};
+    work.push_back(group_->allgather(x.gathered.back(), send));
+  }
+}
+
+torch::Tensor C10dParallel::sum_sparse(std::size_t j, const SparseExchange& x, double scale) const {
+  const auto& param = params_[sparse_[j]];
+  std::vector<torch::Tensor> indices, values;
+  for (int r = 0; r < world_.world_size; ++r) {
+    const auto count =
+        x.counts[0][static_cast<std::size_t>(r)][static_cast<std::int64_t>(j)].item<std::int64_t>();
+    const auto rows = x.gathered[j][0][static_cast<std::size_t>(r)].narrow(0, 0, count);
+    indices.push_back(rows.narrow(1, 0, 2).contiguous().view(torch::kInt64).view({1, count}));
+    values.push_back(rows.narrow(1, 2, rows.size(1) - 2));
+  }
+  return (torch::sparse_coo_tensor(torch::cat(indices, 1).to(param.device()),
+                                   torch::cat(values, 0).to(param.device()), param.sizes()) *
+          scale)
+      .coalesce();
+}
+
+StepTotals C10dParallel::sync(Recommender&, const StepTotals& local) {
   const auto started = std::chrono::steady_clock::now();
   auto flats = dense_buckets(local);
-  std::vector<WorkPtr> dense, sparse;
+  std::vector<WorkPtr> work;
+  SparseExchange sparse;
   guarded("the gradient allreduce", [&] {
+    // The row counts travel first, beside the dense buckets; the rows follow.
+    sparse = start_sparse(local.cases);
     for (auto& flat : flats) {
       std::vector<at::Tensor> one{flat};
-      dense.push_back(group_->allreduce(one));
+      work.push_back(group_->allreduce(one));
     }
-    for (const auto i : sparse_) sparse.push_back(sparse_allreduce(i, local.cases));
-    for (auto& work : dense) work->wait();
-    for (auto& work : sparse) work->wait();
+    gather_sparse(sparse, work);
+    for (auto& w : work) w->wait();
   });
   const auto& last = flats.back();
   const auto tail_at = buckets_.back().elements;
@@ -375,7 +511,7 @@ StepTotals GlooParallel::sync(Recommender&, const StepTotals& local) {
     }
   }
   for (std::size_t j = 0; j < sparse_.size(); ++j) {
-    params_[sparse_[j]].mutable_grad() = (sparse[j]->result()[0] * scale).coalesce();
+    params_[sparse_[j]].mutable_grad() = sum_sparse(j, sparse, scale);
   }
   ++sync_steps_;
   sync_seconds_ +=
@@ -385,11 +521,45 @@ StepTotals GlooParallel::sync(Recommender&, const StepTotals& local) {
 
 }  // namespace
 
-std::unique_ptr<Parallel> connect_data_parallel(const World& world,
-                                                const DistributedConfig& config) {
-  TORCH_CHECK(world.distributed(), "connect_data_parallel: expected a world of several, got ",
-              world.world_size);
-  return std::make_unique<GlooParallel>(world, config);
+bool nccl_built() { return ATTNREC_HAS_NCCL != 0; }
+
+std::string describe_process_groups() {
+#if ATTNREC_HAS_NCCL
+  return fmt::format("process groups: gloo, nccl (NCCL headers {}.{}.{})", NCCL_MAJOR, NCCL_MINOR,
+                     NCCL_PATCH);
+#else
+  return "process groups: gloo";
+#endif
+}
+
+DistBackend choose_backend(DistBackend requested, const torch::Device& device, bool has_nccl) {
+  switch (requested) {
+    case DistBackend::automatic:
+      return device.is_cuda() && has_nccl ? DistBackend::nccl : DistBackend::gloo;
+    case DistBackend::gloo:
+      return DistBackend::gloo;
+    case DistBackend::nccl:
+      break;
+  }
+  if (!has_nccl) {
+    throw ConfigError(
+        "/train/distributed/backend: \"nccl\" but this build of attnrec has no NCCL (`attnrec "
+        "--version` lists its process groups); build against a CUDA LibTorch with NCCL "
+        "(scripts/setup.sh --libtorch pypi) or use \"gloo\"");
+  }
+  if (!device.is_cuda()) {
+    throw ConfigError(fmt::format(
+        "/train/distributed/backend: \"nccl\" needs CUDA devices, but this process trains on {}; "
+        "set train.device to cuda (one GPU per process) or use \"gloo\"",
+        device.str()));
+  }
+  return DistBackend::nccl;
+}
+
+std::unique_ptr<Parallel> connect_data_parallel(const World& world, const DistributedConfig& config,
+                                                const torch::Device& device) {
+  const DistBackend backend = choose_backend(config.backend, device, nccl_built());
+  return std::make_unique<C10dParallel>(world, config, backend, device);
 }
 
 }  // namespace attnrec

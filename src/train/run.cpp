@@ -190,7 +190,7 @@ std::vector<Fingerprint> fingerprints(const Config& config, const Prepared& p) {
 
 /// Connects to the other processes (when the options ask for it): rank 0 alone writes.
 void connect(const Config& config, const TrainRunOptions& options, Prepared& p) {
-  if (options.connect) p.parallel = options.connect(config);
+  if (options.connect) p.parallel = options.connect(config, p.device);
   p.writes = !p.parallel || p.parallel->rank() == 0;
 }
 
@@ -293,7 +293,7 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   p.run = RunDir{options.run_dir};
   // Everything is checked and read before the run directory changes: a failure leaves it (and
   // an earlier run in it) as it was.
-  p.device = resolve_device(config.train.device);
+  p.device = resolve_device(config.train.device, "/train/device", options.cuda_index);
   p.threads =
       configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
   check_data_files(config);
@@ -335,7 +335,7 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   check_data_files(config);
   Prepared p;
   p.run = run;
-  p.device = resolve_device(config.train.device);
+  p.device = resolve_device(config.train.device, "/train/device", options.cuda_index);
   p.threads =
       configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
   connect(config, options, p);

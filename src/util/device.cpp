@@ -15,7 +15,8 @@
 
 namespace attnrec {
 
-torch::Device resolve_device(const std::string& text, const std::string& source) {
+torch::Device resolve_device(const std::string& text, const std::string& source,
+                             int default_index) {
   const auto spec = parse_device_spec(text);
   if (!spec) {
     throw ConfigError(fmt::format("{}: expected auto, cpu, cuda or cuda:N (N from 0 to {}), got {}",
@@ -24,23 +25,32 @@ torch::Device resolve_device(const std::string& text, const std::string& source)
   const bool available = torch::cuda::is_available();
   switch (spec->kind) {
     case DeviceSpec::Kind::automatic:
-      return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+      if (!available) return torch::Device(torch::kCPU);
+      break;
     case DeviceSpec::Kind::cpu:
       return torch::Device(torch::kCPU);
     case DeviceSpec::Kind::cuda:
+      if (!available) {
+        throw ConfigError(source + ": \"" + text +
+                          "\" requested but CUDA is not available (no GPU "
+                          "visible or a CPU-only LibTorch); use \"cpu\" or \"auto\"");
+      }
       break;
   }
-  if (!available) {
-    throw ConfigError(source + ": \"" + text +
-                      "\" requested but CUDA is not available (no GPU "
-                      "visible or a CPU-only LibTorch); use \"cpu\" or \"auto\"");
-  }
+  const int index = spec->explicit_index ? spec->index : default_index;
   const auto count = static_cast<int>(torch::cuda::device_count());
-  if (spec->index >= count) {
-    throw ConfigError(source + ": \"" + text + "\" but only " + std::to_string(count) +
-                      " CUDA device(s) are visible");
+  if (index >= count && spec->explicit_index) {
+    throw ConfigError(
+        fmt::format("{}: \"{}\" but only {} CUDA device(s) are visible", source, text, count));
   }
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(spec->index));
+  if (index >= count) {
+    throw ConfigError(fmt::format(
+        "{}: \"{}\" means cuda:{} in this process (its LOCAL_RANK) but only {} CUDA device(s) "
+        "are visible; start at most one process per GPU on each host, or name the devices "
+        "(cuda:N)",
+        source, text, index, count));
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 int physical_cores() {

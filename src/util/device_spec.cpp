@@ -22,6 +22,7 @@ std::optional<DeviceSpec> parse_device_spec(std::string_view text) {
   }
   if (index > kMaxCudaIndex) return std::nullopt;
   spec.index = index;
+  spec.explicit_index = true;
   return spec;
 }
 

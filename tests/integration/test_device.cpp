@@ -14,6 +14,7 @@
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/torch_compat.hpp"
+#include "model_support.hpp"
 #include "support.hpp"
 #include "test_paths.hpp"
 
@@ -109,6 +110,10 @@ TEST_CASE("device: CUDA asked for where there is none, or too few, exits 2 with 
           "[cli][device]") {
   DeviceWorkspace w;
   if (!torch::cuda::is_available()) {
+    // Without CUDA, a LOCAL_RANK changes nothing: "auto" is the CPU, "cuda" an error.
+    CHECK(resolve_device("auto", "/train/device", 3) == torch::Device(torch::kCPU));
+    CHECK_THROWS_WITH(resolve_device("cuda", "/train/device", 3),
+                      Contains("requested but CUDA is not available"));
     for (const std::string device : {"cuda", "cuda:1", "auto"}) {
       INFO(device);
       const auto r = w.train(w.dir.file("run_" + device), device);
@@ -130,6 +135,13 @@ TEST_CASE("device: CUDA asked for where there is none, or too few, exits 2 with 
   const auto r = w.train(w.dir.file("run"), device);
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Contains("only " + std::to_string(count) + " CUDA device(s) are visible"));
+  // A process of a multi-process job: "cuda" means cuda:LOCAL_RANK, an explicit index wins.
+  CHECK(resolve_device("cuda", "/train/device", static_cast<int>(count) - 1) ==
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(count - 1)));
+  CHECK(resolve_device("cuda:0", "/train/device", static_cast<int>(count) - 1) ==
+        torch::Device(torch::kCUDA, 0));
+  CHECK_THROWS_WITH(resolve_device("cuda", "/train/device", static_cast<int>(count)),
+                    Contains("(its LOCAL_RANK)") && Contains("one process per GPU"));
 }
 
 TEST_CASE("precision: the autocast guard turns bf16 on for its scope only", "[precision]") {
@@ -157,13 +169,7 @@ TEST_CASE("precision: a bf16 step keeps the loss, weights and Adam state in floa
   c.model.encoder.dropout = 0.0;
   c.model.attention.hidden = 8;
   c.model.head.hidden = {8};
-  Batch batch;
-  batch.history = torch::tensor({{2, 3, 0}, {4, 5, 6}}, torch::kInt64);
-  batch.mask = batch.history.ne(0);
-  batch.lengths = torch::tensor({2, 3}, torch::kInt64);
-  batch.item = torch::tensor({3, 5}, torch::kInt64);
-  batch.label = torch::tensor({1.0f, 0.0f});
-  batch.index = torch::tensor({0, 1}, torch::kInt64);
+  const Batch batch = two_sample_batch();
   std::vector<double> losses;
   for (const auto precision : {Precision::fp32, Precision::bf16}) {
     c.train.precision = precision;

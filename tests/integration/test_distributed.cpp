@@ -9,9 +9,15 @@
 #include <csignal>
 #include <filesystem>
 
+#include "attnrec/config/fields.hpp"
+#include "attnrec/dist/data_parallel.hpp"
 #include "attnrec/io/checkpoint.hpp"
 #include "attnrec/io/outputs.hpp"
+#include "attnrec/model/factory.hpp"
+#include "attnrec/train/trainer.hpp"
+#include "attnrec/util/device.hpp"
 #include "cli_data.hpp"
+#include "model_support.hpp"
 #include "net_support.hpp"
 #include "support.hpp"
 
@@ -317,13 +323,110 @@ TEST_CASE("dist: mismatched ranks and a missing rank are refused at start",
                                                         port));
 }
 
+TEST_CASE("dist: train.distributed.backend picks the process group, nccl without CUDA exits 2",
+          "[dist][processes]") {
+  const torch::Device cpu(torch::kCPU), gpu(torch::kCUDA, 0);
+  CHECK(choose_backend(DistBackend::automatic, cpu, true) == DistBackend::gloo);
+  CHECK(choose_backend(DistBackend::automatic, gpu, true) == DistBackend::nccl);
+  CHECK(choose_backend(DistBackend::automatic, gpu, false) == DistBackend::gloo);
+  CHECK(choose_backend(DistBackend::gloo, gpu, true) == DistBackend::gloo);
+  CHECK(choose_backend(DistBackend::nccl, gpu, true) == DistBackend::nccl);
+  CHECK_THROWS_WITH(choose_backend(DistBackend::nccl, cpu, true),
+                    Contains("needs CUDA devices") && Contains("trains on cpu"));
+  CHECK_THROWS_WITH(choose_backend(DistBackend::nccl, gpu, false),
+                    Contains("has no NCCL") && Contains("--libtorch pypi"));
+  // The PyPI (CUDA) build has NCCL, Debian's CPU build has not; --version says which.
+  CHECK(nccl_built() == (ATTNREC_TORCH_CUDA == 1));
+  CHECK_THAT(run_cli("--version").out,
+             Contains(nccl_built() ? "process groups: gloo, nccl" : "process groups: gloo"));
+  // Through the real binary: both ranks refuse before the rendezvous, without waiting.
+  TempDir dir;
+  const auto data = prepared_log(dir);
+  auto args = lstm_recipe(data, dir.file("nccl"), 1);
+  args.insert(args.end(), {"--set", "train.distributed.backend=nccl"});
+  auto job = start_job(dir, "nccl", 2, args);
+  REQUIRE(job.wait(std::chrono::seconds(60)) == std::vector<int>{2, 2});
+  for (std::size_t r = 0; r < 2; ++r) {
+    CHECK_THAT(job.err(r), Contains("error: rank " + std::to_string(r) +
+                                    " of 2: "
+                                    "/train/distributed/backend: \"nccl\"") &&
+                               Contains(nccl_built() ? "needs CUDA devices" : "has no NCCL"));
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("nccl/checkpoints")));
+}
+
+TEST_CASE("cuda: a one-process group keeps dense and sparse gradients (NCCL on CUDA, else Gloo)",
+          "[cuda][dist]") {
+  std::vector<torch::Device> devices{torch::Device(torch::kCPU)};
+  if (torch::cuda::is_available()) {
+    devices.emplace_back(torch::kCUDA, 0);
+  } else {
+    WARN("SKIPPED: no CUDA device visible (" << describe_build()
+                                             << "); only the CPU half (Gloo) ran");
+  }
+  for (const auto& device : devices) {
+    INFO(device.str());
+    TempDir dir;
+    Config c = default_config();
+    c.data.columns = {"label", "item", "history"};
+    c.model.embedding.dim = 8;
+    c.model.encoder.hidden = 8;
+    c.model.attention.hidden = 8;
+    c.model.head.hidden = {8};
+    c.train.optimizer = OptimizerKind::lazy_adam;  // sparse embedding gradients
+    c.train.distributed.init = "file://" + dir.file("store");
+    c.train.distributed.timeout_s = 60;
+    torch::manual_seed(3);
+    auto model = build_recommender(c, 10, 0);
+    model->to(device);
+    auto optimizer = make_optimizer(c.train, model);
+    World world;  // rank 0 of 1
+    auto parallel = connect_data_parallel(world, c.train.distributed, device);
+    parallel->align(model, *optimizer);
+    CHECK(parallel->describe()["backend"] == (device.is_cuda() ? "nccl" : "gloo"));
+    const Batch batch = two_sample_batch();
+    const auto out = model->forward(batch.to(device));
+    torch::binary_cross_entropy_with_logits(out.logits, batch.label.to(device)).backward();
+    std::map<std::string, torch::Tensor> before;
+    bool saw_sparse = false;
+    for (const auto& p : model->named_parameters()) {
+      if (!p.value().grad().defined()) continue;
+      saw_sparse = saw_sparse || p.value().grad().is_sparse();
+      before[p.key()] = p.value().grad().to_dense().cpu().clone();
+    }
+    REQUIRE(saw_sparse);
+    StepTotals local;
+    local.cases = 2;
+    local.loss_sum = 1.5;
+    local.samples = 2;
+    const auto total = parallel->sync(model, local);
+    CHECK(total.cases == 2);
+    CHECK(total.loss_sum == Approx(1.5));
+    CHECK(total.samples == 2);
+    for (const auto& p : model->named_parameters()) {
+      if (before.count(p.key()) == 0) continue;
+      INFO(p.key());
+      const auto after = p.value().grad();
+      REQUIRE(after.defined());
+      CHECK(after.device() == p.value().device());
+      CHECK(torch::allclose(after.to_dense().cpu(), before[p.key()], 1e-6, 1e-7));
+    }
+  }
+}
+
 namespace {
 
-/// Starts `torchrun --nproc_per_node=N --no_python ... attnrec ARGS` (Debian's python3-torch
-/// 1.13: under Python 3.11 its log set-up needs --redirects/--tee/--log_dir).
+/// The torchrun that has_matching_torchrun() chose.
+std::string& torchrun_program() {
+  static std::string program = "torchrun";
+  return program;
+}
+
+/// Starts `torchrun --nproc_per_node=N --no_python ... attnrec ARGS` (under Python 3.11,
+/// torchrun 1.13's log set-up needs --redirects/--tee/--log_dir; 2.x accepts them too).
 pid_t spawn_torchrun(const TempDir& dir, const std::string& tag, int n, int max_restarts,
                      const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"torchrun",
+  std::vector<std::string> argv = {torchrun_program(),
                                    "--nproc_per_node=" + std::to_string(n),
                                    "--no_python",
                                    "--master_addr=127.0.0.1",
@@ -369,33 +472,49 @@ std::string version_after(const std::string& text, const std::string& prefix) {
   return text.substr(from, second_dot == std::string::npos ? std::string::npos : second_dot - from);
 }
 
-/// Whether torchrun is installed and comes from the PyTorch version this binary's LibTorch is:
-/// torchrun's agent serves the store, and the store's wire protocol changed between 1.13 and
-/// 2.x (a 2.x client is reset by a 1.13 server). Says why in a SKIPPED warning when not.
-bool has_matching_torchrun() {
-  if (std::system("torchrun --help >/dev/null 2>&1") != 0) {
-    WARN("SKIPPED: no torchrun (Debian's python3-torch; scripts/test.sh installs it)");
-    return false;
-  }
+/// The "MAJOR.MINOR" of the torch that `torchrun` (a path or a name on PATH) runs with; "" when
+/// it does not run.
+std::string torchrun_version(const std::string& torchrun) {
   TempDir dir;
   const std::string out = dir.file("v");
-  std::system(("head -1 \"$(command -v torchrun)\" | sed 's/^#!//' > '" + out + "'").c_str());
+  const std::string script = "p=$(command -v '" + torchrun + "') && head -1 \"$p\" | sed 's/^#!//'";
+  if (std::system(("(" + script + ") > '" + out + "' 2>/dev/null").c_str()) != 0) return "";
   std::string python = read_text(out);
   python.erase(python.find_last_not_of(" \n\r") + 1);
+  if (python.empty()) return "";
   std::system((python + " -c 'import torch; print(\"torch \" + torch.__version__)' > '" + out +
                "' 2>/dev/null")
                   .c_str());
-  const std::string torchrun_version = version_after(read_text(out), "torch ");
+  return version_after(read_text(out), "torch ");
+}
+
+/// Whether a torchrun of the PyTorch version this binary's LibTorch is can be found (and then
+/// torchrun_program() is it): ATTNREC_TORCHRUN, then the PyPI build's .venv-libtorch (its torch
+/// is this LibTorch), then torchrun on PATH (Debian's python3-torch 1.13). torchrun's agent
+/// serves the store, and the store's wire protocol changed between 1.13 and 2.x (a 2.x client
+/// is reset by a 1.13 server). Says why in a SKIPPED warning when there is none.
+bool has_matching_torchrun() {
   const auto r = run_cli("--version");
   const std::string libtorch_version = version_after(r.out + r.err, "LibTorch ");
-  if (torchrun_version.empty() || torchrun_version != libtorch_version) {
-    WARN("SKIPPED: torchrun comes from PyTorch "
-         << torchrun_version << ", this build uses LibTorch " << libtorch_version
-         << ": their store protocols differ; use the "
-            "torchrun of the same PyTorch version");
-    return false;
+  std::vector<std::string> candidates;
+  if (const char* chosen = std::getenv("ATTNREC_TORCHRUN")) candidates.emplace_back(chosen);
+  candidates.push_back(source_path(".venv-libtorch/bin/torchrun"));
+  candidates.emplace_back("torchrun");
+  std::string found;
+  for (const auto& candidate : candidates) {
+    const std::string version = torchrun_version(candidate);
+    if (version.empty()) continue;
+    if (version == libtorch_version) {
+      torchrun_program() = candidate;
+      return true;
+    }
+    found += " " + candidate + " (PyTorch " + version + ")";
   }
-  return true;
+  WARN("SKIPPED: no torchrun of PyTorch "
+       << libtorch_version << ", this build's LibTorch (their store protocols differ); found:"
+       << (found.empty() ? std::string(" none") : found)
+       << ". scripts/test.sh installs Debian's (1.13) and the PyPI build's (in .venv-libtorch)");
+  return false;
 }
 
 }  // namespace

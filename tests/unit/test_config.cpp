@@ -248,6 +248,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
                                              "train.tensorboard",
                                              "train.distributed.init",
                                              "train.distributed.timeout_s",
+                                             "train.distributed.backend",
                                              "train.on_nonfinite",
                                              "train.early_stopping.patience",
                                              "eval.batch_size",
@@ -279,10 +280,11 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
     Config c = default_config();
     CHECK_THROWS_AS(apply_overrides(c, {f.name + "=no_such_choice"}), ConfigError);
   }
-  CHECK(choice_options == 26);  // 21 for runs, 5 for preprocess
+  CHECK(choice_options == 27);  // 22 for runs, 5 for preprocess
   CHECK(name_of(OptimizerKind::lazy_adam) == "lazy_adam");
   CHECK(parse_choice<HeaderMode>("auto") == HeaderMode::automatic);
   CHECK_FALSE(parse_choice<HeaderMode>("automatic"));
+  CHECK(parse_choice<DistBackend>("auto") == DistBackend::automatic);
 }
 
 TEST_CASE("config: the loss, drawn negatives and regularisers are checked together", "[config]") {

@@ -45,6 +45,9 @@ enum class OptimizerKind { adam, lazy_adam };
 /// train.precision: the arithmetic of the training forward pass (weights, gradients, optimizer
 /// state and the loss stay fp32).
 enum class Precision { fp32, bf16 };
+/// train.distributed.backend: the c10d process group of a multi-process run (`automatic` is
+/// named "auto": NCCL for CUDA devices in a build that has it, else Gloo).
+enum class DistBackend { automatic, gloo, nccl };
 /// train.schedule
 enum class LrSchedule { constant, warmup_linear };
 /// train.early_stopping.metric

@@ -105,6 +105,7 @@ struct DistributedConfig {
   std::string init;            ///< env:// (TCPStore at MASTER_ADDR:MASTER_PORT) | file:///PATH
   double timeout_s = 0.0;      ///< bounds the rendezvous and every collective
   std::int64_t bucket_mb = 0;  ///< dense gradients per allreduce bucket, in MiB
+  DistBackend backend = DistBackend::automatic;
 };
 
 /// The optimisation loop (section `train`).

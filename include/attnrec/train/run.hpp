@@ -27,8 +27,12 @@ struct TrainRunOptions {
   /// deletes an input). Default: none
   std::string config_file;
   /// Data-parallel training: connects this process to the others of its job, once the config
-  /// (fresh or resumed) is known. Null, or a null result: one process. Default: none
-  std::function<std::unique_ptr<Parallel>(const Config&)> connect;
+  /// (fresh or resumed) and this process's device are known. Null, or a null result: one
+  /// process. Default: none
+  std::function<std::unique_ptr<Parallel>(const Config&, const torch::Device&)> connect;
+  /// The CUDA device that train.device `cuda` and `auto` mean (a process of a multi-process job:
+  /// its LOCAL_RANK, one GPU per process). Default: 0
+  int cuda_index = 0;
   /// Resume a checkpoint written by a different number of processes (results are then no
   /// longer bit-identical to an uninterrupted run; a warning says so). Default: false
   bool allow_world_size_change = false;

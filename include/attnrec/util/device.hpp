@@ -7,9 +7,13 @@
 
 namespace attnrec {
 
-/// Resolves "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Anything else,
-/// or asking for CUDA where none is available, is a ConfigError naming `source` (the option).
-torch::Device resolve_device(const std::string& spec, const std::string& source = "/train/device");
+/// Resolves "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". "cuda" and a
+/// CUDA "auto" mean cuda:`default_index` (a process of a multi-process job passes its
+/// LOCAL_RANK: one GPU per process). Anything else, or asking for CUDA where none is available
+/// or for a device index past the visible devices, is a ConfigError naming `source` (the
+/// option).
+torch::Device resolve_device(const std::string& spec, const std::string& source = "/train/device",
+                             int default_index = 0);
 
 /// Physical cores of this machine (logical CPUs when the topology cannot be read).
 int physical_cores();

@@ -11,7 +11,8 @@ namespace attnrec {
 struct DeviceSpec {
   enum class Kind { automatic, cpu, cuda };
   Kind kind = Kind::automatic;
-  int index = 0;  ///< CUDA device index (cuda:N); 0 for "cuda"
+  int index = 0;                ///< CUDA device index (cuda:N); 0 for "cuda"
+  bool explicit_index = false;  ///< written as cuda:N
 };
 
 /// Largest accepted N in "cuda:N".

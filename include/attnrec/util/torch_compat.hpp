@@ -9,7 +9,20 @@
 
 #include <string>
 
+namespace c10d {
+class Backend;
+class ProcessGroup;
+}  // namespace c10d
+
 namespace attnrec::compat {
+
+#if TORCH_VERSION_MAJOR >= 2
+/// The base class of c10d's process groups (Gloo, NCCL): c10d::Backend in LibTorch 2.x,
+/// c10d::ProcessGroup in 1.13 (dist/ includes the definitions).
+using ProcessGroupBase = c10d::Backend;
+#else
+using ProcessGroupBase = c10d::ProcessGroup;
+#endif
 
 /// The LibTorch version attnrec was compiled against, e.g. "2.11.0".
 inline std::string torch_version() { return TORCH_VERSION; }
