@@ -5,6 +5,10 @@
 #   1. the CUDA-tagged tests and the device/precision/build tests ([cuda], [device], ...);
 #   2. `attnrec bench` on the GPU for W1 and T1, fp32 and bf16, beside the same W1 model in
 #      PyTorch eager on the same GPU (scripts/bench_vs_pytorch.py --peer);
+#   3. a 2-process data-parallel `attnrec train` on the GPU(s) beside one process (same global
+#      batch, lazy_adam, no dropout: the same optimisation): NCCL, one GPU per process, where
+#      the machine has 2 or more GPUs; else Gloo with both processes on cuda:0 (NCCL refuses
+#      two processes on one GPU);
 # and writes a JSON summary to $OUT/device_check.json (and the logs beside it).
 #
 #   scripts/device_check.sh [--dry-run] [--deps DIR] [--out DIR] [--samples N] [--jobs N]
@@ -61,6 +65,13 @@ bench() {  # workload precision -> one JSON line
 peer() {  # precision -> one JSON line
   echo "$python scripts/bench_vs_pytorch.py --peer W1 --samples $samples --threads $jobs --device cuda --precision $1"
 }
+multi_args="train --config configs/quickstart.json --set data.train=$out/multi/data/train.tsv \
+--set data.valid=$out/multi/data/valid.tsv --set data.test=$out/multi/data/test.tsv \
+--set train.epochs=2 --set train.batch_size=64 --set train.optimizer=lazy_adam \
+--set model.embedding.dropout=0 --set model.head.dropout=0 --set train.threads=2"
+multi_two() {  # backend device -> the command line of one rank (RANK, MASTER_* set by the caller)
+  echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/two --set train.distributed.backend=$1 --set train.device=$2"
+}
 commands=(
   "torch_prefix=\$($torch_prefix_cmd)"
   "cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH=\"\$torch_prefix;$deps/usr\""
@@ -69,6 +80,9 @@ commands=(
   "$build/attnrec_tests '[cuda],[device],[precision],[build]' > $out/tests.log"
   "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)"
   "$(peer fp32)" "$(peer bf16)"
+  "$build/attnrec --log-level warn generate --out $out/multi/data --users 300 --items 400 --train 6000 --valid 500 --test 500 --seed 3"
+  "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/one --set train.device=cuda:0"
+  "RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
 )
 if [ "$dry_run" = yes ]; then
   echo "device_check: --dry-run; on the GPU machine this would run:"
@@ -115,10 +129,52 @@ for p in fp32 bf16; do
   fi
   log "peer W1 $p"
 done
+# 3. Two processes beside one: NCCL with a GPU each where there are two, else Gloo on cuda:0.
+gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
+if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=(cuda:0 cuda:0); fi
+multi="{\"failed\": true, \"backend\": \"$backend\"}"
+if "$build/attnrec" --log-level warn generate --out "$out/multi/data" --users 300 --items 400 \
+     --train 6000 --valid 500 --test 500 --seed 3 > "$out/multi.log" 2>&1 &&
+   eval "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/one --set train.device=cuda:0" \
+     >> "$out/multi.log" 2>&1; then
+  port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  pids=()
+  for r in 0 1; do
+    RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+      timeout 300 bash -c "$(multi_two "$backend" "${devices[$r]}")" > "$out/multi.rank$r.log" 2>&1 &
+    pids+=($!)
+  done
+  multi_ok=yes
+  for pid in "${pids[@]}"; do wait "$pid" || multi_ok=no; done
+  if [ "$multi_ok" = yes ]; then
+    multi="$("$python" - "$out/multi" "$backend" "$gpus" <<'PY'
+import json, sys
+root, backend, gpus = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def losses(run):
+    rows = [json.loads(l) for l in open(f"{root}/{run}/metrics.jsonl")]
+    return [r["train_loss"] for r in rows if "train_loss" in r]
+one, two = losses("one"), losses("two")
+worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(one, two)) if one else None
+s1 = json.load(open(f"{root}/one/summary.json"))
+s2 = json.load(open(f"{root}/two/summary.json"))
+print(json.dumps({"backend": backend, "gpus": gpus, "processes": 2,
+                  "max_relative_train_loss_difference": worst,
+                  "same_number_of_epochs": len(one) == len(two),
+                  "test_auc": [s1["test"]["auc"], s2["test"]["auc"]],
+                  "samples_per_second": [s1["train_samples_per_second"],
+                                         s2["train_samples_per_second"]],
+                  "distributed": s2.get("distributed"),
+                  "ok": worst is not None and worst < 1e-3 and len(one) == len(two)}))
+PY
+)" || multi="{\"failed\": true, \"backend\": \"$backend\", \"compare\": \"failed\"}"
+  fi
+fi
+log "2 processes ($backend): $multi"
 {
   echo "{\"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
   echo " \"gpu\": \"$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g')\","
   echo " \"tests_exit_code\": $tests_rc, \"seconds\": $((SECONDS - start)), \"samples\": $samples,"
+  echo " \"multi_process\": $multi,"
   echo " \"bench\": ["
   (IFS=,; echo "${results[*]}")
   echo "]}"

@@ -408,6 +408,8 @@ TEST_CASE("device_check.sh: arguments, the dependency folder and --dry-run", "[s
   CHECK_THAT(r.out, Contains("--workload T1 --samples 1234 --set train.device=cuda --set "
                              "train.precision=bf16"));
   CHECK_THAT(r.out, Contains("bench_vs_pytorch.py --peer W1 --samples 1234"));
+  CHECK_THAT(r.out, Contains("WORLD_SIZE=2") &&
+                        Contains("--set train.distributed.backend=nccl (2+ GPUs) | gloo"));
   CHECK_FALSE(fs::exists(dir.file("o")));  // a dry run writes nothing
   // Bad arguments exit 2.
   CHECK(run_shell(script + " --frobnicate").code == 2);
