@@ -499,7 +499,9 @@ StepTotals C10dParallel::sync(Recommender&, const StepTotals& local) {
   StepTotals total;
   double* fields[kTail] = {&total.cases,   &total.loss_sum, &total.nonfinite,
                            &total.samples, &total.sigint,   &total.sigterm};
-  for (std::int64_t j = 0; j < kTail; ++j) *fields[j] = last[tail_at + j].item<double>();
+  // One copy to the host (on CUDA, one synchronisation instead of one per value).
+  const auto tail = last.narrow(0, tail_at, kTail).to(torch::kCPU, torch::kFloat64);
+  for (std::int64_t j = 0; j < kTail; ++j) *fields[j] = tail[j].item<double>();
   const double scale = total.cases > 0 ? 1.0 / total.cases : 0.0;
   for (std::size_t k = 0; k < buckets_.size(); ++k) {
     flats[k].mul_(scale);

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 
 #include "attnrec/eval/curves.hpp"
@@ -362,8 +363,12 @@ std::string explanations_section(const ScoringRequest& scoring,
   ExplainRequest x;
   x.scoring = scoring;
   x.limit = 1000;
-  x.examples = false;
-  const json summary = run_explain(x)["summary"];
+  // The example lines (the first positives) are almost always among the first 1,000 samples:
+  // one pass explains both. Held in a variable: a range-for over a member of a temporary would
+  // read freed memory (found by the AddressSanitizer suite).
+  x.examples = !lines.empty();
+  const json explained = run_explain(x);
+  const json& summary = explained["summary"];
   result.metrics["explain"] = summary;
   std::string out =
       "<section id=\"explanations\">\n<h2>Which history items drove the predictions</h2>\n"
@@ -384,14 +389,19 @@ std::string explanations_section(const ScoringRequest& scoring,
                 {"median Kendall tau (weights vs |leave-one-out change|)",
                  number(summary["median_kendall_tau"])}});
   if (lines.empty()) return out + "</section>\n";
-  std::string list;
-  for (const auto line : lines) list += (list.empty() ? "" : ",") + std::to_string(line);
-  x.lines = list;
-  x.examples = true;
-  // Held in a variable: a range-for over a member of a temporary would read freed memory (found
-  // by the AddressSanitizer suite).
-  const json explained = run_explain(x);
-  for (const auto& example : explained["examples"]) {
+  std::map<std::int64_t, json> by_line;
+  for (const auto& e : explained["examples"]) by_line[e["line"].get<std::int64_t>()] = e;
+  std::string missing;
+  for (const auto line : lines) {
+    if (by_line.count(line) == 0) missing += (missing.empty() ? "" : ",") + std::to_string(line);
+  }
+  if (!missing.empty()) {  // lines past the first 1,000 samples: a second pass for them
+    x.lines = missing;
+    const json more = run_explain(x);
+    for (const auto& e : more["examples"]) by_line[e["line"].get<std::int64_t>()] = e;
+  }
+  for (const auto line : lines) {
+    const json& example = by_line.at(line);
     out += fmt::format(
         "<h3>line {}: candidate {}, probability {:.4f}</h3>\n<table class=\"explain\">"
         "<tr><th>recency</th><th>item</th><th>weight</th><th>leave-one-out</th>"

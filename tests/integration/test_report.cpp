@@ -8,6 +8,7 @@
 #include <map>
 #include <regex>
 
+#include "attnrec/util/strings.hpp"
 #include "support.hpp"
 
 using namespace attnrec::test;
@@ -119,6 +120,53 @@ TEST_CASE("cli report: a self-contained page whose numbers are the run's", "[cli
              Contains("<td>" + cell(x["mean_abs_loo_delta_top_weighted"].get<double>()) + "</td>"));
   // The attention rows show the first positives' histories, in file order.
   CHECK_THAT(charts.at("attention-1"), Contains("class=\"cell\""));
+}
+
+TEST_CASE("cli report: the example explanations are explain's, also past the first 1,000 samples",
+          "[cli][report]") {
+  auto& r = reported();
+  REQUIRE(r.report.code == 0);
+  // The examples are the first positives; `explain --lines` on them gives the page's headings.
+  const auto heading = [&](const std::string& data, std::int64_t line) {
+    const auto path = r.dir.file("x" + std::to_string(line) + ".json");
+    const auto x = run_cli("--log-level warn explain --checkpoint '" + r.run + "' --data '" + data +
+                           "' --lines " + std::to_string(line) + " --output '" + path + "'");
+    REQUIRE(x.code == 0);
+    const auto e = nlohmann::json::parse(read_text(path))["examples"][0];
+    return fmt::format("<h3>line {}: candidate {}, probability {:.4f}</h3>", line,
+                       e["candidate"].get<std::string>(), e["probability"].get<double>());
+  };
+  const std::string test = r.data + "/test.tsv";
+  const std::string text = read_text(test);
+  std::vector<std::string_view> fields;
+  attnrec::split(text, '\n', fields);
+  std::vector<std::string> rows(fields.begin(), fields.end());
+  while (!rows.empty() && rows.back().empty()) rows.pop_back();
+  std::int64_t first_positive = 0;  // its line number (the header is line 1)
+  for (std::size_t i = 1; i < rows.size() && first_positive == 0; ++i) {
+    if (rows[i].rfind("1\t", 0) == 0 && rows[i].find(',') != std::string::npos) {
+      first_positive = static_cast<std::int64_t>(i) + 1;
+    }
+  }
+  REQUIRE(first_positive > 0);
+  CHECK_THAT(r.page, Contains(heading(test, first_positive)));
+  // A file whose first 1,000 samples are negatives: the examples need explain's second pass.
+  std::string shifted = rows[0] + "\n";
+  std::int64_t negatives = 0;
+  for (std::size_t i = 1; negatives < 1000; i = i % (rows.size() - 1) + 1) {
+    if (rows[i].rfind("0\t", 0) != 0) continue;
+    shifted += rows[i] + "\n";
+    ++negatives;
+  }
+  for (std::size_t i = 1; i < rows.size(); ++i) shifted += rows[i] + "\n";
+  const std::string data = r.dir.file("shifted.tsv");
+  write_text(data, shifted);
+  const auto page = r.dir.file("shifted.html");
+  const auto again = run_cli("--log-level warn report '" + r.run + "' --data '" + data +
+                             "' --output '" + page + "'");
+  INFO(again.err);
+  REQUIRE(again.code == 0);
+  CHECK_THAT(read_text(page), Contains(heading(data, 1001 + first_positive)));
 }
 
 TEST_CASE("cli report: bad input is a clear error", "[cli][report]") {
