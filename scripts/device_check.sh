@@ -69,6 +69,12 @@ multi_args="train --config configs/quickstart.json --set data.train=$out/multi/d
 --set data.valid=$out/multi/data/valid.tsv --set data.test=$out/multi/data/test.tsv \
 --set train.epochs=2 --set train.batch_size=64 --set train.optimizer=lazy_adam \
 --set model.embedding.dropout=0 --set model.head.dropout=0 --set train.threads=2"
+multi_data() {  # -> the generator's command line (the data of step 3)
+  echo "$build/attnrec --log-level warn generate --out $out/multi/data --users 300 --items 400 --train 6000 --valid 500 --test 500 --seed 3"
+}
+multi_one() {  # -> the 1-process run's command line
+  echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/one --set train.device=cuda:0"
+}
 multi_two() {  # backend device -> the command line of one rank (RANK, MASTER_* set by the caller)
   echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/two --set train.distributed.backend=$1 --set train.device=$2"
 }
@@ -80,8 +86,7 @@ commands=(
   "$build/attnrec_tests '[cuda],[device],[precision],[build]' > $out/tests.log"
   "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)"
   "$(peer fp32)" "$(peer bf16)"
-  "$build/attnrec --log-level warn generate --out $out/multi/data --users 300 --items 400 --train 6000 --valid 500 --test 500 --seed 3"
-  "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/one --set train.device=cuda:0"
+  "$(multi_data)" "$(multi_one)"
   "RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
 )
 if [ "$dry_run" = yes ]; then
@@ -133,10 +138,7 @@ done
 gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
 if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=(cuda:0 cuda:0); fi
 multi="{\"failed\": true, \"backend\": \"$backend\"}"
-if "$build/attnrec" --log-level warn generate --out "$out/multi/data" --users 300 --items 400 \
-     --train 6000 --valid 500 --test 500 --seed 3 > "$out/multi.log" 2>&1 &&
-   eval "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/one --set train.device=cuda:0" \
-     >> "$out/multi.log" 2>&1; then
+if eval "$(multi_data)" > "$out/multi.log" 2>&1 && eval "$(multi_one)" >> "$out/multi.log" 2>&1; then
   port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   pids=()
   for r in 0 1; do

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -112,7 +113,8 @@ void close_group(Group& group, DistBackend backend) {
 [[noreturn]] c10::intrusive_ptr<Group> make_nccl(const c10::intrusive_ptr<c10d::Store>&,
                                                  const World&, const DistributedConfig&,
                                                  const torch::Device&) {
-  throw ConfigError("/train/distributed/backend: this build has no NCCL");
+  // choose_backend() refuses nccl in such a build, before any group is made.
+  TORCH_CHECK(false, "make_nccl: expected a build with NCCL, got one without");
 }
 void close_group(Group&, DistBackend) {}
 #endif
@@ -186,8 +188,9 @@ class C10dParallel final : public Parallel {
   /// process's row counts, then every process's rows (allgather outputs, one per table).
   struct SparseExchange {
     std::vector<torch::Tensor> rows;
-    std::vector<std::vector<at::Tensor>> counts{1};  ///< [tables] per process
+    std::vector<std::vector<at::Tensor>> counts{1};  ///< [tables] per process, on their way
     WorkPtr counting;
+    std::vector<std::vector<std::int64_t>> row_counts;           ///< [table][process], once arrived
     std::vector<std::vector<std::vector<at::Tensor>>> gathered;  ///< [padded, 2 + dim] each
   };
 
@@ -426,7 +429,7 @@ C10dParallel::SparseExchange C10dParallel::start_sparse(double weight) {
           torch::empty({1, 0}, torch::TensorOptions().dtype(torch::kInt64).device(param.device())),
           torch::empty({0, param.size(1)}, param.options()), param.sizes());
     }
-    x.rows.push_back((grad.coalesce() * weight).coalesce());
+    x.rows.push_back(grad.coalesce() * weight);
     TORCH_CHECK(x.rows.back().scalar_type() == torch::kFloat32, "sparse gradient of ",
                 names_[sparse_[j]], ": expected float32, got ", x.rows.back().scalar_type());
     counts[static_cast<std::int64_t>(j)] = x.rows.back()._nnz();
@@ -440,13 +443,18 @@ C10dParallel::SparseExchange C10dParallel::start_sparse(double weight) {
 void C10dParallel::gather_sparse(SparseExchange& x, std::vector<WorkPtr>& work) {
   if (sparse_.empty()) return;
   x.counting->wait();
-  for (auto& c : x.counts[0]) c = c.cpu();
+  x.row_counts.assign(sparse_.size(), {});
+  for (const auto& c : x.counts[0]) {
+    const auto host = c.cpu();
+    for (std::size_t j = 0; j < sparse_.size(); ++j) {
+      x.row_counts[j].push_back(host[static_cast<std::int64_t>(j)].item<std::int64_t>());
+    }
+  }
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(collective_device_);
   for (std::size_t j = 0; j < sparse_.size(); ++j) {
-    std::int64_t padded = 1;  // never an empty collective
-    for (const auto& c : x.counts[0]) {
-      padded = std::max(padded, c[static_cast<std::int64_t>(j)].item<std::int64_t>());
-    }
+    // At least one row: never an empty collective.
+    const std::int64_t padded = std::max<std::int64_t>(
+        1, *std::max_element(x.row_counts[j].begin(), x.row_counts[j].end()));
     // One float32 row per gradient row: the int64 index's 8 bytes in columns 0-1, the values
     // after them. Collectives copy bytes, so the index travels exactly.
     const auto& own = x.rows[j];
@@ -467,8 +475,7 @@ torch::Tensor C10dParallel::sum_sparse(std::size_t j, const SparseExchange& x, d
   const auto& param = params_[sparse_[j]];
   std::vector<torch::Tensor> indices, values;
   for (int r = 0; r < world_.world_size; ++r) {
-    const auto count =
-        x.counts[0][static_cast<std::size_t>(r)][static_cast<std::int64_t>(j)].item<std::int64_t>();
+    const auto count = x.row_counts[j][static_cast<std::size_t>(r)];
     const auto rows = x.gathered[j][0][static_cast<std::size_t>(r)].narrow(0, 0, count);
     indices.push_back(rows.narrow(1, 0, 2).contiguous().view(torch::kInt64).view({1, count}));
     values.push_back(rows.narrow(1, 2, rows.size(1) - 2));

@@ -188,6 +188,13 @@ std::vector<Fingerprint> fingerprints(const Config& config, const Prepared& p) {
   return f;
 }
 
+/// This process's device (cuda and auto mean its GPU, options.cuda_index) and CPU threads.
+void set_up_device(const Config& config, const TrainRunOptions& options, Prepared& p) {
+  p.device = resolve_device(config.train.device, "/train/device", options.cuda_index);
+  p.threads =
+      configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
+}
+
 /// Connects to the other processes (when the options ask for it): rank 0 alone writes.
 void connect(const Config& config, const TrainRunOptions& options, Prepared& p) {
   if (options.connect) p.parallel = options.connect(config, p.device);
@@ -293,9 +300,7 @@ nlohmann::json run_training(const Config& config, const TrainRunOptions& options
   p.run = RunDir{options.run_dir};
   // Everything is checked and read before the run directory changes: a failure leaves it (and
   // an earlier run in it) as it was.
-  p.device = resolve_device(config.train.device, "/train/device", options.cuda_index);
-  p.threads =
-      configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
+  set_up_device(config, options, p);
   check_data_files(config);
   connect(config, options, p);
   if (p.writes) {
@@ -335,9 +340,7 @@ nlohmann::json resume_training(const std::string& path, const std::vector<std::s
   check_data_files(config);
   Prepared p;
   p.run = run;
-  p.device = resolve_device(config.train.device, "/train/device", options.cuda_index);
-  p.threads =
-      configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
+  set_up_device(config, options, p);
   connect(config, options, p);
   check_world_size(checkpoint, meta, p, options.allow_world_size_change);
   // Nothing in the run directory changes until the checkpoint, the data and the overrides have
