@@ -9,6 +9,9 @@
 #      batch, lazy_adam, no dropout: the same optimisation): NCCL, one GPU per process, where
 #      the machine has 2 or more GPUs; else Gloo with both processes on cuda:0 (NCCL refuses
 #      two processes on one GPU);
+#   4. on a machine of one GPU: NCCL with both processes on that GPU, which NCCL refuses (attnrec
+#      should stop both with exit 2 naming the shared GPU); it records how attnrec ends (exit
+#      codes, seconds, last lines) or, if both finish, compares them with the 1-process run;
 # and writes a JSON summary to $OUT/device_check.json (and the logs beside it).
 #
 #   scripts/device_check.sh [--dry-run] [--deps DIR] [--out DIR] [--samples N] [--jobs N]
@@ -16,14 +19,17 @@
 # --dry-run checks the dependency folder and prints the commands without running them (it works
 # on any machine). Meant to finish in under 8 minutes on 16 cores. From this machine:
 #   scripts/fetch_device_deps.sh
-#   run(command="bash scripts/device_check.sh", carry=[".device-deps"], timeout_s=600)
+#   run(command="bash scripts/device_check.sh --out /tmp/dc; rc=$?; cp /tmp/dc/device_check.json $OUT/;
+#       tar czf $OUT/logs.tgz -C /tmp/dc --exclude=multi/data --exclude='*.pt' .; exit $rc",
+#       carry=[".device-deps"], timeout_s=600)
+# (the device tool brings back at most 8 files from $OUT, so the logs travel as one archive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dry_run=no
 deps=.device-deps
 out="${OUT:-device-check-out}"
-samples=50000
+samples=200000
 jobs="$(nproc)"
 while (($#)); do
   case "$1" in
@@ -32,7 +38,7 @@ while (($#)); do
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --samples) samples="${2:?--samples needs a number}"; shift 2 ;;
     --jobs) jobs="${2:?--jobs needs a number}"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "device_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,19 +81,20 @@ multi_data() {  # -> the generator's command line (the data of step 3)
 multi_one() {  # -> the 1-process run's command line
   echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/one --set train.device=cuda:0"
 }
-multi_two() {  # backend device -> the command line of one rank (RANK, MASTER_* set by the caller)
-  echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/two --set train.distributed.backend=$1 --set train.device=$2"
+multi_two() {  # backend device [run] -> the command line of one rank (RANK, MASTER_* set by the caller)
+  echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/${3:-two} --set train.distributed.backend=$1 --set train.device=$2"
 }
 commands=(
   "torch_prefix=\$($torch_prefix_cmd)"
   "cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH=\"\$torch_prefix;$deps/usr\""
   "cmake --build $build -j $jobs"
   "$build/attnrec --version"
-  "$build/attnrec_tests '[cuda],[device],[precision],[build]' > $out/tests.log"
+  "$build/attnrec_tests '[cuda],[device]~[scripts],[precision],[build]' > $out/tests.log"
   "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)"
   "$(peer fp32)" "$(peer bf16)"
   "$(multi_data)" "$(multi_one)"
   "RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
+  "(one GPU only) RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two nccl cuda:0 nccl_one_gpu)"
 )
 if [ "$dry_run" = yes ]; then
   echo "device_check: --dry-run; on the GPU machine this would run:"
@@ -111,7 +118,7 @@ log "built"
 version="$("$build/attnrec" --version)"
 echo "$version"
 tests_rc=0
-"$build/attnrec_tests" '[cuda],[device],[precision],[build]' > "$out/tests.log" 2>&1 ||
+"$build/attnrec_tests" '[cuda],[device]~[scripts],[precision],[build]' > "$out/tests.log" 2>&1 ||
   tests_rc=$?
 tail -5 "$out/tests.log"
 log "tests exit $tests_rc"
@@ -135,30 +142,31 @@ for p in fp32 bf16; do
   log "peer W1 $p"
 done
 # 3. Two processes beside one: NCCL with a GPU each where there are two, else Gloo on cuda:0.
-gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
-if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=(cuda:0 cuda:0); fi
-multi="{\"failed\": true, \"backend\": \"$backend\"}"
-if eval "$(multi_data)" > "$out/multi.log" 2>&1 && eval "$(multi_one)" >> "$out/multi.log" 2>&1; then
-  port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  pids=()
+free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+launch_two() {  # backend device0 device1 run -> waits for both ranks; returns 0 if both exit 0
+  local port pids=() ok=0 r
+  port="$(free_port)"
   for r in 0 1; do
+    local dev="$2"; [ "$r" = 1 ] && dev="$3"
     RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-      timeout 300 bash -c "$(multi_two "$backend" "${devices[$r]}")" > "$out/multi.rank$r.log" 2>&1 &
+      timeout "${launch_timeout:-300}" bash -c "$(multi_two "$1" "$dev" "$4")" > "$out/multi.$4.rank$r.log" 2>&1 &
     pids+=($!)
   done
-  multi_ok=yes
-  for pid in "${pids[@]}"; do wait "$pid" || multi_ok=no; done
-  if [ "$multi_ok" = yes ]; then
-    multi="$("$python" - "$out/multi" "$backend" "$gpus" <<'PY'
+  codes=()
+  for pid in "${pids[@]}"; do wait "$pid" && codes+=(0) || { codes+=($?); ok=1; }; done
+  return $ok
+}
+compare_runs() {  # backend run -> one JSON object comparing runs "one" and RUN
+  "$python" - "$out/multi" "$1" "$gpus" "$2" <<'PY'
 import json, sys
-root, backend, gpus = sys.argv[1], sys.argv[2], int(sys.argv[3])
+root, backend, gpus, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def losses(run):
     rows = [json.loads(l) for l in open(f"{root}/{run}/metrics.jsonl")]
     return [r["train_loss"] for r in rows if "train_loss" in r]
-one, two = losses("one"), losses("two")
+one, two = losses("one"), losses(run)
 worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(one, two)) if one else None
 s1 = json.load(open(f"{root}/one/summary.json"))
-s2 = json.load(open(f"{root}/two/summary.json"))
+s2 = json.load(open(f"{root}/{run}/summary.json"))
 print(json.dumps({"backend": backend, "gpus": gpus, "processes": 2,
                   "max_relative_train_loss_difference": worst,
                   "same_number_of_epochs": len(one) == len(two),
@@ -168,19 +176,51 @@ print(json.dumps({"backend": backend, "gpus": gpus, "processes": 2,
                   "distributed": s2.get("distributed"),
                   "ok": worst is not None and worst < 1e-3 and len(one) == len(two)}))
 PY
-)" || multi="{\"failed\": true, \"backend\": \"$backend\", \"compare\": \"failed\"}"
+}
+gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
+if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=(cuda:0 cuda:0); fi
+multi="{\"failed\": true, \"backend\": \"$backend\"}"
+one_ok=no
+if eval "$(multi_data)" > "$out/multi.log" 2>&1 && eval "$(multi_one)" >> "$out/multi.log" 2>&1; then
+  one_ok=yes
+  if launch_two "$backend" "${devices[0]}" "${devices[1]}" two; then
+    multi="$(compare_runs "$backend" two)" ||
+      multi="{\"failed\": true, \"backend\": \"$backend\", \"compare\": \"failed\"}"
+  else
+    multi="{\"failed\": true, \"backend\": \"$backend\", \"exit_codes\": [${codes[0]}, ${codes[1]}]}"
   fi
 fi
 log "2 processes ($backend): $multi"
+# 4. One GPU: NCCL with both processes on it. NCCL may refuse (two ranks on one GPU); record how.
+shared=null
+if [ "$gpus" -eq 1 ] && [ "$one_ok" = yes ]; then
+  t4=$SECONDS
+  if launch_timeout=90 launch_two nccl cuda:0 cuda:0 nccl_one_gpu; then
+    shared="$(compare_runs nccl nccl_one_gpu)" || shared="{\"compare\": \"failed\"}"
+  else
+    shared="$("$python" - "$out" "$((SECONDS - t4))" "${codes[@]}" <<'PY'
+import json, sys
+out, seconds, codes = sys.argv[1], int(sys.argv[2]), [int(c) for c in sys.argv[3:]]
+tails = [open(f"{out}/multi.nccl_one_gpu.rank{r}.log", errors="replace").read().splitlines()[-4:]
+         for r in (0, 1)]
+print(json.dumps({"backend": "nccl", "both_on": "cuda:0", "exit_codes": codes,
+                  "seconds": seconds, "last_lines": tails}))
+PY
+)"
+  fi
+  log "NCCL, 2 processes on one GPU: $shared"
+fi
 {
   echo "{\"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
   echo " \"gpu\": \"$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g')\","
   echo " \"tests_exit_code\": $tests_rc, \"seconds\": $((SECONDS - start)), \"samples\": $samples,"
   echo " \"multi_process\": $multi,"
+  echo " \"nccl_two_processes_one_gpu\": $shared,"
   echo " \"bench\": ["
   (IFS=,; echo "${results[*]}")
   echo "]}"
 } > "$out/device_check.json"
 "$python" -m json.tool "$out/device_check.json" > /dev/null
 log "wrote $out/device_check.json"
+cat "$out/device_check.json"
 exit "$tests_rc"

@@ -25,7 +25,7 @@ rm -rf "$dir"
 mkdir -p "$dir"
 for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dir"; done
 rm -rf "$dir/usr/share/doc" "$dir/usr/share/man"
-find "$dir" -name '*.a' -delete  # static archives: the build links the shared libraries
+find "$dir" -name '*.a' ! -name 'libCatch2*' -delete  # the build links the shared libraries; Catch2's CMake config needs its archives
 # A manifest the check script verifies: package, version, and the .deb's SHA-256.
 for deb in "$tmp"/*.deb; do
   printf '%s\t%s\t%s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" \

@@ -13,6 +13,7 @@
 #include "attnrec/dist/data_parallel.hpp"
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/libstdcxx.hpp"
 #include "attnrec/util/logging.hpp"
 #include "attnrec/util/strings.hpp"
 #include "commands.hpp"
@@ -38,6 +39,9 @@ void ensure_passive_openmp(char** argv) {
 
 int main(int argc, char** argv) {
   using attnrec::ExitCode;
+  // A build whose std::filesystem calls bind into LibTorch's copies would crash: run again with
+  // the system's libstdc++ first (see util/libstdcxx.hpp).
+  if (attnrec::prefer_system_libstdcxx()) ::execv("/proc/self/exe", argv);
   // LibTorch frees and reallocates the same multi-megabyte temporaries every step. With glibc's
   // defaults those go to mmap/munmap (or the heap is trimmed), so every step page-faults its
   // memory in again: measured 614 s of system time in an 8-minute full-ranking evaluation.

@@ -30,8 +30,10 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <unordered_set>
 #if ATTNREC_HAS_NCCL
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <nccl.h>
+#include <unistd.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -270,6 +272,44 @@ c10::intrusive_ptr<c10d::Store> C10dParallel::make_store() const {
   return c10::make_intrusive<c10d::TCPStore>(world_.master_addr, options);
 }
 
+#if ATTNREC_HAS_NCCL
+/// This process's GPU as NCCL sees it: the host and the GPU's UUID (CUDA_VISIBLE_DEVICES may
+/// number the same GPU differently in each process).
+std::string gpu_identity(const torch::Device& device) {
+  const auto* properties = at::cuda::getDeviceProperties(device.index());
+  std::string uuid;
+  for (const char byte : properties->uuid.bytes) {
+    uuid += fmt::format("{:02x}", static_cast<unsigned char>(byte));
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("GPU-{} of host {}", uuid, host);
+}
+
+/// NCCL refuses two processes on one GPU with "invalid usage" at the rendezvous, which names
+/// neither; this check does, on every rank, before the NCCL group is built.
+void check_one_gpu_per_process(c10d::Store& store, const World& world,
+                               const torch::Device& device) {
+  const std::string mine = gpu_identity(device);
+  store.set(fmt::format("attnrec/gpu/{}", world.rank),
+            std::vector<std::uint8_t>(mine.begin(), mine.end()));
+  std::vector<std::string> identities;
+  for (int r = 0; r < world.world_size; ++r) {
+    const auto bytes = store.get(fmt::format("attnrec/gpu/{}", r));
+    identities.emplace_back(bytes.begin(), bytes.end());
+  }
+  if (const auto shared = find_shared_gpu(identities)) {
+    throw ConfigError(fmt::format(
+        "/train/device: ranks {} and {} both train on {} ({} here); NCCL allows one process per "
+        "GPU: start at most one process per GPU on each host (\"cuda\" means cuda:LOCAL_RANK), "
+        "give each process its own GPU (train.device = cuda:N, or CUDA_VISIBLE_DEVICES), or set "
+        "train.distributed.backend to \"gloo\"",
+        shared->first, shared->second, identities[static_cast<std::size_t>(shared->first)],
+        device.str()));
+  }
+}
+#endif
+
 void C10dParallel::connect(const torch::Device& device) {
   const std::string where = config_.init == "env://"
                                 ? fmt::format("{}:{}", world_.master_addr, world_.master_port)
@@ -286,6 +326,14 @@ void C10dParallel::connect(const torch::Device& device) {
   };
   store_ = guarded(rendezvous("store"), [&] { return make_store(); });
   const bool nccl = backend_ == DistBackend::nccl;
+#if ATTNREC_HAS_NCCL
+  if (nccl) {
+    guarded(rendezvous("one GPU per process check"), [&] {
+      check_one_gpu_per_process(*store_, world_, device);
+      return 0;
+    });
+  }
+#endif
   group_ = guarded(rendezvous(nccl ? "NCCL process group" : "Gloo process group"), [&] {
     return nccl ? make_nccl(store_, world_, config_, device) : make_gloo(store_, world_, config_);
   });
@@ -539,6 +587,17 @@ std::string describe_process_groups() {
 #else
   return "process groups: gloo";
 #endif
+}
+
+std::optional<std::pair<int, int>> find_shared_gpu(const std::vector<std::string>& identities) {
+  for (std::size_t a = 0; a < identities.size(); ++a) {
+    for (std::size_t b = a + 1; b < identities.size(); ++b) {
+      if (identities[a] == identities[b]) {
+        return std::make_pair(static_cast<int>(a), static_cast<int>(b));
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 DistBackend choose_backend(DistBackend requested, const torch::Device& device, bool has_nccl) {

@@ -427,12 +427,17 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
                            torch::optim::Optimizer* optimizer, bool restore_rng) {
   const RawCheckpoint raw = read_raw(path, /*with_payload=*/true);
   const auto expected = tensor_layout(model);
+  // Read onto the CPU, the weights go back to the model's device; the optimizer state follows
+  // the model when the trainer moves it (place_optimizer_state).
+  const auto params = model->parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
   torch::serialize::InputArchive archive;
   try {
     // LibTorch's archive reader throws c10::Error, its TorchScript importer an ErrorReport (a
-    // std::exception) on a payload it cannot parse: both are a damaged checkpoint.
+    // std::exception) on a payload it cannot parse: both are a damaged checkpoint. Every tensor
+    // is read onto the CPU, whichever device wrote it (a CUDA checkpoint reads without a GPU).
     std::istringstream payload(raw.payload);
-    archive.load_from(payload);
+    archive.load_from(payload, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
     const auto* c10 = dynamic_cast<const c10::Error*>(&e);
     throw CheckpointError(path +
@@ -444,6 +449,7 @@ void load_checkpoint_state(const std::string& path, Recommender& model,
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model->load(model_archive);
+    model->to(device);  // LibTorch's reader may rebind a parameter to the archive's device
     check_layout_kept(path, model, expected);
     if (optimizer) {
       torch::serialize::InputArchive optimizer_archive;

@@ -17,6 +17,19 @@ bool fusable(const torch::Tensor& p, const torch::optim::AdamOptions& options) {
          g.scalar_type() == torch::kFloat32 && g.is_contiguous() && g.sizes() == p.sizes();
 }
 
+/// The fused kernel reads the moments through raw CPU pointers: they must be float32 CPU
+/// tensors of the parameter's layout (a state left on another device would be read as host
+/// memory).
+bool fusable_state(const torch::optim::AdamParamState& s, const torch::Tensor& p) {
+  for (const auto& t : {s.exp_avg(), s.exp_avg_sq()}) {
+    if (!t.defined() || !t.device().is_cpu() || t.scalar_type() != torch::kFloat32 ||
+        !t.is_contiguous() || t.sizes() != p.sizes()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 FusedAdam::FusedAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options)
@@ -50,6 +63,7 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
     for (auto& p : group.params()) {
       if (!fusable(p, options)) continue;
       auto& state = state_of(p);
+      if (!fusable_state(state, p)) continue;  // Adam::step below handles it (or says why)
       state.step(state.step() + 1);
       const auto s = kernels::adam_scalars(
           options.lr(), std::get<0>(options.betas()), std::get<1>(options.betas()), options.eps(),

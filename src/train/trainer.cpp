@@ -16,6 +16,7 @@
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/progress.hpp"
 #include "attnrec/util/rng.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec {
 
@@ -32,6 +33,19 @@ std::shared_ptr<torch::optim::Adam> make_optimizer(const TrainConfig& t, Recomme
     return std::make_shared<LazyAdam>(model->parameters(), adam_options);
   }
   return std::make_shared<FusedAdam>(model->parameters(), adam_options);
+}
+
+void place_optimizer_state(Recommender& model, torch::optim::Adam& optimizer) {
+  auto& state = optimizer.state();
+  for (const auto& p : model->parameters()) {
+    const auto it = state.find(compat::optimizer_state_key(p));
+    if (it == state.end()) continue;
+    auto& adam = static_cast<torch::optim::AdamParamState&>(*it->second);
+    const auto to = [&](const torch::Tensor& t) { return t.defined() ? t.to(p.device()) : t; };
+    adam.exp_avg(to(adam.exp_avg()));
+    adam.exp_avg_sq(to(adam.exp_avg_sq()));
+    adam.max_exp_avg_sq(to(adam.max_exp_avg_sq()));
+  }
 }
 
 namespace {
@@ -236,6 +250,7 @@ void Trainer::prepare_negatives(std::int64_t item_vocab) {
 TrainState Trainer::fit(Recommender& model, const FitOptions& options) {
   fs::create_directories(run_.checkpoints());
   model->to(device_);
+  if (options.optimizer) place_optimizer_state(model, *options.optimizer);  // a restored state
   model->train();
   // Negatives are drawn from the model's item table, whatever built its vocabulary.
   prepare_negatives(model->options.item_vocab());

@@ -13,6 +13,7 @@
 #include "attnrec/train/step.hpp"
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/device.hpp"
+#include "attnrec/util/libstdcxx.hpp"
 #include "attnrec/util/torch_compat.hpp"
 #include "model_support.hpp"
 #include "support.hpp"
@@ -104,6 +105,22 @@ TEST_CASE("build: the binary links the LibTorch it was configured with", "[build
   CHECK(v.code == 0);
   CHECK_THAT(v.out, Contains("attnrec " ATTNREC_VERSION));
   CHECK_THAT(v.out, Contains(describe_build()));
+}
+
+TEST_CASE("build: std::filesystem binds to libstdc++ even where LibTorch is found first",
+          "[build][device]") {
+  // PyPI's libtorch.so carries its own std::filesystem; a program that binds to it crashes in
+  // remove_all (the H200 machine's own build did, in bench and in these tests). Preloading
+  // libtorch.so puts it first on purpose: attnrec must notice and run again with libstdc++
+  // first. (Debian's libtorch.so exports no such copies: there the run simply succeeds.)
+  CHECK_FALSE(filesystem_bound_to_libtorch());
+  const auto libtorch = loaded_library_path("libtorch.so");
+  REQUIRE_FALSE(libtorch.empty());
+  const auto r = run_cli_env("-u ATTNREC_LIBSTDCXX_PRELOADED LD_PRELOAD='" + libtorch + "'",
+                             "--log-level warn bench --workload W1 --samples 300 --json");
+  INFO(r.err);
+  CHECK(r.code == 0);  // 139 (a segmentation fault in the bench's clean-up) without the check
+  CHECK(nlohmann::json::parse(r.out)["samples"] == 300);
 }
 
 TEST_CASE("device: CUDA asked for where there is none, or too few, exits 2 with what to do",
@@ -297,10 +314,29 @@ TEST_CASE("cuda: every shipped config, 20 steps on the CPU and on CUDA: losses a
         INFO(p.key());
         const auto diff = (p.value() - mb.model->named_parameters()[p.key()]).abs();
         CHECK(diff.max().item<double>() <= 20 * lr);
-        CHECK(diff.mean().item<double>() <= 1e-4);
+        // Adam moves a weight by about lr a step whatever its gradient, so rounding (TF32 in
+        // cuDNN's RNNs, another summation order) that flips a near-zero gradient's sign
+        // costs up to 2 lr on that weight: on average under half a step (an H200 measured at
+        // most 0.29 lr, attention_dot.json's head.0.weight); a device bug moves most weights by
+        // many steps, and the losses above hold to 1e-3.
+        CHECK(diff.mean().item<double>() <= 0.5 * lr);
       }
     }
   }
+}
+
+TEST_CASE("cuda: attnrec bench trains and scores on the device", "[cuda][device]") {
+  // The bench's own bookkeeping (loss by tenth of the epoch) lives on the training device.
+  const auto device = device_under_test();
+  const auto r =
+      run_cli("--log-level warn bench --workload W1 --samples 2000 --set train.device=" + device +
+              " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["device"].get<std::string>().rfind(device, 0) == 0);
+  CHECK(j["loss_segments"].size() == 10);
+  CHECK(j["loss_segments"][0].get<double>() > 0);
 }
 
 TEST_CASE("cuda: full ranking as a matrix product gives the CPU's metrics", "[cuda][device]") {
@@ -404,7 +440,7 @@ TEST_CASE("device_check.sh: arguments, the dependency folder and --dry-run", "[s
   CHECK(r.code == 0);
   CHECK_THAT(r.out, Contains("dependency folder") && Contains("ok"));
   CHECK_THAT(r.out, Contains("cmake --build build-device"));
-  CHECK_THAT(r.out, Contains("attnrec_tests '[cuda],[device],[precision],[build]'"));
+  CHECK_THAT(r.out, Contains("attnrec_tests '[cuda],[device]~[scripts],[precision],[build]'"));
   CHECK_THAT(r.out, Contains("--workload T1 --samples 1234 --set train.device=cuda --set "
                              "train.precision=bf16"));
   CHECK_THAT(r.out, Contains("bench_vs_pytorch.py --peer W1 --samples 1234"));

@@ -323,6 +323,19 @@ TEST_CASE("dist: mismatched ranks and a missing rank are refused at start",
                                                         port));
 }
 
+TEST_CASE("dist: NCCL's one process per GPU: the first two ranks that share one are found",
+          "[dist]") {
+  // On an H200, two ranks on its one GPU got NCCL's "invalid usage", which names no GPU; the
+  // NCCL rendezvous now compares every rank's host and GPU UUID first (run by the GPU check).
+  CHECK_FALSE(find_shared_gpu({}).has_value());
+  CHECK_FALSE(find_shared_gpu({"GPU-aa of host a"}).has_value());
+  CHECK_FALSE(
+      find_shared_gpu({"GPU-aa of host a", "GPU-bb of host a", "GPU-aa of host b"}).has_value());
+  CHECK(find_shared_gpu({"GPU-aa of host a", "GPU-aa of host a"}) == std::make_pair(0, 1));
+  CHECK(find_shared_gpu({"x", "y", "z", "y", "x"}) == std::make_pair(0, 4));
+  CHECK(find_shared_gpu({"x", "y", "z", "y"}) == std::make_pair(1, 3));
+}
+
 TEST_CASE("dist: train.distributed.backend picks the process group, nccl without CUDA exits 2",
           "[dist][processes]") {
   const torch::Device cpu(torch::kCPU), gpu(torch::kCUDA, 0);

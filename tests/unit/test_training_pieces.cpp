@@ -16,6 +16,7 @@
 #include "attnrec/train/stop.hpp"
 #include "attnrec/train/trainer.hpp"
 #include "attnrec/util/error.hpp"
+#include "attnrec/util/torch_compat.hpp"
 #include "support.hpp"
 
 using namespace attnrec;
@@ -185,6 +186,33 @@ TEST_CASE("step: an update, and a non-finite loss never reaches the weights", "[
   r = skipping.run(tiny_batch(), 0.01, 0, 0);
   CHECK_FALSE(r.applied);
   CHECK(weights_sha256(model) == poisoned);
+}
+
+TEST_CASE("fused Adam never reads moments that live on another device", "[train][step][device]") {
+  // A restored state is read onto the CPU and follows the model to its device
+  // (place_optimizer_state, run by the trainer; the [cuda] round-trip test covers it on a GPU).
+  // Should moments still sit elsewhere, the fused CPU kernel (raw pointers) must leave them to
+  // Adam's own step, which refuses with LibTorch's error: before, a CUDA checkpoint resumed on
+  // the CPU read device memory as host memory and crashed. The meta device stands in for a GPU.
+  Config c = tiny_config();
+  torch::manual_seed(3);
+  auto model = build_recommender(c, 8, 0);
+  auto optimizer = make_optimizer(c.train, model);
+  TrainStep step(model, *optimizer, c.train);
+  REQUIRE(step.run(tiny_batch(), 0.01, 0, 0).applied);  // creates Adam's moments on the CPU
+  place_optimizer_state(model, *optimizer);             // already there: nothing changes
+  std::size_t moved = 0;
+  for (const auto& p : model->parameters()) {
+    const auto it = optimizer->state().find(compat::optimizer_state_key(p));
+    REQUIRE(it != optimizer->state().end());
+    auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
+    CHECK(s.exp_avg().device().is_cpu());
+    s.exp_avg(s.exp_avg().to(torch::kMeta));
+    s.exp_avg_sq(s.exp_avg_sq().to(torch::kMeta));
+    ++moved;
+  }
+  CHECK(moved == model->parameters().size());
+  CHECK_THROWS(step.run(tiny_batch(), 0.01, 1, 0));
 }
 
 TEST_CASE("checkpoint container: header round trip, field checks, payload", "[train][io]") {

@@ -18,13 +18,21 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "attnrec/config/config.hpp"
 #include "attnrec/dist/world.hpp"
 #include "attnrec/train/parallel.hpp"
 
 namespace attnrec {
+
+/// The first two ranks (lower first) whose GPU identities (host and GPU UUID, one per rank) are
+/// equal, or nullopt. NCCL allows one process per GPU; before the NCCL group is built, every
+/// rank publishes its identity through the store and all stop with a ConfigError naming the two.
+std::optional<std::pair<int, int>> find_shared_gpu(const std::vector<std::string>& identities);
 
 /// Whether this build has c10d's NCCL process group (a CUDA build of LibTorch whose NCCL
 /// headers were found: the PyPI build).

@@ -54,6 +54,10 @@ struct FitOptions {
 /// keep torch's Adam state format, so checkpoints do not depend on the choice.
 std::shared_ptr<torch::optim::Adam> make_optimizer(const TrainConfig& train, Recommender& model);
 
+/// Puts every parameter's Adam moments on that parameter's device: a restored state is read
+/// onto the CPU, and the model may train elsewhere (a checkpoint moves between CPU and CUDA).
+void place_optimizer_state(Recommender& model, torch::optim::Adam& optimizer);
+
 class Trainer {
  public:
   /// `valid` may be null (no validation: no best checkpoint, no early stopping); `test` is read
