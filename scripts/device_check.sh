@@ -12,23 +12,26 @@
 #   4. on a machine of one GPU: NCCL with both processes on that GPU, which NCCL refuses (attnrec
 #      should stop both with exit 2 naming the shared GPU); it records how attnrec ends (exit
 #      codes, seconds, last lines) or, if both finish, compares them with the 1-process run;
-# and writes a JSON summary to $OUT/device_check.json (and the logs beside it).
+# Each test case runs in a process of its own (a crash in one leaves the others' results). It
+# works in --work (default $TMPDIR/attnrec-device-check) and writes two files to --out (default
+# $OUT, where the device tool brings files back, at most 8 of them): device_check.json, the
+# summary, and logs.tgz, every log and run directory without data and checkpoints.
 #
-#   scripts/device_check.sh [--dry-run] [--deps DIR] [--out DIR] [--samples N] [--jobs N]
+#   scripts/device_check.sh [--dry-run] [--deps DIR] [--out DIR] [--work DIR] [--samples N]
+#                           [--jobs N]
 #
 # --dry-run checks the dependency folder and prints the commands without running them (it works
-# on any machine). Meant to finish in under 8 minutes on 16 cores. From this machine:
+# on any machine). Meant to finish in under 8 minutes on 16 cores (an H200 machine took 197 s,
+# 141 of them building). From this machine:
 #   scripts/fetch_device_deps.sh
-#   run(command="bash scripts/device_check.sh --out /tmp/dc; rc=$?; cp /tmp/dc/device_check.json $OUT/;
-#       tar czf $OUT/logs.tgz -C /tmp/dc --exclude=multi/data --exclude='*.pt' .; exit $rc",
-#       carry=[".device-deps"], timeout_s=600)
-# (the device tool brings back at most 8 files from $OUT, so the logs travel as one archive).
+#   run(command="bash scripts/device_check.sh", carry=[".device-deps"], timeout_s=600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dry_run=no
 deps=.device-deps
 out="${OUT:-device-check-out}"
+work="${TMPDIR:-/tmp}/attnrec-device-check"
 samples=200000
 jobs="$(nproc)"
 while (($#)); do
@@ -36,6 +39,7 @@ while (($#)); do
     --dry-run) dry_run=yes; shift ;;
     --deps) deps="${2:?--deps needs a folder}"; shift 2 ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
+    --work) work="${2:?--work needs a folder}"; shift 2 ;;
     --samples) samples="${2:?--samples needs a number}"; shift 2 ;;
     --jobs) jobs="${2:?--jobs needs a number}"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -49,7 +53,7 @@ esac
 # The dependency folder must hold what fetch_device_deps.sh unpacks.
 need=(MANIFEST.tsv usr/include/fmt/format.h usr/include/spdlog/spdlog.h usr/include/CLI/CLI.hpp
       usr/include/nlohmann/json.hpp usr/include/catch2/catch.hpp usr/include/openssl/sha.h
-      usr/include/gloo/context.h
+      usr/include/gloo/context.h usr/lib/libCatch2WithMain.a
       usr/lib/x86_64-linux-gnu/libfmt.so.9 usr/lib/x86_64-linux-gnu/libspdlog.so.1.10
       usr/lib/x86_64-linux-gnu/libcrypto.so.3)
 missing=()
@@ -63,6 +67,7 @@ deps="$(cd "$deps" && pwd)"
 echo "device_check: dependency folder $deps ok ($(wc -l < "$deps/MANIFEST.tsv") packages)"
 
 build=build-device
+tests='[cuda],[device]~[scripts],[precision],[build]'  # [scripts] tests need apt and a network
 python="${ATTNREC_PYTHON:-python3}"
 torch_prefix_cmd="$python -c 'import os, torch; print(os.path.dirname(torch.__file__))'"
 bench() {  # workload precision -> one JSON line
@@ -71,25 +76,25 @@ bench() {  # workload precision -> one JSON line
 peer() {  # precision -> one JSON line
   echo "$python scripts/bench_vs_pytorch.py --peer W1 --samples $samples --threads $jobs --device cuda --precision $1"
 }
-multi_args="train --config configs/quickstart.json --set data.train=$out/multi/data/train.tsv \
---set data.valid=$out/multi/data/valid.tsv --set data.test=$out/multi/data/test.tsv \
+multi_args="train --config configs/quickstart.json --set data.train=$work/multi/data/train.tsv \
+--set data.valid=$work/multi/data/valid.tsv --set data.test=$work/multi/data/test.tsv \
 --set train.epochs=2 --set train.batch_size=64 --set train.optimizer=lazy_adam \
 --set model.embedding.dropout=0 --set model.head.dropout=0 --set train.threads=2"
 multi_data() {  # -> the generator's command line (the data of step 3)
-  echo "$build/attnrec --log-level warn generate --out $out/multi/data --users 300 --items 400 --train 6000 --valid 500 --test 500 --seed 3"
+  echo "$build/attnrec --log-level warn generate --out $work/multi/data --users 300 --items 400 --train 6000 --valid 500 --test 500 --seed 3"
 }
 multi_one() {  # -> the 1-process run's command line
-  echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/one --set train.device=cuda:0"
+  echo "$build/attnrec --log-level warn $multi_args --run-dir $work/multi/one --set train.device=cuda:0"
 }
 multi_two() {  # backend device [run] -> the command line of one rank (RANK, MASTER_* set by the caller)
-  echo "$build/attnrec --log-level warn $multi_args --run-dir $out/multi/${3:-two} --set train.distributed.backend=$1 --set train.device=$2"
+  echo "$build/attnrec --log-level warn $multi_args --run-dir $work/multi/${3:-two} --set train.distributed.backend=$1 --set train.device=$2"
 }
 commands=(
   "torch_prefix=\$($torch_prefix_cmd)"
   "cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH=\"\$torch_prefix;$deps/usr\""
   "cmake --build $build -j $jobs"
   "$build/attnrec --version"
-  "$build/attnrec_tests '[cuda],[device]~[scripts],[precision],[build]' > $out/tests.log"
+  "for each NAME of $build/attnrec_tests --list-test-names-only '$tests', one at a time: $build/attnrec_tests NAME > $work/tests/N.log"
   "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)"
   "$(peer fp32)" "$(peer bf16)"
   "$(multi_data)" "$(multi_one)"
@@ -99,11 +104,12 @@ commands=(
 if [ "$dry_run" = yes ]; then
   echo "device_check: --dry-run; on the GPU machine this would run:"
   printf '  %s\n' "${commands[@]}"
-  echo "  (then write $out/device_check.json)"
+  echo "  (then write $out/device_check.json and $out/logs.tgz)"
   exit 0
 fi
 
-mkdir -p "$out"
+rm -rf "$work"
+mkdir -p "$out" "$work/tests"
 start=$SECONDS
 log() { echo "device_check [$((SECONDS - start)) s]: $*"; }
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # no CUDA code is compiled
@@ -111,21 +117,30 @@ export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LI
 torch_prefix="$(eval "$torch_prefix_cmd")"
 log "PyTorch at $torch_prefix; nvidia-smi: $(nvidia-smi -L 2>/dev/null | head -1 || echo none)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" > "$out/configure.log" 2>&1 ||
-  { tail -30 "$out/configure.log"; exit 1; }
-cmake --build "$build" -j "$jobs" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" > "$work/configure.log" 2>&1 ||
+  { tail -30 "$work/configure.log"; exit 1; }
+cmake --build "$build" -j "$jobs" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 log "built"
 version="$("$build/attnrec" --version)"
 echo "$version"
+# One process per test case, each with a deadline: a crash or a hang costs that case only.
 tests_rc=0
-"$build/attnrec_tests" '[cuda],[device]~[scripts],[precision],[build]' > "$out/tests.log" 2>&1 ||
-  tests_rc=$?
-tail -5 "$out/tests.log"
-log "tests exit $tests_rc"
+test_results=()
+n=0
+while IFS= read -r name; do
+  [ -n "$name" ] || continue
+  n=$((n + 1))
+  t0=$SECONDS
+  rc=0
+  timeout 180 "$build/attnrec_tests" "${name//,/\\,}" > "$work/tests/$n.log" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || { tests_rc=1; tail -15 "$work/tests/$n.log"; }
+  log "test $n exit $rc ($((SECONDS - t0)) s): $name"
+  test_results+=("$("$python" -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "exit_code": int(sys.argv[2]), "seconds": int(sys.argv[3])}))' "$name" "$rc" "$((SECONDS - t0))")")
+done < <("$build/attnrec_tests" --list-test-names-only "$tests")
 results=()
 for w in W1 T1; do
   for p in fp32 bf16; do
-    if line="$(eval "$(bench "$w" "$p")" 2>>"$out/bench.log" | tail -1)"; then
+    if line="$(eval "$(bench "$w" "$p")" 2>>"$work/bench.log" | tail -1)"; then
       results+=("{\"tool\": \"attnrec\", \"result\": $line}")
     else
       results+=("{\"tool\": \"attnrec\", \"workload\": \"$w\", \"precision\": \"$p\", \"failed\": true}")
@@ -134,7 +149,7 @@ for w in W1 T1; do
   done
 done
 for p in fp32 bf16; do
-  if line="$(eval "$(peer "$p")" 2>>"$out/bench.log" | tail -1)"; then
+  if line="$(eval "$(peer "$p")" 2>>"$work/bench.log" | tail -1)"; then
     results+=("{\"tool\": \"pytorch\", \"result\": $line}")
   else
     results+=("{\"tool\": \"pytorch\", \"workload\": \"W1\", \"precision\": \"$p\", \"failed\": true}")
@@ -149,7 +164,7 @@ launch_two() {  # backend device0 device1 run -> waits for both ranks; returns 0
   for r in 0 1; do
     local dev="$2"; [ "$r" = 1 ] && dev="$3"
     RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-      timeout "${launch_timeout:-300}" bash -c "$(multi_two "$1" "$dev" "$4")" > "$out/multi.$4.rank$r.log" 2>&1 &
+      timeout "${launch_timeout:-300}" bash -c "$(multi_two "$1" "$dev" "$4")" > "$work/multi.$4.rank$r.log" 2>&1 &
     pids+=($!)
   done
   codes=()
@@ -157,7 +172,7 @@ launch_two() {  # backend device0 device1 run -> waits for both ranks; returns 0
   return $ok
 }
 compare_runs() {  # backend run -> one JSON object comparing runs "one" and RUN
-  "$python" - "$out/multi" "$1" "$gpus" "$2" <<'PY'
+  "$python" - "$work/multi" "$1" "$gpus" "$2" <<'PY'
 import json, sys
 root, backend, gpus, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def losses(run):
@@ -181,7 +196,7 @@ gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
 if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=(cuda:0 cuda:0); fi
 multi="{\"failed\": true, \"backend\": \"$backend\"}"
 one_ok=no
-if eval "$(multi_data)" > "$out/multi.log" 2>&1 && eval "$(multi_one)" >> "$out/multi.log" 2>&1; then
+if eval "$(multi_data)" > "$work/multi.log" 2>&1 && eval "$(multi_one)" >> "$work/multi.log" 2>&1; then
   one_ok=yes
   if launch_two "$backend" "${devices[0]}" "${devices[1]}" two; then
     multi="$(compare_runs "$backend" two)" ||
@@ -198,7 +213,7 @@ if [ "$gpus" -eq 1 ] && [ "$one_ok" = yes ]; then
   if launch_timeout=90 launch_two nccl cuda:0 cuda:0 nccl_one_gpu; then
     shared="$(compare_runs nccl nccl_one_gpu)" || shared="{\"compare\": \"failed\"}"
   else
-    shared="$("$python" - "$out" "$((SECONDS - t4))" "${codes[@]}" <<'PY'
+    shared="$("$python" - "$work" "$((SECONDS - t4))" "${codes[@]}" <<'PY'
 import json, sys
 out, seconds, codes = sys.argv[1], int(sys.argv[2]), [int(c) for c in sys.argv[3:]]
 tails = [open(f"{out}/multi.nccl_one_gpu.rank{r}.log", errors="replace").read().splitlines()[-4:]
@@ -214,6 +229,7 @@ fi
   echo "{\"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
   echo " \"gpu\": \"$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g')\","
   echo " \"tests_exit_code\": $tests_rc, \"seconds\": $((SECONDS - start)), \"samples\": $samples,"
+  echo " \"tests\": [$(IFS=,; echo "${test_results[*]}")],"
   echo " \"multi_process\": $multi,"
   echo " \"nccl_two_processes_one_gpu\": $shared,"
   echo " \"bench\": ["
@@ -221,6 +237,7 @@ fi
   echo "]}"
 } > "$out/device_check.json"
 "$python" -m json.tool "$out/device_check.json" > /dev/null
-log "wrote $out/device_check.json"
+tar czf "$out/logs.tgz" -C "$work" --exclude=./multi/data --exclude='*.pt' .
+log "wrote $out/device_check.json and $out/logs.tgz"
 cat "$out/device_check.json"
 exit "$tests_rc"
