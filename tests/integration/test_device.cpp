@@ -495,3 +495,47 @@ TEST_CASE("checkpoints across LibTorch builds: which optimizer states this build
   REQUIRE(r.code == 0);
   CHECK(nlohmann::json::parse(r.out)["libtorch_version"] == compat::torch_version());
 }
+
+TEST_CASE("a checkpoint whose tensors are on CUDA evaluates and resumes on a machine without one",
+          "[device][resume]") {
+  // A GPU run writes its tensors' device ("cuda:0") into the archive, and LibTorch refuses to
+  // read such tensors where no GPU is, unless told to read them onto the CPU: attnrec now reads
+  // every checkpoint onto the CPU, and the trainer moves Adam's moments with the model. The
+  // stand-in for a GPU's checkpoint: a CPU run's, rewritten to say cuda:0.
+  if (run_shell("command -v python3").code != 0) {
+    WARN("SKIPPED: python3 (standard library only) is not installed");
+    return;
+  }
+  DeviceWorkspace w;
+  const auto straight = w.dir.file("straight");
+  REQUIRE(w.train(straight, "cpu").code == 0);
+  const auto run = w.dir.file("moved");
+  REQUIRE(w.train(run, "cpu", "--stop-after-steps 3").code == 0);
+  const auto test = w.data + "/test.tsv";
+  const auto before = evaluate_json(run, test, "cpu");
+  int relocated = 0;
+  for (const auto& e : fs::directory_iterator(run + "/checkpoints")) {
+    if (e.path().extension() != ".pt") continue;
+    const auto r = run_shell("python3 '" + source_path("tests/tools/relocate_checkpoint.py") +
+                             "' '" + e.path().string() + "' cuda:0");
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(std::stoi(r.out) == 1);  // the one location string every storage refers to
+    ++relocated;
+  }
+  REQUIRE(relocated >= 1);
+  const auto after = evaluate_json(run, test, "cpu");
+  CHECK(after["auc"] == before["auc"]);
+  CHECK(after["logloss"] == before["logloss"]);
+  const auto resumed = run_cli("--log-level warn train --resume '" + run + "'");
+  INFO(resumed.err);
+  REQUIRE(resumed.code == 0);
+  const auto a = run_cli("inspect --json '" + straight + "/checkpoints/final.pt'");
+  const auto b = run_cli("inspect --json '" + run + "/checkpoints/final.pt'");
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  CHECK(nlohmann::json::parse(a.out)["weights_sha256"] ==
+        nlohmann::json::parse(b.out)["weights_sha256"]);
+  CHECK(nlohmann::json::parse(a.out)["optimizer_sha256"] ==
+        nlohmann::json::parse(b.out)["optimizer_sha256"]);
+}
