@@ -3,8 +3,9 @@
 # PyTorch with CUDA, CMake, ninja and nvcc). It builds attnrec against that PyTorch's LibTorch and
 # the Debian packages unpacked by scripts/fetch_device_deps.sh, then runs:
 #   1. the CUDA-tagged tests and the device/precision/build tests ([cuda], [device], ...);
-#   2. `attnrec bench` on the GPU for W1 and T1, fp32 and bf16, beside the same W1 model in
-#      PyTorch eager on the same GPU (scripts/bench_vs_pytorch.py --peer);
+#   2. `attnrec bench` on the GPU for W1 and T1, fp32 and bf16, and W1 fp32 once more with
+#      train.deterministic=false (the cost of deterministic kernels), beside the same W1 model
+#      in PyTorch eager on the same GPU (scripts/bench_vs_pytorch.py --peer);
 #   3. a 2-process data-parallel `attnrec train` on the GPU(s) beside one process (same global
 #      batch, lazy_adam, no dropout: the same optimisation): NCCL, one GPU per process, where
 #      the machine has 2 or more GPUs; else Gloo with both processes on cuda:0 (NCCL refuses
@@ -70,8 +71,8 @@ build=build-device
 tests='[cuda],[device]~[scripts],[precision],[build]'  # [scripts] tests need apt and a network
 python="${ATTNREC_PYTHON:-python3}"
 torch_prefix_cmd="$python -c 'import os, torch; print(os.path.dirname(torch.__file__))'"
-bench() {  # workload precision -> one JSON line
-  echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=cuda --set train.precision=$2 --json"
+bench() {  # workload precision [deterministic] -> one JSON line
+  echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=cuda --set train.precision=$2 --set train.deterministic=${3:-true} --json"
 }
 peer() {  # precision -> one JSON line
   echo "$python scripts/bench_vs_pytorch.py --peer W1 --samples $samples --threads $jobs --device cuda --precision $1"
@@ -95,7 +96,7 @@ commands=(
   "cmake --build $build -j $jobs"
   "$build/attnrec --version"
   "for each NAME of $build/attnrec_tests --list-test-names-only '$tests', one at a time: $build/attnrec_tests NAME > $work/tests/N.log"
-  "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)"
+  "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)" "$(bench W1 fp32 false)"
   "$(peer fp32)" "$(peer bf16)"
   "$(multi_data)" "$(multi_one)"
   "RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
@@ -138,15 +139,15 @@ while IFS= read -r name; do
   test_results+=("$("$python" -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "exit_code": int(sys.argv[2]), "seconds": int(sys.argv[3])}))' "$name" "$rc" "$((SECONDS - t0))")")
 done < <("$build/attnrec_tests" --list-test-names-only "$tests")
 results=()
-for w in W1 T1; do
-  for p in fp32 bf16; do
-    if line="$(eval "$(bench "$w" "$p")" 2>>"$work/bench.log" | tail -1)"; then
-      results+=("{\"tool\": \"attnrec\", \"result\": $line}")
-    else
-      results+=("{\"tool\": \"attnrec\", \"workload\": \"$w\", \"precision\": \"$p\", \"failed\": true}")
-    fi
-    log "bench $w $p"
-  done
+# The four workloads with deterministic kernels (the default), then W1 without: their cost.
+for run in "W1 fp32 true" "W1 bf16 true" "T1 fp32 true" "T1 bf16 true" "W1 fp32 false"; do
+  read -r w p d <<< "$run"
+  if line="$(eval "$(bench "$w" "$p" "$d")" 2>>"$work/bench.log" | tail -1)"; then
+    results+=("{\"tool\": \"attnrec\", \"result\": $line}")
+  else
+    results+=("{\"tool\": \"attnrec\", \"workload\": \"$w\", \"precision\": \"$p\", \"deterministic\": $d, \"failed\": true}")
+  fi
+  log "bench $w $p deterministic=$d"
 done
 for p in fp32 bf16; do
   if line="$(eval "$(peer "$p")" 2>>"$work/bench.log" | tail -1)"; then

@@ -382,6 +382,16 @@ std::vector<FieldSpec> train_fields() {
                 "(AVX-512 BF16, AMX), slower on CPUs without them. Validation and `evaluate` "
                 "always run in float32. A resumed run may change it; bit-identical resume holds "
                 "only when it does not."),
+      ATTNREC_FIELD(train.deterministic)
+          .resumable()
+          .def(true)
+          .help("On CUDA, use deterministic kernels only (cuDNN's deterministic algorithms, "
+                "PyTorch's deterministic algorithms, cuBLAS's fixed workspace "
+                "CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set), so that a run repeats and resumes "
+                "bit for bit. `false` lets CUDA pick faster non-deterministic kernels (atomic "
+                "scatter-adds in embedding backward, cuDNN's own choice): results then differ "
+                "in the last bits from run to run. No effect on the CPU, whose kernels are "
+                "deterministic."),
       ATTNREC_FIELD(train.threads)
           .resumable()
           .def(0)

@@ -210,6 +210,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
   validate_config(config);
   const int threads = configure_threads(config.train.threads);
   const torch::Device device = resolve_device(config.train.device);
+  if (device.is_cuda()) set_cuda_determinism(config.train.deterministic);
   seed_everything(w.seed);
   TrainingData train;
   train.samples = make_bench_samples(w, w.samples, w.seed);
@@ -303,6 +304,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
       {"threads", threads},
       {"device", device.str()},
       {"precision", name_of(config.train.precision)},
+      {"deterministic", config.train.deterministic},  // CUDA's kernels (see train.deterministic)
       // The OpenMP wait policy this process started with (see ensure_passive_openmp).
       {"omp_wait_policy",
        std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "libgomp default"},

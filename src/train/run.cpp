@@ -191,6 +191,7 @@ std::vector<Fingerprint> fingerprints(const Config& config, const Prepared& p) {
 /// This process's device (cuda and auto mean its GPU, options.cuda_index) and CPU threads.
 void set_up_device(const Config& config, const TrainRunOptions& options, Prepared& p) {
   p.device = resolve_device(config.train.device, "/train/device", options.cuda_index);
+  if (p.device.is_cuda()) set_cuda_determinism(config.train.deterministic);
   p.threads =
       configure_threads(config.train.threads > 0 ? config.train.threads : options.default_threads);
 }

@@ -50,21 +50,20 @@ torch::Device resolve_device(const std::string& text, const std::string& source,
         "(cuda:N)",
         source, text, index, count));
   }
-  use_deterministic_cuda();
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
-void use_deterministic_cuda() {
+void set_cuda_determinism(bool deterministic) {
   // Exact resume on a GPU needs the same kernels on every run: cuBLAS picks its reduction
   // order by workspace (fixed here before its first handle exists, unless the user set it),
   // cuDNN by benchmark unless told to be deterministic, and scatter-adds (embedding and
   // index_add backward) use atomics unless deterministic algorithms are on. warn_only: an op
   // without a deterministic kernel warns instead of stopping the run.
-  ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  if (deterministic) ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
   auto& context = at::globalContext();
   context.setBenchmarkCuDNN(false);
-  context.setDeterministicCuDNN(true);
-  context.setDeterministicAlgorithms(true, /*warn_only=*/true);
+  context.setDeterministicCuDNN(deterministic);
+  context.setDeterministicAlgorithms(deterministic, /*warn_only=*/true);
 }
 
 int physical_cores() {

@@ -337,6 +337,15 @@ TEST_CASE("cuda: attnrec bench trains and scores on the device", "[cuda][device]
   CHECK(j["device"].get<std::string>().rfind(device, 0) == 0);
   CHECK(j["loss_segments"].size() == 10);
   CHECK(j["loss_segments"][0].get<double>() > 0);
+  CHECK(j["deterministic"] == true);  // train.deterministic's default
+  // Without deterministic kernels (on CUDA; the CPU's are deterministic either way).
+  const auto fast = run_cli(
+      "--log-level warn bench --workload W1 --samples 2000 --set "
+      "train.deterministic=false --set train.device=" +
+      device + " --json");
+  INFO(fast.err);
+  REQUIRE(fast.code == 0);
+  CHECK(nlohmann::json::parse(fast.out)["deterministic"] == false);
 }
 
 TEST_CASE("cuda: full ranking as a matrix product gives the CPU's metrics", "[cuda][device]") {

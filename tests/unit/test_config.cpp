@@ -65,7 +65,8 @@ TEST_CASE("unknown keys name the JSON path and suggest the closest key", "[confi
       std::string("c.json: /train/zzzzzzzz: unknown key; valid keys here: epochs, batch_size, "
                   "optimizer, lr, beta1, beta2, eps, weight_decay, schedule, warmup_steps, "
                   "grad_clip, "
-                  "seed, device, precision, threads, validate_every_steps, log_every_steps, "
+                  "seed, device, precision, deterministic, threads, validate_every_steps, "
+                  "log_every_steps, "
                   "tensorboard, distributed, on_nonfinite, loss, next_item, gbce_t, softmax_block, "
                   "label_smoothing, negatives, "
                   "early_stopping"));
@@ -242,6 +243,7 @@ TEST_CASE("the option table is the only list: resumable names and choices exist"
                                              "train.epochs",
                                              "train.device",
                                              "train.precision",
+                                             "train.deterministic",
                                              "train.threads",
                                              "train.validate_every_steps",
                                              "train.log_every_steps",

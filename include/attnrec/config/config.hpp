@@ -129,6 +129,7 @@ struct TrainConfig {
   NonFinitePolicy on_nonfinite = NonFinitePolicy::error;
   OptimizerKind optimizer = OptimizerKind::adam;
   Precision precision = Precision::fp32;
+  bool deterministic = true;  ///< CUDA: deterministic kernels (runs and resumes repeat exactly)
   LossKind loss = LossKind::bce;
   double label_smoothing = 0.0;
   double gbce_t = 0.0;             ///< gbce's calibration t (0: plain BCE, 1: beta = alpha)

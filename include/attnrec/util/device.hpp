@@ -11,13 +11,14 @@ namespace attnrec {
 /// CUDA "auto" mean cuda:`default_index` (a process of a multi-process job passes its
 /// LOCAL_RANK: one GPU per process). Anything else, or asking for CUDA where none is available
 /// or for a device index past the visible devices, is a ConfigError naming `source` (the
-/// option). A CUDA device turns on use_deterministic_cuda().
+/// option).
 torch::Device resolve_device(const std::string& spec, const std::string& source = "/train/device",
                              int default_index = 0);
 
-/// Makes CUDA runs repeatable bit for bit (what exact resume needs): deterministic cuDNN and
-/// PyTorch algorithms, and cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set).
-void use_deterministic_cuda();
+/// train.deterministic for a CUDA run, before its first CUDA kernel: on, CUDA runs repeat bit for
+/// bit (what exact resume needs): deterministic cuDNN and PyTorch algorithms, and cuBLAS's fixed
+/// workspace (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set); off, LibTorch's defaults.
+void set_cuda_determinism(bool deterministic);
 
 /// Physical cores of this machine (logical CPUs when the topology cannot be read).
 int physical_cores();
