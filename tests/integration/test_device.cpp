@@ -81,6 +81,19 @@ void check_same_weights(const std::string& a, const std::string& b, double atol)
   }
 }
 
+/// The final checkpoints of two run directories hold the same weights and Adam state, bit for
+/// bit (their SHA-256 digests, as `attnrec inspect` reports them).
+void check_same_digests(const std::string& run_a, const std::string& run_b) {
+  const auto a = run_cli("inspect --json '" + run_a + "/checkpoints/final.pt'");
+  const auto b = run_cli("inspect --json '" + run_b + "/checkpoints/final.pt'");
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  CHECK(nlohmann::json::parse(a.out)["weights_sha256"] ==
+        nlohmann::json::parse(b.out)["weights_sha256"]);
+  CHECK(nlohmann::json::parse(a.out)["optimizer_sha256"] ==
+        nlohmann::json::parse(b.out)["optimizer_sha256"]);
+}
+
 nlohmann::json evaluate_json(const std::string& run, const std::string& data,
                              const std::string& device, const std::string& extra = "") {
   const auto r = run_cli("--log-level warn evaluate --checkpoint '" + run + "' --data '" + data +
@@ -398,14 +411,7 @@ TEST_CASE("cuda: resume on the same device is bit-identical", "[cuda][device][re
   const auto resumed = run_cli("--log-level warn train --resume '" + run + "'");
   INFO(resumed.err);
   REQUIRE(resumed.code == 0);
-  const auto a = run_cli("inspect --json '" + straight + "/checkpoints/final.pt'");
-  const auto b = run_cli("inspect --json '" + run + "/checkpoints/final.pt'");
-  REQUIRE(a.code == 0);
-  REQUIRE(b.code == 0);
-  CHECK(nlohmann::json::parse(a.out)["weights_sha256"] ==
-        nlohmann::json::parse(b.out)["weights_sha256"]);
-  CHECK(nlohmann::json::parse(a.out)["optimizer_sha256"] ==
-        nlohmann::json::parse(b.out)["optimizer_sha256"]);
+  check_same_digests(straight, run);
 }
 
 namespace {
@@ -539,12 +545,5 @@ TEST_CASE("a checkpoint whose tensors are on CUDA evaluates and resumes on a mac
   const auto resumed = run_cli("--log-level warn train --resume '" + run + "'");
   INFO(resumed.err);
   REQUIRE(resumed.code == 0);
-  const auto a = run_cli("inspect --json '" + straight + "/checkpoints/final.pt'");
-  const auto b = run_cli("inspect --json '" + run + "/checkpoints/final.pt'");
-  REQUIRE(a.code == 0);
-  REQUIRE(b.code == 0);
-  CHECK(nlohmann::json::parse(a.out)["weights_sha256"] ==
-        nlohmann::json::parse(b.out)["weights_sha256"]);
-  CHECK(nlohmann::json::parse(a.out)["optimizer_sha256"] ==
-        nlohmann::json::parse(b.out)["optimizer_sha256"]);
+  check_same_digests(straight, run);
 }
