@@ -56,7 +56,7 @@ def make_data(n, vocab, seed):
     return hist, length, cand, label
 
 
-def peer(workload, threads, samples, sparse, device="cpu", precision="fp32"):
+def peer(workload, threads, samples, sparse, device="cpu", precision="fp32", profile=None):
     import numpy as np
     import torch
     from torch import nn
@@ -114,8 +114,8 @@ def peer(workload, threads, samples, sparse, device="cpu", precision="fp32"):
     data_s = time.perf_counter() - t0
     steps = (samples + BATCH - 1) // BATCH
     seg_sum, seg_n = [0.0] * 10, [0] * 10
-    t0 = time.perf_counter()
-    for i, (h, m, c, y) in enumerate(batches()):
+
+    def train_step(h, m, c, y):
         for o in opts:
             o.zero_grad()
         with autocast():
@@ -124,6 +124,18 @@ def peer(workload, threads, samples, sparse, device="cpu", precision="fp32"):
         loss.backward()
         for o in opts:
             o.step()
+        return loss
+
+    def infer_batch(b):
+        e = min(samples, b + INFER_BATCH)
+        t = int(length[b:e].max())
+        h = torch.from_numpy(hist[b:e, :t]).to(dev)
+        with autocast():
+            torch.sigmoid(model(h, h != 0, torch.from_numpy(cand[b:e]).to(dev)))
+
+    t0 = time.perf_counter()
+    for i, (h, m, c, y) in enumerate(batches()):
+        loss = train_step(h, m, c, y)
         seg = min(9, i * 10 // steps)
         seg_sum[seg] += loss.item()
         seg_n[seg] += 1
@@ -133,19 +145,39 @@ def peer(workload, threads, samples, sparse, device="cpu", precision="fp32"):
     with torch.inference_mode():
         model.eval()
         for b in range(0, samples, INFER_BATCH):
-            e = min(samples, b + INFER_BATCH)
-            t = int(length[b:e].max())
-            h = torch.from_numpy(hist[b:e, :t]).to(dev)
-            with autocast():
-                torch.sigmoid(model(h, h != 0, torch.from_numpy(cand[b:e]).to(dev)))
+            infer_batch(b)
         sync()
     infer_s = time.perf_counter() - t0
+    traces = {}
+    if profile:
+        # As attnrec bench --profile: 20 training steps, then 20 inference batches (the steps
+        # are marked as attnrec's are, for scripts/trace_summary.py).
+        from torch.profiler import ProfilerActivity, profile as record, record_function
+        os.makedirs(profile, exist_ok=True)
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+        model.train()
+        with record(activities=acts) as prof:
+            for _, (h, m, c, y) in zip(range(20), batches()):
+                with record_function("peer::train_step"):
+                    train_step(h, m, c, y).item()
+            sync()
+        traces["train_trace"] = os.path.join(profile, "train.json")
+        prof.export_chrome_trace(traces["train_trace"])
+        model.eval()
+        with torch.inference_mode(), record(activities=acts) as prof:
+            for b in range(0, min(samples, 20 * INFER_BATCH), INFER_BATCH):
+                with record_function("peer::score_batch"):
+                    infer_batch(b)
+            sync()
+        traces["infer_trace"] = os.path.join(profile, "infer.json")
+        prof.export_chrome_trace(traces["infer_trace"])
     return {"workload": workload, "threads": threads, "sparse": sparse, "samples": samples,
             "device": device, "precision": precision,
             "data_samples_per_s": samples / data_s, "train_samples_per_s": samples / train_s,
             "infer_samples_per_s": samples / infer_s,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "loss_segments": [s / max(n, 1) for s, n in zip(seg_sum, seg_n)]}
+            "loss_segments": [s / max(n, 1) for s, n in zip(seg_sum, seg_n)],
+            **({"profile": traces} if traces else {})}
 
 
 def run_json(cmd):
@@ -166,9 +198,11 @@ def main():
     ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                     help=argparse.SUPPRESS)
+    ap.add_argument("--profile", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.peer:
-        print(json.dumps(peer(a.peer, a.threads, a.samples, a.sparse, a.device, a.precision)))
+        print(json.dumps(peer(a.peer, a.threads, a.samples, a.sparse, a.device, a.precision,
+                              a.profile)))
         return 0
     attnrec = os.path.join(ROOT, "build", "attnrec")
     keys = ["train_samples_per_s", "infer_samples_per_s", "data_samples_per_s", "peak_rss_mb"]

@@ -6,6 +6,9 @@
 #   2. `attnrec bench` on the GPU for W1 and T1, fp32 and bf16, and W1 fp32 once more with
 #      train.deterministic=false (the cost of deterministic kernels), beside the same W1 model
 #      in PyTorch eager on the same GPU (scripts/bench_vs_pytorch.py --peer);
+#      then where a W1 fp32 step's time goes: profiler traces of 20 training steps and 20
+#      inference batches in both (bench --profile, bench_vs_pytorch.py --profile), summarised by
+#      scripts/trace_summary.py (launches, kernels and their time per step);
 #   3. a 2-process data-parallel `attnrec train` on the GPU(s) beside one process (same global
 #      batch, lazy_adam, no dropout: the same optimisation): NCCL, one GPU per process, where
 #      the machine has 2 or more GPUs; else Gloo with both processes on cuda:0 (NCCL refuses
@@ -16,7 +19,8 @@
 # Each test case runs in a process of its own (a crash in one leaves the others' results). It
 # works in --work (default $TMPDIR/attnrec-device-check) and writes two files to --out (default
 # $OUT, where the device tool brings files back, at most 8 of them): device_check.json, the
-# summary, and logs.tgz, every log and run directory without data and checkpoints.
+# summary, logs.tgz, every log and run directory without data and checkpoints, and traces.tgz,
+# the profiler's traces.
 #
 #   scripts/device_check.sh [--dry-run] [--deps DIR] [--out DIR] [--work DIR] [--samples N]
 #                           [--jobs N]
@@ -71,8 +75,8 @@ build=build-device
 tests='[cuda],[device]~[scripts],[precision],[build]'  # [scripts] tests need apt and a network
 python="${ATTNREC_PYTHON:-python3}"
 torch_prefix_cmd="$python -c 'import os, torch; print(os.path.dirname(torch.__file__))'"
-bench() {  # workload precision [deterministic] -> one JSON line
-  echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=cuda --set train.precision=$2 --set train.deterministic=${3:-true} --json"
+bench() {  # workload precision [deterministic [eval batch]] -> one JSON line
+  echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=cuda --set train.precision=$2 --set train.deterministic=${3:-true}${4:+ --set eval.batch_size=$4} --json"
 }
 peer() {  # precision -> one JSON line
   echo "$python scripts/bench_vs_pytorch.py --peer W1 --samples $samples --threads $jobs --device cuda --precision $1"
@@ -97,7 +101,10 @@ commands=(
   "$build/attnrec --version"
   "for each NAME of $build/attnrec_tests --list-test-names-only '$tests', one at a time: $build/attnrec_tests NAME > $work/tests/N.log"
   "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)" "$(bench W1 fp32 false)"
+  "$(bench W1 fp32 true 4096)"
   "$(peer fp32)" "$(peer bf16)"
+  "$(bench W1 fp32) --profile $work/profile/attnrec" "$(peer fp32) --profile $work/profile/pytorch"
+  "$python scripts/trace_summary.py $work/profile/*/*.json"
   "$(multi_data)" "$(multi_one)"
   "RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
   "(one GPU only) RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two nccl cuda:0 nccl_one_gpu)"
@@ -105,7 +112,7 @@ commands=(
 if [ "$dry_run" = yes ]; then
   echo "device_check: --dry-run; on the GPU machine this would run:"
   printf '  %s\n' "${commands[@]}"
-  echo "  (then write $out/device_check.json and $out/logs.tgz)"
+  echo "  (then write $out/device_check.json, $out/logs.tgz and $out/traces.tgz)"
   exit 0
 fi
 
@@ -139,15 +146,17 @@ while IFS= read -r name; do
   test_results+=("$("$python" -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "exit_code": int(sys.argv[2]), "seconds": int(sys.argv[3])}))' "$name" "$rc" "$((SECONDS - t0))")")
 done < <("$build/attnrec_tests" --list-test-names-only "$tests")
 results=()
-# The four workloads with deterministic kernels (the default), then W1 without: their cost.
-for run in "W1 fp32 true" "W1 bf16 true" "T1 fp32 true" "T1 bf16 true" "W1 fp32 false"; do
-  read -r w p d <<< "$run"
-  if line="$(eval "$(bench "$w" "$p" "$d")" 2>>"$work/bench.log" | tail -1)"; then
+# The four workloads with deterministic kernels (the default), then W1 without (their cost), then
+# W1 inferring in batches of 4096, the peer's inference batch.
+for run in "W1 fp32 true" "W1 bf16 true" "T1 fp32 true" "T1 bf16 true" "W1 fp32 false" \
+  "W1 fp32 true 4096"; do
+  read -r w p d e <<< "$run"
+  if line="$(eval "$(bench "$w" "$p" "$d" "$e")" 2>>"$work/bench.log" | tail -1)"; then
     results+=("{\"tool\": \"attnrec\", \"result\": $line}")
   else
     results+=("{\"tool\": \"attnrec\", \"workload\": \"$w\", \"precision\": \"$p\", \"deterministic\": $d, \"failed\": true}")
   fi
-  log "bench $w $p deterministic=$d"
+  log "bench $w $p deterministic=$d${e:+ eval.batch_size=$e}"
 done
 for p in fp32 bf16; do
   if line="$(eval "$(peer "$p")" 2>>"$work/bench.log" | tail -1)"; then
@@ -157,6 +166,21 @@ for p in fp32 bf16; do
   fi
   log "peer W1 $p"
 done
+# 2b. Where a W1 fp32 step's time goes, in attnrec and in the peer: traces of 20 training steps
+# and 20 inference batches, summarised (launches, kernels and their time per step).
+profiles=()
+mkdir -p "$work/profile"
+eval "$(bench W1 fp32) --profile $work/profile/attnrec" > "$work/profile/attnrec.bench.json" \
+  2>> "$work/bench.log" || true
+eval "$(peer fp32) --profile $work/profile/pytorch" > "$work/profile/pytorch.bench.json" \
+  2>> "$work/bench.log" || true
+for trace in "$work"/profile/*/*.json; do
+  [ -e "$trace" ] || continue
+  if line="$("$python" scripts/trace_summary.py "$trace" 2>> "$work/bench.log")"; then
+    profiles+=("$line")
+  fi
+done
+log "profiles: ${#profiles[@]} traces summarised"
 # 3. Two processes beside one: NCCL with a GPU each where there are two, else Gloo on cuda:0.
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 launch_two() {  # backend device0 device1 run -> waits for both ranks; returns 0 if both exit 0
@@ -233,12 +257,14 @@ fi
   echo " \"tests\": [$(IFS=,; echo "${test_results[*]}")],"
   echo " \"multi_process\": $multi,"
   echo " \"nccl_two_processes_one_gpu\": $shared,"
+  echo " \"profiles\": [$(IFS=,; echo "${profiles[*]}")],"
   echo " \"bench\": ["
   (IFS=,; echo "${results[*]}")
   echo "]}"
 } > "$out/device_check.json"
 "$python" -m json.tool "$out/device_check.json" > /dev/null
-tar czf "$out/logs.tgz" -C "$work" --exclude=./multi/data --exclude='*.pt' .
-log "wrote $out/device_check.json and $out/logs.tgz"
+tar czf "$out/logs.tgz" -C "$work" --exclude=./multi/data --exclude='*.pt' --exclude=./profile .
+tar czf "$out/traces.tgz" -C "$work" profile
+log "wrote $out/device_check.json, $out/logs.tgz and $out/traces.tgz"
 cat "$out/device_check.json"
 exit "$tests_rc"

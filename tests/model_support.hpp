@@ -10,8 +10,19 @@
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/batch.hpp"
 #include "attnrec/tools/synthetic.hpp"
+#include "attnrec/util/torch_compat.hpp"
 
 namespace attnrec::test {
+
+/// Whether a test of the multi-tensor Adam (FusedAdam's CUDA path) can run on this LibTorch's
+/// CPU; if not, says why in a warning.
+inline bool cpu_multi_tensor_adam_or_warn() {
+  if (compat::kCpuMultiTensorAdam) return true;
+  WARN("skipped: LibTorch " << compat::torch_version()
+                            << " runs the multi-tensor Adam on CUDA only (the PyPI build, "
+                               "LibTorch >= 2.4, runs this test on the CPU)");
+  return false;
+}
 
 /// A small generated set on which an LSTM + additive attention learns where the answer is
 /// planted within seconds (300 users, 320 items in 16 categories, histories of 5 to 20).

@@ -35,6 +35,10 @@ void add_bench_command(CLI::App& app, Commands& commands) {
                   "Also rank this many fresh histories against every vocabulary item (full "
                   "ranking; 0: skip)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 24));
+  cmd->add_option("--profile", args->o.profile,
+                  "Also write Chrome traces of the profiler to this folder: train.json (20 "
+                  "training steps) and infer.json (20 inference batches); summarise them with "
+                  "scripts/trace_summary.py");
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
   commands.push_back(
       {cmd, [args]() {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include "attnrec/data/loader.hpp"
 #include "attnrec/data/tsv.hpp"
@@ -34,16 +35,22 @@ std::vector<double> score(Recommender& model, const SampleSet& set, const EvalOp
                                .with_by_length(true)
                                .with_pin_memory(options.device.is_cuda()));
     loader.start_epoch(0);
-    const auto score_batch = [&](const Batch& host) {
+    // The model's probabilities for a batch, on its device (the observer sees every batch).
+    const auto probabilities_of = [&](const Batch& host) {
+      RECORD_USER_SCOPE("attnrec::score_batch");  // a profiler's batch boundary
       const Batch b = host.to(options.device);
       const auto out = model->forward(b);
-      const auto p = torch::sigmoid(out.logits).to(torch::kCPU, torch::kFloat64).contiguous();
+      if (observer) observer(b, out);
+      return torch::sigmoid(out.logits).reshape({-1});
+    };
+    // Writes probabilities `p` (any device) of the samples `index` (host) into the result.
+    const auto store = [&](const torch::Tensor& p_any, const torch::Tensor& index_host) {
+      const auto p = p_any.to(torch::kCPU, torch::kFloat64).contiguous();
       const double* value = p.data_ptr<double>();
-      const std::int64_t* index = host.index.data_ptr<std::int64_t>();  // host copy
+      const std::int64_t* index = index_host.data_ptr<std::int64_t>();
       for (std::int64_t i = 0; i < p.numel(); ++i) {
         probabilities[static_cast<std::size_t>(index[i])] = value[i];
       }
-      if (observer) observer(b, out);
     };
     const auto workers = static_cast<std::int64_t>(at::get_num_threads());
     if (options.device.is_cpu() && !observer && workers > 1 && !at::in_parallel_region()) {
@@ -61,11 +68,27 @@ std::vector<double> score(Recommender& model, const SampleSet& set, const EvalOp
             batch = loader.next();
           }
           if (!batch) break;
-          score_batch(*batch);
+          store(probabilities_of(*batch), batch->index);
         }
       });
     } else {
-      while (auto batch = loader.next()) score_batch(*batch);
+      // One batch after another. The probabilities are read back every kBatchesPerRead batches
+      // rather than after each: on CUDA a read makes the host wait for the device, so reading
+      // per batch would stop the next batches' copies and kernels from queueing behind it.
+      constexpr std::size_t kBatchesPerRead = 64;
+      std::vector<torch::Tensor> pending, pending_index;
+      const auto flush = [&] {
+        if (pending.empty()) return;
+        store(torch::cat(pending), torch::cat(pending_index));
+        pending.clear();
+        pending_index.clear();
+      };
+      while (auto batch = loader.next()) {
+        pending.push_back(probabilities_of(*batch));
+        pending_index.push_back(batch->index);  // host copy
+        if (pending.size() == kBatchesPerRead) flush();
+      }
+      flush();
     }
   }
   model->train(was_training);

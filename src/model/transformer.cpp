@@ -136,7 +136,9 @@ torch::Tensor TransformerEncoderImpl::forward(const torch::Tensor& inputs,
   const auto valid = mask.unsqueeze(2).to(inputs.dtype());
   auto x = options.scale_input() ? inputs * std::sqrt(static_cast<double>(options.dim())) : inputs;
   if (positions_ || sinusoid_.defined()) {
-    const auto pos = recency_positions(mask, lengths.to(mask.device()));
+    // Lengths live on the host (pinned by the loader for CUDA): a blocking copy here would make
+    // the host wait for the device in every forward pass.
+    const auto pos = recency_positions(mask, lengths.to(mask.device(), /*non_blocking=*/true));
     x = x + (positions_ ? positions_(pos) : sinusoid_.index_select(0, pos.flatten()).view_as(x));
   }
   x = dropout_(x) * valid;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <memory>
+#include <optional>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/data/loader.hpp"
@@ -17,6 +19,7 @@
 #include "attnrec/util/device.hpp"
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
+#include "attnrec/util/profiler.hpp"
 #include "attnrec/util/rng.hpp"
 #include "attnrec/util/strings.hpp"
 
@@ -199,12 +202,106 @@ nlohmann::json bench_eval_file(Recommender& model, const Config& config,
           {"eval_file_auc", metrics["auc"]}};
 }
 
+constexpr int kSegments = 10;
+
+/// Loss by tenth of the epoch, step times and the loader's waits, watched from the loop.
+struct LossWatch : TrainObserver {
+  LossWatch(std::int64_t steps, const torch::Device& device) : steps(steps) {
+    // On the training device: a sum there costs no copy to the host per step. One tensor per
+    // segment (a vector filled with copies of one tensor would share storage).
+    for (int i = 0; i < kSegments; ++i)
+      segment_sum.push_back(torch::zeros({}, torch::dtype(torch::kFloat64).device(device)));
+  }
+  void after_step(const TrainState& state, const torch::Tensor& loss) override {
+    const auto now = std::chrono::steady_clock::now();
+    if (state.global_step == 1) first_step = now;
+    last_step = now;
+    const auto seg =
+        std::min<std::int64_t>(kSegments - 1, (state.global_step - 1) * kSegments / steps);
+    segment_sum[seg] += loss.to(torch::kFloat64);
+    ++segment_steps[seg];
+  }
+  void after_epoch(const TrainState&, double seconds) override { data_wait_seconds += seconds; }
+  /// The mean loss of each tenth.
+  nlohmann::json segments() const {
+    nlohmann::json out = nlohmann::json::array();
+    for (int i = 0; i < kSegments; ++i) {
+      out.push_back(segment_steps[i] ? segment_sum[i].item<double>() / segment_steps[i] : 0.0);
+    }
+    return out;
+  }
+
+  std::int64_t steps;
+  std::vector<torch::Tensor> segment_sum;
+  std::vector<std::int64_t> segment_steps = std::vector<std::int64_t>(kSegments, 0);
+  std::chrono::steady_clock::time_point first_step, last_step;
+  double data_wait_seconds = 0.0;
+};
+
+/// --profile: a trace of training steps `from` + 1 .. `to`, recorded from the loop: after a
+/// warm-up of up to 20 steps (a quarter of a short run), up to 20 steps.
+struct StepTrace : TrainObserver {
+  StepTrace(const std::string& folder, std::int64_t steps, const torch::Device& device)
+      : path((std::filesystem::path(folder) / "train.json").string()),
+        from(std::max<std::int64_t>(1, std::min<std::int64_t>(20, steps / 4))),
+        to(std::min(steps, from + 20)),
+        cuda(device.is_cuda()) {}
+  bool records() const { return to > from; }  // a one-step run has no window
+  void after_step(const TrainState& state, const torch::Tensor&) override {
+    if (!records()) return;
+    if (state.global_step == from) recorder = std::make_unique<TraceRecorder>(cuda);
+    if (state.global_step == to && recorder) {
+      if (cuda) torch::cuda::synchronize();  // the window's kernels end inside it
+      recorder->save(path);
+      recorder.reset();
+    }
+  }
+
+  std::string path;
+  std::int64_t from, to;
+  bool cuda;
+  std::unique_ptr<TraceRecorder> recorder;
+};
+
+void make_profile_folder(const std::string& folder) {
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec || !std::filesystem::is_directory(folder)) {
+    throw UsageError("--profile " + folder + ": cannot create the folder for the traces (" +
+                     (ec ? ec.message() : "not a folder") + "); choose a writable folder");
+  }
+}
+
+/// --profile: a trace of inference, 20 batches of fresh samples.
+nlohmann::json trace_inference(Recommender& model, const BenchWorkload& w, const Config& config,
+                               const torch::Device& device, const std::string& folder) {
+  const std::int64_t batches = 20;
+  const SampleSet fresh = make_bench_samples(w, batches * config.eval.batch_size, w.seed + 3);
+  const auto path = (std::filesystem::path(folder) / "infer.json").string();
+  TraceRecorder recorder(device.is_cuda());
+  score(model, fresh, EvalOptions().with_batch_size(config.eval.batch_size).with_device(device));
+  if (device.is_cuda()) torch::cuda::synchronize();
+  recorder.save(path);
+  return {{"infer_trace", path}, {"infer_batches", batches}};
+}
+
+/// Seconds to build every batch of the epoch in this thread: the data pipeline alone.
+double time_data_pipeline(const SampleSet& samples, std::int64_t batch_size) {
+  DataLoader loader(samples, LoaderOptions().with_batch_size(batch_size).with_prefetch(0));
+  loader.start_epoch(0);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t seen = 0;
+  while (auto b = loader.next()) seen += b->size();
+  return seconds_since(t0);
+}
+
 }  // namespace
 
 nlohmann::json run_bench(const BenchOptions& options) {
   namespace fs = std::filesystem;
   BenchWorkload w = bench_workload(options.workload);
   if (options.samples > 0) w.samples = options.samples;
+  if (!options.profile.empty()) make_profile_folder(options.profile);
   Config config = bench_config(w);
   apply_overrides(config, options.overrides);
   validate_config(config);
@@ -217,17 +314,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
   spdlog::info("bench {}: {} samples, vocabulary {}, {} thread(s)", w.name, w.samples, w.vocab,
                threads);
 
-  // 1. The data pipeline alone: every batch of the epoch, built in this thread.
-  double data_seconds = 0;
-  {
-    DataLoader loader(train.samples,
-                      LoaderOptions().with_batch_size(w.batch_size).with_prefetch(0));
-    loader.start_epoch(0);
-    const auto t0 = std::chrono::steady_clock::now();
-    std::int64_t seen = 0;
-    while (auto b = loader.next()) seen += b->size();
-    data_seconds = seconds_since(t0);
-  }
+  // 1. The data pipeline alone.
+  const double data_seconds = time_data_pipeline(train.samples, w.batch_size);
 
   // 2. Training: the product's Trainer, one epoch, in a throw-away run directory.
   const fs::path dir = fs::temp_directory_path() / ("attnrec-bench-" + std::to_string(::getpid()));
@@ -244,50 +332,33 @@ nlohmann::json run_bench(const BenchOptions& options) {
   Vocab().save(run.users_vocab());
   Recommender model = build_recommender(config, w.vocab, 0);
   Trainer trainer(config, train, nullptr, run, device);
-  constexpr int kSegments = 10;
   const std::int64_t steps = (w.samples + w.batch_size - 1) / w.batch_size;
-  // Loss by tenth of the epoch, step times and the loader's waits, watched from the loop.
-  struct Watch : TrainObserver {
-    std::int64_t steps = 1;
-    // One tensor per segment (a vector filled with copies of one tensor would share storage).
-    std::vector<torch::Tensor> segment_sum;
-    std::vector<std::int64_t> segment_steps = std::vector<std::int64_t>(kSegments, 0);
-    std::chrono::steady_clock::time_point first_step, last_step;
-    double data_wait_seconds = 0.0;
-    void after_step(const TrainState& state, const torch::Tensor& loss) override {
-      const auto now = std::chrono::steady_clock::now();
-      if (state.global_step == 1) first_step = now;
-      last_step = now;
-      const auto seg =
-          std::min<std::int64_t>(kSegments - 1, (state.global_step - 1) * kSegments / steps);
-      segment_sum[seg] += loss.to(torch::kFloat64);
-      ++segment_steps[seg];
-    }
-    void after_epoch(const TrainState&, double seconds) override { data_wait_seconds += seconds; }
-  } watch;
-  watch.steps = steps;
-  // On the training device: a sum there costs no copy to the host per step.
-  for (int i = 0; i < kSegments; ++i)
-    watch.segment_sum.push_back(torch::zeros({}, torch::dtype(torch::kFloat64).device(device)));
+  LossWatch watch(steps, device);
   FitOptions fit;
   fit.observers.push_back(&watch);
+  nlohmann::json profile;
+  std::optional<StepTrace> step_trace;
+  if (!options.profile.empty()) {
+    step_trace.emplace(options.profile, steps, device);
+    if (step_trace->records()) {
+      fit.observers.push_back(&*step_trace);
+      profile = {{"train_trace", step_trace->path},
+                 {"train_steps", {step_trace->from + 1, step_trace->to}}};
+    }
+  }
   const double peak_rss_before_train = peak_rss_mb();
   const TrainState state = trainer.fit(model, fit);
   const double peak_rss_train = peak_rss_mb();
   const double loop_seconds =
       std::chrono::duration<double>(watch.last_step - watch.first_step).count();
-  nlohmann::json segments = nlohmann::json::array();
-  for (int i = 0; i < kSegments; ++i) {
-    segments.push_back(watch.segment_steps[i]
-                           ? watch.segment_sum[i].item<double>() / watch.segment_steps[i]
-                           : 0.0);
-  }
 
   // 3. Inference on the same samples: no autograd, large batches.
   const auto t0 = std::chrono::steady_clock::now();
   score(model, train.samples,
         EvalOptions().with_batch_size(config.eval.batch_size).with_device(device));
   const double infer_seconds = seconds_since(t0);
+  if (!options.profile.empty())
+    profile.update(trace_inference(model, w, config, device, options.profile));
 
   // 4. Optional: evaluation of a file, as `attnrec evaluate` runs it.
   nlohmann::json eval_file;
@@ -315,6 +386,7 @@ nlohmann::json run_bench(const BenchOptions& options) {
        loop_seconds > 0 ? steps_after_first * static_cast<double>(w.batch_size) / loop_seconds
                         : 0.0},
       {"infer_samples_per_s", n / infer_seconds},
+      {"infer_batch_size", config.eval.batch_size},
       {"train_seconds", state.train_seconds},
       // Time the training loop spent waiting for the loader's next batch.
       {"train_data_wait_seconds", watch.data_wait_seconds},
@@ -323,7 +395,8 @@ nlohmann::json run_bench(const BenchOptions& options) {
       // phase added (inference comes last).
       {"peak_rss_mb_before_train", peak_rss_before_train},
       {"peak_rss_mb_after_train", peak_rss_train},
-      {"loss_segments", segments}};
+      {"loss_segments", watch.segments()}};
+  if (!profile.is_null()) result["profile"] = profile;
   if (options.rank_users > 0) {
     result.update(bench_full_ranking(model, w, options.rank_users, device));
   }

@@ -7,8 +7,9 @@
 
 namespace attnrec {
 
-LazyAdam::LazyAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options)
-    : FusedAdam(std::move(params), options) {
+LazyAdam::LazyAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options,
+                   DenseAdamKernel kernel)
+    : FusedAdam(std::move(params), options, kernel) {
   TORCH_CHECK(!options.amsgrad(), "LazyAdam: AMSGrad is not supported with sparse gradients");
 }
 
@@ -29,11 +30,17 @@ torch::Tensor LazyAdam::step(LossClosure closure) {
       }
     }
   }
-  // Dense parameters get torch's own Adam arithmetic, so they match torch::optim::Adam bit for
-  // bit (weight decay included). With sparse tables they are the small part of the model, so
-  // the fused kernel would gain little here.
-  torch::Tensor loss = torch::optim::Adam::step(closure);
+  // Dense CPU parameters get torch's own Adam arithmetic, so they match torch::optim::Adam bit
+  // for bit (weight decay included): with sparse tables they are the small part of the model,
+  // so the one-pass loop would gain little. Off the CPU they take the multi-tensor kernel: a
+  // GPU step of a small model is bound by kernel launches, ~7 per parameter in torch's Adam.
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
   torch::NoGradGuard no_grad;
+  torch_step_except(step_multi_tensor());
   for (auto& [p, grad, options] : sparse) {
     p.mutable_grad() = grad;
     auto& state = state_of(p);

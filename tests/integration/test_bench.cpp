@@ -107,3 +107,49 @@ TEST_CASE("cli: compute commands run with passive OpenMP waiting unless the user
   CHECK(policy("-u OMP_WAIT_POLICY") == "PASSIVE");
   CHECK(policy("OMP_WAIT_POLICY=ACTIVE") == "ACTIVE");
 }
+
+TEST_CASE("cli bench --profile: traces of training steps and inference batches, summarised",
+          "[cli][bench][profiler]") {
+  TempDir dir;
+  const auto traces = dir.file("traces");
+  const auto r = run_cli(
+      "--log-level warn bench --samples 2048 --set train.threads=1 --set "
+      "eval.batch_size=64 --profile '" +
+      traces + "' --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  // 8 steps: the first quarter is warm-up, steps 3..8 are recorded; then 20 batches of 64.
+  CHECK(j["profile"]["train_steps"] == nlohmann::json::array({3, 8}));
+  CHECK(j["profile"]["train_trace"] == traces + "/train.json");
+  CHECK(j["profile"]["infer_batches"] == 20);
+  CHECK(j["infer_batch_size"] == 64);
+  if (std::system("python3 --version > /dev/null 2>&1") != 0) {
+    WARN("skipped the summary: no python3 here");
+    return;
+  }
+  const auto summary = dir.file("summary.jsonl");
+  const std::string command = "python3 '" + source_path("scripts/trace_summary.py") + "' '" +
+                              traces + "/train.json' '" + traces + "/infer.json' > '" + summary +
+                              "' 2>&1";
+  REQUIRE(std::system(command.c_str()) == 0);
+  const auto rows = read_jsonl(summary);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0]["step"] == "attnrec::train_step");
+  CHECK(rows[0]["steps"] == 6);
+  CHECK(rows[1]["step"] == "attnrec::score_batch");
+  CHECK(rows[1]["steps"] == 20);
+  for (const auto& row : rows) {
+    INFO(row.dump());
+    // A step runs dozens of operators (forward, backward, Adam), a batch several.
+    CHECK(row["per_step"]["host_ops"].get<double>() > 5);
+    CHECK(row["per_step"]["host_top_level_ops"].get<double>() > 1);
+    CHECK(row["step_wall_us"].get<double>() > 0);
+    CHECK_FALSE(row["top_host_ops"].empty());
+  }
+  // A folder that cannot be made: exit 2 before any work, naming the flag and the path.
+  write_text(dir.file("file"), "x");
+  const auto bad = run_cli("bench --samples 256 --profile '" + dir.file("file") + "/sub'");
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("--profile") && Catch::Contains(dir.file("file")));
+}

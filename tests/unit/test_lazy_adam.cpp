@@ -2,8 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include "attnrec/train/lazy_adam.hpp"
+#include "attnrec/util/torch_compat.hpp"
+#include "model_support.hpp"
 
 using namespace attnrec;
+using namespace attnrec::test;
 
 namespace {
 
@@ -46,6 +49,22 @@ TEST_CASE("lazy adam: dense parameters follow torch::optim::Adam", "[optim]") {
   CHECK(torch::allclose(a.emb->weight, b.emb->weight, 1e-6, 1e-7));
   CHECK(torch::allclose(a.lin->weight, b.lin->weight, 1e-6, 1e-7));
   CHECK_FALSE(torch::equal(a.lin->weight, Tiny(false).lin->weight));  // it did move
+}
+
+TEST_CASE("lazy adam: the multi-tensor kernel (the CUDA path) takes the dense parameters",
+          "[optim][fused]") {
+  if (!cpu_multi_tensor_adam_or_warn()) return;
+  Tiny a(true), b(true);
+  LazyAdam ref(a.params(), torch::optim::AdamOptions(0.1).weight_decay(0.01));
+  LazyAdam multi(b.params(), torch::optim::AdamOptions(0.1).weight_decay(0.01),
+                 DenseAdamKernel::multi_tensor);
+  step_both(a, ref, b, multi, {1, 2, 2}, 4);
+  CHECK(ref.multi_tensor_updates() == 0);
+  CHECK(multi.multi_tensor_updates() == 2 * 4);  // the linear layer's weight and bias
+  CHECK(torch::allclose(a.lin->weight, b.lin->weight, 1e-6, 1e-7));
+  CHECK(torch::allclose(a.lin->bias, b.lin->bias, 1e-6, 1e-7));
+  CHECK(torch::allclose(a.emb->weight, b.emb->weight, 1e-6, 1e-7));  // the sparse rows' own path
+  CHECK_FALSE(torch::equal(a.lin->weight, Tiny(true).lin->weight));  // it did move
 }
 
 TEST_CASE("lazy adam: sparse rows follow the formula, untouched rows stay", "[optim]") {

@@ -57,6 +57,11 @@ struct BenchOptions {
   /// protocol of `attnrec evaluate --ranking full`), by matrix product when the model
   /// factorises; 0 skips it. Default: 0
   std::int64_t rank_users = 0;
+  /// Also write Chrome traces of LibTorch's profiler to this folder (empty: none):
+  /// train.json, 20 training steps from step 21 on (fewer in short runs), and infer.json, 20
+  /// inference batches of fresh samples after the timed inference. The training figures of a
+  /// profiled run include the profiler's own cost. Default: none
+  std::string profile;
 };
 
 /// Runs the benchmark; returns {workload, samples, threads, data_samples_per_s,

@@ -7,7 +7,8 @@
 /// decays every row's moments each step). Bias correction uses the table's step count, as in
 /// SparseAdam. Weight decay is lazy too (TensorFlow's LazyAdam): a touched row's gradient gets
 /// weight_decay x row, untouched rows do not decay. Dense parameters get torch::optim::Adam's
-/// own update (bit for bit), weight decay included. The state is Adam's
+/// own update on the CPU (bit for bit), weight decay included, and FusedAdam's multi-tensor
+/// update on other devices. The state is Adam's
 /// own (AdamParamState per parameter), so checkpoints save and load it unchanged.
 
 #include <torch/torch.h>
@@ -19,7 +20,8 @@ namespace attnrec {
 
 class LazyAdam : public FusedAdam {
  public:
-  LazyAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options);
+  LazyAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions options,
+           DenseAdamKernel kernel = DenseAdamKernel::automatic);
   torch::Tensor step(LossClosure closure = nullptr) override;
 };
 

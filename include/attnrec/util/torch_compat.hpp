@@ -27,6 +27,11 @@ using ProcessGroupBase = c10d::ProcessGroup;
 /// The LibTorch version attnrec was compiled against, e.g. "2.11.0".
 inline std::string torch_version() { return TORCH_VERSION; }
 
+/// Whether LibTorch runs its multi-tensor Adam (at::_fused_adam_) on the CPU: from 2.4 on; 1.13
+/// has it for CUDA only.
+constexpr bool kCpuMultiTensorAdam = TORCH_VERSION_MAJOR > 2 ||
+                                     (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4);
+
 /// Whether this build reads the optimizer state in a checkpoint written under LibTorch
 /// `writer` ("" for checkpoints older than the field, all written by 1.13). LibTorch 2.x keys
 /// Adam's saved state by the decimal value of a pointer where 1.13 wrote it in hexadecimal, so
