@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 
 #include "attnrec/config/fields.hpp"
 #include "attnrec/io/checkpoint.hpp"
@@ -359,6 +360,32 @@ TEST_CASE("cuda: attnrec bench trains and scores on the device", "[cuda][device]
   INFO(fast.err);
   REQUIRE(fast.code == 0);
   CHECK(nlohmann::json::parse(fast.out)["deterministic"] == false);
+}
+
+TEST_CASE("cuda: bench --profile records the device's kernels and the multi-tensor Adam",
+          "[cuda][device][profiler]") {
+  const auto device = device_under_test();
+  TempDir dir;
+  const auto r =
+      run_cli("--log-level warn bench --workload W1 --samples 2048 --set train.device=" + device +
+              " --profile '" + dir.file("traces") + "' --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto trace = nlohmann::json::parse(read_text(dir.file("traces/train.json")));
+  std::map<std::string, int> count;  // by category, and the optimizer's operators by name
+  for (const auto& e : trace["traceEvents"]) {
+    ++count["cat:" + e.value("cat", std::string())];
+    const auto name = e.value("name", std::string());
+    if (name == "aten::_fused_adam_" || name == "attnrec::train_step") ++count[name];
+  }
+  CHECK(count["attnrec::train_step"] == 6);  // 8 steps: steps 3..8 recorded
+  if (device == "cuda") {
+    CHECK(count["cat:kernel"] > 0);  // CUDA's activity, not only the host's operators
+    // CUDA parameters take the multi-tensor kernel: one call per step for the whole model.
+    CHECK(count["aten::_fused_adam_"] == 6);
+  } else {
+    CHECK(count["aten::_fused_adam_"] == 0);  // the CPU's one-pass loop
+  }
 }
 
 TEST_CASE("cuda: full ranking as a matrix product gives the CPU's metrics", "[cuda][device]") {
