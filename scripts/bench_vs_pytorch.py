@@ -5,13 +5,14 @@ Runs `attnrec bench --json` and the PyTorch peer alternately, each in its own pr
 RSS is per run), several times; prints the median of each figure and the ratio
 attnrec / PyTorch, and checks that both reach the same loss trajectory (same model maths).
 
-    /usr/bin/python3 scripts/bench_vs_pytorch.py [--workloads W1,W2] [--runs 3] [--samples N]
+    /usr/bin/python3 scripts/bench_vs_pytorch.py [--workloads W1,W2,T1] [--runs 3] [--samples N]
         [--w2-samples N]
 
 Needs Debian's python3-torch and python3-numpy (`apt-get install python3-torch`), and a built
 `build/attnrec`. The peer is what a user would write: nn.Embedding + nn.LSTM + the additive
 attention + nn.Linear, torch.optim.Adam, and the best of 1 and 2 threads. For W2 it also runs
-the nn.Embedding(sparse=True) + SparseAdam variant.
+the nn.Embedding(sparse=True) + SparseAdam variant. For T1 the peer is SASRec written the same
+way (make_sasrec).
 """
 import argparse
 import json
@@ -23,7 +24,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VOCAB = {"W1": 50000, "W2": 2000000}
+VOCAB = {"W1": 50000, "W2": 2000000, "T1": 12002}  # T1: 12,000 items + padding and OOV
 BATCH = 256
 # The peer's inference batch: its fastest here (measured 3,800-4,000 samples/s at 4096 vs
 # 2,300-2,600 at 1024, 2 threads), at the cost of memory (peak RSS ~780 vs ~500 MB). attnrec
@@ -56,14 +57,11 @@ def make_data(n, vocab, seed):
     return hist, length, cand, label
 
 
-def peer(workload, threads, samples, sparse, device="cpu", precision="fp32", profile=None):
-    import numpy as np
+def make_lstm(vocab, sparse):
+    """W1 and W2: embedding 64 shared by history and candidate -> LSTM 64 -> additive target
+    attention (hidden 64) -> Linear over [context, candidate]."""
     import torch
     from torch import nn
-    torch.set_num_threads(threads)
-    torch.manual_seed(1)
-    vocab = VOCAB[workload]
-    hist, length, cand, label = make_data(samples, vocab, 1)
 
     class Model(nn.Module):
         def __init__(self):
@@ -87,7 +85,72 @@ def peer(workload, threads, samples, sparse, device="cpu", precision="fp32", pro
             ctx = torch.bmm(w.unsqueeze(1), keys).squeeze(1)
             return self.head(torch.cat([ctx, ce], 1)).squeeze(1)
 
-    model = Model().to(device)
+    return Model()
+
+
+def make_sasrec(vocab, d=64, layers=2, max_length=50, dropout=0.2, eps=1e-8):
+    """T1, attnrec's bench_config("T1") (configs/sasrec.json's model): embedding 64 shared by
+    history and candidate, scaled by sqrt(64), learned positions counted back from the newest
+    event, dropout 0.2, 2 causal SASRec blocks (1 head, normalised queries, raw keys and values,
+    ReLU feed-forward of width 64, dropout 0.2 on the attention weights and each residual
+    branch), a final LayerNorm, the newest position's state, dot product with the candidate."""
+    import math
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.query, self.key, self.value, self.out = (nn.Linear(d, d) for _ in range(4))
+            self.ff_in, self.ff_out = nn.Linear(d, d), nn.Linear(d, d)
+            self.norm_attention, self.norm_ff = nn.LayerNorm(d, eps=eps), nn.LayerNorm(d, eps=eps)
+            self.dropout, self.attention_dropout = nn.Dropout(dropout), nn.Dropout(dropout)
+
+        def forward(self, x, allowed):
+            q = self.norm_attention(x)
+            scores = self.query(q) @ self.key(x).transpose(1, 2) / math.sqrt(d)
+            weights = self.attention_dropout(torch.softmax(scores.masked_fill(~allowed, -1e9), -1))
+            y = q + self.dropout(self.out(weights @ self.value(x)))
+            ff = self.ff_out(self.dropout(torch.relu(self.ff_in(self.norm_ff(y)))))
+            return y + self.dropout(ff)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, d, padding_idx=0)
+            self.positions = nn.Embedding(max_length, d)
+            self.blocks = nn.ModuleList(Block() for _ in range(layers))
+            self.final_norm = nn.LayerNorm(d, eps=eps)
+            self.dropout = nn.Dropout(dropout)
+
+        def forward(self, h, mask, c):
+            b, t = h.shape
+            lengths = mask.sum(1)
+            valid = mask.unsqueeze(2).to(self.emb.weight.dtype)
+            steps = torch.arange(t, device=h.device)
+            pos = (lengths.unsqueeze(1) - 1 - steps).clamp_min(0) * mask
+            x = self.dropout(self.emb(h) * math.sqrt(d) + self.positions(pos)) * valid
+            causal = torch.ones(t, t, dtype=torch.bool, device=h.device).tril()
+            allowed = mask.unsqueeze(1) & causal
+            for block in self.blocks:
+                x = block(x, allowed) * valid
+            x = self.final_norm(x) * valid
+            last = x[torch.arange(b, device=h.device), (lengths - 1).clamp_min(0)]
+            return (last * (lengths > 0).unsqueeze(1) * self.emb(c)).sum(1)
+
+    return Model()
+
+
+def peer(workload, threads, samples, sparse, device="cpu", precision="fp32", profile=None):
+    import numpy as np
+    import torch
+    from torch import nn
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    vocab = VOCAB[workload]
+    hist, length, cand, label = make_data(samples, vocab, 1)
+
+    model = (make_sasrec(vocab) if workload == "T1" else make_lstm(vocab, sparse)).to(device)
     dev = torch.device(device)
     autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16,
                                       enabled=precision == "bf16")

@@ -4,8 +4,8 @@
 # the Debian packages unpacked by scripts/fetch_device_deps.sh, then runs:
 #   1. the CUDA-tagged tests and the device/precision/build tests ([cuda], [device], ...);
 #   2. `attnrec bench` on the GPU for W1 and T1, fp32 and bf16, and W1 fp32 once more with
-#      train.deterministic=false (the cost of deterministic kernels), beside the same W1 model
-#      in PyTorch eager on the same GPU (scripts/bench_vs_pytorch.py --peer);
+#      train.deterministic=false (the cost of deterministic kernels), beside the same W1 and T1
+#      models in PyTorch eager on the same GPU (scripts/bench_vs_pytorch.py --peer);
 #      then where a W1 fp32 step's time goes: profiler traces of 20 training steps and 20
 #      inference batches in both (bench --profile, bench_vs_pytorch.py --profile), summarised by
 #      scripts/trace_summary.py (launches, kernels and their time per step);
@@ -78,8 +78,8 @@ torch_prefix_cmd="$python -c 'import os, torch; print(os.path.dirname(torch.__fi
 bench() {  # workload precision [deterministic [eval batch]] -> one JSON line
   echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=cuda --set train.precision=$2 --set train.deterministic=${3:-true}${4:+ --set eval.batch_size=$4} --json"
 }
-peer() {  # precision -> one JSON line
-  echo "$python scripts/bench_vs_pytorch.py --peer W1 --samples $samples --threads $jobs --device cuda --precision $1"
+peer() {  # workload precision -> one JSON line
+  echo "$python scripts/bench_vs_pytorch.py --peer $1 --samples $samples --threads $jobs --device cuda --precision $2"
 }
 multi_args="train --config configs/quickstart.json --set data.train=$work/multi/data/train.tsv \
 --set data.valid=$work/multi/data/valid.tsv --set data.test=$work/multi/data/test.tsv \
@@ -102,8 +102,8 @@ commands=(
   "for each NAME of $build/attnrec_tests --list-test-names-only '$tests', one at a time: $build/attnrec_tests NAME > $work/tests/N.log"
   "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)" "$(bench W1 fp32 false)"
   "$(bench W1 fp32 true 4096)"
-  "$(peer fp32)" "$(peer bf16)"
-  "$(bench W1 fp32) --profile $work/profile/attnrec" "$(peer fp32) --profile $work/profile/pytorch"
+  "$(peer W1 fp32)" "$(peer W1 bf16)" "$(peer T1 fp32)" "$(peer T1 bf16)"
+  "$(bench W1 fp32) --profile $work/profile/attnrec" "$(peer W1 fp32) --profile $work/profile/pytorch"
   "$python scripts/trace_summary.py $work/profile/*/*.json"
   "$(multi_data)" "$(multi_one)"
   "RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
@@ -158,13 +158,14 @@ for run in "W1 fp32 true" "W1 bf16 true" "T1 fp32 true" "T1 bf16 true" "W1 fp32 
   fi
   log "bench $w $p deterministic=$d${e:+ eval.batch_size=$e}"
 done
-for p in fp32 bf16; do
-  if line="$(eval "$(peer "$p")" 2>>"$work/bench.log" | tail -1)"; then
+for run in "W1 fp32" "W1 bf16" "T1 fp32" "T1 bf16"; do
+  read -r w p <<< "$run"
+  if line="$(eval "$(peer "$w" "$p")" 2>>"$work/bench.log" | tail -1)"; then
     results+=("{\"tool\": \"pytorch\", \"result\": $line}")
   else
-    results+=("{\"tool\": \"pytorch\", \"workload\": \"W1\", \"precision\": \"$p\", \"failed\": true}")
+    results+=("{\"tool\": \"pytorch\", \"workload\": \"$w\", \"precision\": \"$p\", \"failed\": true}")
   fi
-  log "peer W1 $p"
+  log "peer $w $p"
 done
 # 2b. Where a W1 fp32 step's time goes, in attnrec and in the peer: traces of 20 training steps
 # and 20 inference batches, summarised (launches, kernels and their time per step).
@@ -172,7 +173,7 @@ profiles=()
 mkdir -p "$work/profile"
 eval "$(bench W1 fp32) --profile $work/profile/attnrec" > "$work/profile/attnrec.bench.json" \
   2>> "$work/bench.log" || true
-eval "$(peer fp32) --profile $work/profile/pytorch" > "$work/profile/pytorch.bench.json" \
+eval "$(peer W1 fp32) --profile $work/profile/pytorch" > "$work/profile/pytorch.bench.json" \
   2>> "$work/bench.log" || true
 for trace in "$work"/profile/*/*.json; do
   [ -e "$trace" ] || continue

@@ -484,10 +484,16 @@ TEST_CASE("device_check.sh: arguments, the dependency folder and --dry-run", "[s
   CHECK_THAT(r.out, Contains("cmake --build build-device"));
   CHECK_THAT(r.out, Contains("attnrec_tests --list-test-names-only "
                              "'[cuda],[device]~[scripts],[precision],[build]', one at a time"));
-  CHECK_THAT(r.out, Contains("device_check.json and") && Contains("logs.tgz"));
+  CHECK_THAT(r.out,
+             Contains("device_check.json,") && Contains("logs.tgz and") && Contains("traces.tgz"));
   CHECK_THAT(r.out, Contains("--workload T1 --samples 1234 --set train.device=cuda --set "
                              "train.precision=bf16"));
-  CHECK_THAT(r.out, Contains("bench_vs_pytorch.py --peer W1 --samples 1234"));
+  CHECK_THAT(r.out, Contains("--set eval.batch_size=4096"));
+  CHECK_THAT(r.out, Contains("bench_vs_pytorch.py --peer W1 --samples 1234") &&
+                        Contains("bench_vs_pytorch.py --peer T1 --samples 1234"));
+  // The traces of both tools, and their summaries.
+  CHECK_THAT(r.out, Contains("--json --profile") && Contains("--precision fp32 --profile") &&
+                        Contains("trace_summary.py"));
   CHECK_THAT(r.out, Contains("WORLD_SIZE=2") &&
                         Contains("--set train.distributed.backend=nccl (2+ GPUs) | gloo"));
   CHECK_FALSE(fs::exists(dir.file("o")));  // a dry run writes nothing
