@@ -62,6 +62,8 @@ def summarise(path, top, step_pattern):
     cat = collections.defaultdict(list)
     step_events = []
     for e in events:
+        if e.get("cat") == "gpu_user_annotation":
+            continue  # the GPU's copy of a scope: its host event is counted
         if step.search(e["name"]):
             step_events.append(e)
         elif e.get("cat") != "user_annotation":

@@ -153,3 +153,54 @@ TEST_CASE("cli bench --profile: traces of training steps and inference batches, 
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Catch::Contains("--profile") && Catch::Contains(dir.file("file")));
 }
+
+TEST_CASE("trace_summary.py: a CUDA trace's launches, kernels and busy share per step",
+          "[bench][profiler]") {
+  if (std::system("python3 --version > /dev/null 2>&1") != 0) {
+    WARN("skipped: no python3 here");
+    return;
+  }
+  // Two steps of 100 us on the host, each: one top-level operator with one nested, one kernel
+  // launch, a 30 us kernel and a copy; Kineto also writes a GPU copy of each step's scope.
+  auto events = nlohmann::json::array();
+  const auto x = [&](const std::string& cat, const std::string& name, double ts, double dur,
+                     int tid) {
+    events.push_back(
+        {{"ph", "X"}, {"cat", cat}, {"name", name}, {"ts", ts}, {"dur", dur}, {"tid", tid}});
+  };
+  for (int s = 0; s < 2; ++s) {
+    const double t = 1000.0 + 200.0 * s;
+    x("user_annotation", "attnrec::train_step", t, 100, 1);
+    x("gpu_user_annotation", "attnrec::train_step", t + 5, 90, 7);
+    x("cpu_op", "aten::linear", t + 10, 40, 1);
+    x("cpu_op", "aten::addmm", t + 15, 30, 1);
+    x("cuda_runtime", "cudaLaunchKernel", t + 20, 5, 1);
+    x("cuda_runtime", "cudaStreamSynchronize", t + 60, 30, 1);
+    x("kernel", "gemm_kernel", t + 30, 30, 7);
+    x("gpu_memcpy", "Memcpy HtoD", t + 25, 2, 7);
+  }
+  events.push_back({{"ph", "f"}, {"cat", "ac2g"}, {"name", "flow"}, {"ts", 1}});  // not an X
+  TempDir dir;
+  write_text(dir.file("t.json"), nlohmann::json{{"traceEvents", events}}.dump());
+  const auto out = dir.file("summary.jsonl");
+  REQUIRE(std::system(("python3 '" + source_path("scripts/trace_summary.py") + "' '" +
+                       dir.file("t.json") + "' > '" + out + "'")
+                          .c_str()) == 0);
+  const auto row = read_jsonl(out).at(0);
+  INFO(row.dump());
+  CHECK(row["step"] == "attnrec::train_step");
+  CHECK(row["steps"] == 2);  // the GPU's copies of the scope are not steps
+  CHECK(row["step_wall_us"].get<double>() == Approx(100));
+  const auto& per = row["per_step"];
+  CHECK(per["host_ops"].get<double>() == Approx(2));
+  CHECK(per["host_top_level_ops"].get<double>() == Approx(1));
+  CHECK(per["cuda_runtime_calls"].get<double>() == Approx(2));
+  CHECK(per["kernel_launches"].get<double>() == Approx(1));
+  CHECK(per["kernels"].get<double>() == Approx(1));
+  CHECK(per["kernel_us"].get<double>() == Approx(30));
+  CHECK(per["copies"].get<double>() == Approx(1));
+  // Kernels ran 60 us of the 300 us from the first step's start to the last one's end.
+  CHECK(row["gpu_busy"].get<double>() == Approx(0.2));
+  CHECK(row["top_kernels"].at(0)["name"] == "gemm_kernel");
+  CHECK(row["top_host_ops"].at(0)["name"] == "aten::linear");
+}
