@@ -290,8 +290,8 @@ double time_data_pipeline(const SampleSet& samples, std::int64_t batch_size) {
   DataLoader loader(samples, LoaderOptions().with_batch_size(batch_size).with_prefetch(0));
   loader.start_epoch(0);
   const auto t0 = std::chrono::steady_clock::now();
-  std::int64_t seen = 0;
-  while (auto b = loader.next()) seen += b->size();
+  while (loader.next()) {
+  }
   return seconds_since(t0);
 }
 

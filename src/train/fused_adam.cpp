@@ -151,12 +151,14 @@ std::vector<torch::Tensor> FusedAdam::step_multi_tensor() {
   return done;
 }
 
+torch::Tensor FusedAdam::run_closure(const LossClosure& closure) {
+  if (!closure) return {};
+  torch::AutoGradMode enable_grad(true);
+  return closure();
+}
+
 torch::Tensor FusedAdam::step(LossClosure closure) {
-  torch::Tensor loss;
-  if (closure) {
-    torch::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  const torch::Tensor loss = run_closure(closure);
   torch::NoGradGuard no_grad;
   // Update the fusable parameters here; hide their gradients so that Adam::step (run for the
   // rest) skips them, then put the gradients back.

@@ -14,35 +14,29 @@ LazyAdam::LazyAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions 
 }
 
 torch::Tensor LazyAdam::step(LossClosure closure) {
-  // Adam::step skips parameters without a gradient: hide the sparse ones from it, let it
-  // update the dense ones, then update the touched rows of the sparse ones here.
+  const torch::Tensor loss = run_closure(closure);
+  torch::NoGradGuard no_grad;
+  // Dense CPU parameters get torch's own Adam arithmetic, so they match torch::optim::Adam bit
+  // for bit (weight decay included): with sparse tables they are the small part of the model,
+  // so the one-pass loop would gain little. Off the CPU they take the multi-tensor kernel (which
+  // leaves sparse gradients alone): a GPU step of a small model is bound by kernel launches, ~7
+  // per parameter in torch's Adam. The sparse tables' touched rows are updated here, after.
   struct Sparse {
-    torch::Tensor param, grad;
+    torch::Tensor param;
     const torch::optim::AdamOptions* options;
   };
   std::vector<Sparse> sparse;
   for (auto& group : param_groups()) {
     const auto* options = static_cast<const torch::optim::AdamOptions*>(&group.options());
     for (auto& p : group.params()) {
-      if (p.grad().defined() && p.grad().is_sparse()) {
-        sparse.push_back({p, p.grad(), options});
-        p.mutable_grad() = torch::Tensor();
-      }
+      if (p.grad().defined() && p.grad().is_sparse()) sparse.push_back({p, options});
     }
   }
-  // Dense CPU parameters get torch's own Adam arithmetic, so they match torch::optim::Adam bit
-  // for bit (weight decay included): with sparse tables they are the small part of the model,
-  // so the one-pass loop would gain little. Off the CPU they take the multi-tensor kernel: a
-  // GPU step of a small model is bound by kernel launches, ~7 per parameter in torch's Adam.
-  torch::Tensor loss;
-  if (closure) {
-    torch::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
-  torch::NoGradGuard no_grad;
-  torch_step_except(step_multi_tensor());
-  for (auto& [p, grad, options] : sparse) {
-    p.mutable_grad() = grad;
+  std::vector<torch::Tensor> done = step_multi_tensor();
+  for (const auto& s : sparse) done.push_back(s.param);
+  torch_step_except(done);
+  for (auto& [p, options] : sparse) {
+    const auto& grad = p.grad();
     auto& state = state_of(p);
     state.step(state.step() + 1);
     const auto g = grad.coalesce();  // unique rows, duplicates summed

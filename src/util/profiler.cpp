@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include "attnrec/util/error.hpp"
 #include "attnrec/util/files.hpp"
@@ -26,22 +27,14 @@ std::set<prof::ActivityType> activities(bool cuda) {
 }
 
 // An event's start and duration in microseconds: LibTorch 2.x counts nanoseconds, 1.13
-// microseconds.
+// microseconds (the int/long argument picks the first overload that compiles).
 template <class Event>
-auto start_us(const Event& e, int) -> decltype(static_cast<double>(e.startNs()) / 1e3) {
-  return static_cast<double>(e.startNs()) / 1e3;
+auto times_us(const Event& e, int) -> decltype(e.startNs(), std::pair<double, double>()) {
+  return {static_cast<double>(e.startNs()) / 1e3, static_cast<double>(e.durationNs()) / 1e3};
 }
 template <class Event>
-double start_us(const Event& e, long) {
-  return static_cast<double>(e.startUs());
-}
-template <class Event>
-auto duration_us(const Event& e, int) -> decltype(static_cast<double>(e.durationNs()) / 1e3) {
-  return static_cast<double>(e.durationNs()) / 1e3;
-}
-template <class Event>
-double duration_us(const Event& e, long) {
-  return static_cast<double>(e.durationUs());
+std::pair<double, double> times_us(const Event& e, long) {
+  return {static_cast<double>(e.startUs()), static_cast<double>(e.durationUs())};
 }
 
 /// The trace a LibTorch built without Kineto (Debian's 1.13) cannot save itself: its host
@@ -52,13 +45,14 @@ void write_host_trace(const torch::autograd::profiler::ProfilerResult& result,
   const auto pid = static_cast<std::int64_t>(::getpid());
   for (const auto& e : result.events()) {
     const bool user = e.scope() == static_cast<std::uint8_t>(at::RecordScope::USER_SCOPE);
+    const auto [start, duration] = times_us(e, 0);
     events.push_back({{"ph", "X"},
                       {"cat", user ? "user_annotation" : "cpu_op"},
                       {"name", e.name()},
                       {"pid", pid},
                       {"tid", e.startThreadId()},
-                      {"ts", start_us(e, 0)},
-                      {"dur", duration_us(e, 0)}});
+                      {"ts", start},
+                      {"dur", duration}});
   }
   AtomicFileWriter out(path, "profiler trace");
   out.write(nlohmann::json{{"traceEvents", events},
@@ -94,11 +88,13 @@ void TraceRecorder::save(const std::string& path) {
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     if (what.find("Kineto") == std::string::npos) {
-      throw IoError(path + ": cannot write the profiler's trace (" + what + ")");
+      throw IoError(path + ": cannot write the profiler's trace (" + what +
+                    "); choose a writable folder");
     }
     write_host_trace(*result, path);  // an IoError names the path if this fails too
   } catch (const std::exception& e) {
-    throw IoError(path + ": cannot write the profiler's trace (" + e.what() + ")");
+    throw IoError(path + ": cannot write the profiler's trace (" + e.what() +
+                  "); choose a writable folder");
   }
   if (!std::filesystem::exists(path)) {
     throw IoError(path + ": the profiler wrote no trace (check that the folder is writable)");

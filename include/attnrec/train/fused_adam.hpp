@@ -41,6 +41,8 @@ class FusedAdam : public torch::optim::Adam {
   /// Updates the parameters the multi-tensor kernel takes, one launch per group and device;
   /// returns them.
   std::vector<torch::Tensor> step_multi_tensor();
+  /// The loss of `closure` (with autograd on), or an undefined tensor without one.
+  static torch::Tensor run_closure(const LossClosure& closure);
   /// torch::optim::Adam::step for every parameter but `done` (their gradients hidden meanwhile).
   void torch_step_except(const std::vector<torch::Tensor>& done);
 
