@@ -17,17 +17,22 @@
 #      should stop both with exit 2 naming the shared GPU); it records how attnrec ends (exit
 #      codes, seconds, last lines) or, if both finish, compares them with the 1-process run;
 # Each test case runs in a process of its own (a crash in one leaves the others' results). It
-# works in --work (default $TMPDIR/attnrec-device-check) and writes two files to --out (default
+# works in --work (default $TMPDIR/attnrec-device-check) and writes three files to --out (default
 # $OUT, where the device tool brings files back, at most 8 of them): device_check.json, the
 # summary, logs.tgz, every log and run directory without data and checkpoints, and traces.tgz,
 # the profiler's traces.
 #
 #   scripts/device_check.sh [--dry-run] [--deps DIR] [--out DIR] [--work DIR] [--samples N]
-#                           [--jobs N]
+#                           [--jobs N] [--device cuda|cpu] [--build DIR] [--tests SPEC]
 #
 # --dry-run checks the dependency folder and prints the commands without running them (it works
-# on any machine). Meant to finish in under 8 minutes on 16 cores (an H200 machine took 197 s,
-# 141 of them building). From this machine:
+# on any machine). --device cpu --build DIR rehearses the whole check on a machine without a GPU,
+# with a build made there (no compiling, no dependency folder): every step runs with train.device
+# and the peer on the CPU, step 3 on Gloo, step 4 expects attnrec to refuse NCCL on CPU processes
+# (exit 2); a test runs it so that the script the GPU machine runs has run before (--tests SPEC
+# narrows step 1's Catch2 selection).
+# Meant to finish in under 8 minutes on 16 cores (an H200 machine took 197 s, 141 of them
+# building). From this machine:
 #   scripts/fetch_device_deps.sh
 #   run(command="bash scripts/device_check.sh", carry=[".device-deps"], timeout_s=600)
 set -euo pipefail
@@ -39,6 +44,10 @@ out="${OUT:-device-check-out}"
 work="${TMPDIR:-/tmp}/attnrec-device-check"
 samples=200000
 jobs="$(nproc)"
+device=cuda
+build=build-device
+prebuilt=no
+tests='[cuda],[device]~[scripts],[precision],[build]'  # [scripts] tests run scripts (this one too)
 while (($#)); do
   case "$1" in
     --dry-run) dry_run=yes; shift ;;
@@ -47,6 +56,9 @@ while (($#)); do
     --work) work="${2:?--work needs a folder}"; shift 2 ;;
     --samples) samples="${2:?--samples needs a number}"; shift 2 ;;
     --jobs) jobs="${2:?--jobs needs a number}"; shift 2 ;;
+    --device) device="${2:?--device needs cuda or cpu}"; shift 2 ;;
+    --build) build="${2:?--build needs a build folder}"; prebuilt=yes; shift 2 ;;
+    --tests) tests="${2:?--tests needs a Catch2 test spec}"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "device_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -54,50 +66,68 @@ done
 case "$samples$jobs" in
   *[!0-9]*) echo "device_check: --samples and --jobs take positive integers" >&2; exit 2 ;;
 esac
-
-# The dependency folder must hold what fetch_device_deps.sh unpacks.
-need=(MANIFEST.tsv usr/include/fmt/format.h usr/include/spdlog/spdlog.h usr/include/CLI/CLI.hpp
-      usr/include/nlohmann/json.hpp usr/include/catch2/catch.hpp usr/include/openssl/sha.h
-      usr/include/gloo/context.h usr/lib/libCatch2WithMain.a
-      usr/lib/x86_64-linux-gnu/libfmt.so.9 usr/lib/x86_64-linux-gnu/libspdlog.so.1.10
-      usr/lib/x86_64-linux-gnu/libcrypto.so.3)
-missing=()
-for f in "${need[@]}"; do [ -e "$deps/$f" ] || missing+=("$f"); done
-if ((${#missing[@]})); then
-  echo "device_check: $deps lacks ${missing[*]}; run scripts/fetch_device_deps.sh on a machine" \
-       "with apt and carry the folder (carry=[\"$deps\"])" >&2
+case "$device" in
+  cuda|cpu) ;;
+  *) echo "device_check: --device takes cuda (the GPU check) or cpu (its rehearsal)" >&2; exit 2 ;;
+esac
+if [ "$prebuilt" = yes ] && { [ ! -x "$build/attnrec" ] || [ ! -x "$build/attnrec_tests" ]; }; then
+  echo "device_check: --build $build holds no attnrec and attnrec_tests; build them there first" >&2
   exit 2
 fi
-deps="$(cd "$deps" && pwd)"
-echo "device_check: dependency folder $deps ok ($(wc -l < "$deps/MANIFEST.tsv") packages)"
 
-build=build-device
-tests='[cuda],[device]~[scripts],[precision],[build]'  # [scripts] tests need apt and a network
+# The dependency folder must hold what fetch_device_deps.sh unpacks (to build; --build needs none).
+check_deps() {
+  need=(MANIFEST.tsv usr/include/fmt/format.h usr/include/spdlog/spdlog.h usr/include/CLI/CLI.hpp
+        usr/include/nlohmann/json.hpp usr/include/catch2/catch.hpp usr/include/openssl/sha.h
+        usr/include/gloo/context.h usr/lib/libCatch2WithMain.a
+        usr/lib/x86_64-linux-gnu/libfmt.so.9 usr/lib/x86_64-linux-gnu/libspdlog.so.1.10
+        usr/lib/x86_64-linux-gnu/libcrypto.so.3)
+  missing=()
+  for f in "${need[@]}"; do [ -e "$deps/$f" ] || missing+=("$f"); done
+  if ((${#missing[@]})); then
+    echo "device_check: $deps lacks ${missing[*]}; run scripts/fetch_device_deps.sh on a machine" \
+         "with apt and carry the folder (carry=[\"$deps\"])" >&2
+    exit 2
+  fi
+  deps="$(cd "$deps" && pwd)"
+  echo "device_check: dependency folder $deps ok ($(wc -l < "$deps/MANIFEST.tsv") packages)"
+}
+if [ "$prebuilt" = yes ]; then
+  echo "device_check: using the build in $build (no dependency folder needed)"
+else
+  check_deps
+fi
+
 python="${ATTNREC_PYTHON:-python3}"
 torch_prefix_cmd="$python -c 'import os, torch; print(os.path.dirname(torch.__file__))'"
 bench() {  # workload precision [deterministic [eval batch]] -> one JSON line
-  echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=cuda --set train.precision=$2 --set train.deterministic=${3:-true}${4:+ --set eval.batch_size=$4} --json"
+  echo "$build/attnrec --log-level warn bench --workload $1 --samples $samples --set train.device=$device --set train.precision=$2 --set train.deterministic=${3:-true}${4:+ --set eval.batch_size=$4} --json"
 }
 peer() {  # workload precision -> one JSON line
-  echo "$python scripts/bench_vs_pytorch.py --peer $1 --samples $samples --threads $jobs --device cuda --precision $2"
+  echo "$python scripts/bench_vs_pytorch.py --peer $1 --samples $samples --threads $jobs --device $device --precision $2"
 }
 multi_args="train --config configs/quickstart.json --set data.train=$work/multi/data/train.tsv \
 --set data.valid=$work/multi/data/valid.tsv --set data.test=$work/multi/data/test.tsv \
 --set train.epochs=2 --set train.batch_size=64 --set train.optimizer=lazy_adam \
 --set model.embedding.dropout=0 --set model.head.dropout=0 --set train.threads=2"
+device0=cuda:0
+[ "$device" = cuda ] || device0=cpu
 multi_data() {  # -> the generator's command line (the data of step 3)
   echo "$build/attnrec --log-level warn generate --out $work/multi/data --users 300 --items 400 --train 6000 --valid 500 --test 500 --seed 3"
 }
 multi_one() {  # -> the 1-process run's command line
-  echo "$build/attnrec --log-level warn $multi_args --run-dir $work/multi/one --set train.device=cuda:0"
+  echo "$build/attnrec --log-level warn $multi_args --run-dir $work/multi/one --set train.device=$device0"
 }
 multi_two() {  # backend device [run] -> the command line of one rank (RANK, MASTER_* set by the caller)
   echo "$build/attnrec --log-level warn $multi_args --run-dir $work/multi/${3:-two} --set train.distributed.backend=$1 --set train.device=$2"
 }
-commands=(
-  "torch_prefix=\$($torch_prefix_cmd)"
-  "cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH=\"\$torch_prefix;$deps/usr\""
-  "cmake --build $build -j $jobs"
+commands=()
+if [ "$prebuilt" = no ]; then
+  commands+=("torch_prefix=\$($torch_prefix_cmd)"
+    "cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH=\"\$torch_prefix;$deps/usr\""
+    "cmake --build $build -j $jobs")
+fi
+commands+=(
   "$build/attnrec --version"
   "for each NAME of $build/attnrec_tests --list-test-names-only '$tests', one at a time: $build/attnrec_tests NAME > $work/tests/N.log"
   "$(bench W1 fp32)" "$(bench W1 bf16)" "$(bench T1 fp32)" "$(bench T1 bf16)" "$(bench W1 fp32 false)"
@@ -106,11 +136,17 @@ commands=(
   "$(bench W1 fp32) --profile $work/profile/attnrec" "$(peer W1 fp32) --profile $work/profile/pytorch"
   "$python scripts/trace_summary.py $work/profile/*/*.json"
   "$(multi_data)" "$(multi_one)"
-  "RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
-  "(one GPU only) RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free> $(multi_two nccl cuda:0 nccl_one_gpu)"
 )
+ranks="RANK=0|1 WORLD_SIZE=2 LOCAL_RANK=0|1 MASTER_ADDR=127.0.0.1 MASTER_PORT=<free>"
+if [ "$device" = cuda ]; then
+  commands+=("$ranks $(multi_two 'nccl (2+ GPUs) | gloo' 'cuda | cuda:0')"
+    "(one GPU only) $ranks $(multi_two nccl cuda:0 nccl_one_gpu)")
+else
+  commands+=("$ranks $(multi_two gloo cpu)"
+    "(NCCL on CPU processes: attnrec should refuse, exit 2) $ranks $(multi_two nccl cpu nccl_one_gpu)")
+fi
 if [ "$dry_run" = yes ]; then
-  echo "device_check: --dry-run; on the GPU machine this would run:"
+  echo "device_check: --dry-run; on $device this would run:"
   printf '  %s\n' "${commands[@]}"
   echo "  (then write $out/device_check.json, $out/logs.tgz and $out/traces.tgz)"
   exit 0
@@ -120,15 +156,18 @@ rm -rf "$work"
 mkdir -p "$out" "$work/tests"
 start=$SECONDS
 log() { echo "device_check [$((SECONDS - start)) s]: $*"; }
-export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # no CUDA code is compiled
-export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-torch_prefix="$(eval "$torch_prefix_cmd")"
-log "PyTorch at $torch_prefix; nvidia-smi: $(nvidia-smi -L 2>/dev/null | head -1 || echo none)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" > "$work/configure.log" 2>&1 ||
-  { tail -30 "$work/configure.log"; exit 1; }
-cmake --build "$build" -j "$jobs" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
-log "built"
+log "device $device; nvidia-smi: $(nvidia-smi -L 2>/dev/null | head -1 || echo none)"
+if [ "$prebuilt" = no ]; then
+  export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # no CUDA code is compiled
+  export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  torch_prefix="$(eval "$torch_prefix_cmd")"
+  log "PyTorch at $torch_prefix"
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON \
+    -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" > "$work/configure.log" 2>&1 ||
+    { tail -30 "$work/configure.log"; exit 1; }
+  cmake --build "$build" -j "$jobs" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+  log "built"
+fi
 version="$("$build/attnrec" --version)"
 echo "$version"
 # One process per test case, each with a deadline: a crash or a hang costs that case only.
@@ -218,8 +257,9 @@ print(json.dumps({"backend": backend, "gpus": gpus, "processes": 2,
                   "ok": worst is not None and worst < 1e-3 and len(one) == len(two)}))
 PY
 }
-gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
-if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=(cuda:0 cuda:0); fi
+gpus=0
+[ "$device" = cpu ] || gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
+if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=("$device0" "$device0"); fi
 multi="{\"failed\": true, \"backend\": \"$backend\"}"
 one_ok=no
 if eval "$(multi_data)" > "$work/multi.log" 2>&1 && eval "$(multi_one)" >> "$work/multi.log" 2>&1; then
@@ -233,26 +273,29 @@ if eval "$(multi_data)" > "$work/multi.log" 2>&1 && eval "$(multi_one)" >> "$wor
 fi
 log "2 processes ($backend): $multi"
 # 4. One GPU: NCCL with both processes on it. NCCL may refuse (two ranks on one GPU); record how.
+# The rehearsal on CPU processes records attnrec's refusal of NCCL there instead.
 shared=null
-if [ "$gpus" -eq 1 ] && [ "$one_ok" = yes ]; then
+if { [ "$gpus" -eq 1 ] || [ "$device" = cpu ]; } && [ "$one_ok" = yes ]; then
   t4=$SECONDS
-  if launch_timeout=90 launch_two nccl cuda:0 cuda:0 nccl_one_gpu; then
+  if launch_timeout=90 launch_two nccl "$device0" "$device0" nccl_one_gpu; then
     shared="$(compare_runs nccl nccl_one_gpu)" || shared="{\"compare\": \"failed\"}"
   else
-    shared="$("$python" - "$work" "$((SECONDS - t4))" "${codes[@]}" <<'PY'
+    shared="$("$python" - "$work" "$device0" "$((SECONDS - t4))" "${codes[@]}" <<'PY'
 import json, sys
-out, seconds, codes = sys.argv[1], int(sys.argv[2]), [int(c) for c in sys.argv[3:]]
+out, device, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+codes = [int(c) for c in sys.argv[4:]]
 tails = [open(f"{out}/multi.nccl_one_gpu.rank{r}.log", errors="replace").read().splitlines()[-4:]
          for r in (0, 1)]
-print(json.dumps({"backend": "nccl", "both_on": "cuda:0", "exit_codes": codes,
+print(json.dumps({"backend": "nccl", "both_on": device, "exit_codes": codes,
                   "seconds": seconds, "last_lines": tails}))
 PY
 )"
   fi
-  log "NCCL, 2 processes on one GPU: $shared"
+  log "NCCL, 2 processes on $device0: $shared"
 fi
 {
   echo "{\"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
+  echo " \"device\": \"$device\","
   echo " \"gpu\": \"$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g')\","
   echo " \"tests_exit_code\": $tests_rc, \"seconds\": $((SECONDS - start)), \"samples\": $samples,"
   echo " \"tests\": [$(IFS=,; echo "${test_results[*]}")],"

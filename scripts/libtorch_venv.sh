@@ -62,4 +62,11 @@ if ! "$venv/bin/python" -c 'import torch' >/dev/null 2>&1; then
     'sympy>=1.13.3' 'networkx>=2.5.1' jinja2 'fsspec>=0.8.5' >&2 ||
     log "warning: torch's Python dependencies could not be installed; the torchrun tests skip"
 fi
+# numpy: the PyTorch peer of the GPU check (bench_vs_pytorch.py) needs it, and the test that
+# rehearses that check on the CPU runs the peer with this environment's torch (~17 MB).
+if ! "$venv/bin/python" -c 'import numpy' >/dev/null 2>&1; then
+  log "installing numpy (for the PyTorch peer of scripts/device_check.sh)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check numpy==2.4.6 >&2 ||
+    log "warning: numpy could not be installed; the device_check.sh rehearsal test skips"
+fi
 echo "$site/torch"

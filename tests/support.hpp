@@ -99,6 +99,19 @@ inline std::string source_path(const std::string& relative) {
   return std::string(ATTNREC_TEST_SOURCE_DIR) + "/" + relative;
 }
 
+/// The first Python interpreter that imports `modules` (e.g. "torch, numpy"): ATTNREC_PYTHON
+/// when set, then `candidates` in order; empty when none does.
+inline std::string python_that_imports(const std::string& modules,
+                                       std::vector<std::string> candidates) {
+  if (const char* env = std::getenv("ATTNREC_PYTHON")) candidates.insert(candidates.begin(), env);
+  for (const auto& python : candidates) {
+    if (!std::filesystem::exists(python)) continue;
+    const std::string probe = "'" + python + "' -c 'import " + modules + "' >/dev/null 2>&1";
+    if (std::system(probe.c_str()) == 0) return python;
+  }
+  return "";
+}
+
 /// The attnrec binary, built next to the test executable.
 inline std::string binary_path() {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "attnrec").string();

@@ -502,6 +502,81 @@ TEST_CASE("device_check.sh: arguments, the dependency folder and --dry-run", "[s
   // Bad arguments exit 2.
   CHECK(run_shell(script + " --frobnicate").code == 2);
   CHECK(run_shell(script + " --dry-run --deps '" + deps + "' --samples 12x").code == 2);
+  r = run_shell(script + " --dry-run --device tpu");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.out, Contains("--device takes cuda (the GPU check) or cpu (its rehearsal)"));
+  r = run_shell(script + " --dry-run --build '" + dir.file("nothing") + "'");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.out, Contains("holds no attnrec and attnrec_tests; build them there first"));
+  // The rehearsal's plan: this build, no compiling, no dependency folder, every step on the CPU.
+  const auto build = fs::read_symlink("/proc/self/exe").parent_path().string();
+  r = run_shell(script + " --dry-run --device cpu --build '" + build + "' --deps '" +
+                dir.file("none") + "'");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Contains("no dependency folder needed") && !Contains("cmake"));
+  CHECK_THAT(r.out, Contains("--set train.device=cpu --set train.precision=bf16") &&
+                        Contains("--device cpu --precision fp32") && !Contains("device=cuda") &&
+                        !Contains("--device cuda"));
+  CHECK_THAT(r.out, Contains("--set train.distributed.backend=gloo --set train.device=cpu") &&
+                        Contains("attnrec should refuse, exit 2"));
+}
+
+namespace {
+
+/// A python with torch and numpy for the PyTorch peer: ATTNREC_PYTHON, then the PyPI build's
+/// .venv-libtorch, then Debian's python3. Empty (and a SKIPPED warning) when there is none.
+std::string python_with_torch_and_numpy() {
+  auto python = python_that_imports("torch, numpy",
+                                    {source_path(".venv-libtorch/bin/python"), "/usr/bin/python3"});
+  if (python.empty()) {
+    WARN(
+        "SKIPPED: no python with torch and numpy (scripts/test.sh puts them in "
+        ".venv-libtorch)");
+  }
+  return python;
+}
+
+}  // namespace
+
+TEST_CASE("device_check.sh --device cpu rehearses every step of the GPU check on this machine",
+          "[scripts][device]") {
+  // The GPU machine is lent rarely: this runs the same script end to end with this build and
+  // the CPU, so that a broken step shows here and not in the lent minutes.
+  const auto python = python_with_torch_and_numpy();
+  if (python.empty()) return;
+  TempDir dir;
+  const auto build = fs::read_symlink("/proc/self/exe").parent_path().string();
+  const auto out = dir.file("out");
+  const auto r =
+      run_shell("ATTNREC_PYTHON='" + python + "' bash '" + source_path("scripts/device_check.sh") +
+                "' --device cpu --build '" + build + "' --out '" + out + "' --work '" +
+                dir.file("work") + "' --samples 3000 --tests '[cuda],build: the binary links*'");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(read_text(out + "/device_check.json"));
+  CHECK(j["device"] == "cpu");
+  CHECK(j["tests_exit_code"] == 0);
+  CHECK(j["tests"].size() >= 2);  // the [cuda] cases (skipped here) and the build test
+  for (const auto& t : j["tests"]) CHECK(t["exit_code"] == 0);
+  // Six attnrec benches and four peers, none failed, each with its figures.
+  int attnrec = 0, pytorch = 0;
+  for (const auto& b : j["bench"]) {
+    INFO(b.dump());
+    REQUIRE(b.contains("result"));
+    CHECK(b["result"]["device"] == "cpu");
+    (b["tool"] == "attnrec" ? attnrec : pytorch) += 1;
+  }
+  CHECK(attnrec == 6);
+  CHECK(pytorch == 4);
+  // Both tools' training and inference traces, summarised.
+  CHECK(j["profiles"].size() == 4);
+  // Step 3: 2 processes on Gloo match one; step 4: NCCL on CPU processes is refused (exit 2).
+  CHECK(j["multi_process"]["backend"] == "gloo");
+  CHECK(j["multi_process"]["ok"] == true);
+  CHECK(j["nccl_two_processes_one_gpu"]["exit_codes"] == nlohmann::json::array({2, 2}));
+  CHECK(fs::file_size(out + "/logs.tgz") > 0);
+  CHECK(fs::file_size(out + "/traces.tgz") > 0);
 }
 
 TEST_CASE("fetch_device_deps.sh: downloads and unpacks what device_check.sh needs",

@@ -26,16 +26,7 @@ namespace {
 /// A Python interpreter with torch: ATTNREC_PYTHON, the test set-up's .venv-export (torch and
 /// safetensors), or Debian's python3 with python3-torch; empty when there is none.
 std::string python_with_torch() {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("ATTNREC_PYTHON")) candidates.emplace_back(env);
-  candidates.push_back(source_path(".venv-export/bin/python"));
-  candidates.emplace_back("/usr/bin/python3");
-  for (const auto& python : candidates) {
-    if (!std::filesystem::exists(python)) continue;
-    const std::string probe = "'" + python + "' -c 'import torch' >/dev/null 2>&1";
-    if (std::system(probe.c_str()) == 0) return python;
-  }
-  return "";
+  return python_that_imports("torch", {source_path(".venv-export/bin/python"), "/usr/bin/python3"});
 }
 
 /// The last column of every line but the header of a TSV file, as numbers.
