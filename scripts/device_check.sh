@@ -16,8 +16,10 @@
 #   4. on a machine of one GPU: NCCL with both processes on that GPU, which NCCL refuses (attnrec
 #      should stop both with exit 2 naming the shared GPU); it records how attnrec ends (exit
 #      codes, seconds, last lines) or, if both finish, compares them with the 1-process run;
-# Each test case runs in a process of its own (a crash in one leaves the others' results). It
-# works in --work (default $TMPDIR/attnrec-device-check) and writes three files to --out (default
+# Each test case runs in a process of its own (a crash in one leaves the others' results), each
+# bench and peer run has a deadline of 240 s, and the summary is rewritten after every step, so a
+# check stopped at the call's limit still returns what it did ("complete": false). It works in
+# --work (default $TMPDIR/attnrec-device-check) and writes three files to --out (default
 # $OUT, where the device tool brings files back, at most 8 of them): device_check.json, the
 # summary, logs.tgz, every log and run directory without data and checkpoints, and traces.tgz,
 # the profiler's traces.
@@ -156,6 +158,29 @@ rm -rf "$work"
 mkdir -p "$out" "$work/tests"
 start=$SECONDS
 log() { echo "device_check [$((SECONDS - start)) s]: $*"; }
+gpu_name="$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g' || true)"
+phase=build version="" tests_rc=0 test_results=() results=() profiles=() multi=null shared=null
+# The summary as far as the check got: every step rewrites it (and logs.tgz), so a check stopped
+# at the call's time limit still brings back what it did: "phase" names the step then under way,
+# "complete" is true after the last step.
+write_summary() {  # complete (true|false)
+  {
+    echo "{\"complete\": $1, \"phase\": \"$phase\","
+    echo " \"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
+    echo " \"device\": \"$device\", \"gpu\": \"$gpu_name\","
+    echo " \"tests_exit_code\": $tests_rc, \"seconds\": $((SECONDS - start)), \"samples\": $samples,"
+    echo " \"tests\": [$(IFS=,; echo "${test_results[*]}")],"
+    echo " \"multi_process\": $multi,"
+    echo " \"nccl_two_processes_one_gpu\": $shared,"
+    echo " \"profiles\": [$(IFS=,; echo "${profiles[*]}")],"
+    echo " \"bench\": ["
+    (IFS=,; echo "${results[*]}")
+    echo "]}"
+  } > "$out/device_check.json.part"
+  "$python" -m json.tool "$out/device_check.json.part" > /dev/null
+  mv "$out/device_check.json.part" "$out/device_check.json"
+  tar czf "$out/logs.tgz" -C "$work" --exclude=./multi/data --exclude='*.pt' --exclude=./profile .
+}
 log "device $device; nvidia-smi: $(nvidia-smi -L 2>/dev/null | head -1 || echo none)"
 if [ "$prebuilt" = no ]; then
   export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # no CUDA code is compiled
@@ -164,15 +189,16 @@ if [ "$prebuilt" = no ]; then
   log "PyTorch at $torch_prefix"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNREC_BUILD_TESTS=ON \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" > "$work/configure.log" 2>&1 ||
-    { tail -30 "$work/configure.log"; exit 1; }
-  cmake --build "$build" -j "$jobs" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+    { tail -30 "$work/configure.log"; phase="configure failed"; write_summary false; exit 1; }
+  cmake --build "$build" -j "$jobs" > "$work/build.log" 2>&1 ||
+    { tail -40 "$work/build.log"; phase="build failed"; write_summary false; exit 1; }
   log "built"
 fi
 version="$("$build/attnrec" --version)"
 echo "$version"
+phase=tests
+write_summary false
 # One process per test case, each with a deadline: a crash or a hang costs that case only.
-tests_rc=0
-test_results=()
 n=0
 while IFS= read -r name; do
   [ -n "$name" ] || continue
@@ -184,13 +210,14 @@ while IFS= read -r name; do
   log "test $n exit $rc ($((SECONDS - t0)) s): $name"
   test_results+=("$("$python" -c 'import json, sys; print(json.dumps({"name": sys.argv[1], "exit_code": int(sys.argv[2]), "seconds": int(sys.argv[3])}))' "$name" "$rc" "$((SECONDS - t0))")")
 done < <("$build/attnrec_tests" --list-test-names-only "$tests")
-results=()
+phase=bench
+write_summary false
 # The four workloads with deterministic kernels (the default), then W1 without (their cost), then
 # W1 inferring in batches of 4096, the peer's inference batch.
 for run in "W1 fp32 true" "W1 bf16 true" "T1 fp32 true" "T1 bf16 true" "W1 fp32 false" \
   "W1 fp32 true 4096"; do
   read -r w p d e <<< "$run"
-  if line="$(eval "$(bench "$w" "$p" "$d" "$e")" 2>>"$work/bench.log" | tail -1)"; then
+  if line="$(eval "timeout 240 $(bench "$w" "$p" "$d" "$e")" 2>>"$work/bench.log" | tail -1)"; then
     results+=("{\"tool\": \"attnrec\", \"result\": $line}")
   else
     results+=("{\"tool\": \"attnrec\", \"workload\": \"$w\", \"precision\": \"$p\", \"deterministic\": $d, \"failed\": true}")
@@ -199,20 +226,21 @@ for run in "W1 fp32 true" "W1 bf16 true" "T1 fp32 true" "T1 bf16 true" "W1 fp32 
 done
 for run in "W1 fp32" "W1 bf16" "T1 fp32" "T1 bf16"; do
   read -r w p <<< "$run"
-  if line="$(eval "$(peer "$w" "$p")" 2>>"$work/bench.log" | tail -1)"; then
+  if line="$(eval "timeout 240 $(peer "$w" "$p")" 2>>"$work/bench.log" | tail -1)"; then
     results+=("{\"tool\": \"pytorch\", \"result\": $line}")
   else
     results+=("{\"tool\": \"pytorch\", \"workload\": \"$w\", \"precision\": \"$p\", \"failed\": true}")
   fi
   log "peer $w $p"
 done
+phase=profiles
+write_summary false
 # 2b. Where a W1 fp32 step's time goes, in attnrec and in the peer: traces of 20 training steps
 # and 20 inference batches, summarised (launches, kernels and their time per step).
-profiles=()
 mkdir -p "$work/profile"
-eval "$(bench W1 fp32) --profile $work/profile/attnrec" > "$work/profile/attnrec.bench.json" \
+eval "timeout 240 $(bench W1 fp32) --profile $work/profile/attnrec" > "$work/profile/attnrec.bench.json" \
   2>> "$work/bench.log" || true
-eval "$(peer W1 fp32) --profile $work/profile/pytorch" > "$work/profile/pytorch.bench.json" \
+eval "timeout 240 $(peer W1 fp32) --profile $work/profile/pytorch" > "$work/profile/pytorch.bench.json" \
   2>> "$work/bench.log" || true
 for trace in "$work"/profile/*/*.json; do
   [ -e "$trace" ] || continue
@@ -221,6 +249,9 @@ for trace in "$work"/profile/*/*.json; do
   fi
 done
 log "profiles: ${#profiles[@]} traces summarised"
+tar czf "$out/traces.tgz" -C "$work" profile
+phase=multi_process
+write_summary false
 # 3. Two processes beside one: NCCL with a GPU each where there are two, else Gloo on cuda:0.
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 launch_two() {  # backend device0 device1 run -> waits for both ranks; returns 0 if both exit 0
@@ -272,9 +303,10 @@ if eval "$(multi_data)" > "$work/multi.log" 2>&1 && eval "$(multi_one)" >> "$wor
   fi
 fi
 log "2 processes ($backend): $multi"
+phase=nccl_two_processes_one_gpu
+write_summary false
 # 4. One GPU: NCCL with both processes on it. NCCL may refuse (two ranks on one GPU); record how.
 # The rehearsal on CPU processes records attnrec's refusal of NCCL there instead.
-shared=null
 if { [ "$gpus" -eq 1 ] || [ "$device" = cpu ]; } && [ "$one_ok" = yes ]; then
   t4=$SECONDS
   if launch_timeout=90 launch_two nccl "$device0" "$device0" nccl_one_gpu; then
@@ -293,22 +325,8 @@ PY
   fi
   log "NCCL, 2 processes on $device0: $shared"
 fi
-{
-  echo "{\"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
-  echo " \"device\": \"$device\","
-  echo " \"gpu\": \"$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g')\","
-  echo " \"tests_exit_code\": $tests_rc, \"seconds\": $((SECONDS - start)), \"samples\": $samples,"
-  echo " \"tests\": [$(IFS=,; echo "${test_results[*]}")],"
-  echo " \"multi_process\": $multi,"
-  echo " \"nccl_two_processes_one_gpu\": $shared,"
-  echo " \"profiles\": [$(IFS=,; echo "${profiles[*]}")],"
-  echo " \"bench\": ["
-  (IFS=,; echo "${results[*]}")
-  echo "]}"
-} > "$out/device_check.json"
-"$python" -m json.tool "$out/device_check.json" > /dev/null
-tar czf "$out/logs.tgz" -C "$work" --exclude=./multi/data --exclude='*.pt' --exclude=./profile .
-tar czf "$out/traces.tgz" -C "$work" profile
+phase=done
+write_summary true
 log "wrote $out/device_check.json, $out/logs.tgz and $out/traces.tgz"
 cat "$out/device_check.json"
 exit "$tests_rc"

@@ -4,6 +4,7 @@
 // as skipped) after running the CPU half, so the test code itself is exercised everywhere.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <filesystem>
 #include <map>
 
@@ -555,6 +556,9 @@ TEST_CASE("device_check.sh --device cpu rehearses every step of the GPU check on
   INFO(r.out);
   REQUIRE(r.code == 0);
   const auto j = nlohmann::json::parse(read_text(out + "/device_check.json"));
+  CHECK(j["complete"] == true);
+  CHECK(j["phase"] == "done");
+  CHECK_FALSE(fs::exists(out + "/device_check.json.part"));
   CHECK(j["device"] == "cpu");
   CHECK(j["tests_exit_code"] == 0);
   CHECK(j["tests"].size() >= 2);  // the [cuda] cases (skipped here) and the build test
@@ -579,9 +583,54 @@ TEST_CASE("device_check.sh --device cpu rehearses every step of the GPU check on
   CHECK(fs::file_size(out + "/traces.tgz") > 0);
 }
 
+TEST_CASE("device_check.sh stopped at the call's time limit leaves the summary of its done steps",
+          "[scripts][device]") {
+  // The device tool kills a command at its limit and returns what is under $OUT: the check
+  // rewrites its summary after every step, whole (written aside, then renamed).
+  if (run_shell("{ command -v python3 && command -v setsid; }").code != 0) {
+    WARN("SKIPPED: python3 or setsid is not installed");
+    return;
+  }
+  TempDir dir;
+  const auto out = dir.file("out");
+  const auto summary = out + "/device_check.json";
+  const auto build = fs::read_symlink("/proc/self/exe").parent_path().string();
+  // setsid: the script leads its own process group, which the test kills as the tool would.
+  const pid_t pid =
+      spawn_program({"setsid", "bash", source_path("scripts/device_check.sh"), "--device", "cpu",
+                     "--build", build, "--out", out, "--work", dir.file("work"), "--samples",
+                     "3000", "--tests", "build: the binary links*"},
+                    {{"ATTNREC_PYTHON", "python3"}}, dir.file("log"), dir.file("log"));
+  // Poll (with a deadline) until the summary says the test step is done and the benches started.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  nlohmann::json j;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(summary)) {
+      j = nlohmann::json::parse(read_text(summary));
+      if (j["phase"] == "bench") break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(-pid, SIGKILL);
+  wait_cli(pid);
+  INFO(read_text(dir.file("log")));
+  REQUIRE(j.is_object());
+  REQUIRE(j["phase"] == "bench");
+  // What the killed check leaves: the test step's results, nothing claimed beyond it.
+  j = nlohmann::json::parse(read_text(summary));
+  CHECK(j["complete"] == false);
+  CHECK(j["tests_exit_code"] == 0);
+  REQUIRE(j["tests"].size() == 1);
+  CHECK(j["tests"][0]["exit_code"] == 0);
+  CHECK(j["bench"].empty());
+  CHECK(j["multi_process"].is_null());
+  CHECK_THAT(j["version"].get<std::string>(), Contains("LibTorch"));
+  CHECK(fs::file_size(out + "/logs.tgz") > 0);
+}
+
 TEST_CASE("fetch_device_deps.sh: downloads and unpacks what device_check.sh needs",
           "[scripts][device]") {
-  if (run_shell("command -v apt-get && command -v dpkg-deb").code != 0) {
+  if (run_shell("{ command -v apt-get && command -v dpkg-deb; }").code != 0) {
     WARN("SKIPPED: apt-get and dpkg-deb are not installed on this machine");
     return;
   }
