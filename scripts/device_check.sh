@@ -177,9 +177,19 @@ write_summary() {  # complete (true|false)
     (IFS=,; echo "${results[*]}")
     echo "]}"
   } > "$out/device_check.json.part"
-  "$python" -m json.tool "$out/device_check.json.part" > /dev/null
-  mv "$out/device_check.json.part" "$out/device_check.json"
+  if "$python" -m json.tool "$out/device_check.json.part" > /dev/null; then
+    mv "$out/device_check.json.part" "$out/device_check.json"
+  else  # a defect of this script: keep the last good summary and this one beside it
+    log "the summary is not valid JSON; see $out/device_check.json.part"
+  fi
   tar czf "$out/logs.tgz" -C "$work" --exclude=./multi/data --exclude='*.pt' --exclude=./profile .
+}
+as_json() {  # a tool's last output line -> itself if it is JSON, else {"unparsed": line}
+  "$python" -c 'import json, sys
+try:
+    print(json.dumps(json.loads(sys.argv[1])))
+except ValueError:
+    print(json.dumps({"unparsed": sys.argv[1]}))' "$1"
 }
 log "device $device; nvidia-smi: $(nvidia-smi -L 2>/dev/null | head -1 || echo none)"
 if [ "$prebuilt" = no ]; then
@@ -218,7 +228,7 @@ for run in "W1 fp32 true" "W1 bf16 true" "T1 fp32 true" "T1 bf16 true" "W1 fp32 
   "W1 fp32 true 4096"; do
   read -r w p d e <<< "$run"
   if line="$(eval "timeout 240 $(bench "$w" "$p" "$d" "$e")" 2>>"$work/bench.log" | tail -1)"; then
-    results+=("{\"tool\": \"attnrec\", \"result\": $line}")
+    results+=("{\"tool\": \"attnrec\", \"result\": $(as_json "$line")}")
   else
     results+=("{\"tool\": \"attnrec\", \"workload\": \"$w\", \"precision\": \"$p\", \"deterministic\": $d, \"failed\": true}")
   fi
@@ -227,7 +237,7 @@ done
 for run in "W1 fp32" "W1 bf16" "T1 fp32" "T1 bf16"; do
   read -r w p <<< "$run"
   if line="$(eval "timeout 240 $(peer "$w" "$p")" 2>>"$work/bench.log" | tail -1)"; then
-    results+=("{\"tool\": \"pytorch\", \"result\": $line}")
+    results+=("{\"tool\": \"pytorch\", \"result\": $(as_json "$line")}")
   else
     results+=("{\"tool\": \"pytorch\", \"workload\": \"$w\", \"precision\": \"$p\", \"failed\": true}")
   fi
@@ -245,7 +255,7 @@ eval "timeout 240 $(peer W1 fp32) --profile $work/profile/pytorch" > "$work/prof
 for trace in "$work"/profile/*/*.json; do
   [ -e "$trace" ] || continue
   if line="$("$python" scripts/trace_summary.py "$trace" 2>> "$work/bench.log")"; then
-    profiles+=("$line")
+    profiles+=("$(as_json "$line")")
   fi
 done
 log "profiles: ${#profiles[@]} traces summarised"
