@@ -158,7 +158,11 @@ rm -rf "$work"
 mkdir -p "$out" "$work/tests"
 start=$SECONDS
 log() { echo "device_check [$((SECONDS - start)) s]: $*"; }
-gpu_name="$(nvidia-smi -L 2>/dev/null | head -1 | sed 's/"/\\"/g' || true)"
+# The GPUs, asked once (none for the rehearsal): the summary names the first, step 3 counts them.
+gpu_list=""
+[ "$device" = cpu ] || gpu_list="$(nvidia-smi -L 2>/dev/null || true)"
+gpus="$(grep -c "^GPU" <<< "$gpu_list" || true)"
+gpu_name="$(head -1 <<< "$gpu_list" | sed 's/"/\\"/g')"
 phase=build version="" tests_rc=0 test_results=() results=() profiles=() multi=null shared=null
 # The summary as far as the check got: every step rewrites it (and logs.tgz), so a check stopped
 # at the call's time limit still brings back what it did: "phase" names the step then under way,
@@ -191,7 +195,7 @@ try:
 except ValueError:
     print(json.dumps({"unparsed": sys.argv[1]}))' "$1"
 }
-log "device $device; nvidia-smi: $(nvidia-smi -L 2>/dev/null | head -1 || echo none)"
+log "device $device; nvidia-smi: ${gpu_name:-none}"
 if [ "$prebuilt" = no ]; then
   export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # no CUDA code is compiled
   export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -298,8 +302,6 @@ print(json.dumps({"backend": backend, "gpus": gpus, "processes": 2,
                   "ok": worst is not None and worst < 1e-3 and len(one) == len(two)}))
 PY
 }
-gpus=0
-[ "$device" = cpu ] || gpus="$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)"
 if [ "$gpus" -ge 2 ]; then backend=nccl; devices=(cuda cuda); else backend=gloo; devices=("$device0" "$device0"); fi
 multi="{\"failed\": true, \"backend\": \"$backend\"}"
 one_ok=no

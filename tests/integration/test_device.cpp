@@ -510,7 +510,7 @@ TEST_CASE("device_check.sh: arguments, the dependency folder and --dry-run", "[s
   CHECK(r.code == 2);
   CHECK_THAT(r.out, Contains("holds no attnrec and attnrec_tests; build them there first"));
   // The rehearsal's plan: this build, no compiling, no dependency folder, every step on the CPU.
-  const auto build = fs::read_symlink("/proc/self/exe").parent_path().string();
+  const auto build = fs::path(binary_path()).parent_path().string();
   r = run_shell(script + " --dry-run --device cpu --build '" + build + "' --deps '" +
                 dir.file("none") + "'");
   INFO(r.out);
@@ -547,7 +547,7 @@ TEST_CASE("device_check.sh --device cpu rehearses every step of the GPU check on
   const auto python = python_with_torch_and_numpy();
   if (python.empty()) return;
   TempDir dir;
-  const auto build = fs::read_symlink("/proc/self/exe").parent_path().string();
+  const auto build = fs::path(binary_path()).parent_path().string();
   const auto out = dir.file("out");
   const auto r =
       run_shell("ATTNREC_PYTHON='" + python + "' bash '" + source_path("scripts/device_check.sh") +
@@ -594,7 +594,7 @@ TEST_CASE("device_check.sh stopped at the call's time limit leaves the summary o
   TempDir dir;
   const auto out = dir.file("out");
   const auto summary = out + "/device_check.json";
-  const auto build = fs::read_symlink("/proc/self/exe").parent_path().string();
+  const auto build = fs::path(binary_path()).parent_path().string();
   // setsid: the script leads its own process group, which the test kills as the tool would.
   const pid_t pid =
       spawn_program({"setsid", "bash", source_path("scripts/device_check.sh"), "--device", "cpu",
