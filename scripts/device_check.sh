@@ -164,10 +164,18 @@ gpu_list=""
 gpus="$(grep -c "^GPU" <<< "$gpu_list" || true)"
 gpu_name="$(head -1 <<< "$gpu_list" | sed 's/"/\\"/g')"
 phase=build version="" tests_rc=0 test_results=() results=() profiles=() multi=null shared=null
-# The summary as far as the check got: every step rewrites it (and logs.tgz), so a check stopped
-# at the call's time limit still brings back what it did: "phase" names the step then under way,
-# "complete" is true after the last step.
+# The summary as far as the check got: every step rewrites it (and logs.tgz before it), so a
+# check stopped at the call's time limit still brings back what it did: "phase" names the step
+# then under way, "complete" is true after the last step. Each file is written aside, then
+# renamed, so a kill never leaves one cut off.
+archive() {  # name.tgz folder [tar options...] -> $out/name.tgz, written aside, then renamed
+  local name="$1" folder="$2"
+  shift 2
+  tar czf "$out/$name.part" -C "$work" "$@" "$folder" && mv "$out/$name.part" "$out/$name"
+}
 write_summary() {  # complete (true|false)
+  # The logs first: a summary that names a step always comes with that step's logs whole.
+  archive logs.tgz . --exclude=./multi/data --exclude='*.pt' --exclude=./profile
   {
     echo "{\"complete\": $1, \"phase\": \"$phase\","
     echo " \"version\": $(printf '%s' "$version" | "$python" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),"
@@ -186,7 +194,6 @@ write_summary() {  # complete (true|false)
   else  # a defect of this script: keep the last good summary and this one beside it
     log "the summary is not valid JSON; see $out/device_check.json.part"
   fi
-  tar czf "$out/logs.tgz" -C "$work" --exclude=./multi/data --exclude='*.pt' --exclude=./profile .
 }
 as_json() {  # a tool's last output line -> itself if it is JSON, else {"unparsed": line}
   "$python" -c 'import json, sys
@@ -263,7 +270,7 @@ for trace in "$work"/profile/*/*.json; do
   fi
 done
 log "profiles: ${#profiles[@]} traces summarised"
-tar czf "$out/traces.tgz" -C "$work" profile
+archive traces.tgz profile
 phase=multi_process
 write_summary false
 # 3. Two processes beside one: NCCL with a GPU each where there are two, else Gloo on cuda:0.
